@@ -1,0 +1,287 @@
+// Package tc3 signs and verifies Tencent Cloud API 3.0 requests
+// (TC3-HMAC-SHA256).
+//
+// Sign is what a client does before sending a request; Verify is what the
+// SCF API endpoint does with every request it receives. Both build the same
+// canonical request (method, URI, query, the signed headers, the SHA-256 of
+// the body), the same string to sign and the same derived key, so a request
+// signed by Sign, or by any official Tencent Cloud SDK, verifies. Errors of
+// Verify carry the SCF error code the API must answer with (see Error).
+// The package imports only the standard library.
+package tc3
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Algorithm is the only signature algorithm of API 3.0.
+const Algorithm = "TC3-HMAC-SHA256"
+
+// MaxSkew is how far a request's X-TC-Timestamp may be from the verifier's
+// clock, either way.
+const MaxSkew = 5 * time.Minute
+
+// Credential is a key pair, with an optional session token.
+type Credential struct {
+	SecretID  string
+	SecretKey string
+	Token     string // sent as X-TC-Token when set
+}
+
+// Error is a verification failure; Code is the SCF error code to answer with.
+type Error struct {
+	Code string // e.g. "AuthFailure.SignatureFailure"
+	Msg  string // client-safe detail
+}
+
+func (e *Error) Error() string {
+	if e.Msg == "" {
+		return e.Code
+	}
+	return e.Code + ": " + e.Msg
+}
+
+// Is matches any *Error with the same Code, so errors.Is(err,
+// ErrSignatureExpire) works on errors carrying a specific message.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// The verification failures, one per SCF error code. Test with errors.Is.
+var (
+	ErrSignatureFailure = &Error{Code: "AuthFailure.SignatureFailure"}
+	ErrSecretIDNotFound = &Error{Code: "AuthFailure.SecretIdNotFound"}
+	ErrSignatureExpire  = &Error{Code: "AuthFailure.SignatureExpire"}
+)
+
+func failure(base *Error, format string, args ...any) error {
+	return &Error{Code: base.Code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Code returns the SCF error code of a verification error, or "" when err
+// is not one.
+func Code(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// Sign signs r, whose body is body, with cred for service at now. It sets
+// X-TC-Timestamp, Authorization and, when cred has a token, X-TC-Token; it
+// keeps the other headers the caller set. It signs Content-Type and Host,
+// and X-TC-Action when the caller set it. r.Host (or r.URL.Host) must be the
+// host the request goes to, as the server will see it.
+func Sign(r *http.Request, body []byte, cred Credential, service string, now time.Time) error {
+	if cred.SecretID == "" || cred.SecretKey == "" {
+		return errors.New("tc3: credential has no SecretID or SecretKey")
+	}
+	if service == "" {
+		return errors.New("tc3: empty service name")
+	}
+	if r.Header.Get("Content-Type") == "" {
+		return errors.New("tc3: request has no Content-Type")
+	}
+	ts := now.Unix()
+	r.Header.Set("X-TC-Timestamp", strconv.FormatInt(ts, 10))
+	if cred.Token != "" {
+		r.Header.Set("X-TC-Token", cred.Token)
+	}
+	signed := []string{"content-type", "host"}
+	if r.Header.Get("X-TC-Action") != "" {
+		signed = append(signed, "x-tc-action")
+	}
+	date := time.Unix(ts, 0).UTC().Format(time.DateOnly)
+	canonical, err := canonicalRequest(r, signed, body)
+	if err != nil {
+		return err
+	}
+	sig := signature(cred.SecretKey, date, service, ts, canonical)
+	r.Header.Set("Authorization", fmt.Sprintf("%s Credential=%s/%s/%s/tc3_request, SignedHeaders=%s, Signature=%s",
+		Algorithm, cred.SecretID, date, service, strings.Join(signed, ";"), sig))
+	return nil
+}
+
+// Verified describes a request whose signature checked out.
+type Verified struct {
+	SecretID  string
+	Service   string    // the service named in the credential scope
+	Timestamp time.Time // X-TC-Timestamp
+	Token     string    // X-TC-Token, if any; not checked here
+}
+
+// Verify checks the TC3 signature of r, whose body is body. lookup returns
+// the secret key of a SecretId; it should return an error matching
+// ErrSecretIDNotFound (or any error wrapping it) for an unknown one, and
+// any other error is returned as is. The credential scope may name any
+// service (the official SDKs take it from the endpoint's first label) but
+// its date must be the UTC date of X-TC-Timestamp, which must be within
+// MaxSkew of now.
+func Verify(r *http.Request, body []byte, lookup func(secretID string) (secretKey string, err error), now time.Time) (Verified, error) {
+	auth, err := parseAuthorization(r.Header.Get("Authorization"))
+	if err != nil {
+		return Verified{}, err
+	}
+	tsHeader := r.Header.Get("X-TC-Timestamp")
+	ts, err := strconv.ParseInt(tsHeader, 10, 64)
+	if err != nil {
+		return Verified{}, failure(ErrSignatureFailure, "X-TC-Timestamp %q is not a Unix time in seconds", tsHeader)
+	}
+	t := time.Unix(ts, 0)
+	if d := now.Sub(t); d > MaxSkew || d < -MaxSkew {
+		return Verified{}, failure(ErrSignatureExpire, "the request timestamp %d is more than %v away from the server time %d", ts, MaxSkew, now.Unix())
+	}
+	if want := t.UTC().Format(time.DateOnly); auth.date != want {
+		return Verified{}, failure(ErrSignatureFailure, "the credential scope date %s is not the UTC date %s of X-TC-Timestamp", auth.date, want)
+	}
+	key, err := lookup(auth.secretID)
+	if err != nil {
+		if errors.Is(err, ErrSecretIDNotFound) {
+			return Verified{}, failure(ErrSecretIDNotFound, "SecretId %q not found", auth.secretID)
+		}
+		return Verified{}, fmt.Errorf("tc3: looking up SecretId: %w", err)
+	}
+	canonical, err := canonicalRequest(r, auth.signedHeaders, body)
+	if err != nil {
+		return Verified{}, err
+	}
+	want := signature(key, auth.date, auth.service, ts, canonical)
+	got, err := hex.DecodeString(auth.signature)
+	if err != nil {
+		return Verified{}, failure(ErrSignatureFailure, "the signature is not hexadecimal")
+	}
+	wantRaw, _ := hex.DecodeString(want)
+	if !hmac.Equal(got, wantRaw) {
+		return Verified{}, failure(ErrSignatureFailure, "the signature does not match")
+	}
+	return Verified{
+		SecretID:  auth.secretID,
+		Service:   auth.service,
+		Timestamp: t,
+		Token:     r.Header.Get("X-TC-Token"),
+	}, nil
+}
+
+type authorization struct {
+	secretID, date, service string
+	signedHeaders           []string
+	signature               string
+}
+
+// parseAuthorization parses
+// "TC3-HMAC-SHA256 Credential=ID/DATE/SERVICE/tc3_request, SignedHeaders=a;b, Signature=hex".
+func parseAuthorization(h string) (authorization, error) {
+	var a authorization
+	if h == "" {
+		return a, failure(ErrSignatureFailure, "the Authorization header is missing")
+	}
+	alg, rest, ok := strings.Cut(h, " ")
+	if !ok || alg != Algorithm {
+		return a, failure(ErrSignatureFailure, "the Authorization header must start with %s", Algorithm)
+	}
+	fields := map[string]string{}
+	for part := range strings.SplitSeq(rest, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			return a, failure(ErrSignatureFailure, "malformed Authorization header")
+		}
+		fields[k] = v
+	}
+	scope := strings.Split(fields["Credential"], "/")
+	if len(scope) != 4 || scope[0] == "" || scope[2] == "" || scope[3] != "tc3_request" {
+		return a, failure(ErrSignatureFailure, "malformed Credential in the Authorization header: want SecretId/Date/Service/tc3_request")
+	}
+	if _, err := time.Parse(time.DateOnly, scope[1]); err != nil {
+		return a, failure(ErrSignatureFailure, "malformed date %q in the credential scope", scope[1])
+	}
+	a.secretID, a.date, a.service = scope[0], scope[1], scope[2]
+	if fields["SignedHeaders"] == "" || fields["Signature"] == "" {
+		return a, failure(ErrSignatureFailure, "the Authorization header lacks SignedHeaders or Signature")
+	}
+	a.signedHeaders = strings.Split(fields["SignedHeaders"], ";")
+	has := map[string]bool{}
+	for _, name := range a.signedHeaders {
+		if name == "" || name != strings.ToLower(name) {
+			return a, failure(ErrSignatureFailure, "malformed SignedHeaders %q", fields["SignedHeaders"])
+		}
+		has[name] = true
+	}
+	if !has["content-type"] || !has["host"] {
+		return a, failure(ErrSignatureFailure, "SignedHeaders must include content-type and host")
+	}
+	a.signature = fields["Signature"]
+	return a, nil
+}
+
+// canonicalRequest builds the TC3 canonical request of r.
+func canonicalRequest(r *http.Request, signedHeaders []string, body []byte) (string, error) {
+	names := append([]string(nil), signedHeaders...)
+	sort.Strings(names)
+	var headers strings.Builder
+	for _, name := range names {
+		var v string
+		if name == "host" {
+			v = r.Host
+			if v == "" && r.URL != nil {
+				v = r.URL.Host
+			}
+		} else {
+			v = r.Header.Get(name)
+		}
+		headers.WriteString(name)
+		headers.WriteByte(':')
+		headers.WriteString(strings.ToLower(strings.TrimSpace(v)))
+		headers.WriteByte('\n')
+	}
+	uri := "/"
+	query := ""
+	if r.URL != nil {
+		if p := r.URL.EscapedPath(); p != "" {
+			uri = p
+		}
+		if r.Method != http.MethodPost {
+			query = r.URL.RawQuery
+		}
+	}
+	sum := sha256.Sum256(body)
+	return strings.Join([]string{
+		r.Method,
+		uri,
+		query,
+		headers.String(),
+		strings.Join(names, ";"),
+		hex.EncodeToString(sum[:]),
+	}, "\n"), nil
+}
+
+// signature derives the signing key and signs the string to sign.
+func signature(secretKey, date, service string, ts int64, canonical string) string {
+	hashed := sha256.Sum256([]byte(canonical))
+	toSign := strings.Join([]string{
+		Algorithm,
+		strconv.FormatInt(ts, 10),
+		date + "/" + service + "/tc3_request",
+		hex.EncodeToString(hashed[:]),
+	}, "\n")
+	k := hmacSHA256([]byte("TC3"+secretKey), date)
+	k = hmacSHA256(k, service)
+	k = hmacSHA256(k, "tc3_request")
+	return hex.EncodeToString(hmacSHA256(k, toSign))
+}
+
+func hmacSHA256(key []byte, msg string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(msg))
+	return m.Sum(nil)
+}
