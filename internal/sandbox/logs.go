@@ -1,0 +1,176 @@
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"sync"
+	"time"
+)
+
+// Stream names an output stream of an instance.
+type Stream string
+
+// The streams.
+const (
+	Stdout Stream = "stdout"
+	Stderr Stream = "stderr"
+)
+
+// LogLine is one line an instance printed.
+type LogLine struct {
+	Instance string
+	Stream   Stream
+	Time     time.Time // when scfd read it
+	Text     string    // without the newline; long lines are cut at MaxLineBytes
+	// Dropped counts the lines lost, because the reader was slow, between
+	// the previous delivered line and this one.
+	Dropped uint64
+}
+
+// Defaults of a LogPump.
+const (
+	MaxLineBytes   = 16 << 10 // longer lines are delivered in pieces
+	LogQueueLines  = 256      // lines buffered for a slow reader
+	lastLinesKept  = 10
+	readBufferSize = 4 << 10
+)
+
+// LogPump reads an instance's output streams line by line and hands the
+// lines to a sink from one goroutine. Reading never waits for the sink:
+// when LogQueueLines lines are waiting, new lines are dropped and counted,
+// and the count rides on the next delivered line. It also remembers the
+// last lines, for start-up errors.
+type LogPump struct {
+	instance string
+	sink     func(LogLine)
+	now      func() time.Time
+	queue    chan LogLine
+	readers  sync.WaitGroup
+	done     chan struct{}
+
+	mu      sync.Mutex
+	dropped uint64 // not yet reported
+	total   uint64 // ever dropped
+	last    []string
+}
+
+// NewLogPump returns a pump for instance delivering to sink (nil
+// discards). now stamps the lines; nil means time.Now.
+func NewLogPump(instance string, sink func(LogLine), now func() time.Time) *LogPump {
+	if now == nil {
+		now = time.Now
+	}
+	p := &LogPump{instance: instance, sink: sink, now: now, done: make(chan struct{})}
+	if sink != nil {
+		p.queue = make(chan LogLine, LogQueueLines)
+		go p.deliver()
+	} else {
+		close(p.done)
+	}
+	return p
+}
+
+// Read consumes r as stream until EOF and closes r. Call it once per
+// stream, each in its own goroutine, before Wait.
+func (p *LogPump) Read(stream Stream, r io.ReadCloser) {
+	p.readers.Add(1)
+	go func() {
+		defer p.readers.Done()
+		defer r.Close()
+		br := bufio.NewReaderSize(r, readBufferSize)
+		var partial []byte
+		for {
+			chunk, err := br.ReadSlice('\n')
+			if len(chunk) > 0 {
+				complete := chunk[len(chunk)-1] == '\n'
+				if complete {
+					chunk = chunk[:len(chunk)-1]
+				}
+				partial = append(partial, chunk...)
+				for len(partial) >= MaxLineBytes {
+					p.emit(stream, string(partial[:MaxLineBytes]))
+					partial = partial[MaxLineBytes:]
+				}
+				if complete {
+					p.emit(stream, string(bytes.TrimSuffix(partial, []byte{'\r'})))
+					partial = partial[:0]
+				}
+			}
+			if err == bufio.ErrBufferFull {
+				continue
+			}
+			if err != nil {
+				if len(partial) > 0 {
+					p.emit(stream, string(partial))
+				}
+				return
+			}
+		}
+	}()
+}
+
+func (p *LogPump) emit(stream Stream, text string) {
+	p.mu.Lock()
+	if len(p.last) == lastLinesKept {
+		copy(p.last, p.last[1:])
+		p.last = p.last[:lastLinesKept-1]
+	}
+	p.last = append(p.last, text)
+	if p.queue == nil {
+		p.mu.Unlock()
+		return
+	}
+	l := LogLine{Instance: p.instance, Stream: stream, Time: p.now(), Text: text, Dropped: p.dropped}
+	select {
+	case p.queue <- l:
+		p.dropped = 0
+	default:
+		p.dropped++
+		p.total++
+	}
+	p.mu.Unlock()
+}
+
+func (p *LogPump) deliver() {
+	defer close(p.done)
+	for l := range p.queue {
+		p.sink(l)
+	}
+}
+
+// Wait returns once every stream reached EOF and every queued line was
+// delivered. Lines dropped after the last delivered one are reported in a
+// final line with empty Text.
+func (p *LogPump) Wait() {
+	p.readers.Wait()
+	if p.queue != nil {
+		p.mu.Lock()
+		if p.dropped > 0 {
+			// The reader is gone, so this may block on a slow sink; that no
+			// longer holds up the function.
+			l := LogLine{Instance: p.instance, Stream: Stderr, Time: p.now(), Dropped: p.dropped}
+			p.dropped = 0
+			p.mu.Unlock()
+			p.queue <- l
+		} else {
+			p.mu.Unlock()
+		}
+		close(p.queue)
+	}
+	<-p.done
+}
+
+// Dropped returns how many lines were dropped in all.
+func (p *LogPump) Dropped() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.total
+}
+
+// LastLines returns the last lines read (at most 10), oldest first.
+func (p *LogPump) LastLines() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.last...)
+}

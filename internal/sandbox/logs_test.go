@@ -1,0 +1,82 @@
+package sandbox
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestLogPumpLines(t *testing.T) {
+	var got []LogLine
+	at := time.Unix(1700000000, 0)
+	p := NewLogPump("ins-1", func(l LogLine) { got = append(got, l) }, func() time.Time { return at })
+	p.Read(Stdout, io.NopCloser(strings.NewReader("one\ntwo\r\nthree")))
+	p.Wait()
+	want := []LogLine{
+		{Instance: "ins-1", Stream: Stdout, Time: at, Text: "one"},
+		{Instance: "ins-1", Stream: Stdout, Time: at, Text: "two"},
+		{Instance: "ins-1", Stream: Stdout, Time: at, Text: "three"},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("lines (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{"one", "two", "three"}, p.LastLines()); d != "" {
+		t.Errorf("LastLines (-want +got):\n%s", d)
+	}
+}
+
+func TestLogPumpLongLine(t *testing.T) {
+	var got []string
+	p := NewLogPump("i", func(l LogLine) { got = append(got, l.Text) }, nil)
+	long := strings.Repeat("x", MaxLineBytes+10)
+	p.Read(Stderr, io.NopCloser(strings.NewReader(long+"\nend\n")))
+	p.Wait()
+	want := []string{strings.Repeat("x", MaxLineBytes), "xxxxxxxxxx", "end"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("pieces (-want +got):\n%s", d)
+	}
+}
+
+// A sink that never returns until released must not stop the reader: the
+// reader reaches EOF, the excess lines are dropped and counted.
+func TestLogPumpSlowSinkDrops(t *testing.T) {
+	release := make(chan struct{})
+	var delivered, droppedSeen uint64
+	p := NewLogPump("i", func(l LogLine) {
+		<-release
+		if l.Text != "" {
+			delivered++
+		}
+		droppedSeen += l.Dropped
+	}, nil)
+	const n = LogQueueLines * 4
+	pr, pw := io.Pipe()
+	p.Read(Stdout, pr)
+	writeDone := make(chan struct{})
+	go func() {
+		defer close(writeDone)
+		for i := 0; i < n; i++ {
+			io.WriteString(pw, "line\n")
+		}
+		pw.Close()
+	}()
+	select {
+	case <-writeDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("writer blocked by a slow sink")
+	}
+	close(release)
+	p.Wait()
+	if p.Dropped() == 0 {
+		t.Fatal("Dropped = 0, want lines dropped")
+	}
+	if delivered+droppedSeen != n {
+		t.Errorf("delivered %d + reported dropped %d, want %d lines accounted", delivered, droppedSeen, n)
+	}
+	if droppedSeen != p.Dropped() {
+		t.Errorf("reported dropped %d, Dropped() = %d", droppedSeen, p.Dropped())
+	}
+}
