@@ -1,0 +1,179 @@
+// Package store keeps scfd's namespaces and functions in SQLite.
+//
+// One file, <dir>/scfd.db, opened with the pure-Go modernc.org/sqlite
+// driver in WAL mode with synchronous=FULL, so that everything the API
+// acknowledged survives a crash of the process or the machine. Every
+// transaction takes the write lock when it begins (BEGIN IMMEDIATE), so a
+// read-modify-write such as UpdateFunction never loses an update and never
+// fails on a lock upgrade; concurrent writers wait up to busyTimeout.
+//
+// The schema is versioned per owner: the store owns "store", and later
+// packages (logs, async queue, metering) may keep their own tables in the
+// same database through DB and Migrate. A function version is a row keyed
+// by (namespace, name, version) holding a few indexed columns and a JSON
+// document of the whole scf.Function.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/scfd/scfd/internal/scf"
+)
+
+// FileName is the database file inside the store's directory.
+const FileName = "scfd.db"
+
+// busyTimeout bounds how long a statement waits for another writer.
+const busyTimeout = 10 * time.Second
+
+// Store is scfd's function store. It is safe for concurrent use.
+type Store struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+// migrations of the store's own tables, owner "store". Append only: a
+// migration, once released, never changes.
+var migrations = []string{
+	// 1: namespaces and function versions.
+	`CREATE TABLE namespaces (
+		name        TEXT PRIMARY KEY,
+		description TEXT NOT NULL DEFAULT '',
+		type        TEXT NOT NULL,
+		add_time    INTEGER NOT NULL,
+		mod_time    INTEGER NOT NULL
+	);
+	CREATE TABLE functions (
+		namespace    TEXT NOT NULL REFERENCES namespaces(name),
+		name         TEXT NOT NULL,
+		version      TEXT NOT NULL,
+		function_id  TEXT NOT NULL,
+		status       TEXT NOT NULL,
+		add_time     INTEGER NOT NULL,
+		mod_time     INTEGER NOT NULL,
+		image_digest TEXT NOT NULL DEFAULT '',
+		doc          TEXT NOT NULL,
+		PRIMARY KEY (namespace, name, version)
+	);
+	CREATE INDEX functions_image_digest ON functions(image_digest);
+	CREATE INDEX functions_add_time ON functions(add_time);
+	CREATE INDEX functions_mod_time ON functions(mod_time);`,
+}
+
+// Open opens (creating if needed) the store in dir, applies pending
+// migrations and makes sure the default namespace exists.
+func Open(ctx context.Context, dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: creating %s: %w", dir, err)
+	}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + filepath.Join(dir, FileName) + "?" + q.Encode()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: opening %s: %w", dir, err)
+	}
+	s := &Store{db: db, now: time.Now}
+	if err := s.init(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		owner   TEXT PRIMARY KEY,
+		version INTEGER NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("store: creating schema_migrations: %w", err)
+	}
+	if err := s.Migrate(ctx, "store", migrations); err != nil {
+		return err
+	}
+	now := s.timestamp()
+	_, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO namespaces (name, description, type, add_time, mod_time)
+		VALUES (?, '', 'default', ?, ?)`, scf.DefaultNamespace, now.UnixNano(), now.UnixNano())
+	if err != nil {
+		return fmt.Errorf("store: creating the default namespace: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// DB is the underlying database, for packages that keep their own tables
+// next to the store's (create them with Migrate).
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Migrate applies, in one transaction, the migrations of owner that have
+// not been applied yet: migrations[i] is version i+1 of owner's schema.
+// Each owner versions its tables independently; a migration, once
+// released, must never change, and new ones are appended.
+func (s *Store) Migrate(ctx context.Context, owner string, migrations []string) error {
+	if owner == "" {
+		return errors.New("store: Migrate needs an owner")
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var applied int
+		err := tx.QueryRowContext(ctx, `SELECT version FROM schema_migrations WHERE owner = ?`, owner).Scan(&applied)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: reading the schema version of %s: %w", owner, err)
+		}
+		if applied > len(migrations) {
+			return fmt.Errorf("store: the schema of %s is at version %d, newer than this scfd knows (%d)", owner, applied, len(migrations))
+		}
+		for i := applied; i < len(migrations); i++ {
+			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+				return fmt.Errorf("store: migration %d of %s: %w", i+1, owner, err)
+			}
+		}
+		if applied == len(migrations) {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (owner, version) VALUES (?, ?)
+			ON CONFLICT(owner) DO UPDATE SET version = excluded.version`, owner, len(migrations))
+		if err != nil {
+			return fmt.Errorf("store: recording the schema version of %s: %w", owner, err)
+		}
+		return nil
+	})
+}
+
+// tx runs fn in a transaction (BEGIN IMMEDIATE), committing when fn
+// returns nil.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: beginning a transaction: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("store: committing: %w", err)
+	}
+	return nil
+}
+
+// timestamp is the store's notion of now: UTC, without a monotonic reading.
+func (s *Store) timestamp() time.Time { return s.now().UTC().Round(0) }
