@@ -1,0 +1,403 @@
+// Package netns gives each instance its own network namespace on a CNI
+// network, and keeps instances apart from the host and from each other.
+//
+// A Manager owns one CNI network (Options.Name) on one subnet
+// (Options.Subnet, 10.209.0.0/16 by default; podman takes 10.88.0.0/16).
+// Each attachment is a named network namespace (a bind mount under
+// Options.Dir/ns) with loopback up and an eth0 from the "ptp" plugin: a
+// routed veth per instance with an address from "host-local", whose state
+// lives under Options.Dir/ipam. Because each instance has a routed veth
+// rather than a bridge port, all its traffic crosses the host's iptables,
+// where the Manager keeps three chains of its own:
+//
+//	filter SCFD-<NAME>-IN   (from INPUT, for the subnet): replies only; no
+//	                        instance opens a connection to the host, so the
+//	                        scfd API and gateway listeners are out of reach
+//	filter SCFD-<NAME>-FWD  (from FORWARD): replies in, instance-to-instance
+//	                        dropped, instance-to-world accepted
+//	nat    SCFD-<NAME>-NAT  (from POSTROUTING): masquerade egress
+//
+// The Manager also turns on net.ipv4.ip_forward. Cleanup removes every
+// namespace, lease and cached CNI result a previous run left.
+package netns
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/coreos/go-iptables/iptables"
+	"golang.org/x/sys/unix"
+)
+
+// Defaults of Options.
+const (
+	DefaultName      = "scfd"
+	DefaultSubnet    = "10.209.0.0/16"
+	DefaultPluginDir = "/usr/lib/cni"
+	DefaultMTU       = 1500
+)
+
+// Options configures a Manager.
+type Options struct {
+	// Dir holds namespaces, IPAM leases and the CNI cache. Required.
+	Dir string
+	// Name is the CNI network name and part of the iptables chain names:
+	// letters and digits, at most 12. Empty means DefaultName.
+	Name string
+	// Subnet is the instances' IPv4 subnet. Empty means DefaultSubnet.
+	Subnet string
+	// PluginDirs are searched for CNI plugins. Nil means DefaultPluginDir.
+	PluginDirs []string
+	// MTU of the instances' interfaces. Zero means DefaultMTU.
+	MTU int
+	// Logger receives cleanup problems. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Manager creates and removes instance network namespaces.
+type Manager struct {
+	opts   Options
+	log    *slog.Logger
+	subnet *net.IPNet
+	cni    *libcni.CNIConfig
+	conf   *libcni.NetworkConfigList
+	ipt    *iptables.IPTables
+}
+
+// Attachment is one instance's network namespace and address.
+type Attachment struct {
+	ID   string // the id it was set up with
+	Path string // the namespace file, for the OCI spec
+	IP   net.IP // the instance's address, reachable from the host
+}
+
+// New prepares the network (iptables chains, forwarding), removes what a
+// previous run left under opts.Dir, and returns a Manager.
+func New(ctx context.Context, opts Options) (*Manager, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("netns: Dir is required")
+	}
+	if opts.Name == "" {
+		opts.Name = DefaultName
+	}
+	if len(opts.Name) > 12 || strings.IndexFunc(opts.Name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) >= 0 {
+		return nil, fmt.Errorf("netns: network name %q: want at most 12 letters or digits", opts.Name)
+	}
+	if opts.Subnet == "" {
+		opts.Subnet = DefaultSubnet
+	}
+	if opts.PluginDirs == nil {
+		opts.PluginDirs = []string{DefaultPluginDir}
+	}
+	if opts.MTU == 0 {
+		opts.MTU = DefaultMTU
+	}
+	_, subnet, err := net.ParseCIDR(opts.Subnet)
+	if err != nil || subnet.IP.To4() == nil {
+		return nil, fmt.Errorf("netns: subnet %q: want an IPv4 CIDR", opts.Subnet)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	opts.Dir = dir
+	for _, d := range []string{"ns", "ipam", "cache"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return nil, fmt.Errorf("netns: %w", err)
+		}
+	}
+	conf, err := json.Marshal(map[string]any{
+		"cniVersion": "1.0.0",
+		"name":       opts.Name,
+		"plugins": []any{map[string]any{
+			"type":   "ptp",
+			"ipMasq": false, // the Manager's own NAT chain masquerades
+			"mtu":    opts.MTU,
+			"ipam": map[string]any{
+				"type":    "host-local",
+				"ranges":  [][]map[string]string{{{"subnet": subnet.String()}}},
+				"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
+				"dataDir": filepath.Join(dir, "ipam"),
+			},
+		}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	list, err := libcni.ConfListFromBytes(conf)
+	if err != nil {
+		return nil, fmt.Errorf("netns: %w", err)
+	}
+	ipt, err := iptables.New(iptables.IPFamily(iptables.ProtocolIPv4), iptables.Timeout(10))
+	if err != nil {
+		return nil, fmt.Errorf("netns: iptables: %w", err)
+	}
+	m := &Manager{
+		opts: opts, log: log, subnet: subnet, ipt: ipt, conf: list,
+		cni: libcni.NewCNIConfigWithCacheDir(opts.PluginDirs, filepath.Join(dir, "cache"), nil),
+	}
+	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
+		return nil, fmt.Errorf("netns: enable forwarding: %w", err)
+	}
+	if err := m.firewall(); err != nil {
+		return nil, err
+	}
+	if err := m.Cleanup(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Subnet is the instances' subnet.
+func (m *Manager) Subnet() *net.IPNet { return m.subnet }
+
+func (m *Manager) chains() (in, fwd, nat string) {
+	n := strings.ToUpper(m.opts.Name)
+	return "SCFD-" + n + "-IN", "SCFD-" + n + "-FWD", "SCFD-" + n + "-NAT"
+}
+
+// firewall (re)writes the Manager's chains and the jumps to them.
+func (m *Manager) firewall() error {
+	in, fwd, nat := m.chains()
+	s := m.subnet.String()
+	steps := []struct {
+		table, chain string
+		rules        [][]string
+	}{
+		{"filter", in, [][]string{
+			{"-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"},
+			{"-j", "DROP"},
+		}},
+		{"filter", fwd, [][]string{
+			{"-d", s, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
+			{"-s", s, "-d", s, "-j", "DROP"},
+			{"-s", s, "-j", "ACCEPT"},
+			{"-d", s, "-j", "DROP"},
+		}},
+		{"nat", nat, [][]string{
+			{"-s", s, "!", "-d", s, "-j", "MASQUERADE"},
+		}},
+	}
+	for _, st := range steps {
+		if err := m.ipt.ClearChain(st.table, st.chain); err != nil {
+			return fmt.Errorf("netns: iptables: %w", err)
+		}
+		for _, r := range st.rules {
+			if err := m.ipt.Append(st.table, st.chain, r...); err != nil {
+				return fmt.Errorf("netns: iptables: %w", err)
+			}
+		}
+	}
+	for _, j := range []struct {
+		table, chain string
+		rule         []string
+	}{
+		{"filter", "INPUT", []string{"-s", s, "-j", in}},
+		{"filter", "FORWARD", []string{"-j", fwd}},
+		{"nat", "POSTROUTING", []string{"-j", nat}},
+	} {
+		if err := m.ipt.InsertUnique(j.table, j.chain, 1, j.rule...); err != nil {
+			return fmt.Errorf("netns: iptables: %w", err)
+		}
+	}
+	return nil
+}
+
+// RemoveFirewall deletes the Manager's chains and the jumps to them. A
+// running scfd keeps them; tests and uninstallers remove them.
+func (m *Manager) RemoveFirewall() error {
+	in, fwd, nat := m.chains()
+	s := m.subnet.String()
+	var errs []error
+	for _, j := range []struct {
+		table, chain string
+		rule         []string
+	}{
+		{"filter", "INPUT", []string{"-s", s, "-j", in}},
+		{"filter", "FORWARD", []string{"-j", fwd}},
+		{"nat", "POSTROUTING", []string{"-j", nat}},
+	} {
+		errs = append(errs, m.ipt.DeleteIfExists(j.table, j.chain, j.rule...))
+	}
+	for _, c := range []struct{ table, chain string }{{"filter", in}, {"filter", fwd}, {"nat", nat}} {
+		if ok, _ := m.ipt.ChainExists(c.table, c.chain); ok {
+			errs = append(errs, m.ipt.ClearAndDeleteChain(c.table, c.chain))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Manager) rt(id string) *libcni.RuntimeConf {
+	return &libcni.RuntimeConf{ContainerID: id, NetNS: m.nsPath(id), IfName: "eth0"}
+}
+
+func (m *Manager) nsPath(id string) string { return filepath.Join(m.opts.Dir, "ns", id) }
+
+// Setup creates the network namespace of id and attaches it to the
+// network. On error nothing is left behind.
+func (m *Manager) Setup(ctx context.Context, id string) (_ *Attachment, err error) {
+	path := m.nsPath(id)
+	if err := createNS(path); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			m.teardown(context.WithoutCancel(ctx), id)
+		}
+	}()
+	res, err := m.cni.AddNetworkList(ctx, m.conf, m.rt(id))
+	if err != nil {
+		return nil, fmt.Errorf("netns: CNI add: %w", err)
+	}
+	r, err := current.NewResultFromResult(res)
+	if err != nil {
+		return nil, fmt.Errorf("netns: CNI result: %w", err)
+	}
+	for _, ip := range r.IPs {
+		if ip.Address.IP.To4() != nil {
+			return &Attachment{ID: id, Path: path, IP: ip.Address.IP}, nil
+		}
+	}
+	return nil, errors.New("netns: CNI gave no IPv4 address")
+}
+
+// Teardown detaches a from the network and removes its namespace.
+func (m *Manager) Teardown(ctx context.Context, a *Attachment) error {
+	return m.teardown(ctx, a.ID)
+}
+
+func (m *Manager) teardown(ctx context.Context, id string) error {
+	var errs []error
+	if err := m.cni.DelNetworkList(ctx, m.conf, m.rt(id)); err != nil {
+		errs = append(errs, fmt.Errorf("netns: CNI del %s: %w", id, err))
+	}
+	errs = append(errs, removeNS(m.nsPath(id)))
+	return errors.Join(errs...)
+}
+
+// Cleanup removes every namespace under the Manager's directory with its
+// address lease and CNI cache entry. Call it only when no instance of this
+// directory runs.
+func (m *Manager) Cleanup(ctx context.Context) error {
+	ents, err := os.ReadDir(filepath.Join(m.opts.Dir, "ns"))
+	if err != nil {
+		return fmt.Errorf("netns: %w", err)
+	}
+	for _, e := range ents {
+		if err := m.teardown(ctx, e.Name()); err != nil {
+			m.log.Warn("netns: cleanup", "id", e.Name(), "err", err)
+		}
+	}
+	// Leases whose DEL failed (or never ran) and stale cache entries go
+	// regardless: nothing of this network is running.
+	var errs []error
+	leases := filepath.Join(m.opts.Dir, "ipam", m.opts.Name)
+	ls, _ := os.ReadDir(leases)
+	for _, l := range ls {
+		if net.ParseIP(l.Name()) != nil {
+			errs = append(errs, os.Remove(filepath.Join(leases, l.Name())))
+		}
+	}
+	errs = append(errs, os.RemoveAll(filepath.Join(m.opts.Dir, "cache")))
+	return errors.Join(errs...)
+}
+
+// Leases lists the addresses currently leased, for leak checks.
+func (m *Manager) Leases() []string {
+	var out []string
+	ls, _ := os.ReadDir(filepath.Join(m.opts.Dir, "ipam", m.opts.Name))
+	for _, l := range ls {
+		if net.ParseIP(l.Name()) != nil {
+			out = append(out, l.Name())
+		}
+	}
+	return out
+}
+
+// Namespaces lists the namespace files present, for leak checks.
+func (m *Manager) Namespaces() []string {
+	var out []string
+	ents, _ := os.ReadDir(filepath.Join(m.opts.Dir, "ns"))
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// createNS makes a new network namespace with loopback up and pins it by
+// bind-mounting it on path.
+func createNS(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+	if err != nil {
+		return fmt.Errorf("netns: %w", err)
+	}
+	f.Close()
+	errc := make(chan error, 1)
+	go func() {
+		// The thread ends up in the new namespace; it is never unlocked,
+		// so the runtime discards it when this goroutine returns.
+		runtime.LockOSThread()
+		errc <- func() error {
+			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+				return fmt.Errorf("unshare: %w", err)
+			}
+			self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+			if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
+				return fmt.Errorf("bind mount: %w", err)
+			}
+			return loopbackUp()
+		}()
+	}()
+	if err := <-errc; err != nil {
+		removeNS(path)
+		return fmt.Errorf("netns: create %s: %w", path, err)
+	}
+	return nil
+}
+
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	ifr.SetUint16(unix.IFF_UP | unix.IFF_RUNNING)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback up: %w", err)
+	}
+	return nil
+}
+
+func removeNS(path string) error {
+	var errs []error
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		errs = append(errs, fmt.Errorf("netns: unmount %s: %w", path, err))
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("netns: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+var _ types.Result = (*current.Result)(nil)

@@ -1,0 +1,166 @@
+package netns
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/scfd/scfd/internal/netns/netnstest"
+)
+
+const testSubnet = "10.209.250.0/24"
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces and iptables rules")
+	}
+}
+
+func newManager(t *testing.T, dir string) *Manager {
+	t.Helper()
+	m, err := New(context.Background(), Options{Dir: dir, Name: "scfdtnet", Subnet: testSubnet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		m.Cleanup(context.Background())
+		m.RemoveFirewall()
+	})
+	return m
+}
+
+func veths(t *testing.T) int {
+	t.Helper()
+	out, err := exec.Command("ip", "-o", "link", "show", "type", "veth").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(out), "\n")
+}
+
+func setup(t *testing.T, m *Manager, id string) *Attachment {
+	t.Helper()
+	a, err := m.Setup(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Teardown(context.Background(), a) })
+	return a
+}
+
+// listenIn starts a server inside attachment a, on all its addresses.
+func listenIn(t *testing.T, a *Attachment, text string) string {
+	t.Helper()
+	var l net.Listener
+	if err := netnstest.Do(a.Path, func() (err error) {
+		l, err = net.Listen("tcp", "0.0.0.0:9000")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	netnstest.Serve(t, l, text)
+	return net.JoinHostPort(a.IP.String(), "9000")
+}
+
+func dialFrom(t *testing.T, a *Attachment, addr string) (string, error) {
+	t.Helper()
+	var got string
+	err := netnstest.Do(a.Path, func() (err error) {
+		got, err = netnstest.Dial(addr)
+		return err
+	})
+	return got, err
+}
+
+func TestSetupTeardownLeavesNothing(t *testing.T) {
+	needRoot(t)
+	m := newManager(t, t.TempDir())
+	before := veths(t)
+	a, err := m.Setup(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Subnet().Contains(a.IP) {
+		t.Errorf("IP %s not in %s", a.IP, m.Subnet())
+	}
+	if got, err := netnstest.Dial(listenIn(t, a, "a")); err != nil || got != "a" {
+		t.Errorf("host → instance: %q, %v", got, err)
+	}
+	if err := m.Teardown(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	if n := veths(t); n != before {
+		t.Errorf("veths: %d before, %d after", before, n)
+	}
+	if l := m.Leases(); len(l) != 0 {
+		t.Errorf("leases left: %v", l)
+	}
+	if ns := m.Namespaces(); len(ns) != 0 {
+		t.Errorf("namespaces left: %v", ns)
+	}
+}
+
+func TestIsolation(t *testing.T) {
+	needRoot(t)
+	world := netnstest.World(t, 1)
+	m := newManager(t, t.TempDir())
+	a, b := setup(t, m, "a"), setup(t, m, "b")
+	bAddr := listenIn(t, b, "b")
+
+	// A host listener on all addresses, as the scfd API and gateway are.
+	hl, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(netnstest.Serve(t, hl, "host"))
+	gw := make(net.IP, 4)
+	copy(gw, a.IP.To4())
+	gw[3] = 1 // host-local's gateway: the first address of the range
+	hostWorldSide := strings.Replace(strings.Split(world, ":")[0], ".6", ".5", 1)
+
+	if got, err := dialFrom(t, a, world); err != nil || got != "outside" {
+		t.Errorf("egress to %s: %q, %v", world, got, err)
+	}
+	if got, err := netnstest.Dial(bAddr); err != nil || got != "b" {
+		t.Errorf("host → instance b: %q, %v", got, err)
+	}
+	for _, addr := range []string{
+		net.JoinHostPort(gw.String(), port),
+		net.JoinHostPort(hostWorldSide, port),
+		bAddr,
+	} {
+		if got, err := dialFrom(t, a, addr); err == nil {
+			t.Errorf("instance a reached %s: %q", addr, got)
+		}
+	}
+}
+
+func TestNewCleansLeftovers(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	before := veths(t)
+	m1 := newManager(t, dir)
+	for _, id := range []string{"x", "y"} {
+		if _, err := m1.Setup(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m2 := newManager(t, dir) // as after a crash
+	if l := m2.Leases(); len(l) != 0 {
+		t.Errorf("leases left: %v", l)
+	}
+	if ns := m2.Namespaces(); len(ns) != 0 {
+		t.Errorf("namespaces left: %v", ns)
+	}
+	if n := veths(t); n != before {
+		t.Errorf("veths: %d before, %d after", before, n)
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), filepath.Join(dir, "ns")) {
+		t.Error("namespace mounts left")
+	}
+}
