@@ -309,7 +309,7 @@ type rawManifest struct {
 	mt  types.MediaType
 }
 
-func (r rawManifest) RawManifest() ([]byte, error)          { return r.raw, nil }
+func (r rawManifest) RawManifest() ([]byte, error)        { return r.raw, nil }
 func (r rawManifest) MediaType() (types.MediaType, error) { return r.mt, nil }
 
 func jsonNumber(n int64) string { b, _ := json.Marshal(n); return string(b) }
@@ -383,7 +383,6 @@ func TestPullConvertsWhiteoutsForOverlay(t *testing.T) {
 		t.Errorf("merged view (-want +got):\n%s", diff)
 	}
 }
-
 
 func TestPullCannotEscapeLayerDir(t *testing.T) {
 	needRoot(t)
