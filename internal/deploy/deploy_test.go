@@ -1,0 +1,268 @@
+package deploy
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/scfd/scfd/internal/errdefs"
+	"github.com/scfd/scfd/internal/images"
+	"github.com/scfd/scfd/internal/scf"
+	"github.com/scfd/scfd/internal/testenv"
+)
+
+// fakeStore keeps $LATEST versions in memory.
+type fakeStore struct {
+	mu       sync.Mutex
+	fns      map[string]*scf.Function
+	updates  []scf.Function // every successful write, in order
+	onUpdate func(f *scf.Function)
+}
+
+func newFakeStore() *fakeStore { return &fakeStore{fns: map[string]*scf.Function{}} }
+
+func (s *fakeStore) put(f *scf.Function) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := *f
+	s.fns[f.Namespace+"/"+f.Name] = &c
+}
+
+func (s *fakeStore) get(ns, name string) *scf.Function {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := *s.fns[ns+"/"+name]
+	return &c
+}
+
+func (s *fakeStore) remove(ns, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.fns, ns+"/"+name)
+}
+
+func (s *fakeStore) GetFunction(_ context.Context, ns, name, version string) (*scf.Function, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.fns[ns+"/"+name]
+	if !ok || version != scf.Latest {
+		return nil, errdefs.NotFound("Function", "function %s not found", name)
+	}
+	c := *f
+	return &c, nil
+}
+
+func (s *fakeStore) UpdateFunction(_ context.Context, ns, name, version string, update func(*scf.Function) error) (*scf.Function, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.fns[ns+"/"+name]
+	if !ok {
+		return nil, errdefs.NotFound("Function", "function %s not found", name)
+	}
+	if s.onUpdate != nil {
+		s.onUpdate(f)
+	}
+	c := *f
+	if err := update(&c); err != nil {
+		return nil, err
+	}
+	s.fns[ns+"/"+name] = &c
+	s.updates = append(s.updates, c)
+	out := c
+	return &out, nil
+}
+
+func (s *fakeStore) ImageDigests(context.Context) (map[string]bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := map[string]bool{}
+	for _, f := range s.fns {
+		if f.ImageDigest != "" {
+			m[f.ImageDigest] = true
+		}
+	}
+	return m, nil
+}
+
+type env struct {
+	reg   *testenv.Registry
+	cache *images.Cache
+	store *fakeStore
+	dir   string
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("unpacking image layers needs root")
+	}
+	r := testenv.StartRegistry(t)
+	t.Setenv("DOCKER_CONFIG", r.DockerConfigDir)
+	dir := filepath.Join(t.TempDir(), "cache")
+	c, err := images.Open(context.Background(), images.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{reg: r, cache: c, store: newFakeStore(), dir: dir}
+}
+
+func (e *env) push(t *testing.T, repoTag string) string {
+	t.Helper()
+	l, err := random.Layer(32<<10, types.DockerLayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := e.reg.Push(t, repoTag, testenv.Image(t, testenv.ImageOptions{}, l))
+	return ref[strings.Index(ref, "@")+1:]
+}
+
+func function(name, uri string, mem int64) *scf.Function {
+	return &scf.Function{Namespace: "default", Name: name, Version: scf.Latest, MemorySize: mem,
+		Image: scf.ImageConfig{ImageUri: uri}, Status: scf.StatusCreating, CodeRevision: 1}
+}
+
+func TestDeployPinsTheDigestAndActivates(t *testing.T) {
+	e := setup(t)
+	d1 := e.push(t, "app/hello:v1")
+	e.store.put(function("small", e.reg.Ref("app/hello:v1"), 128))
+	e.store.put(function("roomy", e.reg.Ref("app/hello:v1"), 256))
+	dep := New(e.store, e.cache, Options{})
+	dep.Deploy("default", "small")
+	dep.Deploy("default", "roomy")
+	dep.Close()
+
+	small, roomy := e.store.get("default", "small"), e.store.get("default", "roomy")
+	if small.Status != scf.StatusActive || small.ImageDigest != d1 {
+		t.Fatalf("small: %s %q, want Active %s", small.Status, small.ImageDigest, d1)
+	}
+	if len(small.StatusReasons) != 1 || small.StatusReasons[0].ErrorCode != "Warning.MemorySize" || !strings.Contains(small.StatusReasons[0].ErrorMessage, "256 MB") {
+		t.Errorf("small (128 MB) reasons = %+v, want a Warning.MemorySize advising 256 MB", small.StatusReasons)
+	}
+	if roomy.Status != scf.StatusActive || len(roomy.StatusReasons) != 0 {
+		t.Errorf("roomy (256 MB): %s %+v, want Active without reasons", roomy.Status, roomy.StatusReasons)
+	}
+
+	// A new image under the same tag changes nothing until the code is updated.
+	d2 := e.push(t, "app/hello:v1")
+	if got := e.store.get("default", "small").ImageDigest; got != d1 {
+		t.Fatalf("digest moved to %s without an update", got)
+	}
+	dep = New(e.store, e.cache, Options{})
+	dep.Deploy("default", "small") // Active: nothing to do
+	dep.Close()
+	if got := e.store.get("default", "small").ImageDigest; got != d1 {
+		t.Fatalf("Deploy of an Active function re-pulled: %s", got)
+	}
+	f := e.store.get("default", "small")
+	f.Status, f.CodeRevision = scf.StatusUpdating, 2
+	e.store.put(f)
+	dep = New(e.store, e.cache, Options{})
+	dep.Deploy("default", "small")
+	dep.Close()
+	if f := e.store.get("default", "small"); f.Status != scf.StatusActive || f.ImageDigest != d2 {
+		t.Errorf("after update: %s %s, want Active %s", f.Status, f.ImageDigest, d2)
+	}
+}
+
+func TestDeployFailuresNameTheCause(t *testing.T) {
+	e := setup(t)
+	e.push(t, "app/ok:v1")
+	e.store.put(function("missing", e.reg.Ref("app/none:v1"), 256))
+	upd := function("update", e.reg.Ref("app/none:v2"), 256)
+	upd.Status, upd.ImageDigest = scf.StatusUpdating, "sha256:"+strings.Repeat("1", 64)
+	e.store.put(upd)
+	dep := New(e.store, e.cache, Options{})
+	dep.Deploy("default", "missing")
+	dep.Deploy("default", "update")
+	dep.Close()
+	for name, want := range map[string]scf.Status{"missing": scf.StatusCreateFailed, "update": scf.StatusUpdateFailed} {
+		f := e.store.get("default", name)
+		if f.Status != want || len(f.StatusReasons) != 1 {
+			t.Fatalf("%s: %s %+v, want %s with one reason", name, f.Status, f.StatusReasons, want)
+		}
+		r := f.StatusReasons[0]
+		if r.ErrorCode != "ResourceNotFound.Image" || !strings.Contains(r.ErrorMessage, "not found") {
+			t.Errorf("%s reason = %+v, want ResourceNotFound.Image naming 'not found'", name, r)
+		}
+	}
+}
+
+func TestDeployDropsResultOfAStaleRevision(t *testing.T) {
+	e := setup(t)
+	e.push(t, "app/stale:v1")
+	e.store.put(function("stale", e.reg.Ref("app/stale:v1"), 256))
+	bumped := false
+	e.store.onUpdate = func(f *scf.Function) { // the code is updated while the pull runs
+		if !bumped {
+			bumped = true
+			f.CodeRevision = 2
+		}
+	}
+	dep := New(e.store, e.cache, Options{})
+	dep.Deploy("default", "stale")
+	dep.Close()
+	if f := e.store.get("default", "stale"); f.Status != scf.StatusCreating || f.ImageDigest != "" {
+		t.Errorf("stale pull recorded: %s %q, want Creating without digest", f.Status, f.ImageDigest)
+	}
+}
+
+func TestDeployThrottlesProgressWrites(t *testing.T) {
+	e := setup(t)
+	e.push(t, "app/progress:v1")
+	e.store.put(function("p", e.reg.Ref("app/progress:v1"), 256))
+	frozen := time.Unix(1e9, 0)
+	dep := New(e.store, e.cache, Options{Now: func() time.Time { return frozen }})
+	dep.Deploy("default", "p")
+	dep.Close()
+	var descs []string
+	for _, u := range e.store.updates {
+		descs = append(descs, u.StatusDesc)
+	}
+	// With a frozen clock: one progress write, then the result.
+	if len(descs) != 2 || !strings.HasPrefix(descs[0], "pulling image: 0/1 layers") || descs[1] != "" {
+		t.Errorf("writes = %q, want one progress write then the result", descs)
+	}
+}
+
+func TestTwoFunctionsShareAnImageUntilBothAreDeleted(t *testing.T) {
+	e := setup(t)
+	e.push(t, "app/shared:v1")
+	e.store.put(function("a", e.reg.Ref("app/shared:v1"), 256))
+	e.store.put(function("b", e.reg.Ref("app/shared:v1"), 256))
+	dep := New(e.store, e.cache, Options{})
+	dep.Resume(context.Background(), []*scf.Function{e.store.get("default", "a"), e.store.get("default", "b")})
+	dep.Close()
+	a, b := e.store.get("default", "a"), e.store.get("default", "b")
+	if a.Status != scf.StatusActive || a.ImageDigest == "" || a.ImageDigest != b.ImageDigest {
+		t.Fatalf("a %s %s, b %s %s", a.Status, a.ImageDigest, b.Status, b.ImageDigest)
+	}
+	layers := func() int {
+		es, _ := os.ReadDir(filepath.Join(e.dir, "layers"))
+		return len(es)
+	}
+	if n := layers(); n != 1 {
+		t.Fatalf("%d layers cached, want 1", n)
+	}
+
+	dep = New(e.store, e.cache, Options{})
+	e.store.remove("default", "a")
+	dep.Forget("default", "a")
+	dep.Close()
+	if n := layers(); n != 1 {
+		t.Fatalf("after deleting a: %d layers, want 1 (b still uses it)", n)
+	}
+	dep = New(e.store, e.cache, Options{})
+	e.store.remove("default", "b")
+	dep.Forget("default", "b")
+	dep.Close()
+	if n := layers(); n != 0 {
+		t.Errorf("after deleting both: %d layers, want 0", n)
+	}
+}
