@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
@@ -103,7 +104,7 @@ func Sign(r *http.Request, body []byte, cred Credential, service string, now tim
 		signed = append(signed, "x-tc-action")
 	}
 	date := time.Unix(ts, 0).UTC().Format(time.DateOnly)
-	canonical, err := canonicalRequest(r, signed, body)
+	canonical, err := canonicalRequest(r, hostForms(r)[0], signed, body)
 	if err != nil {
 		return err
 	}
@@ -152,17 +153,23 @@ func Verify(r *http.Request, body []byte, lookup func(secretID string) (secretKe
 		}
 		return Verified{}, fmt.Errorf("tc3: looking up SecretId: %w", err)
 	}
-	canonical, err := canonicalRequest(r, auth.signedHeaders, body)
-	if err != nil {
-		return Verified{}, err
-	}
-	want := signature(key, auth.date, auth.service, ts, canonical)
 	got, err := hex.DecodeString(auth.signature)
 	if err != nil {
 		return Verified{}, failure(ErrSignatureFailure, "the signature is not hexadecimal")
 	}
-	wantRaw, _ := hex.DecodeString(want)
-	if !hmac.Equal(got, wantRaw) {
+	matched := false
+	for _, host := range hostForms(r) {
+		canonical, err := canonicalRequest(r, host, auth.signedHeaders, body)
+		if err != nil {
+			return Verified{}, err
+		}
+		want, _ := hex.DecodeString(signature(key, auth.date, auth.service, ts, canonical))
+		if hmac.Equal(got, want) {
+			matched = true
+			break
+		}
+	}
+	if !matched {
 		return Verified{}, failure(ErrSignatureFailure, "the signature does not match")
 	}
 	return Verified{
@@ -224,18 +231,31 @@ func parseAuthorization(h string) (authorization, error) {
 	return a, nil
 }
 
-// canonicalRequest builds the TC3 canonical request of r.
-func canonicalRequest(r *http.Request, signedHeaders []string, body []byte) (string, error) {
+// hostForms lists the values of the host header a client may have signed:
+// the Host header as sent, and the same without its port, because the
+// official Node.js SDK signs the URL's hostname while it sends host:port.
+func hostForms(r *http.Request) []string {
+	host := r.Host
+	if host == "" && r.URL != nil {
+		host = r.URL.Host
+	}
+	forms := []string{host}
+	if h, _, err := net.SplitHostPort(host); err == nil && h != host {
+		forms = append(forms, h)
+	}
+	return forms
+}
+
+// canonicalRequest builds the TC3 canonical request of r, with host as the
+// value of the host header.
+func canonicalRequest(r *http.Request, host string, signedHeaders []string, body []byte) (string, error) {
 	names := append([]string(nil), signedHeaders...)
 	sort.Strings(names)
 	var headers strings.Builder
 	for _, name := range names {
 		var v string
 		if name == "host" {
-			v = r.Host
-			if v == "" && r.URL != nil {
-				v = r.URL.Host
-			}
+			v = host
 		} else {
 			v = r.Header.Get(name)
 		}

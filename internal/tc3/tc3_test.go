@@ -204,3 +204,26 @@ func TestVerifyAcceptsScopeServiceAndSkewEdges(t *testing.T) {
 		t.Errorf("lookup failure: %v (code %q), want it passed through without a code", err, Code(err))
 	}
 }
+
+// The official Node.js SDK signs "host:<hostname>" without the port while
+// it sends "Host: <hostname>:<port>"; such a request verifies.
+func TestVerifyAcceptsHostSignedWithoutPort(t *testing.T) {
+	cred := Credential{SecretID: "AKIDnode", SecretKey: "nodekey"}
+	body := []byte(`{"Limit":1}`)
+	now := time.Unix(1700000000, 0)
+	signed, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1/", nil)
+	signed.Header.Set("Content-Type", "application/json")
+	if err := Sign(signed, body, cred, "127", now); err != nil {
+		t.Fatal(err)
+	}
+	sent, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:9100/", nil)
+	sent.Header = signed.Header.Clone()
+	lookup := func(string) (string, error) { return cred.SecretKey, nil }
+	if _, err := Verify(sent, body, lookup, now); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	sent.Host = "127.0.0.2:9100"
+	if _, err := Verify(sent, body, lookup, now); !errors.Is(err, ErrSignatureFailure) {
+		t.Fatalf("another host verified: %v", err)
+	}
+}
