@@ -1,0 +1,208 @@
+// Package config holds the settings of `scfd serve` and the CLI: their
+// names, defaults, the environment variables that set them, and their
+// validation.
+//
+// Every setting is a flag and an environment variable of the same meaning;
+// a flag given on the command line wins over the variable. Load validates
+// everything at once and names the offending setting in its error, so a bad
+// configuration stops the start with one clear line.
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Config is the whole configuration of one scfd server.
+type Config struct {
+	APIAddr            string        // SCFD_API_ADDR: the SCF API listener
+	GatewayAddr        string        // SCFD_GATEWAY_ADDR: the web-function gateway listener
+	DataDir            string        // SCFD_DATA_DIR: all state
+	SecretID           string        // SCFD_SECRET_ID: administrator key id; empty = stored or generated
+	SecretKey          string        // SCFD_SECRET_KEY
+	Region             string        // SCFD_REGION
+	AppID              string        // SCFD_APPID
+	UIN                string        // SCFD_UIN
+	DockerConfig       string        // DOCKER_CONFIG: directory holding config.json
+	InsecureRegistries []string      // SCFD_INSECURE_REGISTRIES: host:port reached over plain HTTP
+	IdleTimeout        time.Duration // SCFD_INSTANCE_IDLE_TIMEOUT
+	OCIRuntime         string        // SCFD_OCI_RUNTIME
+	ImageCacheMax      int64         // SCFD_IMAGE_CACHE_MAX: bytes, 0 = unlimited
+	LogFormat          string        // SCFD_LOG_FORMAT: text or json
+	LogLevel           string        // SCFD_LOG_LEVEL: debug, info, warn, error
+}
+
+// Defaults of the settings that have fixed ones.
+const (
+	DefaultAPIAddr     = "127.0.0.1:9100"
+	DefaultGatewayAddr = "127.0.0.1:9200"
+	DefaultRegion      = "ap-guangzhou"
+	DefaultAppID       = "1250000000"
+	DefaultUIN         = "100000000001"
+	DefaultIdleTimeout = 10 * time.Minute
+	DefaultOCIRuntime  = "runc"
+)
+
+// DefaultDataDir is /var/lib/scfd for root and ./scfd-data otherwise.
+func DefaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/scfd"
+	}
+	return "scfd-data"
+}
+
+// setting describes one flag and its variable.
+type setting struct {
+	flag, env, def, usage string
+}
+
+var settings = []setting{
+	{"api-addr", "SCFD_API_ADDR", DefaultAPIAddr, "listen address of the SCF API"},
+	{"gateway-addr", "SCFD_GATEWAY_ADDR", DefaultGatewayAddr, "listen address of the HTTP gateway for web functions"},
+	{"data-dir", "SCFD_DATA_DIR", "", "all state: database, image cache, instances (default /var/lib/scfd as root, else ./scfd-data)"},
+	{"secret-id", "SCFD_SECRET_ID", "", "the administrator's SecretId (default: generated on first start and kept in the data dir)"},
+	{"secret-key", "SCFD_SECRET_KEY", "", "the administrator's SecretKey"},
+	{"region", "SCFD_REGION", DefaultRegion, "region that functions see"},
+	{"appid", "SCFD_APPID", DefaultAppID, "app id that functions see"},
+	{"uin", "SCFD_UIN", DefaultUIN, "account UIN that functions see"},
+	{"docker-config", "DOCKER_CONFIG", "", "directory of the Docker config.json with registry credentials (default ~/.docker)"},
+	{"insecure-registries", "SCFD_INSECURE_REGISTRIES", "", "comma-separated host:port registries reached over plain HTTP"},
+	{"instance-idle-timeout", "SCFD_INSTANCE_IDLE_TIMEOUT", DefaultIdleTimeout.String(), "how long an idle instance is kept"},
+	{"oci-runtime", "SCFD_OCI_RUNTIME", DefaultOCIRuntime, "the OCI runtime binary"},
+	{"image-cache-max", "SCFD_IMAGE_CACHE_MAX", "0", "image cache budget in bytes (suffixes K, M, G; 0 = unlimited)"},
+	{"log-format", "SCFD_LOG_FORMAT", "text", "server log format: text or json"},
+	{"log-level", "SCFD_LOG_LEVEL", "info", "server log level: debug, info, warn or error"},
+}
+
+// Flags registers every setting on fs with its environment variable's value
+// (or its default) as the flag's default.
+func Flags(fs *pflag.FlagSet, getenv func(string) string) {
+	for _, s := range settings {
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		fs.String(s.flag, def, fmt.Sprintf("%s [%s]", s.usage, s.env))
+	}
+}
+
+// Load reads the settings registered by Flags and validates them.
+func Load(fs *pflag.FlagSet) (*Config, error) {
+	get := func(name string) string {
+		v, _ := fs.GetString(name)
+		return strings.TrimSpace(v)
+	}
+	c := &Config{
+		APIAddr:      get("api-addr"),
+		GatewayAddr:  get("gateway-addr"),
+		DataDir:      get("data-dir"),
+		SecretID:     get("secret-id"),
+		SecretKey:    get("secret-key"),
+		Region:       get("region"),
+		AppID:        get("appid"),
+		UIN:          get("uin"),
+		DockerConfig: get("docker-config"),
+		OCIRuntime:   get("oci-runtime"),
+		LogFormat:    get("log-format"),
+		LogLevel:     get("log-level"),
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir()
+	}
+	if abs, err := filepath.Abs(c.DataDir); err == nil {
+		c.DataDir = abs
+	}
+	for _, a := range []struct{ env, v string }{{"SCFD_API_ADDR", c.APIAddr}, {"SCFD_GATEWAY_ADDR", c.GatewayAddr}} {
+		if err := checkAddr(a.v); err != nil {
+			return nil, fmt.Errorf("invalid %s %q: %w", a.env, a.v, err)
+		}
+	}
+	if (c.SecretID == "") != (c.SecretKey == "") {
+		return nil, fmt.Errorf("invalid SCFD_SECRET_ID/SCFD_SECRET_KEY: set both or neither")
+	}
+	if c.Region == "" {
+		return nil, fmt.Errorf("invalid SCFD_REGION: must not be empty")
+	}
+	for _, n := range []struct{ env, v string }{{"SCFD_APPID", c.AppID}, {"SCFD_UIN", c.UIN}} {
+		if _, err := strconv.ParseUint(n.v, 10, 64); err != nil {
+			return nil, fmt.Errorf("invalid %s %q: must be a number", n.env, n.v)
+		}
+	}
+	if v := get("insecure-registries"); v != "" {
+		for _, r := range strings.Split(v, ",") {
+			r = strings.TrimSpace(r)
+			if r == "" || strings.Contains(r, "/") {
+				return nil, fmt.Errorf("invalid SCFD_INSECURE_REGISTRIES %q: want comma-separated host:port", v)
+			}
+			c.InsecureRegistries = append(c.InsecureRegistries, r)
+		}
+	}
+	d, err := time.ParseDuration(get("instance-idle-timeout"))
+	if err != nil || d <= 0 {
+		return nil, fmt.Errorf("invalid SCFD_INSTANCE_IDLE_TIMEOUT %q: want a positive duration such as 10m", get("instance-idle-timeout"))
+	}
+	c.IdleTimeout = d
+	if c.OCIRuntime == "" {
+		return nil, fmt.Errorf("invalid SCFD_OCI_RUNTIME: must not be empty")
+	}
+	if c.ImageCacheMax, err = ParseBytes(get("image-cache-max")); err != nil {
+		return nil, fmt.Errorf("invalid SCFD_IMAGE_CACHE_MAX %q: %w", get("image-cache-max"), err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return nil, fmt.Errorf("invalid SCFD_LOG_FORMAT %q: want text or json", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return nil, fmt.Errorf("invalid SCFD_LOG_LEVEL %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return c, nil
+}
+
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		return fmt.Errorf("host must be an IP address or localhost")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("port must be a number from 0 to 65535")
+	}
+	return nil
+}
+
+// ParseBytes reads a byte count with an optional K, M, G or T suffix
+// (powers of 1024).
+func ParseBytes(s string) (int64, error) {
+	s = strings.ToUpper(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B"))
+	mult := int64(1)
+	if n := len(s); n > 0 {
+		switch s[n-1] {
+		case 'K':
+			mult = 1 << 10
+		case 'M':
+			mult = 1 << 20
+		case 'G':
+			mult = 1 << 30
+		case 'T':
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			s = s[:n-1]
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("want a byte count such as 10G")
+	}
+	return v * mult, nil
+}

@@ -1,0 +1,74 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func load(t *testing.T, env map[string]string, args ...string) (*Config, error) {
+	t.Helper()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	Flags(fs, func(k string) string { return env[k] })
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return Load(fs)
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := load(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.APIAddr != DefaultAPIAddr || c.GatewayAddr != DefaultGatewayAddr || c.Region != DefaultRegion ||
+		c.IdleTimeout != DefaultIdleTimeout || c.OCIRuntime != "runc" || c.ImageCacheMax != 0 {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestEnvironmentAndFlags(t *testing.T) {
+	env := map[string]string{
+		"SCFD_API_ADDR":              "127.0.0.1:1234",
+		"SCFD_INSECURE_REGISTRIES":   "127.0.0.1:5000, localhost:5001",
+		"SCFD_INSTANCE_IDLE_TIMEOUT": "90s",
+		"SCFD_IMAGE_CACHE_MAX":       "2G",
+	}
+	c, err := load(t, env, "--api-addr", "127.0.0.1:4321")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.APIAddr != "127.0.0.1:4321" {
+		t.Errorf("flag did not win over the variable: %q", c.APIAddr)
+	}
+	if got := strings.Join(c.InsecureRegistries, ","); got != "127.0.0.1:5000,localhost:5001" {
+		t.Errorf("InsecureRegistries = %q", got)
+	}
+	if c.IdleTimeout != 90*time.Second || c.ImageCacheMax != 2<<30 {
+		t.Errorf("IdleTimeout %v, ImageCacheMax %d", c.IdleTimeout, c.ImageCacheMax)
+	}
+}
+
+func TestInvalidNamesTheSetting(t *testing.T) {
+	for env, val := range map[string]string{
+		"SCFD_API_ADDR":              "nonsense",
+		"SCFD_GATEWAY_ADDR":          "127.0.0.1:99999",
+		"SCFD_INSTANCE_IDLE_TIMEOUT": "soon",
+		"SCFD_APPID":                 "abc",
+		"SCFD_IMAGE_CACHE_MAX":       "lots",
+		"SCFD_SECRET_ID":             "AKIDonly",
+		"SCFD_INSECURE_REGISTRIES":   "http://x/y",
+		"SCFD_LOG_FORMAT":            "xml",
+	} {
+		_, err := load(t, map[string]string{env: val})
+		if err == nil {
+			t.Errorf("%s=%q accepted", env, val)
+			continue
+		}
+		if !strings.Contains(err.Error(), env) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s=%q: error %q does not name the setting on one line", env, val, err)
+		}
+	}
+}
