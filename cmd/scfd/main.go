@@ -1,21 +1,15 @@
+// Command scfd runs container images as serverless functions, compatible
+// with Tencent Cloud SCF's image-based functions. `scfd serve` runs the
+// platform; the other commands are a client of its API.
 package main
 
 import (
-	_ "github.com/containerd/containerd/v2/pkg/archive"
-	_ "github.com/containernetworking/cni/libcni"
-	_ "github.com/google/go-cmp/cmp"
-	_ "github.com/google/go-containerregistry/pkg/v1/remote"
-	_ "github.com/google/go-containerregistry/pkg/registry"
-	_ "github.com/google/shlex"
-	_ "github.com/opencontainers/runtime-spec/specs-go"
-	_ "github.com/prometheus/client_golang/prometheus"
-	_ "github.com/spf13/cobra"
-	_ "modernc.org/sqlite"
-	_ "github.com/moby/profiles/seccomp"
-	_ "github.com/containerd/go-runc"
-	_ "github.com/klauspost/compress/zstd"
-	_ "golang.org/x/sync/singleflight"
-	_ "golang.org/x/sys/unix"
+	"context"
+	"os"
+
+	"github.com/scfd/scfd/internal/cli"
 )
 
-func main() {}
+func main() {
+	os.Exit(cli.Main(context.Background(), os.Args[1:]))
+}

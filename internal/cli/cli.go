@@ -1,0 +1,140 @@
+// Package cli is scfd's command line: `scfd serve` runs the platform, and
+// the other commands (ns, fn, ...) are a client of its SCF API for people.
+//
+// Every client command goes through internal/client, signs its requests
+// like the official SDKs do, prints a table by default and the API's JSON
+// with -o json. The endpoint and key come from flags, SCFD_ENDPOINT,
+// SCFD_SECRET_ID and SCFD_SECRET_KEY, defaulting to the local server and
+// the administrator key it keeps in its data directory.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scfd/scfd/internal/client"
+	"github.com/scfd/scfd/internal/config"
+	"github.com/scfd/scfd/internal/credentials"
+	"github.com/scfd/scfd/internal/tc3"
+)
+
+// Env reads the environment; tests replace it.
+type Env func(string) string
+
+// app holds what every client command shares.
+type app struct {
+	getenv    Env
+	out       io.Writer
+	endpoint  string
+	secretID  string
+	secretKey string
+	dataDir   string
+	output    string
+	region    string
+}
+
+// NewRoot returns the scfd command tree writing to out.
+func NewRoot(getenv Env, out, errOut io.Writer) *cobra.Command {
+	a := &app{getenv: getenv, out: out}
+	root := &cobra.Command{
+		Use:           "scfd",
+		Short:         "scfd runs container images as serverless functions, compatible with Tencent Cloud SCF",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.AddCommand(newServe(getenv, out, errOut))
+
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.endpoint, "endpoint", getenv("SCFD_ENDPOINT"), "SCF API endpoint (default http://$SCFD_API_ADDR) [SCFD_ENDPOINT]")
+	pf.StringVar(&a.secretID, "secret-id", getenv("SCFD_SECRET_ID"), "SecretId (default: the local server's administrator key) [SCFD_SECRET_ID]")
+	pf.StringVar(&a.secretKey, "secret-key", getenv("SCFD_SECRET_KEY"), "SecretKey [SCFD_SECRET_KEY]")
+	pf.StringVar(&a.dataDir, "data-dir", getenv("SCFD_DATA_DIR"), "data dir of the local server, where its administrator key is kept [SCFD_DATA_DIR]")
+	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
+	pf.StringVar(&a.region, "region", or(getenv("SCFD_REGION"), config.DefaultRegion), "region sent with requests [SCFD_REGION]")
+	root.AddCommand(a.namespaceCmd(), a.functionCmd())
+	return root
+}
+
+// Main runs the command line and returns the process exit code.
+func Main(ctx context.Context, args []string) int {
+	root := NewRoot(os.Getenv, os.Stdout, os.Stderr)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "scfd:", err)
+		return 1
+	}
+	return 0
+}
+
+func or(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
+}
+
+// client builds the API client from the flags and the environment.
+func (a *app) client() (*client.Client, error) {
+	endpoint := a.endpoint
+	if endpoint == "" {
+		endpoint = "http://" + or(a.getenv("SCFD_API_ADDR"), config.DefaultAPIAddr)
+	}
+	if !strings.Contains(endpoint, "://") {
+		endpoint = "http://" + endpoint
+	}
+	id, key := a.secretID, a.secretKey
+	if id == "" {
+		dir := or(a.dataDir, config.DefaultDataDir())
+		k, err := credentials.LoadAdmin(dir)
+		if err != nil {
+			return nil, fmt.Errorf("no key given (--secret-id/--secret-key or SCFD_SECRET_ID/SCFD_SECRET_KEY) and %w", err)
+		}
+		id, key = k.SecretID, k.SecretKey
+	}
+	return client.New(endpoint, tc3.Credential{SecretID: id, SecretKey: key}, client.WithRegion(a.region)), nil
+}
+
+// call runs one action and prints its response: as JSON with -o json, else
+// through table.
+func (a *app) call(cmd *cobra.Command, action string, req, resp any, table func(w *tabwriter.Writer)) error {
+	if a.output != "table" && a.output != "json" {
+		return fmt.Errorf("unknown output format %q: use table or json", a.output)
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	if err := c.Call(cmd.Context(), action, req, resp); err != nil {
+		return err
+	}
+	if a.output == "json" {
+		enc := json.NewEncoder(a.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(resp)
+	}
+	if table == nil {
+		return nil
+	}
+	w := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+	table(w)
+	return w.Flush()
+}
+
+func row(w io.Writer, cols ...any) {
+	for i, c := range cols {
+		if i > 0 {
+			io.WriteString(w, "\t")
+		}
+		fmt.Fprint(w, c)
+	}
+	io.WriteString(w, "\n")
+}

@@ -1,0 +1,183 @@
+// Package daemon is scfd's composition root: the one place that knows every
+// concrete type. It opens the store and the image cache, builds the API,
+// the deployer and the gateway, serves them, and shuts them down in order.
+// cmd/scfd parses the configuration and calls Run.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/scfd/scfd/internal/api"
+	"github.com/scfd/scfd/internal/config"
+	"github.com/scfd/scfd/internal/credentials"
+	"github.com/scfd/scfd/internal/deploy"
+	"github.com/scfd/scfd/internal/images"
+	"github.com/scfd/scfd/internal/scf"
+	"github.com/scfd/scfd/internal/store"
+	"github.com/scfd/scfd/internal/tc3"
+)
+
+// ShutdownGrace bounds how long in-flight API calls may take to finish
+// after a stop signal.
+const ShutdownGrace = 30 * time.Second
+
+// NewLogger builds the server's structured logger from the configuration.
+func NewLogger(c *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Run serves until ctx is cancelled, then stops cleanly: listeners close,
+// in-flight calls finish, background work stops, the store is closed.
+// announce receives the lines meant for the person who started scfd (the
+// generated key, the addresses).
+func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Writer) (err error) {
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	if c.DockerConfig != "" {
+		// go-containerregistry's default keychain reads DOCKER_CONFIG.
+		os.Setenv("DOCKER_CONFIG", c.DockerConfig)
+	}
+	key, created, err := credentials.EnsureAdmin(c.DataDir, credentials.Key{SecretID: c.SecretID, SecretKey: c.SecretKey})
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(announce, "scfd: generated the administrator key pair, kept in %s (mode 0600):\n  SecretId:  %s\n  SecretKey: %s\n",
+			credentials.Path(c.DataDir), key.SecretID, key.SecretKey)
+	}
+
+	st, err := store.Open(ctx, c.DataDir)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer func() { err = errors.Join(err, st.Close()) }()
+
+	cache, err := images.Open(ctx, images.Options{
+		Dir:                filepath.Join(c.DataDir, "images"),
+		InsecureRegistries: c.InsecureRegistries,
+		MaxCacheBytes:      c.ImageCacheMax,
+		Logger:             log,
+	})
+	if err != nil {
+		return fmt.Errorf("open image cache: %w", err)
+	}
+	dep := deploy.New(st, cache, deploy.Options{Logger: log})
+	defer dep.Close()
+	pending, _, err := st.ListFunctions(ctx, store.FunctionQuery{
+		Statuses: []scf.Status{scf.StatusCreating, scf.StatusUpdating},
+		Limit:    1 << 30,
+	})
+	if err != nil {
+		return fmt.Errorf("list pending functions: %w", err)
+	}
+	dep.Resume(ctx, pending)
+
+	apiSrv := api.New(api.Options{
+		Store:    st,
+		Deployer: dep,
+		Keys:     adminKeys{key},
+		Region:   c.Region,
+		AppID:    c.AppID,
+		UIN:      c.UIN,
+		Logger:   log,
+	})
+	servers := []*server{
+		{name: "SCF API", addr: c.APIAddr, handler: apiSrv},
+		{name: "gateway", addr: c.GatewayAddr, handler: http.HandlerFunc(notFound)},
+	}
+	for _, s := range servers {
+		if err := s.listen(); err != nil {
+			closeAll(servers)
+			return err
+		}
+		fmt.Fprintf(announce, "scfd: %s listening on %s\n", s.name, s.ln.Addr())
+		log.Info("listening", "server", s.name, "addr", s.ln.Addr().String())
+	}
+	errc := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() { errc <- s.serve() }()
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = s.srv.Shutdown(sctx)
+		}()
+	}
+	wg.Wait()
+	return err
+}
+
+type server struct {
+	name, addr string
+	handler    http.Handler
+	ln         net.Listener
+	srv        *http.Server
+}
+
+func (s *server) listen() error {
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.name, err)
+	}
+	s.ln = ln
+	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	return nil
+}
+
+func (s *server) serve() error {
+	if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s: %w", s.name, err)
+	}
+	return nil
+}
+
+func closeAll(servers []*server) {
+	for _, s := range servers {
+		if s.ln != nil {
+			s.ln.Close()
+		}
+	}
+}
+
+// notFound answers the gateway until web functions are served.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusNotFound)
+	io.WriteString(w, `{"error":"function not found"}`+"\n")
+}
+
+// adminKeys lets the administrator's key act on everything.
+type adminKeys struct{ key credentials.Key }
+
+func (k adminKeys) Lookup(secretID string) (string, api.Scope, error) {
+	if secretID != k.key.SecretID {
+		return "", api.Scope{}, tc3.ErrSecretIDNotFound
+	}
+	return k.key.SecretKey, api.Scope{Admin: true}, nil
+}
