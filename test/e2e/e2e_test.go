@@ -1,0 +1,67 @@
+// Package e2e runs scfd end to end: the real `scfd serve` binary, a real
+// registry with authentication, and the official Tencent Cloud SCF Node.js
+// SDK as the client. The Go side builds the binary and the images; the
+// Node.js tests in this directory drive the server.
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"github.com/scfd/scfd/internal/testenv"
+)
+
+func TestNodeSDK(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end tests are not short")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node is needed for the SDK tests (make deps-test installs it): %v", err)
+	}
+	if _, err := os.Stat("node_modules/tencentcloud-sdk-nodejs-scf"); err != nil {
+		npm := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+		if out, err := npm.CombinedOutput(); err != nil {
+			t.Fatalf("npm ci: %v\n%s", err, out)
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "scfd")
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/scfd")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	reg := testenv.StartRegistry(t)
+	hello := testenv.BinaryImage(t, "../../examples/hello")
+	reg.Push(t, "e2e/echo:v1", hello)
+	reg.Push(t, "e2e/echo:v2", withFile(t, hello, "version", "2"))
+
+	cmd := exec.Command(node, "--test", "--test-reporter=spec", ".")
+	cmd.Env = append(os.Environ(),
+		"SCFD_BIN="+bin,
+		"SCFD_E2E_IMAGE_ECHO="+reg.Ref("e2e/echo:v1"),
+		"SCFD_E2E_IMAGE_ECHO2="+reg.Ref("e2e/echo:v2"),
+		"SCFD_INSECURE_REGISTRIES="+reg.Addr,
+		"DOCKER_CONFIG="+reg.DockerConfigDir,
+	)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("Node.js SDK tests failed: %v", err)
+	}
+}
+
+// withFile returns img with one more layer holding a file, so that it has
+// another digest.
+func withFile(t *testing.T, img v1.Image, name, body string) v1.Image {
+	t.Helper()
+	out, err := mutate.AppendLayers(img, testenv.Layer(t, []testenv.File{{Name: name, Body: body}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
