@@ -163,6 +163,10 @@ func TestPullDockerAndOCIImages(t *testing.T) {
 			if err != nil || got.Digest != img.Digest {
 				t.Fatalf("second Pull = %v, %v", got, err)
 			}
+			tagAndDigest := r.Ref(tc.name+"/app:v1") + "@" + img.Digest
+			if got, err := c.Pull(context.Background(), tagAndDigest, nil); err != nil || got.Digest != img.Digest {
+				t.Fatalf("Pull(%s) = %v, %v", tagAndDigest, got, err)
+			}
 			if got, err := c.Get(context.Background(), img.Digest); err != nil || !cmp.Equal(got, img) {
 				t.Errorf("Get = %+v, %v; want %+v", got, err, img)
 			}
