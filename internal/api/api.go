@@ -1,0 +1,390 @@
+// Package api is scfd's SCF API 3.0 endpoint: POST / with a JSON body,
+// X-TC-Action naming the action and a TC3-HMAC-SHA256 signature, answered
+// with {"Response": {..., "RequestId": "<uuid>"}} and HTTP 200, errors
+// included, as Tencent Cloud does.
+//
+// It is the only place where scfd's error classes (package errdefs) become
+// SCF error codes. Handlers speak to the store through the small Store
+// interface declared here and start image pulls through Deployer; later
+// packages register more actions with Server.Handle. The wire structs of
+// each action (CreateFunctionRequest, GetFunctionResponse, ...) are
+// exported for the CLI.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/scfd/scfd/internal/errdefs"
+	"github.com/scfd/scfd/internal/scf"
+	"github.com/scfd/scfd/internal/store"
+	"github.com/scfd/scfd/internal/tc3"
+)
+
+// Version is the SCF API version served.
+const Version = "2018-04-16"
+
+// MaxBodyBytes bounds a request body: an InvokeFunction event may be 6 MB.
+const MaxBodyBytes = 10 << 20
+
+// Store is what the API needs of the function store; *store.Store has it.
+type Store interface {
+	CreateNamespace(ctx context.Context, ns scf.Namespace) error
+	GetNamespace(ctx context.Context, name string) (scf.Namespace, error)
+	ListNamespaces(ctx context.Context) ([]scf.Namespace, error)
+	UpdateNamespace(ctx context.Context, name, description string) error
+	DeleteNamespace(ctx context.Context, name string) error
+	CreateFunction(ctx context.Context, fn *scf.Function) error
+	GetFunction(ctx context.Context, ns, name, version string) (*scf.Function, error)
+	ListFunctions(ctx context.Context, q store.FunctionQuery) ([]*scf.Function, int, error)
+	UpdateFunction(ctx context.Context, ns, name, version string, update func(*scf.Function) error) (*scf.Function, error)
+	DeleteFunction(ctx context.Context, ns, name string) error
+	CountFunctions(ctx context.Context) (map[string]int, error)
+}
+
+// Deployer fetches function images in the background.
+type Deployer interface {
+	// Deploy starts fetching the image of the function's $LATEST and
+	// returns at once; it moves the function to Active (or CreateFailed,
+	// UpdateFailed) through the store when done.
+	Deploy(namespace, name string)
+	// Forget tells the deployer the function was deleted.
+	Forget(namespace, name string)
+}
+
+// Options configure a Server. Only Store is required.
+type Options struct {
+	Store    Store
+	Deployer Deployer         // nil: functions become Active at once, with ImageDigest ""
+	Keys     KeyLookup        // nil: every request fails with AuthFailure.SecretIdNotFound
+	Region   string           // reported by GetAccount and handed to handlers; may be empty
+	AppID    string           // the account's AppId; may be empty
+	UIN      string           // the account's UIN; may be empty
+	Limits   Limits           // zero fields take the DefaultLimits values
+	Logger   *slog.Logger     // nil: slog.Default()
+	Now      func() time.Time // nil: time.Now
+	Location *time.Location   // zone of the times in responses; nil: time.Local
+}
+
+// Limits are the account's quotas, enforced and reported by GetAccount.
+type Limits struct {
+	Namespaces            int   // namespaces, the default one included
+	FunctionsPerNamespace int   // functions in one namespace
+	ConcurrencyMemoryMB   int64 // the account's concurrency quota, in MB
+}
+
+// DefaultLimits are used for the zero fields of Options.Limits.
+var DefaultLimits = Limits{
+	Namespaces:            20,
+	FunctionsPerNamespace: 1000,
+	ConcurrencyMemoryMB:   128000,
+}
+
+// Server serves the SCF API. It implements http.Handler.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+
+	mu       sync.RWMutex
+	handlers map[string]HandlerFunc
+}
+
+// HandlerFunc serves one action. It returns the action's response struct
+// (marshalled as the Response object, RequestId added) or an error: an
+// *Error, a tc3 error, or an errdefs class, mapped to an SCF code.
+type HandlerFunc func(ctx context.Context, call *Call) (any, error)
+
+// Call is one authenticated API request.
+type Call struct {
+	Action    string
+	RequestID string
+	Region    string // X-TC-Region
+	SecretID  string
+	Scope     Scope
+	Body      []byte
+}
+
+// Decode decodes the body into v. Unknown fields are ignored (the SDKs send
+// extras); a body that is not JSON, or a field of the wrong type, is an
+// InvalidParameter error naming the field.
+func (c *Call) Decode(v any) error {
+	body := bytes.TrimSpace(c.Body)
+	if len(body) == 0 {
+		body = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			field := typeErr.Field
+			if field == "" {
+				return &Error{Code: "InvalidParameter", Message: fmt.Sprintf("the request body must be a JSON object, not %s", typeErr.Value)}
+			}
+			return &Error{Code: "InvalidParameter", Message: fmt.Sprintf("parameter %s must be of type %s, not %s", field, jsonType(typeErr.Type.String()), typeErr.Value)}
+		}
+		return &Error{Code: "InvalidParameter", Message: "the request body is not valid JSON: " + err.Error()}
+	}
+	if dec.More() {
+		return &Error{Code: "InvalidParameter", Message: "the request body holds more than one JSON value"}
+	}
+	return nil
+}
+
+func jsonType(goType string) string {
+	switch strings.TrimLeft(goType, "*[]") {
+	case "string":
+		return "String"
+	case "int64", "int", "uint64", "int32":
+		return "Integer"
+	case "bool":
+		return "Boolean"
+	case "float64":
+		return "Float"
+	}
+	if strings.HasPrefix(goType, "[]") {
+		return "Array"
+	}
+	return "Object"
+}
+
+// Authorize checks that the caller's key may act on namespace.
+func (c *Call) Authorize(namespace string) error {
+	if !c.Scope.Allows(namespace) {
+		return errdefs.New(errdefs.ErrUnauthorized, "", "this SecretId may not act on namespace %q", namespace)
+	}
+	return nil
+}
+
+// Error is an API error with an explicit SCF code, for the codes that are
+// not an errdefs class (InvalidParameter, InvalidAction, ...).
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// New returns a server with the built-in actions registered.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	if opts.Limits.Namespaces == 0 {
+		opts.Limits.Namespaces = DefaultLimits.Namespaces
+	}
+	if opts.Limits.FunctionsPerNamespace == 0 {
+		opts.Limits.FunctionsPerNamespace = DefaultLimits.FunctionsPerNamespace
+	}
+	if opts.Limits.ConcurrencyMemoryMB == 0 {
+		opts.Limits.ConcurrencyMemoryMB = DefaultLimits.ConcurrencyMemoryMB
+	}
+	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, handlers: map[string]HandlerFunc{}}
+	s.Handle("CreateNamespace", s.createNamespace)
+	s.Handle("ListNamespaces", s.listNamespaces)
+	s.Handle("UpdateNamespace", s.updateNamespace)
+	s.Handle("DeleteNamespace", s.deleteNamespace)
+	s.Handle("CreateFunction", s.createFunction)
+	s.Handle("GetFunction", s.getFunction)
+	s.Handle("ListFunctions", s.listFunctions)
+	s.Handle("UpdateFunctionCode", s.updateFunctionCode)
+	s.Handle("UpdateFunctionConfiguration", s.updateFunctionConfiguration)
+	s.Handle("DeleteFunction", s.deleteFunction)
+	s.Handle("GetAccount", s.getAccount)
+	return s
+}
+
+// Handle registers (or replaces) the handler of action.
+func (s *Server) Handle(action string, h HandlerFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handlers[action] = h
+}
+
+func (s *Server) handler(action string) HandlerFunc {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.handlers[action]
+}
+
+// ServeHTTP serves one API request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reqID := uuid.NewString()
+	if r.URL.Path != "/" {
+		http.NotFound(w, r)
+		return
+	}
+	resp, err := s.serve(w, r, reqID)
+	if err != nil {
+		s.writeError(w, r, reqID, err)
+		return
+	}
+	s.writeResponse(w, r, reqID, resp)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (any, error) {
+	if r.Method != http.MethodPost {
+		return nil, &Error{Code: "UnsupportedProtocol", Message: "only POST requests are supported"}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, &Error{Code: "RequestSizeLimitExceeded", Message: fmt.Sprintf("the request body is larger than %d bytes", MaxBodyBytes)}
+		}
+		return nil, &Error{Code: "InvalidParameter", Message: "reading the request body: " + err.Error()}
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return nil, &Error{Code: "InvalidParameter", Message: "Content-Type must be application/json"}
+	}
+	var scope Scope
+	verified, err := tc3.Verify(r, body, func(id string) (string, error) {
+		if s.opts.Keys == nil {
+			return "", tc3.ErrSecretIDNotFound
+		}
+		key, sc, err := s.opts.Keys.Lookup(id)
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return "", tc3.ErrSecretIDNotFound
+		}
+		scope = sc
+		return key, err
+	}, s.now())
+	if err != nil {
+		return nil, err
+	}
+	action := r.Header.Get("X-TC-Action")
+	if action == "" {
+		return nil, &Error{Code: "MissingParameter", Message: "the X-TC-Action header is required"}
+	}
+	h := s.handler(action)
+	if h == nil {
+		return nil, &Error{Code: "InvalidAction", Message: fmt.Sprintf("action %q does not exist", action)}
+	}
+	switch v := r.Header.Get("X-TC-Version"); v {
+	case Version:
+	case "":
+		return nil, &Error{Code: "MissingParameter", Message: "the X-TC-Version header is required"}
+	default:
+		return nil, &Error{Code: "NoSuchVersion", Message: fmt.Sprintf("API version %q does not exist: use %s", v, Version)}
+	}
+	return h(r.Context(), &Call{
+		Action:    action,
+		RequestID: reqID,
+		Region:    r.Header.Get("X-TC-Region"),
+		SecretID:  verified.SecretID,
+		Scope:     scope,
+		Body:      body,
+	})
+}
+
+// errorCode maps an error to its SCF code and client-safe message.
+// ok is false for errors of no known class: an InternalError.
+func errorCode(err error) (code, msg string, ok bool) {
+	var apiErr *Error
+	if errors.As(err, &apiErr) {
+		return apiErr.Code, apiErr.Message, true
+	}
+	if c := tc3.Code(err); c != "" {
+		var te *tc3.Error
+		errors.As(err, &te)
+		return c, te.Msg, true
+	}
+	var prefix string
+	suffix := true
+	switch {
+	case errors.Is(err, errdefs.ErrNotFound):
+		prefix = "ResourceNotFound"
+	case errors.Is(err, errdefs.ErrAlreadyExists), errors.Is(err, errdefs.ErrInUse):
+		prefix = "ResourceInUse"
+	case errors.Is(err, errdefs.ErrInvalidArgument):
+		prefix = "InvalidParameterValue"
+	case errors.Is(err, errdefs.ErrMissingParameter):
+		prefix, suffix = "MissingParameter", false
+	case errors.Is(err, errdefs.ErrResourceExhausted):
+		prefix = "LimitExceeded"
+	case errors.Is(err, errdefs.ErrUnsupported):
+		prefix = "UnsupportedOperation"
+	case errors.Is(err, errdefs.ErrFailedPrecondition):
+		prefix = "FailedOperation"
+	case errors.Is(err, errdefs.ErrUnavailable):
+		prefix = "ResourceUnavailable"
+	case errors.Is(err, errdefs.ErrUnauthorized):
+		prefix, suffix = "UnauthorizedOperation", false
+	default:
+		return "InternalError", "an internal error occurred", false
+	}
+	code = prefix
+	if r := errdefs.Resource(err); suffix && r != "" {
+		code += "." + r
+	}
+	return code, errdefs.Message(err, err.Error()), true
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, reqID string, err error) {
+	code, msg, ok := errorCode(err)
+	if !ok {
+		s.log.ErrorContext(r.Context(), "api: internal error", "action", r.Header.Get("X-TC-Action"), "request_id", reqID, "err", err)
+	} else {
+		s.log.DebugContext(r.Context(), "api: request refused", "action", r.Header.Get("X-TC-Action"), "request_id", reqID, "code", code, "err", err)
+	}
+	type apiError struct {
+		Code    string
+		Message string
+	}
+	writeJSON(w, struct {
+		Response struct {
+			Error     apiError
+			RequestId string
+		}
+	}{Response: struct {
+		Error     apiError
+		RequestId string
+	}{apiError{code, msg}, reqID}})
+}
+
+func (s *Server) writeResponse(w http.ResponseWriter, r *http.Request, reqID string, resp any) {
+	b, err := json.Marshal(resp)
+	if err == nil && (len(b) == 0 || b[0] != '{') && string(b) != "null" {
+		err = fmt.Errorf("api: the response of %s is not a JSON object", r.Header.Get("X-TC-Action"))
+	}
+	if err != nil {
+		s.writeError(w, r, reqID, err)
+		return
+	}
+	id, _ := json.Marshal(reqID)
+	var out bytes.Buffer
+	out.WriteString(`{"Response":`)
+	if string(b) == "null" || string(b) == "{}" {
+		out.WriteString(`{"RequestId":`)
+	} else {
+		out.Write(b[:len(b)-1])
+		out.WriteString(`,"RequestId":`)
+	}
+	out.Write(id)
+	out.WriteString("}}\n")
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(out.Bytes())
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
