@@ -345,19 +345,21 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, reqID string
 	} else {
 		s.log.DebugContext(r.Context(), "api: request refused", "action", r.Header.Get("X-TC-Action"), "request_id", reqID, "code", code, "err", err)
 	}
-	type apiError struct {
-		Code    string
-		Message string
-	}
-	writeJSON(w, struct {
-		Response struct {
-			Error     apiError
-			RequestId string
-		}
-	}{Response: struct {
-		Error     apiError
-		RequestId string
-	}{apiError{code, msg}, reqID}})
+	writeJSON(w, errorEnvelope{Response: errorResponse{Error: errorBody{Code: code, Message: msg}, RequestId: reqID}})
+}
+
+type errorBody struct {
+	Code    string
+	Message string
+}
+
+type errorResponse struct {
+	Error     errorBody
+	RequestId string
+}
+
+type errorEnvelope struct {
+	Response errorResponse
 }
 
 func (s *Server) writeResponse(w http.ResponseWriter, r *http.Request, reqID string, resp any) {
