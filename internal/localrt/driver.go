@@ -1,0 +1,243 @@
+// Package localrt is scfd's local sandbox driver: it runs each instance as
+// a container of an OCI runtime binary (runc by default; crun and runsc
+// take the same commands) on this host.
+//
+// A start takes a writable root file system from internal/rootfs, a
+// network namespace from internal/netns, writes an OCI bundle (runtime-spec
+// types) and drives the runtime the way containerd does, through
+// github.com/containerd/go-runc: "create" detached with the container's
+// stdout and stderr on pipes that scfd reads, then "start". No shim process
+// stays behind: scfd makes itself a child subreaper
+// (PR_SET_CHILD_SUBREAPER), so each container's init becomes scfd's child
+// when the runtime exits, and scfd learns of its exit through a pidfd
+// watched by the Go netpoller — no thread per instance.
+//
+// Writable layers and network namespaces are prepared ahead of demand
+// (Options.Pool of each), so a cold start is the runtime's create and
+// start plus the server's own start-up.
+//
+// Everything lives under Options.DataDir: runc/ (the runtime's --root),
+// bundles/, rootfs/, net/. New removes whatever a previous run left there
+// — runtime containers, mounts, namespaces, leases, cgroups — before it
+// returns.
+package localrt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	runc "github.com/containerd/go-runc"
+	"golang.org/x/sys/unix"
+
+	"github.com/scfd/scfd/internal/netns"
+	"github.com/scfd/scfd/internal/rootfs"
+	"github.com/scfd/scfd/internal/sandbox"
+)
+
+// Defaults of Options.
+const (
+	DefaultRuntime      = "runc"
+	DefaultCgroupParent = "scfd"
+	DefaultPool         = 2
+	DefaultPoll         = time.Millisecond
+)
+
+// Options configures a Driver.
+type Options struct {
+	// DataDir holds all of the driver's state. Required.
+	DataDir string
+	// Runtime is the OCI runtime binary. Empty means $SCFD_OCI_RUNTIME,
+	// and DefaultRuntime when that is unset.
+	Runtime string
+	// Account fills the built-in environment variables.
+	Account sandbox.Account
+	// CgroupParent is the cgroup under which instances' cgroups are made.
+	// Empty means DefaultCgroupParent.
+	CgroupParent string
+	// Network configures the instances' network; its Dir is set to
+	// DataDir/net. Zero values take netns's defaults.
+	Network netns.Options
+	// Pool is how many writable layers and network namespaces to keep
+	// ready. Zero means DefaultPool; negative means none.
+	Pool int
+	// Poll is the interval of the start-up connection check. Zero means
+	// DefaultPoll (1 ms).
+	Poll time.Duration
+	// Logger receives background errors. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Driver runs instances with a local OCI runtime. It implements
+// sandbox.Driver.
+type Driver struct {
+	opts   Options
+	log    *slog.Logger
+	rt     *runc.Runc
+	rootfs *rootfs.Manager
+	net    *netns.Manager
+	nets   *pool[*netns.Attachment]
+
+	mu    sync.Mutex
+	live  map[string]*instance
+	close sync.Once
+}
+
+var _ sandbox.Driver = (*Driver)(nil)
+
+// New makes the driver's directories, removes what a previous run left in
+// them, and starts preparing writable layers and network namespaces.
+func New(ctx context.Context, opts Options) (_ *Driver, err error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("localrt: DataDir is required")
+	}
+	dir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	opts.DataDir = dir
+	if opts.Runtime == "" {
+		opts.Runtime = os.Getenv("SCFD_OCI_RUNTIME")
+	}
+	if opts.Runtime == "" {
+		opts.Runtime = DefaultRuntime
+	}
+	if opts.CgroupParent == "" {
+		opts.CgroupParent = DefaultCgroupParent
+	}
+	if opts.Pool == 0 {
+		opts.Pool = DefaultPool
+	}
+	if opts.Poll == 0 {
+		opts.Poll = DefaultPoll
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	// Containers' init processes are re-parented to scfd when the runtime
+	// exits, so that scfd can reap them and read their exit status.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("localrt: become subreaper: %w", err)
+	}
+	d := &Driver{
+		opts: opts, log: log, live: map[string]*instance{},
+		rt: &runc.Runc{Command: opts.Runtime, Root: filepath.Join(dir, "runc")},
+	}
+	for _, sub := range []string{"runc", "bundles"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return nil, fmt.Errorf("localrt: %w", err)
+		}
+	}
+	// Containers first: they hold the mounts and namespaces.
+	if err := d.removeContainers(ctx); err != nil {
+		return nil, err
+	}
+	if err := removeCgroups(opts.CgroupParent); err != nil {
+		return nil, err
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "bundles")); err != nil {
+		return nil, fmt.Errorf("localrt: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "bundles"), 0o700); err != nil {
+		return nil, fmt.Errorf("localrt: %w", err)
+	}
+	pool := max(opts.Pool, 0)
+	d.rootfs, err = rootfs.New(ctx, rootfs.Options{Dir: filepath.Join(dir, "rootfs"), Pool: pool, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			d.rootfs.Close()
+		}
+	}()
+	nopts := opts.Network
+	nopts.Dir = filepath.Join(dir, "net")
+	if nopts.Logger == nil {
+		nopts.Logger = log
+	}
+	d.net, err = netns.New(ctx, nopts)
+	if err != nil {
+		return nil, err
+	}
+	d.nets = newPool(pool, func() (*netns.Attachment, error) {
+		return d.net.Setup(context.Background(), "n"+randomID())
+	}, func(a *netns.Attachment) {
+		if err := d.net.Teardown(context.Background(), a); err != nil {
+			log.Warn("localrt: release pooled network", "err", err)
+		}
+	}, log)
+	return d, nil
+}
+
+// removeContainers kills and deletes every container in the runtime's
+// root: after a restart, none of them belongs to anyone.
+func (d *Driver) removeContainers(ctx context.Context) error {
+	cs, err := d.rt.List(ctx)
+	if err != nil {
+		return fmt.Errorf("localrt: list containers: %w", err)
+	}
+	var errs []error
+	for _, c := range cs {
+		if err := d.rt.Delete(ctx, c.ID, &runc.DeleteOpts{Force: true}); err != nil {
+			errs = append(errs, fmt.Errorf("localrt: delete leftover container %s: %w", c.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops every live instance and releases the prepared pools. The
+// firewall chains stay.
+func (d *Driver) Close(ctx context.Context) error {
+	var errs []error
+	d.close.Do(func() {
+		d.mu.Lock()
+		live := make([]*instance, 0, len(d.live))
+		for _, in := range d.live {
+			live = append(live, in)
+		}
+		d.mu.Unlock()
+		for _, in := range live {
+			errs = append(errs, in.Stop(ctx))
+		}
+		d.nets.close()
+		errs = append(errs, d.rootfs.Close())
+		removeCgroupParent(d.opts.CgroupParent)
+	})
+	return errors.Join(errs...)
+}
+
+// Network is the driver's network manager (for its subnet and leak checks).
+func (d *Driver) Network() *netns.Manager { return d.net }
+
+// Leftovers lists what the driver's directories and the host still hold
+// of instances: runtime containers, cgroups, network namespaces, leases,
+// mounts. Empty after Close, or after every instance stopped and the pools
+// were drained.
+func (d *Driver) Leftovers(ctx context.Context) []string {
+	var out []string
+	if cs, err := d.rt.List(ctx); err == nil {
+		for _, c := range cs {
+			out = append(out, "container "+c.ID)
+		}
+	}
+	for _, c := range cgroupsLeft(d.opts.CgroupParent) {
+		out = append(out, "cgroup "+c)
+	}
+	for _, n := range d.net.Namespaces() {
+		out = append(out, "netns "+n)
+	}
+	for _, l := range d.net.Leases() {
+		out = append(out, "lease "+l)
+	}
+	for _, m := range mountsUnder(d.opts.DataDir) {
+		out = append(out, "mount "+m)
+	}
+	return out
+}

@@ -1,0 +1,413 @@
+package localrt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	runc "github.com/containerd/go-runc"
+	"golang.org/x/sys/unix"
+
+	"github.com/scfd/scfd/internal/errdefs"
+	"github.com/scfd/scfd/internal/netns"
+	"github.com/scfd/scfd/internal/rootfs"
+	"github.com/scfd/scfd/internal/sandbox"
+	"github.com/scfd/scfd/internal/scf"
+)
+
+// instance is one container. Its fields after Start are read-only except
+// where noted.
+type instance struct {
+	d      *Driver
+	id     string
+	addr   string
+	bundle string
+	phases sandbox.Phases
+	state  sandbox.StateBox
+
+	rootfs *rootfs.RootFS
+	att    *netns.Attachment
+	cg     memCgroup
+	pump   *sandbox.LogPump
+	pidfd  *os.File // nil until the container exists
+	pid    int
+
+	exited   chan struct{}
+	reason   sandbox.ExitReason // set before exited is closed
+	stopping chan struct{}      // closed when Stop began killing
+	stopOnce sync.Once
+	stopDone chan struct{}
+	stopErr  error
+}
+
+var _ sandbox.Instance = (*instance)(nil)
+
+// Start runs spec and returns once its server accepts a connection.
+func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Instance, err error) {
+	if err := sandbox.ValidateID(spec.ID); err != nil {
+		return nil, err
+	}
+	if len(spec.Layers) == 0 {
+		return nil, errdefs.Invalid("Image", "instance %s: no image layers", spec.ID)
+	}
+	if spec.MemoryMB <= 0 {
+		return nil, errdefs.Invalid("MemorySize", "instance %s: memory size %d MB", spec.ID, spec.MemoryMB)
+	}
+	if spec.Port == 0 {
+		spec.Port = scf.DefaultPort
+	}
+	budget := spec.StartupTimeout
+	if budget == 0 {
+		budget = scf.StartupTimeout
+	}
+	if _, err := sandbox.Argv(spec); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	if _, dup := d.live[spec.ID]; dup {
+		d.mu.Unlock()
+		return nil, errdefs.New(errdefs.ErrAlreadyExists, "Instance", "instance %s exists", spec.ID)
+	}
+	in := &instance{
+		d: d, id: spec.ID, exited: make(chan struct{}), stopping: make(chan struct{}), stopDone: make(chan struct{}),
+		bundle: filepath.Join(d.opts.DataDir, "bundles", spec.ID),
+		cg:     newMemCgroup(filepath.Join("/", d.opts.CgroupParent, spec.ID)),
+	}
+	d.live[spec.ID] = in
+	d.mu.Unlock()
+	defer func() {
+		if err != nil {
+			in.Stop(context.WithoutCancel(ctx))
+		}
+	}()
+
+	t0 := time.Now()
+	if in.rootfs, err = d.rootfs.Mount(ctx, spec.ID, spec.Layers); err != nil {
+		return nil, err
+	}
+	t1 := time.Now()
+	in.phases.RootFS = t1.Sub(t0)
+	if in.att, err = d.nets.take(); err != nil {
+		return nil, err
+	}
+	t2 := time.Now()
+	in.phases.Network = t2.Sub(t1)
+	in.addr = net.JoinHostPort(in.att.IP.String(), strconv.Itoa(spec.Port))
+
+	if err := os.Mkdir(in.bundle, 0o700); err != nil {
+		return nil, fmt.Errorf("localrt: %w", err)
+	}
+	files, err := writeEtc(in.bundle, spec.ID, in.att.IP)
+	if err != nil {
+		return nil, err
+	}
+	s, err := ociSpec(spec, d.opts.Account, in.rootfs.Path(), in.att.Path,
+		filepath.Join("/", d.opts.CgroupParent, spec.ID), files)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(in.bundle, "config.json"), b, 0o600); err != nil {
+		return nil, fmt.Errorf("localrt: %w", err)
+	}
+
+	io, err := runc.NewPipeIO(int(s.Process.User.UID), int(s.Process.User.GID), func(o *runc.IOOption) { o.OpenStdin = false })
+	if err != nil {
+		return nil, fmt.Errorf("localrt: pipes: %w", err)
+	}
+	in.pump = sandbox.NewLogPump(spec.ID, spec.Logs, nil)
+	in.pump.Read(sandbox.Stdout, io.Stdout().(*os.File))
+	in.pump.Read(sandbox.Stderr, io.Stderr().(*os.File))
+	rt := d.runtime(in.bundle)
+	pidFile := filepath.Join(in.bundle, "pid")
+	err = rt.Create(ctx, spec.ID, in.bundle, &runc.CreateOpts{IO: io, PidFile: pidFile})
+	// Our copies of the write ends must go, or the readers never see EOF.
+	if c, ok := io.(runc.StartCloser); ok {
+		c.CloseAfterStart()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("localrt: %s create: %w%s", d.opts.Runtime, err, runtimeLog(in.bundle))
+	}
+	t3 := time.Now()
+	in.phases.RuntimeCreate = t3.Sub(t2)
+	if err := in.watch(pidFile); err != nil {
+		return nil, err
+	}
+	if err := in.state.Set(sandbox.Starting); err != nil {
+		return nil, err
+	}
+	if err := rt.Start(ctx, spec.ID); err != nil {
+		return nil, fmt.Errorf("localrt: %s start: %w%s", d.opts.Runtime, err, runtimeLog(in.bundle))
+	}
+	t4 := time.Now()
+	in.phases.RuntimeStart = t4.Sub(t3)
+	if err := in.waitReady(ctx, budget); err != nil {
+		return nil, err
+	}
+	t5 := time.Now()
+	in.phases.Ready = t5.Sub(t4)
+	in.phases.Total = t5.Sub(t0)
+	if err := in.state.Set(sandbox.Ready); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// runtime returns the runtime client for one bundle, logging there.
+func (d *Driver) runtime(bundle string) *runc.Runc {
+	rt := *d.rt
+	rt.Log = filepath.Join(bundle, "runtime.log")
+	rt.LogFormat = runc.JSON
+	return &rt
+}
+
+// runtimeLog returns the messages of the runtime's log, for an error.
+func runtimeLog(bundle string) string {
+	b, err := os.ReadFile(filepath.Join(bundle, "runtime.log"))
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	var msgs []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var e struct{ Level, Msg string }
+		if json.Unmarshal([]byte(line), &e) == nil && (e.Level == "error" || e.Level == "fatal") {
+			msgs = append(msgs, e.Msg)
+		}
+	}
+	if len(msgs) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(msgs, "; ")
+}
+
+// writeEtc writes /etc/hosts, /etc/resolv.conf and /etc/hostname of an
+// instance into its bundle.
+func writeEtc(bundle, id string, ip net.IP) (bundleFiles, error) {
+	f := bundleFiles{
+		hosts:    filepath.Join(bundle, "hosts"),
+		resolv:   filepath.Join(bundle, "resolv.conf"),
+		hostname: filepath.Join(bundle, "hostname"),
+	}
+	hosts := fmt.Sprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n", ip, id)
+	for _, w := range []struct{ path, data string }{
+		{f.hosts, hosts}, {f.resolv, resolvConf()}, {f.hostname, id + "\n"},
+	} {
+		if err := os.WriteFile(w.path, []byte(w.data), 0o644); err != nil {
+			return f, fmt.Errorf("localrt: %w", err)
+		}
+	}
+	return f, nil
+}
+
+// fallbackNameserver is used when the host's resolvers are all on its
+// loopback, which an instance cannot reach: Tencent's public DNS.
+const fallbackNameserver = "119.29.29.29"
+
+// resolvConf is the host's resolv.conf without loopback name servers.
+func resolvConf() string {
+	b, _ := os.ReadFile("/etc/resolv.conf")
+	var out []string
+	servers := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) >= 2 && fields[0] == "nameserver" {
+			if ip := net.ParseIP(fields[1]); ip == nil || ip.IsLoopback() {
+				continue
+			}
+			servers++
+		}
+		if len(fields) > 0 {
+			out = append(out, line)
+		}
+	}
+	if servers == 0 {
+		out = append(out, "nameserver "+fallbackNameserver)
+	}
+	return strings.Join(out, "\n") + "\n"
+}
+
+// watch opens a pidfd on the container's init and starts waiting for its
+// exit without a blocked thread.
+func (in *instance) watch(pidFile string) error {
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return fmt.Errorf("localrt: pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return fmt.Errorf("localrt: pid file: %w", err)
+	}
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return fmt.Errorf("localrt: pidfd_open %d: %w", pid, err)
+	}
+	in.pid = pid
+	in.pidfd = os.NewFile(uintptr(fd), "pidfd")
+	go in.wait()
+	return nil
+}
+
+func (in *instance) wait() {
+	if rc, err := in.pidfd.SyscallConn(); err == nil {
+		// A pidfd becomes readable when the process exits.
+		rc.Read(func(fd uintptr) bool {
+			// On a non-blocking pidfd, waitid says EAGAIN while the
+			// process runs; WNOWAIT leaves the zombie for Wait4 below.
+			var info unix.Siginfo
+			err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOWAIT, nil)
+			return !errors.Is(err, unix.EAGAIN)
+		})
+	}
+	var ws unix.WaitStatus
+	_, err := unix.Wait4(in.pid, &ws, 0, nil)
+	r := sandbox.ExitReason{At: time.Now()}
+	select {
+	case <-in.stopping:
+		r.Kind = sandbox.ExitStopped
+	default:
+		switch {
+		case err != nil:
+			// Not our child (no subreaper): the status is lost.
+			r.Kind, r.Signal = sandbox.ExitSignal, 0
+		case ws.Signaled() && in.cg.oomKills() > 0:
+			r.Kind, r.Signal = sandbox.ExitOOM, int(ws.Signal())
+		case ws.Signaled():
+			r.Kind, r.Signal = sandbox.ExitSignal, int(ws.Signal())
+		default:
+			r.Kind, r.Code = sandbox.ExitCode, ws.ExitStatus()
+		}
+	}
+	in.reason = r
+	close(in.exited)
+	// An instance whose process ended frees its resources by itself.
+	go in.Stop(context.Background())
+}
+
+// waitReady connects to the server until it accepts, the process exits,
+// or budget passes.
+func (in *instance) waitReady(ctx context.Context, budget time.Duration) error {
+	deadline := time.NewTimer(budget)
+	defer deadline.Stop()
+	tick := time.NewTicker(in.d.opts.Poll)
+	defer tick.Stop()
+	dialer := net.Dialer{Timeout: 100 * time.Millisecond}
+	for {
+		c, err := dialer.DialContext(ctx, "tcp", in.addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return errdefs.New(errdefs.ErrUnavailable, "", "%s", scf.StartupTimeoutMessage)
+		case <-in.exited:
+			// Let the output drain, but not for long: a child of the
+			// server may hold the pipes open.
+			drained := make(chan struct{})
+			go func() { in.pump.Wait(); close(drained) }()
+			select {
+			case <-drained:
+			case <-time.After(200 * time.Millisecond):
+			}
+			return &sandbox.ExitError{Reason: in.reason, LastLines: in.pump.LastLines()}
+		case <-tick.C:
+		}
+	}
+}
+
+func (in *instance) ID() string                    { return in.id }
+func (in *instance) Addr() string                  { return in.addr }
+func (in *instance) Phases() sandbox.Phases        { return in.phases }
+func (in *instance) State() sandbox.State          { return in.state.Get() }
+func (in *instance) Exited() <-chan struct{}       { return in.exited }
+func (in *instance) Stats() (sandbox.Stats, error) { return in.cg.stats() }
+func (in *instance) ResetPeak() error              { return in.cg.resetPeak() }
+
+// Dropped counts the output lines dropped because the log reader was slow.
+func (in *instance) Dropped() uint64 { return in.pump.Dropped() }
+
+func (in *instance) SetState(s sandbox.State) error {
+	switch s {
+	case sandbox.Ready, sandbox.Busy, sandbox.Idle:
+		return in.state.Set(s)
+	}
+	return errdefs.New(errdefs.ErrFailedPrecondition, "Instance", "instance state %s is the driver's to set", s)
+}
+
+func (in *instance) ExitReason() sandbox.ExitReason {
+	select {
+	case <-in.exited:
+		return in.reason
+	default:
+		return sandbox.ExitReason{}
+	}
+}
+
+// Stop kills the container and removes everything it held. Concurrent
+// calls wait for the one that does the work.
+func (in *instance) Stop(ctx context.Context) error {
+	in.stopOnce.Do(func() {
+		in.state.Stop()
+		in.stopErr = in.teardown(ctx)
+		in.state.Set(sandbox.Gone)
+		in.d.mu.Lock()
+		delete(in.d.live, in.id)
+		in.d.mu.Unlock()
+		close(in.stopDone)
+	})
+	select {
+	case <-in.stopDone:
+		return in.stopErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (in *instance) teardown(ctx context.Context) error {
+	ctx = context.WithoutCancel(ctx)
+	var errs []error
+	if in.pidfd != nil {
+		select {
+		case <-in.exited:
+		default:
+			close(in.stopping)
+			// SIGKILL to the init of a pid namespace kills all of it.
+			if err := unix.PidfdSendSignal(int(in.pidfd.Fd()), unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+				errs = append(errs, fmt.Errorf("localrt: kill %s: %w", in.id, err))
+			}
+			<-in.exited
+		}
+		in.pidfd.Close()
+	}
+	// The runtime forgets the container and removes its cgroup; after a
+	// failed create it may not know the container at all.
+	if err := in.d.rt.Delete(ctx, in.id, &runc.DeleteOpts{Force: true}); err != nil && !strings.Contains(err.Error(), "not exist") {
+		errs = append(errs, fmt.Errorf("localrt: delete %s: %w", in.id, err))
+	}
+	if in.pump != nil {
+		in.pump.Wait()
+	}
+	if in.rootfs != nil {
+		errs = append(errs, in.rootfs.Release())
+	}
+	if in.att != nil {
+		errs = append(errs, in.d.net.Teardown(ctx, in.att))
+	}
+	if err := os.RemoveAll(in.bundle); err != nil {
+		errs = append(errs, fmt.Errorf("localrt: %w", err))
+	}
+	return errors.Join(errs...)
+}
