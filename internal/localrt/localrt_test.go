@@ -1,0 +1,267 @@
+package localrt
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/scfd/scfd/internal/netns/netnstest"
+	"github.com/scfd/scfd/internal/sandbox"
+)
+
+func spec(id string) sandbox.Spec {
+	return sandbox.Spec{
+		ID: id, Function: "f", Layers: testImage.Layers, Image: testImage.Config, MemoryMB: 128,
+	}
+}
+
+func start(t *testing.T, d *Driver, s sandbox.Spec) sandbox.Instance {
+	t.Helper()
+	in, err := d.Start(context.Background(), s)
+	if err != nil {
+		t.Fatalf("Start %s: %v", s.ID, err)
+	}
+	t.Cleanup(func() { in.Stop(context.Background()) })
+	return in
+}
+
+// dialFrom asks the server in in to connect to addr and returns its answer.
+func dialFrom(t *testing.T, in sandbox.Instance, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + in.Addr() + "/dial?addr=" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return strings.TrimSpace(string(b))
+}
+
+// An instance reaches the outside world, but neither the host's listeners
+// (on all addresses, and on the gateway address) nor another instance.
+func TestNetworkIsolation(t *testing.T) {
+	d := newDriver(t)
+	world := netnstest.World(t, 2)
+	a, b := start(t, d, spec("iso-a")), start(t, d, spec("iso-b"))
+
+	all, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(netnstest.Serve(t, all, "host"))
+	gwIP := make(net.IP, 4)
+	copy(gwIP, d.Network().Subnet().IP.To4())
+	gwIP[3]++ // host-local's gateway: the subnet's first address
+	gw, err := net.Listen("tcp", net.JoinHostPort(gwIP.String(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwAddr := netnstest.Serve(t, gw, "gateway")
+
+	if got := dialFrom(t, a, world); got != "ok outside" {
+		t.Errorf("egress to %s: %q", world, got)
+	}
+	for _, addr := range []string{
+		net.JoinHostPort(gwIP.String(), port),
+		net.JoinHostPort("198.18.0.9", port), // the host's side of the world veth
+		gwAddr,
+		b.Addr(),
+	} {
+		if got := dialFrom(t, a, addr); !strings.HasPrefix(got, "error") {
+			t.Errorf("instance reached %s: %q", addr, got)
+		}
+	}
+	if _, err := http.Get("http://" + b.Addr() + "/env"); err != nil {
+		t.Errorf("host → instance: %v", err)
+	}
+}
+
+// routesLeft counts host routes into the test subnet: ptp adds one per
+// attached instance, on its veth.
+func routesLeft(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("ip", "-4", "route", "show").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := strings.TrimSuffix(testSubnet, "0/24")
+	var left []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			left = append(left, l)
+		}
+	}
+	return left
+}
+
+func loopsFor(t *testing.T, dir string) []string {
+	t.Helper()
+	out, _ := exec.Command("losetup", "-a").Output()
+	var left []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, dir) {
+			left = append(left, l)
+		}
+	}
+	return left
+}
+
+func TestNoLeaksAfterCycles(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs runc containers")
+	}
+	dir := t.TempDir()
+	d, err := New(context.Background(), testOptions(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Network().RemoveFirewall()
+	for i := 0; i < 50; i++ {
+		in, err := d.Start(context.Background(), spec(fmt.Sprintf("cycle-%d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := in.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if left := d.Leftovers(context.Background()); len(left) > 0 {
+		t.Errorf("left: %q", left)
+	}
+	if r := routesLeft(t); len(r) > 0 {
+		t.Errorf("routes (veths) left: %q", r)
+	}
+	if l := loopsFor(t, dir); len(l) > 0 {
+		t.Errorf("loop devices left: %q", l)
+	}
+}
+
+// crashEnv names the data directory of a helper process that starts
+// instances and is then killed, to leave state behind as a crash would.
+const crashEnv = "SCFD_LOCALRT_CRASH_DIR"
+
+func init() {
+	dir := os.Getenv(crashEnv)
+	if dir == "" {
+		return
+	}
+	// The helper: TestMain has not run, so build nothing; the parent
+	// passed the image layer.
+	testImage.Layers = []string{os.Getenv(crashEnv + "_LAYER")}
+	testImage.Config = sandbox.ImageConfig{Entrypoint: []string{"/server"}}
+	d, err := New(context.Background(), testOptions(dir))
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := d.Start(context.Background(), spec(fmt.Sprintf("crash-%d", i))); err != nil {
+			fmt.Println("ERROR", err)
+			os.Exit(1)
+		}
+	}
+	fmt.Println("READY")
+	select {}
+}
+
+// A driver killed with instances running leaves them behind; the next
+// driver over the same data directory removes every trace.
+func TestRestartCleansUp(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs runc containers")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashEnv+"="+dir, crashEnv+"_LAYER="+testImage.Layers[0])
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if strings.TrimSpace(line) != "READY" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("helper: %q", line)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+
+	opts := testOptions(dir)
+	opts.Pool = -1 // nothing prepared ahead, so nothing is expected
+	d, err := New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Network().RemoveFirewall()
+	if left := d.Leftovers(context.Background()); len(left) > 0 {
+		t.Errorf("left after restart: %q", left)
+	}
+	if r := routesLeft(t); len(r) > 0 {
+		t.Errorf("routes (veths) left: %q", r)
+	}
+	if l := loopsFor(t, dir); len(l) > 0 {
+		t.Errorf("loop devices left: %q", l)
+	}
+	// The new driver works in the cleaned directory.
+	in, err := d.Start(context.Background(), spec("after-crash"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(in.Stop(context.Background()), d.Close(context.Background())); err != nil {
+		t.Fatal(err)
+	}
+	if left := d.Leftovers(context.Background()); len(left) > 0 {
+		t.Errorf("left after Close: %q", left)
+	}
+}
+
+// Output that nobody reads fast enough is dropped and counted; the
+// function never blocks on it.
+func TestSlowLogReaderDoesNotBlock(t *testing.T) {
+	d := newDriver(t)
+	release := make(chan struct{})
+	s := spec("slowlog")
+	var dropped uint64
+	s.Logs = func(l sandbox.LogLine) {
+		<-release
+		dropped += l.Dropped
+	}
+	in := start(t, d, s)
+	defer close(release)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.Get("http://" + in.Addr() + "/print?n=20000&text=spam")
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("printing blocked behind a slow log reader")
+	}
+	if n := in.(interface{ Dropped() uint64 }).Dropped(); n == 0 {
+		t.Error("no lines counted as dropped")
+	}
+}
