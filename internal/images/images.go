@@ -23,7 +23,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -65,42 +64,6 @@ type Options struct {
 	// Logger receives warnings (skipped device nodes, removed leftovers).
 	// Nil means discard.
 	Logger *slog.Logger
-}
-
-// OptionsFromEnv returns Options for dir with SCFD_INSECURE_REGISTRIES
-// (comma- or space-separated hosts) and SCFD_IMAGE_CACHE_MAX (bytes, or
-// with a K, M, G or T suffix; empty or 0 means no budget) applied.
-func OptionsFromEnv(dir string) (Options, error) {
-	o := Options{Dir: dir}
-	o.InsecureRegistries = strings.FieldsFunc(os.Getenv("SCFD_INSECURE_REGISTRIES"), func(r rune) bool {
-		return r == ',' || r == ' '
-	})
-	if s := os.Getenv("SCFD_IMAGE_CACHE_MAX"); s != "" {
-		n, err := ParseBytes(s)
-		if err != nil {
-			return o, fmt.Errorf("SCFD_IMAGE_CACHE_MAX: %w", err)
-		}
-		o.MaxCacheBytes = n
-	}
-	return o, nil
-}
-
-// ParseBytes parses "1073741824", "512M", "10G" (powers of 1024).
-func ParseBytes(s string) (int64, error) {
-	s = strings.TrimSpace(strings.ToUpper(s))
-	s = strings.TrimSuffix(strings.TrimSuffix(s, "B"), "I")
-	mult := int64(1)
-	if s != "" {
-		if i := strings.IndexByte("KMGT", s[len(s)-1]); i >= 0 {
-			mult = int64(1) << (10 * (i + 1))
-			s = s[:len(s)-1]
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, errdefs.Invalid("Bytes", "%q is not a size in bytes (such as 512M or 10G)", s)
-	}
-	return n * mult, nil
 }
 
 // ImageConfig is what an instance needs from the image's OCI config.
