@@ -22,16 +22,21 @@ type fakeInstance struct {
 	reason sandbox.ExitReason
 }
 
-func (f *fakeInstance) ID() string                     { return "fake" }
-func (f *fakeInstance) Addr() string                   { return f.addr }
-func (f *fakeInstance) Phases() sandbox.Phases         { return sandbox.Phases{} }
-func (f *fakeInstance) State() sandbox.State           { return sandbox.Busy }
-func (f *fakeInstance) SetState(sandbox.State) error   { return nil }
-func (f *fakeInstance) Stats() (sandbox.Stats, error)  { return sandbox.Stats{MemoryPeakBytes: f.peak}, nil }
+func (f *fakeInstance) ID() string                   { return "fake" }
+func (f *fakeInstance) Addr() string                 { return f.addr }
+func (f *fakeInstance) Phases() sandbox.Phases       { return sandbox.Phases{} }
+func (f *fakeInstance) State() sandbox.State         { return sandbox.Busy }
+func (f *fakeInstance) SetState(sandbox.State) error { return nil }
+func (f *fakeInstance) Stats() (sandbox.Stats, error) {
+	return sandbox.Stats{MemoryPeakBytes: f.peak}, nil
+}
 func (f *fakeInstance) ResetPeak() error               { return nil }
 func (f *fakeInstance) Exited() <-chan struct{}        { return f.exited }
 func (f *fakeInstance) ExitReason() sandbox.ExitReason { return f.reason }
-func (f *fakeInstance) Stop(context.Context) error     { f.exit(sandbox.ExitReason{Kind: sandbox.ExitStopped}); return nil }
+func (f *fakeInstance) Stop(context.Context) error {
+	f.exit(sandbox.ExitReason{Kind: sandbox.ExitStopped})
+	return nil
+}
 func (f *fakeInstance) exit(r sandbox.ExitReason) {
 	f.once.Do(func() { f.reason = r; close(f.exited) })
 }

@@ -23,7 +23,9 @@ import (
 	"github.com/scfd/scfd/internal/scf"
 )
 
-func errNotFound(name string) error { return errdefs.NotFound("Function", "function %s not found", name) }
+func errNotFound(name string) error {
+	return errdefs.NotFound("Function", "function %s not found", name)
+}
 
 var acct = sandbox.Account{Region: "ap-guangzhou", AppID: "1250000000", UIN: "100000000001"}
 
