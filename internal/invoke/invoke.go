@@ -328,6 +328,10 @@ func acquireFailure(err error) (int, string) {
 	case errors.Is(err, errdefs.ErrUnavailable) && errdefs.Message(err, err.Error()) == scf.StartupTimeoutMessage,
 		err.Error() == scf.StartupTimeoutMessage:
 		return CodePortBinding, scf.StartupTimeoutMessage
+	case errors.Is(err, errdefs.ErrUnavailable), errors.Is(err, errdefs.ErrFailedPrecondition), errors.Is(err, errdefs.ErrNotFound):
+		// Shutting down, too many waiting calls, a function deleted
+		// meanwhile: the message is safe to show.
+		return CodeInternal, errdefs.Message(err, err.Error())
 	}
 	return CodeInternal, "an internal error occurred while starting an instance"
 }
