@@ -14,6 +14,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -269,6 +270,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (an
 	}, s.now())
 	if err != nil {
 		return nil, err
+	}
+	if scope.Token != "" && subtle.ConstantTimeCompare([]byte(verified.Token), []byte(scope.Token)) != 1 {
+		return nil, &Error{Code: "AuthFailure.TokenFailure", Message: "the X-TC-Token does not match the temporary SecretId"}
 	}
 	action := r.Header.Get("X-TC-Action")
 	if action == "" {

@@ -9,6 +9,9 @@ type Scope struct {
 	Admin bool
 	// Namespaces a non-admin key may act on (its functions, and listing).
 	Namespaces []string
+	// Token, when set, is the session token the request must carry in
+	// X-TC-Token (temporary credentials).
+	Token string
 }
 
 // Allows reports whether the scope covers namespace.
