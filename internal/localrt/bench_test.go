@@ -1,0 +1,201 @@
+package localrt
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/scfd/scfd/internal/sandbox"
+)
+
+const benchSamples = 11
+
+// waitAccept polls addr every millisecond until it accepts.
+func waitAccept(addr string, budget time.Duration) error {
+	deadline := time.Now().Add(budget)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return fmt.Errorf("%s did not accept within %v", addr, budget)
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// runcBaseline prepares the same bundle scfd would write, but on the host
+// network and with the image layer itself as a read-only root: the floor
+// of this design. It returns a function timing one `runc run -d` to the
+// first accepted connection.
+func runcBaseline(b *testing.B, d *Driver) func() time.Duration {
+	dir := b.TempDir()
+	// runtimeLog reads dir/runtime.log.
+	os.WriteFile(filepath.Join(dir, "runtime.log"), nil, 0o600)
+	root, bundle := filepath.Join(dir, "state"), filepath.Join(dir, "bundle")
+	os.MkdirAll(bundle, 0o700)
+	files, err := writeEtc(bundle, "bench", net.IPv4(127, 0, 0, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := spec("bench")
+	s.Args = "-listen 127.0.0.1:19000"
+	oci, err := ociSpec(s, testAcct, testImage.Layers[0], "", "/"+testCgroupParent+"-bench/runc", files)
+	if err != nil {
+		b.Fatal(err)
+	}
+	oci.Root.Readonly = true
+	oci.Linux.Namespaces = slices.DeleteFunc(oci.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == "network" })
+	cfg, _ := json.Marshal(oci)
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), cfg, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		exec.Command(d.opts.Runtime, "--root", root, "delete", "-f", "bench").Run()
+		removeCgroupParent(testCgroupParent + "-bench")
+	})
+	return func() time.Duration {
+		t0 := time.Now()
+		// The container inherits runc's stdio: /dev/null, so that runc's
+		// exit is not tied to the container's output.
+		cmd := exec.Command(d.opts.Runtime, "--root", root, "--log", filepath.Join(dir, "runtime.log"), "--log-format", "json", "run", "-d", "--bundle", bundle, "bench")
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("runc run: %v%s", err, runtimeLog(dir))
+		}
+		if err := waitAccept("127.0.0.1:19000", 10*time.Second); err != nil {
+			b.Fatal(err)
+		}
+		took := time.Since(t0)
+		if out, err := exec.Command(d.opts.Runtime, "--root", root, "delete", "-f", "bench").CombinedOutput(); err != nil {
+			b.Fatalf("runc delete: %v: %s", err, out)
+		}
+		return took
+	}
+}
+
+// podmanBaseline imports the test image into podman and returns a function
+// timing one `podman run -d --network host` to the first accepted
+// connection, or nil when podman is not installed. Podman runs with runc
+// (its default crun refuses this host's hybrid cgroups) and with rlimits
+// the host allows (its default RLIMIT_NOFILE exceeds the hard limit).
+func podmanBaseline(b *testing.B) func() time.Duration {
+	if _, err := exec.LookPath("podman"); err != nil {
+		return nil
+	}
+	tarball := filepath.Join(b.TempDir(), "layer.tar")
+	if out, err := exec.Command("tar", "-C", testImage.Layers[0], "-cf", tarball, ".").CombinedOutput(); err != nil {
+		b.Fatalf("tar: %v: %s", err, out)
+	}
+	const image = "localhost/scfd-bench:latest"
+	if out, err := exec.Command("podman", "import", tarball, image).CombinedOutput(); err != nil {
+		b.Fatalf("podman import: %v: %s", err, out)
+	}
+	b.Cleanup(func() { exec.Command("podman", "rmi", "-f", image).Run() })
+	return func() time.Duration {
+		t0 := time.Now()
+		cmd := exec.Command("podman", "run", "-d", "--name", "scfd-bench", "--runtime", "runc",
+			"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--network", "host",
+			image, "/server", "-listen", "127.0.0.1:19001")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("podman run: %v: %s", err, out)
+		}
+		if err := waitAccept("127.0.0.1:19001", 20*time.Second); err != nil {
+			b.Fatal(err)
+		}
+		took := time.Since(t0)
+		if out, err := exec.Command("podman", "rm", "-f", "-t", "0", "scfd-bench").CombinedOutput(); err != nil {
+			b.Fatalf("podman rm: %v: %s", err, out)
+		}
+		return took
+	}
+}
+
+// BenchmarkColdStart measures instance start to the first accepted
+// connection: scfd's Start (writable layer and network namespace taken
+// from the pools, runtime create and start, 1 ms readiness polls) against
+// `runc run -d` of the same bundle on the host network and against
+// `podman run -d --network host` of the same image, interleaved, median of
+// 11 each. Run with -benchtime=1x.
+func BenchmarkColdStart(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root: runs runc containers")
+	}
+	d, err := New(context.Background(), testOptions(filepath.Join(b.TempDir(), "data")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		d.Close(context.Background())
+		d.Network().RemoveFirewall()
+	})
+	runRunc := runcBaseline(b, d)
+	runPodman := podmanBaseline(b)
+	for n := 0; n < b.N; n++ {
+		var scfd, rc, pm []time.Duration
+		var phases []sandbox.Phases
+		for i := 0; i < benchSamples; i++ {
+			// Let the pools refill, as they would between cold starts.
+			time.Sleep(150 * time.Millisecond)
+			t0 := time.Now()
+			in, err := d.Start(context.Background(), spec(fmt.Sprintf("bench-%d-%d", n, i)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			scfd = append(scfd, time.Since(t0))
+			phases = append(phases, in.Phases())
+			if err := in.Stop(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			rc = append(rc, runRunc())
+			if runPodman != nil {
+				pm = append(pm, runPodman())
+			}
+		}
+		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+		s, r := median(scfd), median(rc)
+		b.ReportMetric(ms(s), "scfd-ms")
+		b.ReportMetric(ms(r), "runc-ms")
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "\ncold start to first accepted connection, median of %d\n", benchSamples)
+		fmt.Fprintf(&sb, "  scfd Start                     %7.1f ms\n", ms(s))
+		fmt.Fprintf(&sb, "  runc run -d, host network      %7.1f ms   scfd/runc   = %.2f\n", ms(r), float64(s)/float64(r))
+		if runPodman != nil {
+			p := median(pm)
+			b.ReportMetric(ms(p), "podman-ms")
+			fmt.Fprintf(&sb, "  podman run -d, host network    %7.1f ms   scfd/podman = %.2f\n", ms(p), float64(s)/float64(p))
+		} else {
+			fmt.Fprintf(&sb, "  podman run: not installed\n")
+		}
+		pick := func(f func(sandbox.Phases) time.Duration) float64 {
+			var v []time.Duration
+			for _, p := range phases {
+				v = append(v, f(p))
+			}
+			return ms(median(v))
+		}
+		fmt.Fprintf(&sb, "  scfd phases (medians): rootfs %.1f, network %.1f, create %.1f, start %.1f, ready %.1f ms\n",
+			pick(func(p sandbox.Phases) time.Duration { return p.RootFS }),
+			pick(func(p sandbox.Phases) time.Duration { return p.Network }),
+			pick(func(p sandbox.Phases) time.Duration { return p.RuntimeCreate }),
+			pick(func(p sandbox.Phases) time.Duration { return p.RuntimeStart }),
+			pick(func(p sandbox.Phases) time.Duration { return p.Ready }))
+		b.Log(sb.String())
+		fmt.Print(sb.String())
+	}
+}
