@@ -235,18 +235,26 @@ func (s *Store) UpdateFunction(ctx context.Context, ns, name, version string, up
 	return out, nil
 }
 
-// DeleteFunction deletes every version of a function.
+// DeleteFunction deletes every version of a function, its aliases and its
+// version counter.
 func (s *Store) DeleteFunction(ctx context.Context, ns, name string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM functions WHERE namespace = ? AND name = ?`, ns, name)
-	if err != nil {
-		return fmt.Errorf("store: deleting function %s/%s: %w", ns, name, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("store: deleting function %s/%s: %w", ns, name, err)
-	} else if n == 0 {
-		return errdefs.NotFound("Function", "function %q not found in namespace %q", name, ns)
-	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM functions WHERE namespace = ? AND name = ?`, ns, name)
+		if err != nil {
+			return fmt.Errorf("store: deleting function %s/%s: %w", ns, name, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store: deleting function %s/%s: %w", ns, name, err)
+		} else if n == 0 {
+			return errdefs.NotFound("Function", "function %q not found in namespace %q", name, ns)
+		}
+		for _, table := range []string{"aliases WHERE namespace = ? AND function = ?", "version_counters WHERE namespace = ? AND name = ?"} {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+table, ns, name); err != nil {
+				return fmt.Errorf("store: deleting function %s/%s: %w", ns, name, err)
+			}
+		}
+		return nil
+	})
 }
 
 // ImageDigests returns every image digest some function version pins, so

@@ -67,6 +67,22 @@ var migrations = []string{
 	CREATE INDEX functions_image_digest ON functions(image_digest);
 	CREATE INDEX functions_add_time ON functions(add_time);
 	CREATE INDEX functions_mod_time ON functions(mod_time);`,
+	// 2: version numbers and aliases.
+	`CREATE TABLE version_counters (
+		namespace TEXT NOT NULL,
+		name      TEXT NOT NULL,
+		last      INTEGER NOT NULL,
+		PRIMARY KEY (namespace, name)
+	);
+	CREATE TABLE aliases (
+		namespace TEXT NOT NULL,
+		function  TEXT NOT NULL,
+		name      TEXT NOT NULL,
+		add_time  INTEGER NOT NULL,
+		mod_time  INTEGER NOT NULL,
+		doc       TEXT NOT NULL,
+		PRIMARY KEY (namespace, function, name)
+	);`,
 }
 
 // Open opens (creating if needed) the store in dir, applies pending
@@ -174,6 +190,9 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 	}
 	return nil
 }
+
+// unixNano reads a stored timestamp.
+func unixNano(n int64) time.Time { return time.Unix(0, n).UTC() }
 
 // timestamp is the store's notion of now: UTC, without a monotonic reading.
 func (s *Store) timestamp() time.Time { return s.now().UTC().Round(0) }
