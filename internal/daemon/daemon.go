@@ -89,15 +89,26 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 	}
 	dep.Resume(ctx, pending)
 
+	inv, err := startInvocation(ctx, c, log, st, cache)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+		defer cancel()
+		err = errors.Join(err, inv.close(cctx, log))
+	}()
+
 	apiSrv := api.New(api.Options{
 		Store:    st,
 		Deployer: dep,
-		Keys:     adminKeys{key},
+		Keys:     inv.keys(adminKeys{key}),
 		Region:   c.Region,
 		AppID:    c.AppID,
 		UIN:      c.UIN,
 		Logger:   log,
 	})
+	inv.register(apiSrv)
 	servers := []*server{
 		{name: "SCF API", addr: c.APIAddr, handler: apiSrv},
 		{name: "gateway", addr: c.GatewayAddr, handler: http.HandlerFunc(notFound)},

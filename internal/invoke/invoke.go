@@ -31,6 +31,13 @@
 // For the platform failures (all but 430) ErrMsg and RetMsg are SCF's JSON
 // body {"errorCode":-1,"errorMessage":"...","requestId":"...","statusCode":N}.
 //
+// Logs: the function's output lines written while it ran are part of the
+// invocation's log. Lines travel through a pipe and the instance's log
+// reader, so one printed just before the answer can arrive after it: an
+// invocation that asked for the log's tail (LogType Tail) waits until no
+// line arrived for 1 ms (10 ms at most) before it takes the tail; others
+// do not wait, and a line that arrives late belongs to the instance's log.
+//
 // Timing: Duration runs from the moment the event is sent to a ready
 // instance until its answer is read; the function's Timeout counts from
 // the same moment, so a cold start is bounded by the start-up check, not
@@ -52,6 +59,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/scfd/scfd/internal/credentials"
@@ -348,7 +356,9 @@ func (r *invocation) call(ctx context.Context, lease pool.Lease) (*Result, pool.
 			id, ms(cold.Total), ms(cold.ImageCheck), ms(cold.Phases.RootFS), ms(cold.Phases.Network),
 			ms(cold.Phases.RuntimeCreate), ms(cold.Phases.RuntimeStart), ms(cold.Phases.Ready), r.fn.MemorySize)
 	}
+	var lines atomic.Int64
 	detach := lease.Attach(func(l sandbox.LogLine) {
+		lines.Add(1)
 		r.log.Dropped(l.Dropped)
 		if l.Text != "" || l.Dropped == 0 {
 			r.log.Line(l.Text)
@@ -387,7 +397,9 @@ func (r *invocation) call(ctx context.Context, lease pool.Lease) (*Result, pool.
 	body, status, err := r.do(hreq.WithContext(callCtx))
 	elapsed := r.iv.now().Sub(begin)
 	mem := r.peak(in)
-	// Give lines printed just before the answer a chance to arrive.
+	if r.req.LogTail && err == nil {
+		settle(&lines)
+	}
 	detach()
 	detached = true
 
@@ -439,6 +451,28 @@ func (r *invocation) call(ctx context.Context, lease pool.Lease) (*Result, pool.
 		res.RetMsg = ""
 	}
 	return r.finish(ctx, res, errMsg, elapsed, mem), outcome
+}
+
+// Settling of the log before the tail is taken.
+const (
+	settleQuiet = time.Millisecond
+	settleMax   = 10 * time.Millisecond
+)
+
+// settle waits until no output line arrived for settleQuiet (at most
+// settleMax): lines the function printed just before it answered travel
+// through a pipe and the instance's log reader, and may arrive after the
+// answer. Only invocations that asked for the log's tail wait.
+func settle(lines *atomic.Int64) {
+	deadline := time.Now().Add(settleMax)
+	for n := lines.Load(); ; {
+		time.Sleep(settleQuiet)
+		m := lines.Load()
+		if m == n || time.Now().After(deadline) {
+			return
+		}
+		n = m
+	}
 }
 
 // request builds the POST /event-invoke request.

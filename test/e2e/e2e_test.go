@@ -40,12 +40,14 @@ func TestNodeSDK(t *testing.T) {
 	hello := testenv.BinaryImage(t, "../../examples/hello")
 	reg.Push(t, "e2e/echo:v1", hello)
 	reg.Push(t, "e2e/echo:v2", withFile(t, hello, "version", "2"))
+	reg.Push(t, "e2e/testfunc:v1", testenv.BinaryImage(t, "testfunc"))
 
 	cmd := exec.Command(node, "--test", "--test-reporter=spec", ".")
 	cmd.Env = append(os.Environ(),
 		"SCFD_BIN="+bin,
 		"SCFD_E2E_IMAGE_ECHO="+reg.Ref("e2e/echo:v1"),
 		"SCFD_E2E_IMAGE_ECHO2="+reg.Ref("e2e/echo:v2"),
+		"SCFD_E2E_IMAGE_TESTFUNC="+reg.Ref("e2e/testfunc:v1"),
 		"SCFD_INSECURE_REGISTRIES="+reg.Addr,
 		"DOCKER_CONFIG="+reg.DockerConfigDir,
 	)

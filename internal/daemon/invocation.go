@@ -1,0 +1,145 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/scfd/scfd/internal/api"
+	"github.com/scfd/scfd/internal/config"
+	"github.com/scfd/scfd/internal/credentials"
+	"github.com/scfd/scfd/internal/errdefs"
+	"github.com/scfd/scfd/internal/images"
+	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/localrt"
+	"github.com/scfd/scfd/internal/logs"
+	"github.com/scfd/scfd/internal/netns"
+	"github.com/scfd/scfd/internal/pool"
+	"github.com/scfd/scfd/internal/sandbox"
+	"github.com/scfd/scfd/internal/scf"
+	"github.com/scfd/scfd/internal/store"
+)
+
+// LogReapInterval is how often logs past their retention are deleted.
+const LogReapInterval = time.Hour
+
+// invocation is the data plane: the runtime driver, the pool, the logs,
+// the temporary credentials and the invoker.
+type invocation struct {
+	driver  *localrt.Driver // nil when instances cannot run here
+	pool    *pool.Pool
+	logs    *logs.Store
+	issuer  *credentials.Issuer
+	invoker *invoke.Invoker
+	stop    context.CancelFunc
+}
+
+// RuntimeNames derives, from the data directory, the names a server's
+// instances use on the host: the CNI network and firewall chains, the
+// instances' subnet and the cgroup parent. Distinct data directories get
+// distinct names, so several servers can run on one machine (the tests
+// run one per test file); one data directory keeps its names across
+// restarts, so a restarted server finds and removes what it left. The
+// subnet is a /22 (1021 instances) in 10.210.0.0 to 10.249.255.255.
+func RuntimeNames(dataDir string) (network, subnet, cgroupParent string) {
+	h := sha256.Sum256([]byte(filepath.Clean(dataDir)))
+	tag := hex.EncodeToString(h[:3])
+	network = "scfd" + tag
+	subnet = fmt.Sprintf("10.%d.%d.0/22", 210+int(h[3])%40, int(h[4])&0xfc)
+	return network, subnet, "scfd-" + tag
+}
+
+// startInvocation builds the data plane. When the runtime cannot start
+// (not root, no runc), the server still serves the control plane and
+// every invocation fails with the reason.
+func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st *store.Store, cache *images.Cache) (*invocation, error) {
+	ls, err := logs.Open(ctx, st, logs.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open logs: %w", err)
+	}
+	bg, stop := context.WithCancel(context.Background())
+	go ls.RunReaper(bg, LogReapInterval)
+	inv := &invocation{logs: ls, issuer: credentials.NewIssuer(credentials.IssuerOptions{}), stop: stop}
+	acct := sandbox.Account{Region: c.Region, AppID: c.AppID, UIN: c.UIN}
+	network, subnet, cgroup := RuntimeNames(c.DataDir)
+	var instances invoke.Instances
+	inv.driver, err = localrt.New(ctx, localrt.Options{
+		DataDir:      filepath.Join(c.DataDir, "runtime"),
+		Runtime:      c.OCIRuntime,
+		Account:      acct,
+		CgroupParent: cgroup,
+		Network:      netns.Options{Name: network, Subnet: subnet},
+		Logger:       log,
+	})
+	if err != nil {
+		log.Error("instances cannot run on this host; invocations will fail", "err", err)
+		inv.driver = nil
+		instances = unavailable{err: err}
+	} else {
+		inv.pool, err = pool.New(ctx, pool.Options{
+			Driver:      inv.driver,
+			Images:      cache,
+			Store:       st,
+			IdleTimeout: c.IdleTimeout,
+			Logger:      log,
+			InstanceLog: func(fn *scf.Function, l sandbox.LogLine) {
+				ls.Instance(fn.Namespace, fn.Name, fn.Version, l)
+			},
+		})
+		if err != nil {
+			inv.close(ctx, log)
+			return nil, fmt.Errorf("start the instance pool: %w", err)
+		}
+		instances = inv.pool
+	}
+	inv.invoker = invoke.New(invoke.Options{
+		Functions:   st,
+		Instances:   instances,
+		Logs:        ls,
+		Credentials: inv.issuer,
+		Account:     acct,
+		Logger:      log,
+	})
+	return inv, nil
+}
+
+// register adds the invocation and log actions to the API.
+func (inv *invocation) register(s *api.Server) {
+	api.RegisterInvoke(s, api.InvokeOptions{Invoker: inv.invoker})
+	api.RegisterLogs(s, inv.logs)
+}
+
+// keys wraps the administrator's keys with the functions' temporary ones.
+func (inv *invocation) keys(k api.KeyLookup) api.KeyLookup {
+	return api.WithTemporaryKeys(k, inv.issuer)
+}
+
+// close stops the instances, removes the runtime's host state and flushes
+// the logs.
+func (inv *invocation) close(ctx context.Context, log *slog.Logger) error {
+	var errs []error
+	if inv.pool != nil {
+		errs = append(errs, inv.pool.Close(ctx))
+	}
+	if inv.driver != nil {
+		errs = append(errs, inv.driver.Close(ctx))
+		if err := inv.driver.Network().RemoveFirewall(); err != nil {
+			log.Warn("removing the instances' firewall chains", "err", err)
+		}
+	}
+	inv.stop()
+	errs = append(errs, inv.logs.Close())
+	return errors.Join(errs...)
+}
+
+// unavailable is the Instances of a host that cannot run instances.
+type unavailable struct{ err error }
+
+func (u unavailable) Acquire(ctx context.Context, fn *scf.Function) (pool.Lease, error) {
+	return nil, errdefs.New(errdefs.ErrUnavailable, "", "instances cannot run on this scfd host (see its log): %v", u.err)
+}
