@@ -52,6 +52,7 @@ type Store interface {
 	ListFunctions(ctx context.Context, q store.FunctionQuery) ([]*scf.Function, int, error)
 	UpdateFunction(ctx context.Context, ns, name, version string, update func(*scf.Function) error) (*scf.Function, error)
 	DeleteFunction(ctx context.Context, ns, name string) error
+	DeleteVersion(ctx context.Context, ns, name, version string) error
 	CountFunctions(ctx context.Context) (map[string]int, error)
 }
 

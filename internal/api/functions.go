@@ -276,8 +276,11 @@ func (s *Server) deleteFunction(ctx context.Context, call *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if req.Qualifier != "" {
-		return nil, errdefs.New(errdefs.ErrUnsupported, "Qualifier", "deleting one version is not supported: omit Qualifier to delete the function")
+	if req.Qualifier != "" && req.Qualifier != scf.Latest {
+		if err := checkPublished(req.Qualifier); err != nil {
+			return nil, err
+		}
+		return struct{}{}, s.opts.Store.DeleteVersion(ctx, ns, req.FunctionName, req.Qualifier)
 	}
 	if err := s.opts.Store.DeleteFunction(ctx, ns, req.FunctionName); err != nil {
 		return nil, err
