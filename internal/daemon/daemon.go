@@ -1,6 +1,8 @@
 // Package daemon is scfd's composition root: the one place that knows every
 // concrete type. It opens the store and the image cache, builds the API,
-// the deployer and the gateway, serves them, and shuts them down in order.
+// the deployer, the data plane (the runc driver, the instance pool, the
+// invoker, the logs and the functions' temporary credentials) and the
+// gateway, serves them, and shuts them down in order.
 // cmd/scfd parses the configuration and calls Run.
 package daemon
 
