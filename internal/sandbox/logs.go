@@ -48,6 +48,8 @@ type LogPump struct {
 	queue    chan LogLine
 	readers  sync.WaitGroup
 	done     chan struct{}
+	// closeOnce guards the close of queue.
+	closeOnce sync.Once
 
 	mu      sync.Mutex
 	dropped uint64 // not yet reported
@@ -142,8 +144,14 @@ func (p *LogPump) deliver() {
 // Wait returns once every stream reached EOF and every queued line was
 // delivered. Lines dropped after the last delivered one are reported in a
 // final line with empty Text.
+// It is safe to call more than once, from several goroutines.
 func (p *LogPump) Wait() {
 	p.readers.Wait()
+	p.closeOnce.Do(p.closeQueue)
+	<-p.done
+}
+
+func (p *LogPump) closeQueue() {
 	if p.queue != nil {
 		p.mu.Lock()
 		if p.dropped > 0 {
@@ -158,7 +166,6 @@ func (p *LogPump) Wait() {
 		}
 		close(p.queue)
 	}
-	<-p.done
 }
 
 // Dropped returns how many lines were dropped in all.

@@ -80,3 +80,14 @@ func TestLogPumpSlowSinkDrops(t *testing.T) {
 		t.Errorf("reported dropped %d, Dropped() = %d", droppedSeen, p.Dropped())
 	}
 }
+
+func TestWaitTwice(t *testing.T) {
+	var got []string
+	p := NewLogPump("i", func(l LogLine) { got = append(got, l.Text) }, nil)
+	p.Read(Stdout, io.NopCloser(strings.NewReader("a\nb\n")))
+	p.Wait()
+	p.Wait()
+	if strings.Join(got, ",") != "a,b" {
+		t.Errorf("lines %q", got)
+	}
+}
