@@ -24,6 +24,7 @@ import (
 type Config struct {
 	APIAddr            string        // SCFD_API_ADDR: the SCF API listener
 	GatewayAddr        string        // SCFD_GATEWAY_ADDR: the web-function gateway listener
+	RegistryAddr       string        // SCFD_REGISTRY_ADDR: the embedded image registry; empty = off
 	DataDir            string        // SCFD_DATA_DIR: all state
 	SecretID           string        // SCFD_SECRET_ID: administrator key id; empty = stored or generated
 	SecretKey          string        // SCFD_SECRET_KEY
@@ -43,11 +44,14 @@ type Config struct {
 const (
 	DefaultAPIAddr     = "127.0.0.1:9100"
 	DefaultGatewayAddr = "127.0.0.1:9200"
-	DefaultRegion      = "ap-guangzhou"
-	DefaultAppID       = "1250000000"
-	DefaultUIN         = "100000000001"
-	DefaultIdleTimeout = 10 * time.Minute
-	DefaultOCIRuntime  = "runc"
+	// DefaultRegistryAddr is where the embedded registry listens; the
+	// value "off" (or an empty flag) turns it off.
+	DefaultRegistryAddr = "127.0.0.1:9300"
+	DefaultRegion       = "ap-guangzhou"
+	DefaultAppID        = "1250000000"
+	DefaultUIN          = "100000000001"
+	DefaultIdleTimeout  = 10 * time.Minute
+	DefaultOCIRuntime   = "runc"
 )
 
 // DefaultDataDir is /var/lib/scfd for root and ./scfd-data otherwise.
@@ -66,6 +70,7 @@ type setting struct {
 var settings = []setting{
 	{"api-addr", "SCFD_API_ADDR", DefaultAPIAddr, "listen address of the SCF API"},
 	{"gateway-addr", "SCFD_GATEWAY_ADDR", DefaultGatewayAddr, "listen address of the HTTP gateway for web functions"},
+	{"registry-addr", "SCFD_REGISTRY_ADDR", DefaultRegistryAddr, "listen address of the embedded image registry (off or empty: no registry)"},
 	{"data-dir", "SCFD_DATA_DIR", "", "all state: database, image cache, instances (default /var/lib/scfd as root, else ./scfd-data)"},
 	{"secret-id", "SCFD_SECRET_ID", "", "the administrator's SecretId (default: generated on first start and kept in the data dir)"},
 	{"secret-key", "SCFD_SECRET_KEY", "", "the administrator's SecretKey"},
@@ -102,6 +107,7 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 	c := &Config{
 		APIAddr:      get("api-addr"),
 		GatewayAddr:  get("gateway-addr"),
+		RegistryAddr: get("registry-addr"),
 		DataDir:      get("data-dir"),
 		SecretID:     get("secret-id"),
 		SecretKey:    get("secret-key"),
@@ -122,6 +128,14 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 	for _, a := range []struct{ env, v string }{{"SCFD_API_ADDR", c.APIAddr}, {"SCFD_GATEWAY_ADDR", c.GatewayAddr}} {
 		if err := checkAddr(a.v); err != nil {
 			return nil, fmt.Errorf("invalid %s %q: %w", a.env, a.v, err)
+		}
+	}
+	if c.RegistryAddr == "off" {
+		c.RegistryAddr = ""
+	}
+	if c.RegistryAddr != "" {
+		if err := checkAddr(c.RegistryAddr); err != nil {
+			return nil, fmt.Errorf("invalid SCFD_REGISTRY_ADDR %q: %w", c.RegistryAddr, err)
 		}
 	}
 	if (c.SecretID == "") != (c.SecretKey == "") {

@@ -61,6 +61,7 @@ func TestInvalidNamesTheSetting(t *testing.T) {
 		"SCFD_SECRET_ID":             "AKIDonly",
 		"SCFD_INSECURE_REGISTRIES":   "http://x/y",
 		"SCFD_LOG_FORMAT":            "xml",
+		"SCFD_REGISTRY_ADDR":         "registry.example:9300",
 	} {
 		_, err := load(t, map[string]string{env: val})
 		if err == nil {
@@ -83,5 +84,30 @@ func TestParseBytes(t *testing.T) {
 		if _, err := ParseBytes(in); err == nil {
 			t.Errorf("ParseBytes(%q) accepted", in)
 		}
+	}
+}
+
+func TestRegistryAddr(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"default", nil, nil, DefaultRegistryAddr},
+		{"variable", map[string]string{"SCFD_REGISTRY_ADDR": "0.0.0.0:5000"}, nil, "0.0.0.0:5000"},
+		{"off by variable", map[string]string{"SCFD_REGISTRY_ADDR": "off"}, nil, ""},
+		{"off by an empty flag", map[string]string{"SCFD_REGISTRY_ADDR": "0.0.0.0:5000"}, []string{"--registry-addr="}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := load(t, tt.env, tt.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.RegistryAddr != tt.want {
+				t.Errorf("RegistryAddr = %q, want %q", c.RegistryAddr, tt.want)
+			}
+		})
 	}
 }
