@@ -12,6 +12,10 @@
 // cache pulls from it without TCP and without a config.json. GC deletes
 // what no tag, no function version and no recent push references; deleting
 // a manifest some function version pins is refused.
+//
+// The reference implementation logs through the process-wide logrus
+// logger; opening a Registry discards logrus output and forwards its
+// server-side errors to Options.Logger.
 package registry
 
 import (
@@ -32,7 +36,6 @@ import (
 	"github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem" // the filesystem driver
-	"github.com/sirupsen/logrus"
 
 	"github.com/scfd/scfd/internal/api"
 	"github.com/scfd/scfd/internal/credentials"
@@ -95,11 +98,6 @@ type Registry struct {
 	memRT  *http.Transport
 }
 
-// logrusOnce quiets the reference implementation's logger (logrus, a
-// process-wide logger): it would otherwise print every refused
-// unauthenticated ping, which is how every client starts.
-var logrusOnce sync.Once
-
 // New opens (creating if needed) the registry in o.Dir.
 func New(ctx context.Context, o Options) (r *Registry, err error) {
 	if o.Dir == "" {
@@ -117,12 +115,11 @@ func New(ctx context.Context, o Options) (r *Registry, err error) {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
-	logrusOnce.Do(func() { logrus.SetLevel(logrus.ErrorLevel) })
-
 	r = &Registry{o: o, log: o.Logger, hosts: map[string]bool{}}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
+	routeLogrus(r.log)
 	r.driver, err = factory.Create(ctx, "filesystem", map[string]any{"rootdirectory": o.Dir})
 	if err != nil {
 		return nil, fmt.Errorf("registry: storage: %w", err)
