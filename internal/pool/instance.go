@@ -253,7 +253,7 @@ func (p *Pool) startInstance(vp *versionPool, provisioned bool) {
 	}
 	if provisioned {
 		in.provisioned, in.fresh = true, true
-		if ps := vp.fs.prov[vp.key.version]; ps != nil && p.pools[vp.key] == vp {
+		if ps := vp.fs.prov[vp.key.version]; ps != nil && p.pools[vp.key] == vp && p.provisionedLive(vp) >= ps.target {
 			ps.failure = ""
 		}
 	}
@@ -365,7 +365,7 @@ type lease struct {
 }
 
 func (l *lease) Instance() sandbox.Instance { return l.in.sb }
-func (l *lease) Cold() *ColdStart          { return l.cold }
+func (l *lease) Cold() *ColdStart           { return l.cold }
 
 func (l *lease) Attach(sink func(sandbox.LogLine)) (detach func()) {
 	in := l.in

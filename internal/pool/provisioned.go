@@ -37,12 +37,7 @@ func (p *Pool) ensureProvisioned(vp *versionPool) {
 	if ps != nil && current {
 		target = ps.target
 	}
-	var have int64
-	for _, in := range vp.live {
-		if in.provisioned {
-			have++
-		}
-	}
+	have := p.provisionedLive(vp)
 	// Too many: stop idle ones, let busy ones become ordinary instances.
 	for i := 0; have > target && i < len(vp.live); {
 		in := vp.live[i]
@@ -66,6 +61,17 @@ func (p *Pool) ensureProvisioned(vp *versionPool) {
 		p.bg.Add(1)
 		go p.startInstance(vp, true)
 	}
+}
+
+// provisionedLive counts vp's provisioned instances. p.mu is held.
+func (p *Pool) provisionedLive(vp *versionPool) int64 {
+	var n int64
+	for _, in := range vp.live {
+		if in.provisioned {
+			n++
+		}
+	}
+	return n
 }
 
 // provisionFailed records a failed provisioned start and schedules a
