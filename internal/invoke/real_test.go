@@ -272,12 +272,6 @@ func TestRealOutOfMemory(t *testing.T) {
 }
 
 func TestRealStartupFailures(t *testing.T) {
-	if os.Getenv("SCFD_TEST_STARTUP_FAILURES") == "" {
-		// localrt calls sandbox.LogPump.Wait twice for a server that fails
-		// its start-up (in waitReady and in teardown); the second call
-		// panics with "close of closed channel" and ends the process.
-		t.Skip("a failed start-up crashes localrt (LogPump.Wait called twice); set SCFD_TEST_STARTUP_FAILURES=1 to run")
-	}
 	e := newRealEnv(t)
 	never := e.function(t, func(fn *scf.Function) { fn.Name, fn.Image.Args = "short-never", "-mode=never-listen" })
 	res := e.invoke(t, never, `{}`)

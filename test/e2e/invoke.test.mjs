@@ -18,9 +18,7 @@ before(async () => {
     { FunctionName: "tfshort", Timeout: 1 },
     { FunctionName: "tfmem", MemorySize: 64 },
   ];
-  if (process.env.SCFD_E2E_STARTUP_FAILURES) {
-    fns.push({ FunctionName: "tfexit", Args: "-mode=exit" }, { FunctionName: "tfnever", Args: "-mode=never-listen" });
-  }
+  fns.push({ FunctionName: "tfexit", Args: "-mode=exit" }, { FunctionName: "tfnever", Args: "-mode=never-listen" });
   for (const { Args, ...f } of fns) {
     await scf.CreateFunction({ ...f, Code: { ImageConfig: { ImageType: "personal", ImageUri: image("testfunc"), Args } } });
   }
@@ -137,7 +135,7 @@ describe("Invoke", () => {
   });
 });
 
-describe("start-up failures", { skip: !process.env.SCFD_E2E_STARTUP_FAILURES && "set SCFD_E2E_STARTUP_FAILURES=1 (localrt crashes on a failed start-up)" }, () => {
+describe("start-up failures", () => {
   test("a server that exits at once fails fast with its output", async () => {
     const t0 = Date.now();
     const r = await invoke("tfexit", {});

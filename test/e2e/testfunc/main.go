@@ -53,7 +53,10 @@ func main() {
 	switch *mode {
 	case "never-listen":
 		fmt.Println("testfunc: not listening on purpose")
-		select {}
+		for {
+			// A sleeping goroutine keeps Go's deadlock detector quiet.
+			time.Sleep(time.Hour)
+		}
 	case "exit":
 		fmt.Println("testfunc: exiting at once on purpose")
 		os.Exit(3)
