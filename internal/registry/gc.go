@@ -2,7 +2,10 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"path"
 	"strings"
 	"sync/atomic"
@@ -39,6 +42,9 @@ func (r *Registry) GC(ctx context.Context) (GCResult, error) {
 	}
 	r.gcMu.Lock()
 	defer r.gcMu.Unlock()
+	if r.empty(ctx) {
+		return GCResult{}, nil
+	}
 
 	cutoff := r.o.Now().Add(-r.o.GCGrace)
 	d := &sparingDriver{StorageDriver: r.driver, cutoff: cutoff}
@@ -57,6 +63,14 @@ func (r *Registry) GC(ctx context.Context) (GCResult, error) {
 	}
 	r.log.Info("registry gc", "blobs", res.Blobs, "manifests", res.Manifests, "uploads", res.Uploads)
 	return res, nil
+}
+
+// empty reports whether nothing was ever pushed (the reference
+// implementation's enumeration fails then).
+func (r *Registry) empty(ctx context.Context) bool {
+	_, err := r.driver.Stat(ctx, "/docker/registry/v2/repositories")
+	var nf driver.PathNotFoundError
+	return errors.As(err, &nf)
 }
 
 // sparingDriver skips deletions of paths modified after cutoff and counts
@@ -140,4 +154,34 @@ func (t *rootedTags) Lookup(ctx context.Context, desc v1.Descriptor) ([]string, 
 		return []string{rootTag}, nil
 	}
 	return nil, nil
+}
+
+// GCPath is where an administrator runs GC over HTTP: POST with the
+// administrator's key as Basic credentials answers the GCResult as JSON.
+const GCPath = "/scfd/gc"
+
+func (r *Registry) serveGC(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "use POST")
+		return
+	}
+	scope, err := authenticate(r.o.Keys, req)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", realm))
+		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
+		return
+	}
+	if !scope.Admin {
+		writeError(w, http.StatusForbidden, "DENIED", "only an administrator key may run GC")
+		return
+	}
+	res, err := r.GC(req.Context())
+	if err != nil {
+		r.log.Error("registry gc", "err", err)
+		writeError(w, http.StatusInternalServerError, "UNKNOWN", "gc failed; see the server log")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(res)
 }

@@ -157,8 +157,12 @@ func newApp(ctx context.Context, cfg *configuration.Configuration) (app *handler
 	return handlers.NewApp(ctx, cfg), nil
 }
 
-// ServeHTTP serves the distribution API.
+// ServeHTTP serves the distribution API, and GCPath.
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.URL.Path == GCPath {
+		r.serveGC(w, req)
+		return
+	}
 	r.gcMu.RLock()
 	defer r.gcMu.RUnlock()
 	r.handler.ServeHTTP(w, req)

@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -406,5 +407,36 @@ func TestSkopeoPush(t *testing.T) {
 	wd, _ := img.Digest()
 	if gd != wd {
 		t.Errorf("digest pushed by skopeo = %s, want %s", gd, wd)
+	}
+}
+
+func TestGCOverHTTPIsForAdministrators(t *testing.T) {
+	e := start(t, registry.Options{})
+	for _, tt := range []struct {
+		name string
+		key  *credentials.Key
+		want int
+	}{
+		{"anonymous", nil, http.StatusUnauthorized},
+		{"namespace key", &team, http.StatusForbidden},
+		{"administrator", &admin, http.StatusOK},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+e.addr+registry.GCPath, nil)
+		if tt.key != nil {
+			req.SetBasicAuth(tt.key.SecretID, tt.key.SecretKey)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res registry.GCResult
+		jerr := json.NewDecoder(resp.Body).Decode(&res)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: POST %s = %d, want %d", tt.name, registry.GCPath, resp.StatusCode, tt.want)
+		}
+		if tt.want == http.StatusOK && jerr != nil {
+			t.Errorf("%s: GC result: %v", tt.name, jerr)
+		}
 	}
 }
