@@ -71,10 +71,17 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
 
+	emb, err := openRegistry(ctx, c, log, st, key)
+	if err != nil {
+		return fmt.Errorf("open registry: %w", err)
+	}
+	defer func() { err = errors.Join(err, emb.close()) }()
+
 	cache, err := images.Open(ctx, images.Options{
 		Dir:                filepath.Join(c.DataDir, "images"),
 		InsecureRegistries: c.InsecureRegistries,
 		MaxCacheBytes:      c.ImageCacheMax,
+		Transport:          emb.transport(),
 		Logger:             log,
 	})
 	if err != nil {
@@ -111,10 +118,12 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 		Logger:   log,
 	})
 	inv.register(apiSrv)
+	emb.useKeys(inv.keys(adminKeys{key}))
 	servers := []*server{
 		{name: "SCF API", addr: c.APIAddr, handler: apiSrv},
 		{name: "gateway", addr: c.GatewayAddr, handler: http.HandlerFunc(notFound)},
 	}
+	servers = append(servers, emb.servers()...)
 	for _, s := range servers {
 		if err := s.listen(); err != nil {
 			closeAll(servers)
@@ -154,11 +163,13 @@ type server struct {
 }
 
 func (s *server) listen() error {
-	ln, err := net.Listen("tcp", s.addr)
-	if err != nil {
-		return fmt.Errorf("%s: %w", s.name, err)
+	if s.ln == nil { // else listening already
+		ln, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		s.ln = ln
 	}
-	s.ln = ln
 	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
 	return nil
 }
