@@ -34,8 +34,10 @@ import (
 	"strings"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
 	"github.com/coreos/go-iptables/iptables"
 	"golang.org/x/sys/unix"
 )
@@ -151,7 +153,12 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 	}
 	m := &Manager{
 		opts: opts, log: log, subnet: subnet, ipt: ipt, conf: list,
-		cni: libcni.NewCNIConfigWithCacheDir(opts.PluginDirs, filepath.Join(dir, "cache"), nil),
+		// An explicit exec: libcni's lazy default is not safe for
+		// concurrent use.
+		cni: libcni.NewCNIConfigWithCacheDir(opts.PluginDirs, filepath.Join(dir, "cache"), &invoke.DefaultExec{
+			RawExec:       &invoke.RawExec{Stderr: os.Stderr},
+			PluginDecoder: version.PluginDecoder{},
+		}),
 	}
 	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
 		return nil, fmt.Errorf("netns: enable forwarding: %w", err)
@@ -183,11 +190,11 @@ func (m *Manager) firewall() error {
 	}{
 		{"filter", in, [][]string{
 			{"-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"},
-			{"-j", "DROP"},
+			{"-j", "REJECT"},
 		}},
 		{"filter", fwd, [][]string{
 			{"-d", s, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
-			{"-s", s, "-d", s, "-j", "DROP"},
+			{"-s", s, "-d", s, "-j", "REJECT"},
 			{"-s", s, "-j", "ACCEPT"},
 			{"-d", s, "-j", "DROP"},
 		}},
