@@ -209,7 +209,7 @@ func (c *fakeClock) pending() int {
 	return n
 }
 
-func openStore(t *testing.T, dir string) *store.Store {
+func openStore(t testing.TB, dir string) *store.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), dir)
 	if err != nil {
