@@ -34,13 +34,22 @@ func newManager(t *testing.T, dir string) *Manager {
 	return m
 }
 
+// veths counts the host routes into the test subnet: ptp adds one per
+// attachment, on its host-side veth. (Counting all veths would see other
+// tests' veths come and go.)
 func veths(t *testing.T) int {
 	t.Helper()
-	out, err := exec.Command("ip", "-o", "link", "show", "type", "veth").Output()
+	out, err := exec.Command("ip", "-4", "route", "show").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Count(string(out), "\n")
+	n := 0
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, strings.TrimSuffix(testSubnet, "0/24")) && strings.Contains(l, "dev veth") {
+			n++
+		}
+	}
+	return n
 }
 
 func setup(t *testing.T, m *Manager, id string) *Attachment {
