@@ -102,6 +102,7 @@ type Server struct {
 
 	mu       sync.RWMutex
 	handlers map[string]HandlerFunc
+	triggers Triggers // set by RegisterTriggers; GetFunction lists them
 }
 
 // HandlerFunc serves one action. It returns the action's response struct

@@ -112,7 +112,22 @@ func (s *Server) getFunction(ctx context.Context, call *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.functionResponse(fn), nil
+	resp := s.functionResponse(fn)
+	s.mu.RLock()
+	tr := s.triggers
+	s.mu.RUnlock()
+	if tr != nil {
+		ts, err := tr.List(ctx, ns, req.FunctionName)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range ts {
+			if t.Qualifier == fn.Version {
+				resp.Triggers = append(resp.Triggers, s.triggerToWire(t))
+			}
+		}
+	}
+	return resp, nil
 }
 
 func (s *Server) listFunctions(ctx context.Context, call *Call) (any, error) {

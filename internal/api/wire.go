@@ -187,6 +187,7 @@ type Trigger struct {
 	Enable          int64
 	CustomArgument  string
 	AvailableStatus string
+	BindStatus      string
 	Qualifier       string
 	Description     string
 }

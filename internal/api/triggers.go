@@ -1,0 +1,306 @@
+package api
+
+import (
+	"context"
+	"strings"
+
+	"github.com/scfd/scfd/internal/errdefs"
+	"github.com/scfd/scfd/internal/scf"
+)
+
+// Triggers keeps and runs triggers; *trigger.Service has it.
+type Triggers interface {
+	Create(ctx context.Context, t *scf.Trigger) error
+	Update(ctx context.Context, ns, function, name string, update func(*scf.Trigger) error) (*scf.Trigger, error)
+	Get(ctx context.Context, ns, function, name string) (*scf.Trigger, error)
+	List(ctx context.Context, ns, function string) ([]*scf.Trigger, error)
+	Delete(ctx context.Context, ns, function, name string) error
+}
+
+// CreateTriggerRequest is CreateTrigger's input.
+type CreateTriggerRequest struct {
+	FunctionName   string
+	TriggerName    string
+	Type           string
+	TriggerDesc    string `json:",omitempty"`
+	Namespace      string `json:",omitempty"`
+	Qualifier      string `json:",omitempty"`
+	Enable         string `json:",omitempty"` // OPEN (default) or CLOSE
+	CustomArgument string `json:",omitempty"`
+	Description    string `json:",omitempty"`
+}
+
+// UpdateTriggerRequest is the input of UpdateTrigger and
+// UpdateTriggerStatus: only the fields present change.
+type UpdateTriggerRequest struct {
+	FunctionName   string
+	TriggerName    string
+	Type           string
+	Enable         *string `json:",omitempty"`
+	Qualifier      *string `json:",omitempty"`
+	Namespace      string  `json:",omitempty"`
+	TriggerDesc    *string `json:",omitempty"`
+	Description    *string `json:",omitempty"`
+	CustomArgument *string `json:",omitempty"`
+}
+
+// DeleteTriggerRequest is DeleteTrigger's input.
+type DeleteTriggerRequest struct {
+	FunctionName string
+	TriggerName  string
+	Type         string
+	Namespace    string `json:",omitempty"`
+	TriggerDesc  string `json:",omitempty"`
+	Qualifier    string `json:",omitempty"`
+}
+
+// ListTriggersRequest is ListTriggers' input.
+type ListTriggersRequest struct {
+	FunctionName string
+	Namespace    string   `json:",omitempty"`
+	Offset       int64    `json:",omitempty"`
+	Limit        int64    `json:",omitempty"`
+	OrderBy      string   `json:",omitempty"` // add_time (default) or mod_time
+	Order        string   `json:",omitempty"` // ASC or DESC (default)
+	Filters      []Filter `json:",omitempty"` // Name "Type" or "Qualifier"
+}
+
+// TriggerInfo is one trigger of ListTriggers.
+type TriggerInfo struct {
+	Enable           int64
+	Qualifier        string
+	TriggerName      string
+	Type             string
+	TriggerDesc      string
+	AvailableStatus  string
+	CustomArgument   string
+	AddTime          string
+	ModTime          string
+	ResourceId       string
+	BindStatus       string
+	TriggerAttribute string
+	Description      string
+	BoundResources   string
+}
+
+// ListTriggersResponse is ListTriggers' output.
+type ListTriggersResponse struct {
+	TotalCount int64
+	Triggers   []TriggerInfo
+}
+
+// CreateTriggerResponse is CreateTrigger's output.
+type CreateTriggerResponse struct {
+	TriggerInfo Trigger
+}
+
+// RegisterTriggers registers the trigger actions on s, and makes
+// GetFunction list a function's triggers.
+func RegisterTriggers(s *Server, tr Triggers) {
+	h := &triggers{Server: s, tr: tr}
+	s.Handle("CreateTrigger", h.create)
+	s.Handle("UpdateTrigger", h.update)
+	s.Handle("UpdateTriggerStatus", h.update)
+	s.Handle("DeleteTrigger", h.delete)
+	s.Handle("ListTriggers", h.list)
+	s.mu.Lock()
+	s.triggers = tr
+	s.mu.Unlock()
+}
+
+type triggers struct {
+	*Server
+	tr Triggers
+}
+
+// enabled reads SCF's Enable: OPEN or CLOSE (also TRUE/FALSE, 1/0).
+func enabled(v string) (bool, error) {
+	switch strings.ToUpper(v) {
+	case "OPEN", "TRUE", "1":
+		return true, nil
+	case "CLOSE", "FALSE", "0":
+		return false, nil
+	}
+	return false, errdefs.Invalid("Enable", "Enable %q is invalid: use OPEN or CLOSE", v)
+}
+
+func (h *triggers) create(ctx context.Context, call *Call) (any, error) {
+	var req CreateTriggerRequest
+	if err := call.Decode(&req); err != nil {
+		return nil, err
+	}
+	ns, err := target(call, req.Namespace, req.FunctionName)
+	if err != nil {
+		return nil, err
+	}
+	on := true
+	if req.Enable != "" {
+		if on, err = enabled(req.Enable); err != nil {
+			return nil, err
+		}
+	}
+	t := &scf.Trigger{
+		Namespace: ns, Function: req.FunctionName, Name: req.TriggerName, Type: req.Type,
+		Qualifier: req.Qualifier, Desc: req.TriggerDesc, CustomArgument: req.CustomArgument,
+		Description: req.Description, Enabled: on,
+	}
+	if err := h.tr.Create(ctx, t); err != nil {
+		return nil, err
+	}
+	return CreateTriggerResponse{TriggerInfo: h.triggerToWire(t)}, nil
+}
+
+func (h *triggers) update(ctx context.Context, call *Call) (any, error) {
+	var req UpdateTriggerRequest
+	if err := call.Decode(&req); err != nil {
+		return nil, err
+	}
+	ns, err := target(call, req.Namespace, req.FunctionName)
+	if err != nil {
+		return nil, err
+	}
+	_, err = h.tr.Update(ctx, ns, req.FunctionName, req.TriggerName, func(t *scf.Trigger) error {
+		if req.Type != "" && req.Type != t.Type {
+			return errdefs.Invalid("Type", "trigger %q is of type %s, not %s", t.Name, t.Type, req.Type)
+		}
+		if req.Enable != nil {
+			on, err := enabled(*req.Enable)
+			if err != nil {
+				return err
+			}
+			t.Enabled = on
+		}
+		if req.Qualifier != nil {
+			t.Qualifier = *req.Qualifier
+		}
+		if req.TriggerDesc != nil && t.Type == scf.TriggerTimer {
+			t.Desc = *req.TriggerDesc
+		}
+		if req.Description != nil {
+			t.Description = *req.Description
+		}
+		if req.CustomArgument != nil {
+			t.CustomArgument = *req.CustomArgument
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func (h *triggers) delete(ctx context.Context, call *Call) (any, error) {
+	var req DeleteTriggerRequest
+	if err := call.Decode(&req); err != nil {
+		return nil, err
+	}
+	ns, err := target(call, req.Namespace, req.FunctionName)
+	if err != nil {
+		return nil, err
+	}
+	t, err := h.tr.Get(ctx, ns, req.FunctionName, req.TriggerName)
+	if err != nil {
+		return nil, err
+	}
+	if req.Type != "" && req.Type != t.Type {
+		return nil, errdefs.NotFound("Trigger", "trigger %q of type %s not found", req.TriggerName, req.Type)
+	}
+	return struct{}{}, h.tr.Delete(ctx, ns, req.FunctionName, req.TriggerName)
+}
+
+func (h *triggers) list(ctx context.Context, call *Call) (any, error) {
+	var req ListTriggersRequest
+	if err := call.Decode(&req); err != nil {
+		return nil, err
+	}
+	ns, err := target(call, req.Namespace, req.FunctionName)
+	if err != nil {
+		return nil, err
+	}
+	offset, limit, err := page(req.Offset, req.Limit)
+	if err != nil {
+		return nil, err
+	}
+	desc, err := descending(req.Order, true)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.opts.Store.GetFunction(ctx, ns, req.FunctionName, scf.Latest); err != nil {
+		return nil, err
+	}
+	all, err := h.tr.List(ctx, ns, req.FunctionName)
+	if err != nil {
+		return nil, err
+	}
+	byMod := strings.EqualFold(req.OrderBy, "mod_time")
+	sortTriggers(all, byMod, desc)
+	resp := ListTriggersResponse{Triggers: []TriggerInfo{}}
+	for _, t := range all {
+		if !matchesFilters(t, req.Filters) {
+			continue
+		}
+		if resp.TotalCount >= int64(offset) && len(resp.Triggers) < limit {
+			w := h.triggerToWire(t)
+			resp.Triggers = append(resp.Triggers, TriggerInfo{
+				Enable: w.Enable, Qualifier: w.Qualifier, TriggerName: w.TriggerName, Type: w.Type,
+				TriggerDesc: w.TriggerDesc, AvailableStatus: w.AvailableStatus, CustomArgument: w.CustomArgument,
+				AddTime: w.AddTime, ModTime: w.ModTime, BindStatus: w.BindStatus, Description: w.Description,
+			})
+		}
+		resp.TotalCount++
+	}
+	return resp, nil
+}
+
+func matchesFilters(t *scf.Trigger, filters []Filter) bool {
+	for _, f := range filters {
+		var v string
+		switch f.Name {
+		case "Type":
+			v = t.Type
+		case "Qualifier":
+			v = t.Qualifier
+		default:
+			continue
+		}
+		ok := false
+		for _, want := range f.Values {
+			ok = ok || want == v
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func sortTriggers(ts []*scf.Trigger, byMod, desc bool) {
+	less := func(a, b *scf.Trigger) bool {
+		if byMod {
+			return a.ModTime.Before(b.ModTime)
+		}
+		return a.AddTime.Before(b.AddTime)
+	}
+	for i := 1; i < len(ts); i++ {
+		for j := i; j > 0; j-- {
+			a, b := ts[j-1], ts[j]
+			if (desc && less(a, b)) || (!desc && less(b, a)) {
+				ts[j-1], ts[j] = b, a
+			}
+		}
+	}
+}
+
+// triggerToWire renders a trigger as GetFunction and CreateTrigger do.
+func (s *Server) triggerToWire(t *scf.Trigger) Trigger {
+	on := int64(0)
+	if t.Enabled {
+		on = 1
+	}
+	return Trigger{
+		ModTime: s.formatTime(t.ModTime), AddTime: s.formatTime(t.AddTime), Type: t.Type,
+		TriggerDesc: t.Desc, TriggerName: t.Name, Enable: on, CustomArgument: t.CustomArgument,
+		AvailableStatus: "Available", BindStatus: "on", Qualifier: t.Qualifier, Description: t.Description,
+	}
+}

@@ -1,0 +1,46 @@
+package scf
+
+import (
+	"regexp"
+	"time"
+
+	"github.com/scfd/scfd/internal/errdefs"
+)
+
+// Trigger types scfd runs.
+const (
+	TriggerTimer = "timer" // fires on a cron schedule, asynchronously
+	TriggerAPIGW = "apigw" // an HTTP endpoint on the gateway for an event function
+)
+
+// Trigger invokes a function version without a caller.
+type Trigger struct {
+	Namespace      string    // required, immutable
+	Function       string    // required, immutable
+	Name           string    // required, immutable; see ValidateTriggerName
+	Type           string    // TriggerTimer or TriggerAPIGW; immutable
+	Qualifier      string    // version or alias that runs; default $LATEST
+	Desc           string    // timer: the cron expression; apigw: the endpoint, set by scfd
+	CustomArgument string    // timer: the event's Message, at most 4 KB
+	Description    string    // free text
+	Enabled        bool      // a disabled trigger never fires
+	AddTime        time.Time // set by the store
+	ModTime        time.Time // set by the store
+}
+
+// MaxCustomArgument bounds a timer's Message.
+const MaxCustomArgument = 4 << 10
+
+var triggerName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,59}$`)
+
+// ValidateTriggerName checks SCF's rule: up to 60 letters, digits, '-'
+// and '_', starting with a letter.
+func ValidateTriggerName(name string) error {
+	if name == "" {
+		return errdefs.New(errdefs.ErrMissingParameter, "TriggerName", "TriggerName is required")
+	}
+	if !triggerName.MatchString(name) {
+		return errdefs.Invalid("TriggerName", "TriggerName %q is invalid: use up to 60 letters, digits, '-' and '_', starting with a letter", name)
+	}
+	return nil
+}

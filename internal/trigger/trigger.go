@@ -1,0 +1,408 @@
+// Package trigger keeps a function's triggers and fires them: timers on
+// their cron schedule, through the asynchronous queue (so a failed fire is
+// retried like any async event), and API gateway triggers, which turn an
+// HTTP request on the gateway into SCF's API gateway event and the
+// function's integration response back into HTTP.
+//
+// Triggers live in SQLite (the store's database, owner "trigger") and
+// survive restarts. Each timer remembers when it last fired; after
+// downtime a timer whose fire times passed fires once, at start, for the
+// latest missed time, and then keeps its schedule: missed fires are never
+// replayed as a storm.
+package trigger
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/scfd/scfd/internal/errdefs"
+	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/scf"
+)
+
+// Migrator is what the service needs of the database; *store.Store has it.
+type Migrator interface {
+	DB() *sql.DB
+	Migrate(ctx context.Context, owner string, migrations []string) error
+}
+
+// Functions finds function versions; *store.Store has it.
+type Functions interface {
+	GetFunction(ctx context.Context, ns, name, version string) (*scf.Function, error)
+}
+
+// Queue takes asynchronous invocations; *async.Queue has it.
+type Queue interface {
+	Enqueue(ctx context.Context, req invoke.Request) (string, error)
+}
+
+// Options configure a Service. DB, Functions and Queue are required.
+type Options struct {
+	DB        Migrator
+	Functions Functions
+	Queue     Queue
+	// Location is the time zone of timer expressions; nil means UTC.
+	Location *time.Location
+	// GatewayURL is the gateway's base URL, for the endpoint of API
+	// gateway triggers, such as "http://127.0.0.1:9200".
+	GatewayURL string
+	// Now and After are the clock; nil means time.Now and time.After.
+	Now    func() time.Time
+	After  func(time.Duration) <-chan time.Time
+	Logger *slog.Logger
+}
+
+var migrations = []string{
+	`CREATE TABLE triggers (
+		namespace TEXT NOT NULL,
+		function  TEXT NOT NULL,
+		name      TEXT NOT NULL,
+		type      TEXT NOT NULL,
+		add_time  INTEGER NOT NULL,
+		mod_time  INTEGER NOT NULL,
+		last_fire INTEGER NOT NULL,
+		doc       TEXT NOT NULL,
+		PRIMARY KEY (namespace, function, name)
+	);`,
+}
+
+// Service keeps triggers and runs the timers. It is safe for concurrent
+// use.
+type Service struct {
+	opts Options
+	db   *sql.DB
+	log  *slog.Logger
+	wake chan struct{}
+
+	mu     sync.Mutex
+	timers map[key]*timer
+}
+
+type key struct{ namespace, function, name string }
+
+type timer struct {
+	trigger  *scf.Trigger
+	schedule Schedule
+	next     time.Time // zero: never again
+}
+
+// Open creates the trigger tables if needed and loads the timers.
+func Open(ctx context.Context, opts Options) (*Service, error) {
+	if opts.Location == nil {
+		opts.Location = time.UTC
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.After == nil {
+		opts.After = time.After
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := opts.DB.Migrate(ctx, "trigger", migrations); err != nil {
+		return nil, err
+	}
+	s := &Service{opts: opts, db: opts.DB.DB(), log: opts.Logger, wake: make(chan struct{}, 1), timers: map[key]*timer{}}
+	rows, err := s.db.QueryContext(ctx, `SELECT doc, last_fire FROM triggers WHERE type = ?`, scf.TriggerTimer)
+	if err != nil {
+		return nil, fmt.Errorf("trigger: loading timers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var doc string
+		var last int64
+		if err := rows.Scan(&doc, &last); err != nil {
+			return nil, fmt.Errorf("trigger: loading timers: %w", err)
+		}
+		t, err := decode(doc)
+		if err != nil {
+			return nil, err
+		}
+		s.schedule(t, time.Unix(0, last))
+	}
+	return s, rows.Err()
+}
+
+// schedule (re)arms a timer whose previous fire was at last. Callers hold
+// no lock.
+func (s *Service) schedule(t *scf.Trigger, last time.Time) {
+	k := key{t.Namespace, t.Function, t.Name}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.timers, k)
+	if t.Type != scf.TriggerTimer || !t.Enabled {
+		return
+	}
+	sched, err := ParseCron(t.Desc)
+	if err != nil {
+		s.log.Warn("trigger: unreadable timer expression", "trigger", t.Name, "err", err)
+		return
+	}
+	s.timers[k] = &timer{trigger: t, schedule: sched, next: sched.Next(last.In(s.opts.Location))}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run fires the timers until ctx is cancelled.
+func (s *Service) Run(ctx context.Context) {
+	for {
+		var wait <-chan time.Time
+		if next := s.earliest(); !next.IsZero() {
+			wait = s.opts.After(next.Sub(s.opts.Now()))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-wait:
+			s.fireDue(ctx)
+		}
+	}
+}
+
+func (s *Service) earliest() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var min time.Time
+	for _, t := range s.timers {
+		if !t.next.IsZero() && (min.IsZero() || t.next.Before(min)) {
+			min = t.next
+		}
+	}
+	return min
+}
+
+type fire struct {
+	trigger *scf.Trigger
+	at      time.Time
+}
+
+// fireDue fires every timer whose time has come, once each, and moves it
+// to its next time after now.
+func (s *Service) fireDue(ctx context.Context) {
+	now := s.opts.Now().In(s.opts.Location)
+	var due []fire
+	s.mu.Lock()
+	for _, t := range s.timers {
+		if t.next.IsZero() || t.next.After(now) {
+			continue
+		}
+		due = append(due, fire{t.trigger, t.next})
+		t.next = t.schedule.Next(now)
+	}
+	s.mu.Unlock()
+	sort.Slice(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
+	for _, f := range due {
+		s.fire(ctx, f)
+	}
+}
+
+// TimerEvent is the event a timer sends, as SCF defines it.
+type TimerEvent struct {
+	Type        string
+	TriggerName string
+	Time        string // the scheduled fire time, UTC, RFC 3339
+	Message     string
+}
+
+func (s *Service) fire(ctx context.Context, f fire) {
+	t := f.trigger
+	event, _ := json.Marshal(TimerEvent{Type: "Timer", TriggerName: t.Name, Time: f.at.UTC().Format(time.RFC3339), Message: t.CustomArgument})
+	_, err := s.opts.Queue.Enqueue(ctx, invoke.Request{
+		Namespace: t.Namespace, Function: t.Function, Qualifier: t.Qualifier,
+		Event: event, TriggerSrc: "timer", Async: true,
+	})
+	if err != nil {
+		s.log.Warn("trigger: timer fire not queued", "namespace", t.Namespace, "function", t.Function, "trigger", t.Name, "err", err)
+		return
+	}
+	_, err = s.db.ExecContext(ctx, `UPDATE triggers SET last_fire = ? WHERE namespace = ? AND function = ? AND name = ?`,
+		f.at.UnixNano(), t.Namespace, t.Function, t.Name)
+	if err != nil {
+		s.log.Warn("trigger: recording a fire", "trigger", t.Name, "err", err)
+	}
+}
+
+// Create stores a new trigger, fills its defaults (Qualifier $LATEST;
+// for an API gateway trigger, Desc is its endpoint) and arms a timer.
+func (s *Service) Create(ctx context.Context, t *scf.Trigger) error {
+	if err := s.check(ctx, t); err != nil {
+		return err
+	}
+	now := s.opts.Now()
+	t.AddTime, t.ModTime = now.UTC(), now.UTC()
+	doc, _ := json.Marshal(t)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO triggers (namespace, function, name, type, add_time, mod_time, last_fire, doc)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, t.Namespace, t.Function, t.Name, t.Type, now.UnixNano(), now.UnixNano(), now.UnixNano(), string(doc))
+	if err != nil {
+		if _, gerr := s.Get(ctx, t.Namespace, t.Function, t.Name); gerr == nil {
+			return errdefs.New(errdefs.ErrAlreadyExists, "Trigger", "trigger %q of function %q already exists", t.Name, t.Function)
+		}
+		return fmt.Errorf("trigger: storing %q: %w", t.Name, err)
+	}
+	s.schedule(t, now)
+	return nil
+}
+
+// check validates a trigger and fills its defaults.
+func (s *Service) check(ctx context.Context, t *scf.Trigger) error {
+	if err := scf.ValidateTriggerName(t.Name); err != nil {
+		return err
+	}
+	if t.Qualifier == "" {
+		t.Qualifier = scf.Latest
+	}
+	fn, err := s.opts.Functions.GetFunction(ctx, t.Namespace, t.Function, scf.Latest)
+	if err != nil {
+		return err
+	}
+	if scf.IsVersion(t.Qualifier) {
+		if _, err := s.opts.Functions.GetFunction(ctx, t.Namespace, t.Function, t.Qualifier); err != nil {
+			return err
+		}
+	} else if err := scf.ValidateAliasName(t.Qualifier); err != nil {
+		return errdefs.Invalid("Qualifier", "Qualifier %q is neither a version nor an alias", t.Qualifier)
+	}
+	switch t.Type {
+	case scf.TriggerTimer:
+		if _, err := ParseCron(t.Desc); err != nil {
+			return err
+		}
+		if len(t.CustomArgument) > scf.MaxCustomArgument {
+			return errdefs.Invalid("CustomArgument", "CustomArgument is longer than %d bytes", scf.MaxCustomArgument)
+		}
+	case scf.TriggerAPIGW:
+		if fn.Type != scf.TypeEvent {
+			return errdefs.Invalid("Type", "an apigw trigger is for event functions; HTTP functions are served by the gateway directly")
+		}
+		if t.CustomArgument != "" {
+			return errdefs.Invalid("CustomArgument", "CustomArgument is for timer triggers only")
+		}
+		t.Desc = s.Endpoint(t)
+	case "":
+		return errdefs.New(errdefs.ErrMissingParameter, "Type", "the trigger Type is required")
+	default:
+		return errdefs.New(errdefs.ErrUnsupported, "Type", "trigger type %q is not supported: use timer or apigw", t.Type)
+	}
+	return nil
+}
+
+// APIGWPrefix is the path segment of API gateway triggers on the gateway:
+// /{namespace}/{function}/apigw/{trigger}/...
+const APIGWPrefix = "apigw"
+
+// Endpoint is the gateway URL of an API gateway trigger.
+func (s *Service) Endpoint(t *scf.Trigger) string {
+	return fmt.Sprintf("%s/%s/%s/%s/%s/", s.opts.GatewayURL, t.Namespace, t.Function, APIGWPrefix, t.Name)
+}
+
+// Update changes a trigger's expression, qualifier, argument, description
+// and state; update may change any of them. The timer is re-armed from
+// now.
+func (s *Service) Update(ctx context.Context, ns, function, name string, update func(*scf.Trigger) error) (*scf.Trigger, error) {
+	t, err := s.Get(ctx, ns, function, name)
+	if err != nil {
+		return nil, err
+	}
+	orig := *t
+	if err := update(t); err != nil {
+		return nil, err
+	}
+	t.Namespace, t.Function, t.Name, t.Type, t.AddTime = orig.Namespace, orig.Function, orig.Name, orig.Type, orig.AddTime
+	if err := s.check(ctx, t); err != nil {
+		return nil, err
+	}
+	now := s.opts.Now()
+	t.ModTime = now.UTC()
+	doc, _ := json.Marshal(t)
+	_, err = s.db.ExecContext(ctx, `UPDATE triggers SET mod_time = ?, last_fire = ?, doc = ? WHERE namespace = ? AND function = ? AND name = ?`,
+		now.UnixNano(), now.UnixNano(), string(doc), ns, function, name)
+	if err != nil {
+		return nil, fmt.Errorf("trigger: updating %q: %w", name, err)
+	}
+	s.schedule(t, now)
+	return t, nil
+}
+
+// Get returns one trigger.
+func (s *Service) Get(ctx context.Context, ns, function, name string) (*scf.Trigger, error) {
+	var doc string
+	err := s.db.QueryRowContext(ctx, `SELECT doc FROM triggers WHERE namespace = ? AND function = ? AND name = ?`, ns, function, name).Scan(&doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errdefs.NotFound("Trigger", "trigger %q of function %q not found", name, function)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("trigger: reading %q: %w", name, err)
+	}
+	return decode(doc)
+}
+
+// List returns a function's triggers, oldest first.
+func (s *Service) List(ctx context.Context, ns, function string) ([]*scf.Trigger, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT doc FROM triggers WHERE namespace = ? AND function = ? ORDER BY add_time, name`, ns, function)
+	if err != nil {
+		return nil, fmt.Errorf("trigger: listing: %w", err)
+	}
+	defer rows.Close()
+	var out []*scf.Trigger
+	for rows.Next() {
+		var doc string
+		if err := rows.Scan(&doc); err != nil {
+			return nil, fmt.Errorf("trigger: listing: %w", err)
+		}
+		t, err := decode(doc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Delete removes one trigger.
+func (s *Service) Delete(ctx context.Context, ns, function, name string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM triggers WHERE namespace = ? AND function = ? AND name = ?`, ns, function, name)
+	if err != nil {
+		return fmt.Errorf("trigger: deleting %q: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errdefs.NotFound("Trigger", "trigger %q of function %q not found", name, function)
+	}
+	s.mu.Lock()
+	delete(s.timers, key{ns, function, name})
+	s.mu.Unlock()
+	return nil
+}
+
+// Forget removes every trigger of a deleted function.
+func (s *Service) Forget(ctx context.Context, ns, function string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM triggers WHERE namespace = ? AND function = ?`, ns, function); err != nil {
+		return fmt.Errorf("trigger: deleting the triggers of %q: %w", function, err)
+	}
+	s.mu.Lock()
+	for k := range s.timers {
+		if k.namespace == ns && k.function == function {
+			delete(s.timers, k)
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func decode(doc string) (*scf.Trigger, error) {
+	t := new(scf.Trigger)
+	if err := json.Unmarshal([]byte(doc), t); err != nil {
+		return nil, fmt.Errorf("trigger: decoding: %w", err)
+	}
+	return t, nil
+}
