@@ -3,8 +3,9 @@
 // other path.
 //
 // For an event it answers a JSON object with the event it got, the X-Scf-*
-// headers and a greeting; on a web path it greets the caller. It prints one
-// line per request to stdout, which scfd collects as the function's log.
+// headers (the temporary SecretKey and session token hidden) and a
+// greeting; on a web path it greets the caller. It prints one line per
+// request to stdout, which scfd collects as the function's log.
 package main
 
 import (
@@ -27,7 +28,10 @@ func main() {
 		body, _ := io.ReadAll(r.Body)
 		headers := map[string]string{}
 		for k := range r.Header {
-			if strings.HasPrefix(strings.ToLower(k), "x-scf-") {
+			switch lk := strings.ToLower(k); {
+			case lk == "x-scf-secret-key" || lk == "x-scf-session-token":
+				headers[k] = "(hidden)" // temporary credentials: never echo them
+			case strings.HasPrefix(lk, "x-scf-"):
 				headers[k] = r.Header.Get(k)
 			}
 		}
