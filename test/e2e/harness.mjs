@@ -42,6 +42,7 @@ export class Server {
       ...process.env,
       SCFD_API_ADDR: `127.0.0.1:${this.apiPort}`,
       SCFD_GATEWAY_ADDR: `127.0.0.1:${this.gatewayPort}`,
+      SCFD_REGISTRY_ADDR: "off", // servers run side by side; the default port would clash
       SCFD_DATA_DIR: this.dataDir,
       SCFD_SECRET_ID: SECRET_ID,
       SCFD_SECRET_KEY: SECRET_KEY,
