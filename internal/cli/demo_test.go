@@ -120,4 +120,9 @@ func TestDemo(t *testing.T) {
 			}
 		}
 	}
+	// Functions pin the demo image: GC keeps it (and nothing is old
+	// enough to go).
+	if out := mustRun(t, cliEnv, "registry", "gc", "--registry", addrs["registry"]); !strings.Contains(out, "removed 0 blobs, 0 manifests") {
+		t.Errorf("registry gc: %s", out)
+	}
 }
