@@ -1,10 +1,11 @@
-# scfd: `make run` starts the server with embedded defaults, `make test` runs
-# every test. Both install missing system packages first.
+# scfd: `make run` starts the server with embedded defaults, `make demo`
+# deploys and invokes the example function on it, `make test` runs every
+# test. run and test install missing system packages first.
 GO      ?= go
 BIN     := bin/scfd
 GOFLAGS ?=
 
-.PHONY: all build run test test-go test-short bench deps deps-test vet clean
+.PHONY: all build run demo test test-go test-short bench deps deps-test vet clean
 
 all: build
 
@@ -19,6 +20,10 @@ deps-test:
 
 run: deps build
 	./$(BIN) serve
+
+# demo needs `make run` going in another terminal.
+demo: build
+	./$(BIN) demo
 
 vet:
 	$(GO) vet ./...
