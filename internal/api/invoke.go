@@ -2,11 +2,13 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 
 	"github.com/scfd/scfd/internal/credentials"
 	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/scf"
 	"github.com/scfd/scfd/internal/tc3"
 )
 
@@ -37,7 +39,7 @@ type InvokeRequest struct {
 	ClientContext  string // the event, JSON
 	LogType        string // None (default) or Tail
 	Namespace      string
-	RoutingKey     string // accepted and ignored until aliases exist
+	RoutingKey     string // JSON object matched against an alias's rules, such as {"User":"Bob"}
 }
 
 // InvokeFunctionRequest is InvokeFunction's input (synchronous only).
@@ -86,18 +88,22 @@ func RegisterInvoke(s *Server, opts InvokeOptions) {
 		if qualifier == "" {
 			qualifier = "$LATEST"
 		}
-		return run(ctx, call, opts, req.Namespace, req.FunctionName, qualifier, req.ClientContext, req.LogType, async)
+		return run(ctx, call, opts, req.Namespace, req.FunctionName, qualifier, req.ClientContext, req.LogType, req.RoutingKey, async)
 	})
 	s.Handle("InvokeFunction", func(ctx context.Context, call *Call) (any, error) {
 		var req InvokeFunctionRequest
 		if err := call.Decode(&req); err != nil {
 			return nil, err
 		}
-		return run(ctx, call, opts, req.Namespace, req.FunctionName, invoke.ResolveQualifier(req.Qualifier), req.Event, req.LogType, false)
+		qualifier := req.Qualifier
+		if qualifier == "" {
+			qualifier = scf.DefaultAlias
+		}
+		return run(ctx, call, opts, req.Namespace, req.FunctionName, qualifier, req.Event, req.LogType, req.RoutingKey, false)
 	})
 }
 
-func run(ctx context.Context, call *Call, opts InvokeOptions, namespace, name, qualifier, event, logType string, async bool) (any, error) {
+func run(ctx context.Context, call *Call, opts InvokeOptions, namespace, name, qualifier, event, logType, routingKey string, async bool) (any, error) {
 	ns, err := target(call, namespace, name)
 	if err != nil {
 		return nil, err
@@ -110,8 +116,14 @@ func run(ctx context.Context, call *Call, opts InvokeOptions, namespace, name, q
 	if err := invoke.CheckEvent([]byte(event), async); err != nil {
 		return nil, err
 	}
+	var rk map[string]string
+	if routingKey != "" {
+		if err := json.Unmarshal([]byte(routingKey), &rk); err != nil {
+			return nil, errdefs.Invalid("RoutingKey", `RoutingKey must be a JSON object of strings, such as {"User":"Bob"}`)
+		}
+	}
 	req := invoke.Request{
-		Namespace: ns, Function: name, Qualifier: invoke.ResolveQualifier(qualifier),
+		Namespace: ns, Function: name, Qualifier: invoke.ResolveQualifier(qualifier), RoutingKey: rk,
 		Event: []byte(event), LogTail: logType == "Tail" && !async, Async: async,
 	}
 	if async {

@@ -119,13 +119,19 @@ func TestInvokeActions(t *testing.T) {
 	}
 	call(t, e.admin, "InvokeFunction", api.InvokeFunctionRequest{FunctionName: "fn", Namespace: "team", Event: `[1]`}, &resp)
 	call(t, e.admin, "Invoke", api.InvokeRequest{FunctionName: "fn", Qualifier: "3"}, &resp)
+	call(t, e.admin, "Invoke", api.InvokeRequest{FunctionName: "fn", Qualifier: "prod", RoutingKey: `{"User":"Bob"}`}, &resp)
 	wantReqs := []invoke.Request{
 		{Namespace: "default", Function: "fn", Qualifier: "$LATEST", Event: []byte(`{"a":1}`), LogTail: true},
-		{Namespace: "team", Function: "fn", Qualifier: "$LATEST", Event: []byte(`[1]`)},
+		{Namespace: "team", Function: "fn", Qualifier: "$DEFAULT", Event: []byte(`[1]`)},
 		{Namespace: "default", Function: "fn", Qualifier: "3", Event: []byte{}},
+		{Namespace: "default", Function: "fn", Qualifier: "prod", RoutingKey: map[string]string{"User": "Bob"}, Event: []byte{}},
 	}
 	if d := cmp.Diff(wantReqs, e.inv.reqs); d != "" {
 		t.Errorf("requests (-want +got):\n%s", d)
+	}
+	err := e.admin.Call(context.Background(), "Invoke", api.InvokeRequest{FunctionName: "fn", RoutingKey: `["Bob"]`}, &resp)
+	if code(err) != "InvalidParameterValue.RoutingKey" {
+		t.Errorf("a RoutingKey that is not an object: %v", err)
 	}
 }
 

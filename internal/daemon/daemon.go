@@ -118,6 +118,7 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 		Logger:   log,
 	})
 	inv.register(apiSrv)
+	api.RegisterVersions(apiSrv, st)
 	emb.useKeys(inv.keys(adminKeys{key}))
 	servers := []*server{
 		{name: "SCF API", addr: c.APIAddr, handler: apiSrv},

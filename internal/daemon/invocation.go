@@ -99,6 +99,7 @@ func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st
 	}
 	inv.invoker = invoke.New(invoke.Options{
 		Functions:   st,
+		Aliases:     st,
 		Instances:   instances,
 		Logs:        ls,
 		Credentials: inv.issuer,

@@ -56,6 +56,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -114,6 +115,11 @@ type Credentials interface {
 	Issue(namespace string, ttl time.Duration) credentials.Temporary
 }
 
+// Aliases finds a function's aliases; *store.Store has it.
+type Aliases interface {
+	GetAlias(ctx context.Context, namespace, function, name string) (*scf.Alias, error)
+}
+
 // LogStore keeps invocation logs; *logs.Store has it.
 type LogStore interface {
 	Put(ctx context.Context, e logs.Entry) error
@@ -121,8 +127,12 @@ type LogStore interface {
 
 // Options configure an Invoker. Functions and Instances are required.
 type Options struct {
-	Functions   Functions
-	Instances   Instances
+	Functions Functions
+	Instances Instances
+	Aliases   Aliases // nil: only versions and $DEFAULT (as $LATEST) resolve
+	// Rand draws the roll of weighted alias routing, uniform in [0, 1).
+	// Nil means math/rand/v2's Float64.
+	Rand        func() float64
 	Logs        LogStore    // nil: logs are not kept
 	Credentials Credentials // nil: no X-Scf-Secret-* headers are sent
 	// Account fills X-Scf-Region, X-Scf-Appid and X-Scf-Uin.
@@ -141,9 +151,12 @@ type Options struct {
 type Request struct {
 	Namespace string // empty means scf.DefaultNamespace
 	Function  string // required
-	// Qualifier is the version to run; empty means scf.Latest. Callers
-	// resolve aliases before (see ResolveQualifier).
+	// Qualifier is the version or alias to run; empty means scf.Latest.
+	// An alias (or $DEFAULT) is resolved by Invoke, see Resolve.
 	Qualifier string
+	// RoutingKey is matched against an alias's routing rules, such as
+	// {"User": "Bob"} for the key invoke.headers.User.
+	RoutingKey map[string]string
 	// Event is the JSON event; empty means {}.
 	Event []byte
 	// LogTail asks for the last 4 KB of the log in Result.Log.
@@ -192,6 +205,9 @@ func New(opts Options) *Invoker {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Rand == nil {
+		opts.Rand = mrand.Float64
+	}
 	if opts.ExitGrace <= 0 {
 		opts.ExitGrace = DefaultExitGrace
 	}
@@ -212,14 +228,39 @@ func New(opts Options) *Invoker {
 	}
 }
 
-// ResolveQualifier maps the qualifier of a request to the version that
-// runs. Aliases are not implemented yet: $DEFAULT, the alias InvokeFunction
-// uses when none is named, means $LATEST, and so does "".
+// ResolveQualifier normalises a request's qualifier: empty means
+// $LATEST. Aliases, $DEFAULT included, are resolved later by Invoke.
 func ResolveQualifier(q string) string {
-	if q == "" || q == scf.DefaultAlias {
+	if q == "" {
 		return scf.Latest
 	}
 	return q
+}
+
+// Resolve maps a qualifier to the version that runs: a version names
+// itself; an alias picks its main version or, by its routing, an
+// additional one (weights are random per call; rules match routingKey).
+// $DEFAULT without such an alias means $LATEST. An unknown alias is
+// ErrNotFound about "Alias".
+func (iv *Invoker) Resolve(ctx context.Context, namespace, function, qualifier string, routingKey map[string]string) (string, error) {
+	qualifier = ResolveQualifier(qualifier)
+	if scf.IsVersion(qualifier) {
+		return qualifier, nil
+	}
+	if iv.opts.Aliases == nil {
+		if qualifier == scf.DefaultAlias {
+			return scf.Latest, nil
+		}
+		return "", errdefs.NotFound("Alias", "alias %q of function %q not found", qualifier, function)
+	}
+	a, err := iv.opts.Aliases.GetAlias(ctx, namespace, function, qualifier)
+	if err != nil {
+		if qualifier == scf.DefaultAlias && errdefs.Resource(err) == "Alias" {
+			return scf.Latest, nil
+		}
+		return "", err
+	}
+	return a.Route(iv.opts.Rand(), routingKey), nil
 }
 
 // NewRequestID returns a new invocation id (a random UUID).
@@ -262,10 +303,14 @@ func (iv *Invoker) Invoke(ctx context.Context, req Request) (*Result, error) {
 	if req.Namespace == "" {
 		req.Namespace = scf.DefaultNamespace
 	}
-	req.Qualifier = ResolveQualifier(req.Qualifier)
 	if err := CheckEvent(req.Event, req.Async); err != nil {
 		return nil, err
 	}
+	version, err := iv.Resolve(ctx, req.Namespace, req.Function, req.Qualifier, req.RoutingKey)
+	if err != nil {
+		return nil, err
+	}
+	req.Qualifier = version
 	if len(req.Event) == 0 {
 		req.Event = []byte("{}")
 	}

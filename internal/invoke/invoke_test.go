@@ -261,7 +261,7 @@ func TestCallerGivesUp(t *testing.T) {
 }
 
 func TestResolveQualifier(t *testing.T) {
-	for in, want := range map[string]string{"": "$LATEST", "$DEFAULT": "$LATEST", "$LATEST": "$LATEST", "3": "3"} {
+	for in, want := range map[string]string{"": "$LATEST", "$DEFAULT": "$DEFAULT", "$LATEST": "$LATEST", "3": "3"} {
 		if got := ResolveQualifier(in); got != want {
 			t.Errorf("ResolveQualifier(%q) = %q, want %q", in, got, want)
 		}
