@@ -176,6 +176,15 @@ func page(offset, limit int64) (int, int, error) {
 	return int(offset), int(limit), nil
 }
 
+// pageOrder checks Offset and Limit (see page) and Order (see descending).
+func pageOrder(offset, limit int64, order string, descDefault bool) (from, n int, desc bool, err error) {
+	if from, n, err = page(offset, limit); err != nil {
+		return 0, 0, false, err
+	}
+	desc, err = descending(order, descDefault)
+	return from, n, desc, err
+}
+
 // descending parses Order: ASC or DESC, any case; "" gives def.
 func descending(order string, def bool) (bool, error) {
 	switch strings.ToUpper(order) {

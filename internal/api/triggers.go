@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/scf"
@@ -218,11 +220,7 @@ func (h *triggers) list(ctx context.Context, call *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	offset, limit, err := page(req.Offset, req.Limit)
-	if err != nil {
-		return nil, err
-	}
-	desc, err := descending(req.Order, true)
+	offset, limit, desc, err := pageOrder(req.Offset, req.Limit, req.Order, true)
 	if err != nil {
 		return nil, err
 	}
@@ -276,20 +274,18 @@ func matchesFilters(t *scf.Trigger, filters []Filter) bool {
 }
 
 func sortTriggers(ts []*scf.Trigger, byMod, desc bool) {
-	less := func(a, b *scf.Trigger) bool {
+	at := func(t *scf.Trigger) time.Time {
 		if byMod {
-			return a.ModTime.Before(b.ModTime)
+			return t.ModTime
 		}
-		return a.AddTime.Before(b.AddTime)
+		return t.AddTime
 	}
-	for i := 1; i < len(ts); i++ {
-		for j := i; j > 0; j-- {
-			a, b := ts[j-1], ts[j]
-			if (desc && less(a, b)) || (!desc && less(b, a)) {
-				ts[j-1], ts[j] = b, a
-			}
+	sort.SliceStable(ts, func(i, j int) bool {
+		if desc {
+			return at(ts[j]).Before(at(ts[i]))
 		}
-	}
+		return at(ts[i]).Before(at(ts[j]))
+	})
 }
 
 // triggerToWire renders a trigger as GetFunction and CreateTrigger do.

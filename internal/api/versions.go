@@ -184,11 +184,7 @@ func (v *versions) list(ctx context.Context, call *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	offset, limit, err := page(req.Offset, req.Limit)
-	if err != nil {
-		return nil, err
-	}
-	desc, err := descending(req.Order, false)
+	offset, limit, desc, err := pageOrder(req.Offset, req.Limit, req.Order, false)
 	if err != nil {
 		return nil, err
 	}
