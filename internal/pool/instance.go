@@ -303,6 +303,7 @@ func (p *Pool) create(in *inst, fn *scf.Function) (ColdStart, error) {
 		Function:  fn.Name,
 		Version:   fn.Version,
 		Layers:    img.Layers,
+		ImageRef:  img.Ref,
 		Image: sandbox.ImageConfig{
 			Entrypoint: img.Config.Entrypoint,
 			Cmd:        img.Config.Cmd,

@@ -44,6 +44,12 @@ type Spec struct {
 	Layers []string
 	Image  ImageConfig
 
+	// ImageRef is the same image as "repository@sha256:...", for drivers
+	// that have the image pulled where the instance runs (a Kubernetes
+	// node) instead of using Layers. Image must be its configuration. The
+	// local driver ignores it; the Kubernetes driver requires it.
+	ImageRef string
+
 	// Command replaces the image's Entrypoint and Args replaces its Cmd
 	// when they are not empty. Both are SCF strings split with shell-like
 	// quoting (github.com/google/shlex): `sh -c "echo a b"` is three words.

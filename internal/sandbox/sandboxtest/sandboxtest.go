@@ -25,6 +25,9 @@ type Options struct {
 	Account sandbox.Account
 	// FullStartupTimeout also runs one start-up that waits the real 30 s.
 	FullStartupTimeout bool
+	// Skip names cases that cannot apply to the driver, each with the
+	// reason, which the test log shows.
+	Skip map[string]string
 }
 
 var seq atomic.Int64
@@ -124,6 +127,9 @@ func Run(t *testing.T, d sandbox.Driver, img Image, opts Options) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if reason, ok := opts.Skip[tt.name]; ok {
+				t.Skip(reason)
+			}
 			t.Parallel()
 			tt.fn(t)
 		})
