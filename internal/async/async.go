@@ -1,0 +1,353 @@
+// Package async is scfd's durable queue of asynchronous invocations
+// (Invoke with InvocationType Event, timer triggers). Enqueue stores the
+// event in SQLite (the store runs with synchronous=FULL) before it returns
+// the request id, so an accepted event survives a crash of scfd: Open puts
+// back every event that was claimed but not finished, and they run again.
+//
+// Workers claim due events and run them through the same Invoker as
+// synchronous calls (Request.Async, Request.RetryNum), so pools, limits
+// and logs are shared. What becomes of an attempt:
+//
+//   - RetCode 0: the event is FINISHED.
+//   - A function error (430, 433, 434, 439, 407): retried RetryNum more
+//     times (2 by default, per function through SetConfig), RetryInterval
+//     apart; then the event is FAILED: a dead letter, kept with its last
+//     error and retryable by hand (Retry).
+//   - Any other code (432 over concurrency, 444, 445, 446, 500, ...) or an
+//     error of the Invoker other than "not found": retried with
+//     exponential backoff from RetryInterval up to MaxBackoff until the
+//     event is older than its maximum age (MsgTTL, 6 h by default), then
+//     FAILED.
+//   - The function was deleted (errdefs.ErrNotFound): FAILED at once.
+//
+// Each attempt has its own RetryNum (0 for the first), so each has its own
+// log entry. TerminateAsyncEvent aborts a waiting event, or cancels a
+// running one (its instance is destroyed): the event is ABORTED.
+//
+// Time comes from an injected Clock: backoff, maximum age and reaping are
+// tested without sleeping. Finished and aborted events are kept for
+// Retention (3 days, as SCF keeps event statuses), dead letters for
+// DeadRetention (7 days).
+//
+// Tables (owner "async" in store.Migrate): async_events, one row per
+// event, and async_configs, one row per function with a retry policy.
+package async
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scfd/scfd/internal/errdefs"
+	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/scf"
+)
+
+// Defaults of Options and of a function's retry policy.
+const (
+	DefaultWorkers       = 32
+	DefaultRetryNum      = 2
+	DefaultMsgTTL        = 6 * time.Hour
+	DefaultRetryInterval = time.Minute
+	DefaultMaxBackoff    = 10 * time.Minute
+	DefaultMaxQueued     = 100000
+	DefaultRetention     = 72 * time.Hour
+	DefaultDeadRetention = 7 * 24 * time.Hour
+	// ReapInterval is how often ended events past their retention are
+	// deleted.
+	ReapInterval = time.Hour
+)
+
+// Limits of a function's retry policy.
+const (
+	MaxRetryNum = 10
+	MinMsgTTL   = time.Minute
+	MaxMsgTTL   = 24 * time.Hour
+)
+
+// Invoker runs one attempt; *invoke.Invoker has it.
+type Invoker interface {
+	Invoke(ctx context.Context, req invoke.Request) (*invoke.Result, error)
+}
+
+// Functions finds a function version; *store.Store has it.
+type Functions interface {
+	GetFunction(ctx context.Context, namespace, name, version string) (*scf.Function, error)
+}
+
+// Store is the database; *store.Store has it.
+type Store interface {
+	DB() *sql.DB
+	Migrate(ctx context.Context, owner string, migrations []string) error
+}
+
+// Clock is the queue's source of time.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine once d has passed.
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a scheduled call of Clock.AfterFunc.
+type Timer interface{ Stop() bool }
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// AfterFunc is time.AfterFunc.
+func (SystemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+
+// Options configure a Queue. Store, Functions and Invoker are required.
+type Options struct {
+	Store     Store
+	Functions Functions
+	Invoker   Invoker
+	// Workers bounds the attempts running at once. Zero means
+	// DefaultWorkers.
+	Workers int
+	// RetryInterval is the wait before retrying a function error, and the
+	// first backoff step of other errors. Zero means DefaultRetryInterval.
+	// A function's own policy (SetConfig) overrides it.
+	RetryInterval time.Duration
+	// MaxBackoff caps the exponential backoff of system errors. Zero
+	// means DefaultMaxBackoff.
+	MaxBackoff time.Duration
+	// MaxQueued bounds the events waiting or running; Enqueue fails with
+	// errdefs.ErrResourceExhausted beyond. Zero means DefaultMaxQueued.
+	MaxQueued int
+	// Retention and DeadRetention: see the package documentation. Zero
+	// means DefaultRetention and DefaultDeadRetention.
+	Retention     time.Duration
+	DeadRetention time.Duration
+	// Clock: nil means SystemClock.
+	Clock  Clock
+	Logger *slog.Logger // nil discards
+}
+
+// The states of an event as stored. Waiting and running events are both
+// RUNNING on the wire.
+const (
+	statePending  = "pending"
+	stateRunning  = "running"
+	stateFinished = "finished"
+	stateFailed   = "failed"
+	stateAborted  = "aborted"
+)
+
+// Wire statuses of events (ListAsyncEvents, GetAsyncEventStatus).
+const (
+	StatusRunning  = "RUNNING"
+	StatusFinished = "FINISHED"
+	StatusAborted  = "ABORTED"
+	StatusFailed   = "FAILED"
+)
+
+var migrations = []string{
+	`CREATE TABLE async_events (
+		request_id      TEXT    PRIMARY KEY,
+		namespace       TEXT    NOT NULL,
+		function        TEXT    NOT NULL,
+		qualifier       TEXT    NOT NULL,
+		invoke_type     TEXT    NOT NULL,
+		trigger_src     TEXT    NOT NULL,
+		event           BLOB    NOT NULL,
+		state           TEXT    NOT NULL,
+		attempts        INTEGER NOT NULL DEFAULT 0,
+		function_errors INTEGER NOT NULL DEFAULT 0,
+		system_errors   INTEGER NOT NULL DEFAULT 0,
+		accept_time     INTEGER NOT NULL,
+		next_run        INTEGER NOT NULL,
+		start_time      INTEGER NOT NULL DEFAULT 0,
+		end_time        INTEGER NOT NULL DEFAULT 0,
+		ret_code        INTEGER NOT NULL DEFAULT 0,
+		err_msg         TEXT    NOT NULL DEFAULT ''
+	);
+	CREATE INDEX async_events_due ON async_events (state, next_run);
+	CREATE INDEX async_events_function ON async_events (namespace, function, start_time);
+	CREATE TABLE async_configs (
+		namespace      TEXT    NOT NULL,
+		function       TEXT    NOT NULL,
+		retry_num      INTEGER NOT NULL,
+		msg_ttl        INTEGER NOT NULL,
+		retry_interval INTEGER NOT NULL,
+		PRIMARY KEY (namespace, function)
+	);`,
+}
+
+// Queue is the asynchronous queue. It is safe for concurrent use.
+type Queue struct {
+	opts  Options
+	db    *sql.DB
+	clock Clock
+	log   *slog.Logger
+
+	wake    chan struct{}
+	slots   chan struct{} // one token per running attempt
+	ctx     context.Context
+	cancel  context.CancelFunc
+	bg      sync.WaitGroup
+	reaper  Timer
+	closeMu sync.Mutex
+	closed  bool
+
+	mu      sync.Mutex
+	running map[string]context.CancelCauseFunc // by request id
+}
+
+var (
+	errShutdown   = errors.New("scfd is shutting down")
+	errTerminated = errors.New("terminated by TerminateAsyncEvent")
+)
+
+// Open creates the tables if needed, puts back the events that were
+// running when scfd last stopped, and starts the workers. Close stops
+// them.
+func Open(ctx context.Context, opts Options) (*Queue, error) {
+	if opts.Store == nil || opts.Functions == nil || opts.Invoker == nil {
+		return nil, errors.New("async: Store, Functions and Invoker are required")
+	}
+	if err := opts.Store.Migrate(ctx, "async", migrations); err != nil {
+		return nil, err
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = DefaultWorkers
+	}
+	if opts.RetryInterval <= 0 {
+		opts.RetryInterval = DefaultRetryInterval
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = DefaultMaxBackoff
+	}
+	if opts.MaxQueued <= 0 {
+		opts.MaxQueued = DefaultMaxQueued
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
+	}
+	if opts.DeadRetention <= 0 {
+		opts.DeadRetention = DefaultDeadRetention
+	}
+	if opts.Clock == nil {
+		opts.Clock = SystemClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	q := &Queue{
+		opts:    opts,
+		db:      opts.Store.DB(),
+		clock:   opts.Clock,
+		log:     opts.Logger,
+		wake:    make(chan struct{}, 1),
+		slots:   make(chan struct{}, opts.Workers),
+		running: map[string]context.CancelCauseFunc{},
+	}
+	res, err := q.db.ExecContext(ctx, `UPDATE async_events SET state = ? WHERE state = ?`, statePending, stateRunning)
+	if err != nil {
+		return nil, fmt.Errorf("async: requeueing interrupted events: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		q.log.Info("async: requeued events interrupted by the last stop", "events", n)
+	}
+	q.ctx, q.cancel = context.WithCancel(context.Background())
+	q.bg.Add(1)
+	go q.loop()
+	q.reap()
+	return q, nil
+}
+
+// Close stops the workers. Running attempts are cancelled and their
+// events go back to the queue, to run again at the next Open.
+func (q *Queue) Close() error {
+	q.closeMu.Lock()
+	if q.closed {
+		q.closeMu.Unlock()
+		return nil
+	}
+	q.closed = true
+	if q.reaper != nil {
+		q.reaper.Stop()
+	}
+	q.closeMu.Unlock()
+	q.mu.Lock()
+	for _, cancel := range q.running {
+		cancel(errShutdown)
+	}
+	q.mu.Unlock()
+	q.cancel()
+	q.bg.Wait()
+	return nil
+}
+
+// Enqueue stores an asynchronous invocation and returns its request id
+// (req.RequestID when set, else a new one) once it is on disk. The
+// function must exist and be an event function.
+func (q *Queue) Enqueue(ctx context.Context, req invoke.Request) (string, error) {
+	if req.Namespace == "" {
+		req.Namespace = scf.DefaultNamespace
+	}
+	req.Qualifier = invoke.ResolveQualifier(req.Qualifier)
+	if err := invoke.CheckEvent(req.Event, true); err != nil {
+		return "", err
+	}
+	if len(req.Event) == 0 {
+		req.Event = []byte("{}")
+	}
+	fn, err := q.opts.Functions.GetFunction(ctx, req.Namespace, req.Function, req.Qualifier)
+	if err != nil {
+		return "", err
+	}
+	if fn.Type == scf.TypeHTTP {
+		return "", errdefs.New(errdefs.ErrUnsupported, "FunctionType",
+			"function %s/%s is an HTTP function: it cannot be invoked asynchronously", fn.Namespace, fn.Name)
+	}
+	if req.RequestID == "" {
+		req.RequestID = invoke.NewRequestID()
+	}
+	invokeType := req.TriggerSrc
+	if invokeType == "" {
+		invokeType = "invoke"
+	}
+	var queued int
+	if err := q.db.QueryRowContext(ctx, `SELECT count(*) FROM async_events WHERE state IN (?, ?)`, statePending, stateRunning).Scan(&queued); err != nil {
+		return "", fmt.Errorf("async: counting queued events: %w", err)
+	}
+	if queued >= q.opts.MaxQueued {
+		return "", errdefs.New(errdefs.ErrResourceExhausted, "AsyncQueue",
+			"the asynchronous queue holds %d events, its limit: try again later", queued)
+	}
+	now := q.clock.Now().UnixNano()
+	_, err = q.db.ExecContext(ctx, `INSERT INTO async_events
+		(request_id, namespace, function, qualifier, invoke_type, trigger_src, event, state, accept_time, next_run, start_time)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		req.RequestID, req.Namespace, req.Function, req.Qualifier, invokeType, req.TriggerSrc, req.Event,
+		statePending, now, now, now)
+	if err != nil {
+		if isUniqueViolation(err) {
+			return "", errdefs.New(errdefs.ErrAlreadyExists, "InvokeRequestId", "an event with request id %s exists", req.RequestID)
+		}
+		return "", fmt.Errorf("async: storing the event: %w", err)
+	}
+	q.poke()
+	return req.RequestID, nil
+}
+
+// poke wakes the dispatcher.
+func (q *Queue) poke() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func isUniqueViolation(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint")
+}

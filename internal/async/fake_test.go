@@ -1,0 +1,172 @@
+package async
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scfd/scfd/internal/errdefs"
+	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/scf"
+)
+
+// fakeClock is a manual clock: Advance fires the timers that are due.
+type fakeClock struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	c       *fakeClock
+	at      time.Time
+	f       func()
+	stopped bool
+}
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c.cond = sync.NewCond(&c.mu)
+	return c
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
+	if d <= 0 {
+		go f()
+		return t
+	}
+	c.timers = append(c.timers, t)
+	c.cond.Broadcast()
+	return t
+}
+
+func (t *fakeTimer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := !t.stopped
+	t.stopped = true
+	for i, x := range t.c.timers {
+		if x == t {
+			t.c.timers = append(t.c.timers[:i], t.c.timers[i+1:]...)
+			return was
+		}
+	}
+	return false
+}
+
+// Advance moves the clock and runs the timers that fall due.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []*fakeTimer
+	kept := c.timers[:0]
+	for _, t := range c.timers {
+		if !t.at.After(c.now) {
+			t.stopped = true
+			due = append(due, t)
+		} else {
+			kept = append(kept, t)
+		}
+	}
+	c.timers = kept
+	c.mu.Unlock()
+	for _, t := range due {
+		go t.f()
+	}
+}
+
+// waitArmed waits until a timer is armed for exactly at.
+func (c *fakeClock) waitArmed(t *testing.T, at time.Time) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for {
+			for _, x := range c.timers {
+				if x.at.Equal(at) {
+					close(done)
+					return
+				}
+			}
+			c.cond.Wait()
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no timer armed for %s", at)
+	}
+}
+
+// fakeInvoker answers with what reply says and reports every call.
+type fakeInvoker struct {
+	calls chan invoke.Request
+	reply func(ctx context.Context, req invoke.Request) (*invoke.Result, error)
+}
+
+func newFakeInvoker(reply func(ctx context.Context, req invoke.Request) (*invoke.Result, error)) *fakeInvoker {
+	return &fakeInvoker{calls: make(chan invoke.Request, 100), reply: reply}
+}
+
+func (f *fakeInvoker) Invoke(ctx context.Context, req invoke.Request) (*invoke.Result, error) {
+	f.calls <- req
+	return f.reply(ctx, req)
+}
+
+// next waits for the next call.
+func (f *fakeInvoker) next(t *testing.T) invoke.Request {
+	t.Helper()
+	select {
+	case r := <-f.calls:
+		return r
+	case <-time.After(5 * time.Second):
+		t.Fatal("the invoker was not called")
+		return invoke.Request{}
+	}
+}
+
+// none asserts that no call comes within a short while.
+func (f *fakeInvoker) none(t *testing.T) {
+	t.Helper()
+	select {
+	case r := <-f.calls:
+		t.Fatalf("unexpected call: retry %d of %s", r.RetryNum, r.RequestID)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+func answer(code int) func(context.Context, invoke.Request) (*invoke.Result, error) {
+	return func(ctx context.Context, req invoke.Request) (*invoke.Result, error) {
+		res := &invoke.Result{RequestID: req.RequestID, RetCode: code, InvokeResult: code}
+		if code != 0 {
+			res.ErrMsg = "failure " + req.RequestID
+		}
+		return res, nil
+	}
+}
+
+// fakeFunctions knows event function "fn" and HTTP function "web" in the
+// default namespace.
+type fakeFunctions struct{}
+
+func (fakeFunctions) GetFunction(ctx context.Context, ns, name, version string) (*scf.Function, error) {
+	switch {
+	case ns == scf.DefaultNamespace && name == "fn":
+		return &scf.Function{Namespace: ns, Name: name, Version: version, Type: scf.TypeEvent, Status: scf.StatusActive}, nil
+	case ns == scf.DefaultNamespace && name == "web":
+		return &scf.Function{Namespace: ns, Name: name, Version: version, Type: scf.TypeHTTP, Status: scf.StatusActive}, nil
+	}
+	return nil, errdefs.NotFound("Function", "function %s/%s not found", ns, name)
+}
