@@ -1,0 +1,296 @@
+// Package meter keeps scfd's usage as SCF bills it: invocations, errors
+// and GB-seconds of each invocation, idle GB-seconds of provisioned
+// instances in 10-second steps, and outbound bytes, aggregated per
+// function, qualifier and hour in SQLite, and the cost that follows from
+// them with SCF's published prices and free tier.
+//
+// Records are durable when Record returns: writes from concurrent
+// invocations share one transaction and one fsync (group commit). Each
+// invocation attempt is counted once, keyed by its request id and retry
+// number, so a retried write or a replay after a restart never counts
+// twice.
+package meter
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+)
+
+// Migrator is what the meter needs of the database; *store.Store has it.
+type Migrator interface {
+	DB() *sql.DB
+	Migrate(ctx context.Context, owner string, migrations []string) error
+}
+
+// ProvisionedStep is the granularity of idle provisioned metering.
+const ProvisionedStep = 10 * time.Second
+
+// Invocation is one finished invocation attempt.
+type Invocation struct {
+	RequestID    string
+	RetryNum     int
+	Namespace    string
+	Function     string
+	Qualifier    string // the version that ran
+	MemoryMB     int64
+	BillDuration int64 // ms: Duration rounded up to the next whole ms
+	Error        bool
+	Time         time.Time // when it finished
+}
+
+// GBSeconds is SCF's resource usage of an invocation:
+// MemorySize / 1024 * BillDuration / 1000.
+func (i Invocation) GBSeconds() float64 {
+	return float64(i.MemoryMB) / 1024 * float64(i.BillDuration) / 1000
+}
+
+// Key names the bucket of a function version.
+type Key struct {
+	Namespace, Function, Qualifier string
+}
+
+// Options configure a Meter. DB is required.
+type Options struct {
+	DB Migrator
+	// Now is the clock; nil means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+var migrations = []string{
+	`CREATE TABLE usage_hourly (
+		namespace      TEXT NOT NULL,
+		function       TEXT NOT NULL,
+		qualifier      TEXT NOT NULL,
+		hour           INTEGER NOT NULL,
+		invocations    INTEGER NOT NULL DEFAULT 0,
+		errors         INTEGER NOT NULL DEFAULT 0,
+		gb_seconds     REAL NOT NULL DEFAULT 0,
+		idle_gb_seconds REAL NOT NULL DEFAULT 0,
+		outbound_bytes INTEGER NOT NULL DEFAULT 0,
+		PRIMARY KEY (namespace, function, qualifier, hour)
+	);
+	CREATE TABLE usage_seen (
+		id   TEXT PRIMARY KEY,
+		hour INTEGER NOT NULL
+	);
+	CREATE INDEX usage_seen_hour ON usage_seen(hour);`,
+}
+
+// Meter records usage. It is safe for concurrent use.
+type Meter struct {
+	db  *sql.DB
+	now func() time.Time
+	log *slog.Logger
+
+	mu      sync.Mutex
+	pending []write
+	kick    chan struct{}
+	done    chan struct{}
+	closed  bool
+}
+
+// write is one queued change and the channel its result goes to.
+type write struct {
+	apply func(tx *sql.Tx) error
+	errc  chan error
+}
+
+// Open creates the usage tables if needed and starts the writer.
+func Open(ctx context.Context, opts Options) (*Meter, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := opts.DB.Migrate(ctx, "meter", migrations); err != nil {
+		return nil, err
+	}
+	m := &Meter{db: opts.DB.DB(), now: opts.Now, log: opts.Logger, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	go m.writer()
+	return m, nil
+}
+
+// ErrClosed is returned by writes after Close.
+var ErrClosed = errors.New("meter: closed")
+
+// Close writes what is queued and stops the writer.
+func (m *Meter) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	m.mu.Unlock()
+	close(m.kick)
+	<-m.done
+	return nil
+}
+
+// submit queues a change and waits until it is committed.
+func (m *Meter) submit(ctx context.Context, apply func(tx *sql.Tx) error) error {
+	w := write{apply: apply, errc: make(chan error, 1)}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	m.pending = append(m.pending, w)
+	m.mu.Unlock()
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+	select {
+	case err := <-w.errc:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// writer commits queued changes in batches: everything queued while one
+// transaction commits goes into the next.
+func (m *Meter) writer() {
+	defer close(m.done)
+	for range m.kick {
+		m.flush()
+	}
+	m.flush()
+}
+
+func (m *Meter) flush() {
+	m.mu.Lock()
+	batch := m.pending
+	m.pending = nil
+	m.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	err := m.commit(batch)
+	for _, w := range batch {
+		w.errc <- err
+	}
+}
+
+func (m *Meter) commit(batch []write) (err error) {
+	tx, err := m.db.Begin()
+	if err != nil {
+		return fmt.Errorf("meter: beginning a transaction: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	for _, w := range batch {
+		if err = w.apply(tx); err != nil {
+			return err
+		}
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("meter: committing: %w", err)
+	}
+	return nil
+}
+
+func hourOf(t time.Time) int64 { return t.UTC().Truncate(time.Hour).Unix() }
+
+// add adds to one hour's bucket.
+func add(tx *sql.Tx, k Key, hour int64, invocations, errs int64, gbs, idle float64, out int64) error {
+	_, err := tx.Exec(`INSERT INTO usage_hourly
+		(namespace, function, qualifier, hour, invocations, errors, gb_seconds, idle_gb_seconds, outbound_bytes)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(namespace, function, qualifier, hour) DO UPDATE SET
+			invocations = invocations + excluded.invocations,
+			errors = errors + excluded.errors,
+			gb_seconds = gb_seconds + excluded.gb_seconds,
+			idle_gb_seconds = idle_gb_seconds + excluded.idle_gb_seconds,
+			outbound_bytes = outbound_bytes + excluded.outbound_bytes`,
+		k.Namespace, k.Function, k.Qualifier, hour, invocations, errs, gbs, idle, out)
+	if err != nil {
+		return fmt.Errorf("meter: adding usage of %s/%s: %w", k.Namespace, k.Function, err)
+	}
+	return nil
+}
+
+// Record counts one finished invocation attempt, once: recording the same
+// request id and retry number again changes nothing.
+func (m *Meter) Record(ctx context.Context, inv Invocation) error {
+	if inv.Time.IsZero() {
+		inv.Time = m.now()
+	}
+	hour := hourOf(inv.Time)
+	id := fmt.Sprintf("%s#%d", inv.RequestID, inv.RetryNum)
+	errs := int64(0)
+	if inv.Error {
+		errs = 1
+	}
+	k := Key{inv.Namespace, inv.Function, inv.Qualifier}
+	return m.submit(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`INSERT OR IGNORE INTO usage_seen (id, hour) VALUES (?, ?)`, id, hour)
+		if err != nil {
+			return fmt.Errorf("meter: recording %s: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil // counted already
+		}
+		return add(tx, k, hour, 1, errs, inv.GBSeconds(), 0, 0)
+	})
+}
+
+// ProvisionedIdle is one sample of a version's provisioned instances.
+type ProvisionedIdle struct {
+	Key
+	MemoryMB int64
+	// Idle is max(started provisioned instances - concurrent ones, 0),
+	// concurrency being its maximum over the step.
+	Idle int
+}
+
+// RecordProvisionedIdle meters one ProvisionedStep of idle provisioned
+// instances, ending at t: idle × MemorySize/1024 × 10 s each.
+func (m *Meter) RecordProvisionedIdle(ctx context.Context, t time.Time, samples []ProvisionedIdle) error {
+	hour := hourOf(t)
+	return m.submit(ctx, func(tx *sql.Tx) error {
+		for _, s := range samples {
+			if s.Idle <= 0 {
+				continue
+			}
+			gbs := float64(s.Idle) * float64(s.MemoryMB) / 1024 * ProvisionedStep.Seconds()
+			if err := add(tx, s.Key, hour, 0, 0, 0, gbs, 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RecordOutbound adds bytes that a version's instances sent to anything
+// but scfd.
+func (m *Meter) RecordOutbound(ctx context.Context, t time.Time, k Key, bytes int64) error {
+	if bytes <= 0 {
+		return nil
+	}
+	return m.submit(ctx, func(tx *sql.Tx) error { return add(tx, k, hourOf(t), 0, 0, 0, 0, bytes) })
+}
+
+// Forget deletes the dedupe keys older than before (their invocations can
+// no longer be replayed); the hourly buckets stay.
+func (m *Meter) Forget(ctx context.Context, before time.Time) error {
+	return m.submit(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`DELETE FROM usage_seen WHERE hour < ?`, hourOf(before))
+		return err
+	})
+}
+
+// round6 keeps six decimals, enough for GB-seconds and dollars.
+func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }

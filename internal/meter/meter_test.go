@@ -1,0 +1,166 @@
+package meter
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scfd/scfd/internal/store"
+)
+
+var hour0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+func open(t *testing.T, dir string) (*Meter, *store.Store) {
+	t.Helper()
+	st, err := store.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(context.Background(), Options{DB: st, Now: func() time.Time { return hour0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, st
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+// The case: a 256 MB function invoked 4 times for about 500 ms.
+func TestUsageOfFourInvocations(t *testing.T) {
+	ctx := context.Background()
+	m, st := open(t, t.TempDir())
+	defer st.Close()
+	defer m.Close()
+	bills := []int64{501, 499, 503, 500}
+	var billed int64
+	for i, b := range bills {
+		billed += b
+		err := m.Record(ctx, Invocation{RequestID: fmt.Sprint("r", i), Namespace: "default", Function: "f", Qualifier: "$LATEST",
+			MemoryMB: 256, BillDuration: b, Error: i == 3, Time: hour0.Add(time.Duration(i) * time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	fns, total, err := m.Usage(ctx, Query{}, DefaultPrices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fns) != 1 || fns[0].Invocations != 4 || fns[0].Errors != 1 {
+		t.Fatalf("usage %+v", fns)
+	}
+	if want := 0.25 * float64(billed) / 1000; !near(fns[0].GBSeconds, want) || !near(total.GBSeconds, want) {
+		t.Errorf("GB-s %v (total %v), want exactly %v", fns[0].GBSeconds, total.GBSeconds, want)
+	}
+	wantCost := 0.25*float64(billed)/1000*DefaultPrices.GBSecond + 4.0/10000*DefaultPrices.Per10kInvocations
+	if !near(fns[0].Cost, round6(wantCost)) {
+		t.Errorf("cost %v, want %v", fns[0].Cost, round6(wantCost))
+	}
+	if total.Cost != 0 {
+		t.Errorf("total cost with the free tier %v, want 0", total.Cost)
+	}
+	noFree := DefaultPrices
+	noFree.FreeTier = false
+	if _, total, _ := m.Usage(ctx, Query{}, noFree); !near(total.Cost, round6(wantCost)) {
+		t.Errorf("total cost without the free tier %v, want %v", total.Cost, round6(wantCost))
+	}
+}
+
+func TestNothingCountedTwiceAcrossRestarts(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	m, st := open(t, dir)
+	inv := Invocation{RequestID: "same", Namespace: "default", Function: "f", Qualifier: "1", MemoryMB: 128, BillDuration: 10, Time: hour0}
+	for range 3 {
+		if err := m.Record(ctx, inv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	retry := inv
+	retry.RetryNum = 1
+	if err := m.Record(ctx, retry); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	st.Close()
+
+	m, st = open(t, dir)
+	defer st.Close()
+	defer m.Close()
+	if err := m.Record(ctx, inv); err != nil {
+		t.Fatal(err)
+	}
+	fns, _, err := m.Usage(ctx, Query{Function: "f"}, DefaultPrices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fns) != 1 || fns[0].Invocations != 2 {
+		t.Errorf("after replays and a restart: %+v, want 2 invocations (the attempt and its retry)", fns)
+	}
+}
+
+func TestConcurrentRecordsShareCommits(t *testing.T) {
+	ctx := context.Background()
+	m, st := open(t, t.TempDir())
+	defer st.Close()
+	defer m.Close()
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := m.Record(ctx, Invocation{RequestID: fmt.Sprint(i), Namespace: "ns", Function: fmt.Sprint("f", i%4), Qualifier: "$LATEST", MemoryMB: 1024, BillDuration: 1000, Time: hour0})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	fns, total, err := m.Usage(ctx, Query{Namespace: "ns"}, DefaultPrices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fns) != 4 || total.Invocations != 200 || total.GBSeconds != 200 {
+		t.Errorf("%d functions, total %+v", len(fns), total)
+	}
+}
+
+func TestProvisionedIdleAndOutboundAndRanges(t *testing.T) {
+	ctx := context.Background()
+	m, st := open(t, t.TempDir())
+	defer st.Close()
+	defer m.Close()
+	k := Key{"default", "warm", "1"}
+	// 20 s of 2 idle 512 MB instances, in 10 s steps: 2 × 0.5 × 20 = 20 GB-s.
+	for step := 1; step <= 2; step++ {
+		at := hour0.Add(time.Duration(step) * ProvisionedStep)
+		if err := m.RecordProvisionedIdle(ctx, at, []ProvisionedIdle{{Key: k, MemoryMB: 512, Idle: 2}, {Key: Key{"default", "busy", "1"}, MemoryMB: 512, Idle: 0}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.RecordOutbound(ctx, hour0.Add(2*time.Hour), k, 3<<30); err != nil {
+		t.Fatal(err)
+	}
+	fns, total, err := m.Usage(ctx, Query{}, DefaultPrices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fns) != 1 || fns[0].ProvisionedIdleGBSeconds != 20 || fns[0].OutboundBytes != 3<<30 {
+		t.Fatalf("usage %+v", fns)
+	}
+	// Idle provisioned usage is never free; 1 GB of the 3 is over the free 2 GB.
+	want := round6(20*DefaultPrices.IdleGBSecond + DefaultPrices.OutboundGB)
+	if total.Cost != want {
+		t.Errorf("total cost %v, want %v", total.Cost, want)
+	}
+	early, _, _ := m.Usage(ctx, Query{End: hour0.Add(time.Hour)}, DefaultPrices)
+	if len(early) != 1 || early[0].OutboundBytes != 0 || early[0].ProvisionedIdleGBSeconds != 20 {
+		t.Errorf("first hour only: %+v", early)
+	}
+	late, _, _ := m.Usage(ctx, Query{Start: hour0.Add(90 * time.Minute)}, DefaultPrices)
+	if len(late) != 1 || late[0].OutboundBytes != 3<<30 || late[0].ProvisionedIdleGBSeconds != 0 {
+		t.Errorf("from 11:30: %+v", late)
+	}
+}
