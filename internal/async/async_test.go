@@ -19,16 +19,23 @@ type env struct {
 	clock *fakeClock
 	iv    *fakeInvoker
 	q     *Queue
+	// workers is Options.Workers; zero means the default.
+	workers int
 }
 
 func newEnv(t *testing.T, reply func(context.Context, invoke.Request) (*invoke.Result, error)) *env {
+	t.Helper()
+	return newEnvWorkers(t, 0, reply)
+}
+
+func newEnvWorkers(t *testing.T, workers int, reply func(context.Context, invoke.Request) (*invoke.Result, error)) *env {
 	t.Helper()
 	st, err := store.Open(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{st: st, clock: newFakeClock()}
+	e := &env{st: st, clock: newFakeClock(), workers: workers}
 	e.q, e.iv = e.open(t, reply)
 	return e
 }
@@ -37,7 +44,7 @@ func newEnv(t *testing.T, reply func(context.Context, invoke.Request) (*invoke.R
 func (e *env) open(t *testing.T, reply func(context.Context, invoke.Request) (*invoke.Result, error)) (*Queue, *fakeInvoker) {
 	t.Helper()
 	iv := newFakeInvoker(reply)
-	q, err := Open(context.Background(), Options{Store: e.st, Functions: fakeFunctions{}, Invoker: iv, Clock: e.clock})
+	q, err := Open(context.Background(), Options{Store: e.st, Functions: fakeFunctions{}, Invoker: iv, Clock: e.clock, Workers: e.workers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +192,9 @@ func TestEnqueueRejects(t *testing.T) {
 
 func TestEventsClaimedByAStoppedServerRunAgain(t *testing.T) {
 	block := make(chan struct{})
-	e := newEnv(t, func(ctx context.Context, req invoke.Request) (*invoke.Result, error) {
+	// One worker, busy for ever: the first server cannot claim the event
+	// again once the second one has put it back.
+	e := newEnvWorkers(t, 1, func(ctx context.Context, req invoke.Request) (*invoke.Result, error) {
 		<-block // the first server never finishes: it was killed
 		return nil, errors.New("killed")
 	})
