@@ -120,6 +120,26 @@ type Aliases interface {
 	GetAlias(ctx context.Context, namespace, function, name string) (*scf.Alias, error)
 }
 
+// Recorder is told of every invocation that ended, after its log is
+// kept, before Invoke returns (metering and metrics). Record may block
+// until what it keeps is durable.
+type Recorder interface {
+	Record(ctx context.Context, f Finished)
+}
+
+// Finished describes an invocation that ended.
+type Finished struct {
+	Function *scf.Function // the version that ran
+	Result   *Result
+	RetryNum int
+	// Billed is true when the event reached an instance: SCF bills those
+	// (successes, code errors, timeouts, OOMs), not calls refused before
+	// (over concurrency, no image, a failed start).
+	Billed bool
+	// Cold describes the instance's start when this invocation started it.
+	Cold *pool.ColdStart
+}
+
 // LogStore keeps invocation logs; *logs.Store has it.
 type LogStore interface {
 	Put(ctx context.Context, e logs.Entry) error
@@ -134,6 +154,7 @@ type Options struct {
 	// Nil means math/rand/v2's Float64.
 	Rand        func() float64
 	Logs        LogStore    // nil: logs are not kept
+	Recorder    Recorder    // nil: nothing is metered
 	Credentials Credentials // nil: no X-Scf-Secret-* headers are sent
 	// Account fills X-Scf-Region, X-Scf-Appid and X-Scf-Uin.
 	Account sandbox.Account
@@ -344,6 +365,8 @@ type invocation struct {
 	fn    *scf.Function
 	log   *logs.Builder
 	start time.Time
+	sent  bool            // the event reached an instance
+	cold  *pool.ColdStart // the start of the instance, when this call made it
 }
 
 func (r *invocation) run(ctx context.Context) (*Result, error) {
@@ -395,8 +418,10 @@ func (r *invocation) call(ctx context.Context, lease pool.Lease) (*Result, pool.
 	in := lease.Instance()
 	id := r.req.RequestID
 	res := &Result{}
+	r.sent = true
 	if cold := lease.Cold(); cold != nil {
 		res.Cold = true
+		r.cold = cold
 		r.log.Platform("Init Report RequestId:%s InitDuration:%s ImageCheck:%s RootFS:%s Network:%s RuntimeCreate:%s RuntimeStart:%s Ready:%s Memory:%dMB",
 			id, ms(cold.Total), ms(cold.ImageCheck), ms(cold.Phases.RootFS), ms(cold.Phases.Network),
 			ms(cold.Phases.RuntimeCreate), ms(cold.Phases.RuntimeStart), ms(cold.Phases.Ready), r.fn.MemorySize)
@@ -622,6 +647,11 @@ func (r *invocation) finish(ctx context.Context, res *Result, errMsg string, ela
 		if err != nil {
 			r.iv.log.Error("invoke: keeping the log", "request_id", id, "err", err)
 		}
+	}
+	if r.iv.opts.Recorder != nil {
+		r.iv.opts.Recorder.Record(context.WithoutCancel(ctx), Finished{
+			Function: r.fn, Result: res, RetryNum: r.req.RetryNum, Billed: r.sent, Cold: r.cold,
+		})
 	}
 	return res
 }

@@ -267,3 +267,30 @@ func TestResolveQualifier(t *testing.T) {
 		}
 	}
 }
+
+type recorder struct{ got []Finished }
+
+func (r *recorder) Record(_ context.Context, f Finished) { r.got = append(r.got, f) }
+
+func TestRecorderSeesBilledAndRefusedCalls(t *testing.T) {
+	lease, fns := fakeSetup(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	rec := &recorder{}
+	iv := New(Options{Functions: fns, Instances: &fakeInstances{lease: lease}, Recorder: rec})
+	res, err := iv.Invoke(context.Background(), Request{Function: "fn", RetryNum: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := New(Options{Functions: fns, Instances: &fakeInstances{err: errdefs.New(errdefs.ErrResourceExhausted, "Concurrency", "over")}, Recorder: rec})
+	if _, err := refused.Invoke(context.Background(), Request{Function: "fn"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.got) != 2 {
+		t.Fatalf("recorded %d invocations, want 2", len(rec.got))
+	}
+	if f := rec.got[0]; !f.Billed || f.Result != res || f.RetryNum != 2 || f.Function.Name != "fn" {
+		t.Errorf("a served call: %+v", f)
+	}
+	if f := rec.got[1]; f.Billed || f.Result.RetCode != CodeConcurrency {
+		t.Errorf("a refused call: billed %v, code %d", f.Billed, f.Result.RetCode)
+	}
+}
