@@ -1,0 +1,298 @@
+// Package gateway serves web functions (Type HTTP) over plain HTTP: a
+// request to /{namespace}/{function}/{path}, or to
+// /{namespace}/{function}@{qualifier}/{path} for a version, reaches an
+// instance of the function as /{path}, with its method, query string,
+// headers and body. Bodies stream both ways (chunked uploads, server-sent
+// events, full-duplex bodies) and Upgrade requests (WebSocket) pass
+// through. Clients cannot set X-Scf-* headers: the gateway drops them and
+// adds the platform's own (package invoke's PlatformHeaders), and answers
+// with the request's id in X-Scf-Request-Id.
+//
+// The gateway borrows an instance from the pool for each request
+// (Instances.Acquire): the pool lets up to MaxConcurrency requests share
+// one instance. Requests go through one httputil.ReverseProxy with one
+// Transport, so connections to instances are pooled, and copy bodies with
+// pooled buffers. The function's Timeout bounds each request from the
+// moment an instance is lent until the answer ends (WebSocket sessions
+// included).
+//
+// Errors answer a small JSON body {"errorCode":-1,"errorMessage":...,
+// "requestId":...,"statusCode":<SCF code>}:
+//
+//	400  the path names no function (not /{namespace}/{function}/...)
+//	404  no such function or version, or an event function (invoke
+//	     those with the Invoke API)
+//	409  the function is not Active (being created, updated, failed)
+//	429  over the function's or the account's concurrency (SCF 432)
+//	502  the instance failed: it could not start (444, 445, 446), exited
+//	     or ran out of memory while serving (439, 434), or the
+//	     connection to it broke (500)
+//	503  scfd is shutting down or too many requests wait for an instance
+//	504  the function's Timeout passed (433)
+//
+// Each request is logged like an event invocation (START, Init Report on
+// a cold start, the function's output, END, Report) through the log
+// store, with RetCode 0 when the function answered below 500, 430 when it
+// answered 500 or more, else the SCF code above; the log entry is the
+// request's metering record (duration, memory).
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scfd/scfd/internal/credentials"
+	"github.com/scfd/scfd/internal/errdefs"
+	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/logs"
+	"github.com/scfd/scfd/internal/pool"
+	"github.com/scfd/scfd/internal/sandbox"
+	"github.com/scfd/scfd/internal/scf"
+)
+
+// Defaults of Options.
+const (
+	// DefaultFunctionCacheTTL is how long a function's configuration is
+	// reused between requests before it is read from the store again.
+	DefaultFunctionCacheTTL = time.Second
+	// DefaultExitGrace is how long the gateway waits, after the
+	// connection to an instance broke, to learn whether its process
+	// ended.
+	DefaultExitGrace = 200 * time.Millisecond
+)
+
+// Instances lends instances of a function; *pool.Pool has it.
+type Instances interface {
+	Acquire(ctx context.Context, fn *scf.Function) (pool.Lease, error)
+}
+
+// Functions finds a function version; *store.Store has it.
+type Functions interface {
+	GetFunction(ctx context.Context, namespace, name, version string) (*scf.Function, error)
+}
+
+// Credentials issues the temporary keys handed to a function;
+// *credentials.Issuer has it.
+type Credentials interface {
+	Issue(namespace string, ttl time.Duration) credentials.Temporary
+}
+
+// LogStore keeps request logs; *logs.Store has it.
+type LogStore interface {
+	Put(ctx context.Context, e logs.Entry) error
+}
+
+// Options configure a Gateway. Functions and Instances are required.
+type Options struct {
+	Functions   Functions
+	Instances   Instances
+	Logs        LogStore    // nil: requests are not logged
+	Credentials Credentials // nil: no X-Scf-Secret-* headers
+	// Account fills X-Scf-Region, X-Scf-Appid and X-Scf-Uin.
+	Account sandbox.Account
+	// Transport reaches the instances. Nil means a keep-alive transport
+	// without proxies or compression, keeping up to 256 idle connections
+	// per instance.
+	Transport http.RoundTripper
+	// FunctionCacheTTL: see DefaultFunctionCacheTTL. Zero means the
+	// default; negative disables the cache.
+	FunctionCacheTTL time.Duration
+	// ExitGrace: see DefaultExitGrace. Zero means the default.
+	ExitGrace time.Duration
+	// Now is the clock of start times, durations and the cache. Nil
+	// means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger // nil discards
+}
+
+// Gateway is the http.Handler of web functions. It is safe for
+// concurrent use.
+type Gateway struct {
+	opts  Options
+	now   func() time.Time
+	log   *slog.Logger
+	proxy *httputil.ReverseProxy
+	cache fnCache
+}
+
+// New returns a Gateway.
+func New(opts Options) *Gateway {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.FunctionCacheTTL == 0 {
+		opts.FunctionCacheTTL = DefaultFunctionCacheTTL
+	}
+	if opts.ExitGrace <= 0 {
+		opts.ExitGrace = DefaultExitGrace
+	}
+	if opts.Transport == nil {
+		opts.Transport = &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        4096,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		}
+	}
+	g := &Gateway{opts: opts, now: opts.Now, log: opts.Logger}
+	g.cache = fnCache{ttl: opts.FunctionCacheTTL, now: opts.Now, m: map[fnKey]fnEntry{}}
+	g.proxy = &httputil.ReverseProxy{
+		Rewrite:        rewrite,
+		Transport:      opts.Transport,
+		FlushInterval:  -1,
+		BufferPool:     bufferPool{},
+		ErrorHandler:   g.proxyError,
+		ModifyResponse: modifyResponse,
+		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+	}
+	return g
+}
+
+// target is a parsed gateway path.
+type target struct {
+	namespace, function, qualifier string
+	path, rawPath                  string // what the instance sees
+}
+
+// parsePath splits /{namespace}/{function}[@{qualifier}]/{path}.
+func parsePath(u *url.URL) (target, bool) {
+	p := strings.TrimPrefix(u.EscapedPath(), "/")
+	ns, p, ok := strings.Cut(p, "/")
+	if !ok || ns == "" {
+		return target{}, false
+	}
+	fn, rest, _ := strings.Cut(p, "/")
+	if fn == "" {
+		return target{}, false
+	}
+	var t target
+	var err error
+	if t.namespace, err = url.PathUnescape(ns); err != nil {
+		return target{}, false
+	}
+	if fn, err = url.PathUnescape(fn); err != nil {
+		return target{}, false
+	}
+	t.function, t.qualifier, _ = strings.Cut(fn, "@")
+	t.rawPath = "/" + rest
+	if t.path, err = url.PathUnescape(t.rawPath); err != nil {
+		return target{}, false
+	}
+	if t.rawPath == t.path {
+		t.rawPath = ""
+	}
+	return t, true
+}
+
+// ServeHTTP serves one request of a web function.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := g.now()
+	id := invoke.NewRequestID()
+	w.Header()["X-Scf-Request-Id"] = []string{id}
+	t, ok := parsePath(r.URL)
+	if !ok {
+		writeError(w, id, http.StatusBadRequest, invoke.CodeInternal, "the path must be /{namespace}/{function}/{path}")
+		return
+	}
+	if t.qualifier == "" {
+		t.qualifier = scf.Latest
+	}
+	fn, err := g.cache.get(r.Context(), g.opts.Functions, t.namespace, t.function, t.qualifier)
+	switch {
+	case errors.Is(err, errdefs.ErrNotFound), errors.Is(err, errdefs.ErrInvalidArgument):
+		writeError(w, id, http.StatusNotFound, 404, fmt.Sprintf("function %s/%s@%s not found", t.namespace, t.function, t.qualifier))
+		return
+	case err != nil:
+		g.log.ErrorContext(r.Context(), "gateway: reading a function", "namespace", t.namespace, "function", t.function, "err", err)
+		writeError(w, id, http.StatusInternalServerError, invoke.CodeInternal, "an internal error occurred")
+		return
+	case fn.Type != scf.TypeHTTP:
+		writeError(w, id, http.StatusNotFound, 404, fmt.Sprintf("function %s/%s is an event function: invoke it with the Invoke API", fn.Namespace, fn.Name))
+		return
+	case fn.Status != scf.StatusActive:
+		writeError(w, id, http.StatusConflict, 409, fmt.Sprintf("function %s/%s is %s, not Active", fn.Namespace, fn.Name, fn.Status))
+		return
+	}
+	req := &request{g: g, fn: fn, id: id, start: start, log: logs.NewBuilder(0), target: t}
+	req.serve(w, r)
+}
+
+// writeError answers an error with SCF's JSON body.
+func writeError(w http.ResponseWriter, id string, status, code int, msg string) {
+	b, _ := json.Marshal(struct {
+		ErrorCode    int    `json:"errorCode"`
+		ErrorMessage string `json:"errorMessage"`
+		RequestID    string `json:"requestId"`
+		StatusCode   int    `json:"statusCode"`
+	}{-1, msg, id, code})
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h.Del("Content-Length")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// bufferPool lends the proxy's 32 KB copy buffers.
+type bufferPool struct{}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *buffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { buffers.Put(&b) }
+
+// fnKey names a function version in the cache.
+type fnKey struct{ ns, name, version string }
+
+type fnEntry struct {
+	fn      *scf.Function
+	err     error
+	expires time.Time
+}
+
+// fnCache keeps functions (and their absence) for ttl.
+type fnCache struct {
+	ttl time.Duration
+	now func() time.Time
+	mu  sync.RWMutex
+	m   map[fnKey]fnEntry
+}
+
+func (c *fnCache) get(ctx context.Context, fs Functions, ns, name, version string) (*scf.Function, error) {
+	if c.ttl < 0 {
+		return fs.GetFunction(ctx, ns, name, version)
+	}
+	k := fnKey{ns, name, version}
+	now := c.now()
+	c.mu.RLock()
+	e, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok && now.Before(e.expires) {
+		return e.fn, e.err
+	}
+	fn, err := fs.GetFunction(ctx, ns, name, version)
+	if err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		return nil, err // not cached
+	}
+	c.mu.Lock()
+	if len(c.m) > 10000 {
+		clear(c.m)
+	}
+	c.m[k] = fnEntry{fn: fn, err: err, expires: now.Add(c.ttl)}
+	c.mu.Unlock()
+	return fn, err
+}
