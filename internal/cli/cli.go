@@ -60,7 +60,7 @@ func NewRoot(getenv Env, out, errOut io.Writer) *cobra.Command {
 	pf.StringVar(&a.dataDir, "data-dir", getenv("SCFD_DATA_DIR"), "data dir of the local server, where its administrator key is kept [SCFD_DATA_DIR]")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	pf.StringVar(&a.region, "region", or(getenv("SCFD_REGION"), config.DefaultRegion), "region sent with requests [SCFD_REGION]")
-	root.AddCommand(a.namespaceCmd(), a.functionCmd(), a.invokeCmd(), a.logsCmd(), a.demoCmd(), a.registryCmd())
+	root.AddCommand(a.namespaceCmd(), a.functionCmd(), a.invokeCmd(), a.logsCmd(), a.demoCmd(), a.registryCmd(), a.usageCmd())
 	return root
 }
 

@@ -294,3 +294,54 @@ func (m *Meter) Forget(ctx context.Context, before time.Time) error {
 
 // round6 keeps six decimals, enough for GB-seconds and dollars.
 func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
+
+// SampleInterval is how often RunIdleSampler looks at the provisioned
+// instances within one ProvisionedStep.
+const SampleInterval = time.Second
+
+// RunIdleSampler meters idle provisioned instances until ctx ends: every
+// SampleInterval it reads how many provisioned instances of each version
+// are idle, and every ProvisionedStep it records, per version, the
+// fewest it saw idle in the step (the started provisioned instances minus
+// the step's peak concurrency, as SCF counts them); a version missing
+// from any reading of the step counts as 0 idle. read must be cheap.
+func (m *Meter) RunIdleSampler(ctx context.Context, read func() []ProvisionedIdle) {
+	ticker := time.NewTicker(SampleInterval)
+	defer ticker.Stop()
+	steps := int(ProvisionedStep / SampleInterval)
+	var fewest map[Key]ProvisionedIdle
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		cur := map[Key]ProvisionedIdle{}
+		for _, s := range read() {
+			cur[s.Key] = s
+		}
+		if n%steps == 0 {
+			fewest = cur
+		} else {
+			for k, f := range fewest {
+				if c, ok := cur[k]; !ok {
+					f.Idle = 0
+					fewest[k] = f
+				} else if c.Idle < f.Idle {
+					f.Idle = c.Idle
+					fewest[k] = f
+				}
+			}
+		}
+		if n%steps != steps-1 {
+			continue
+		}
+		samples := make([]ProvisionedIdle, 0, len(fewest))
+		for _, f := range fewest {
+			samples = append(samples, f)
+		}
+		if err := m.RecordProvisionedIdle(ctx, m.now(), samples); err != nil && ctx.Err() == nil {
+			m.log.Warn("meter: recording idle provisioned instances", "err", err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/scfd/scfd/internal/store"
@@ -163,4 +164,62 @@ func TestProvisionedIdleAndOutboundAndRanges(t *testing.T) {
 	if len(late) != 1 || late[0].OutboundBytes != 3<<30 || late[0].ProvisionedIdleGBSeconds != 0 {
 		t.Errorf("from 11:30: %+v", late)
 	}
+}
+
+// Provisioned instances idle for 20 s are metered in 10 s steps; a step
+// in which one was busy for a moment counts one fewer.
+func TestIdleSamplerMetersTenSecondSteps(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		st, err := store.Open(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		m, err := Open(ctx, Options{DB: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		k := Key{"default", "warm", "1"}
+		var mu sync.Mutex
+		idle := 3
+		read := func() []ProvisionedIdle {
+			mu.Lock()
+			defer mu.Unlock()
+			return []ProvisionedIdle{{Key: k, MemoryMB: 1024, Idle: idle}}
+		}
+		sctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			m.RunIdleSampler(sctx, read)
+		}()
+		time.Sleep(20*time.Second + time.Millisecond) // two steps: 3 idle all along
+		synctest.Wait()
+		fns, _, err := m.Usage(ctx, Query{}, DefaultPrices)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(fns) != 1 || fns[0].ProvisionedIdleGBSeconds != 60 {
+			t.Fatalf("after 20 s of 3 idle 1 GB instances: %+v, want 60 GB-s", fns)
+		}
+		time.Sleep(4 * time.Second)
+		mu.Lock()
+		idle = 2 // one busy for a second
+		mu.Unlock()
+		time.Sleep(time.Second)
+		mu.Lock()
+		idle = 3
+		mu.Unlock()
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		fns, _, _ = m.Usage(ctx, Query{}, DefaultPrices)
+		if fns[0].ProvisionedIdleGBSeconds != 80 {
+			t.Errorf("a step with one busy moment: %v GB-s in all, want 60 + 20", fns[0].ProvisionedIdleGBSeconds)
+		}
+		stop()
+		<-done
+	})
 }
