@@ -1,0 +1,204 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/scfd/scfd/internal/credentials"
+	"github.com/scfd/scfd/internal/gateway"
+	"github.com/scfd/scfd/internal/images"
+	"github.com/scfd/scfd/internal/localrt"
+	"github.com/scfd/scfd/internal/logs"
+	"github.com/scfd/scfd/internal/netns"
+	"github.com/scfd/scfd/internal/pool"
+	"github.com/scfd/scfd/internal/sandbox"
+	"github.com/scfd/scfd/internal/scf"
+	"github.com/scfd/scfd/internal/store"
+)
+
+// The real tests run the web function (./webfunc) in runc containers
+// through localrt and the real pool.
+const (
+	webFuncPackage   = "github.com/scfd/scfd/internal/gateway/webfunc"
+	testDigest       = "sha256:00000000000000000000000000000000000000000000000000000000000000a1"
+	testSubnet       = "10.209.244.0/24"
+	testNetwork      = "scfdtgw"
+	testCgroupParent = "scfdtgw"
+)
+
+var (
+	acct       = sandbox.Account{Region: "ap-guangzhou", AppID: "1250000000", UIN: "100000000001"}
+	testLayer  string // the web function's unpacked layer; "" when not root
+	testDriver *localrt.Driver
+	webFuncBin string // the web function built for the host
+)
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		dir, err := os.MkdirTemp("", "gateway-test")
+		if err != nil {
+			panic(err)
+		}
+		defer os.RemoveAll(dir)
+		layer := filepath.Join(dir, "layer")
+		if err := buildWebFunc(filepath.Join(layer, "server")); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		webFuncBin = filepath.Join(layer, "server")
+		if os.Geteuid() != 0 {
+			return m.Run()
+		}
+		testLayer = layer
+		// A fixed directory: a run that crashed leaves containers, mounts
+		// and routes there, and the next run's localrt.New removes them.
+		testDriver, err = localrt.New(context.Background(), localrt.Options{
+			DataDir:      filepath.Join(os.TempDir(), "scfd-gateway-test-rt"),
+			Account:      acct,
+			CgroupParent: testCgroupParent,
+			Network:      netns.Options{Name: testNetwork, Subnet: testSubnet},
+			Pool:         1,
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		code := m.Run()
+		if err := testDriver.Close(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "close driver:", err)
+			code = 1
+		}
+		if left := testDriver.Leftovers(context.Background()); len(left) > 0 {
+			fmt.Fprintln(os.Stderr, "left behind:", left)
+			code = 1
+		}
+		testDriver.Network().RemoveFirewall()
+		return code
+	}()
+	os.Exit(code)
+}
+
+// buildWebFunc compiles the web function, static, to out.
+func buildWebFunc(out string) error {
+	if err := os.MkdirAll(filepath.Join(filepath.Dir(out), "tmp"), 0o1777); err != nil {
+		return err
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, webFuncPackage)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build the web function: %v: %s", err, b)
+	}
+	return nil
+}
+
+// layerImages finds the web function's layer for any digest.
+type layerImages struct{}
+
+func (layerImages) Get(ctx context.Context, digest string) (*images.Image, error) {
+	return &images.Image{Digest: digest, Layers: []string{testLayer}, Config: images.ImageConfig{
+		Entrypoint: []string{"/server"}, Env: []string{"PATH=/bin"},
+	}}, nil
+}
+
+// realEnv is a gateway over the real pool, store and logs, served on
+// loopback.
+type realEnv struct {
+	st   *store.Store
+	logs *logs.Store
+	pool *pool.Pool
+	gw   *gateway.Gateway
+	url  string
+	n    atomic.Int64
+}
+
+func newRealEnv(t testing.TB) *realEnv {
+	t.Helper()
+	if testLayer == "" {
+		t.Skip("needs root: runs runc containers")
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ls, err := logs.Open(ctx, st, logs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ls.Close() })
+	p, err := pool.New(ctx, pool.Options{Driver: testDriver, Images: layerImages{}, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(context.Background()); err != nil {
+			t.Errorf("pool Close: %v", err)
+		}
+	})
+	gw := gateway.New(gateway.Options{
+		Functions: st, Instances: p, Logs: ls, Account: acct,
+		Credentials: credentials.NewIssuer(credentials.IssuerOptions{}),
+	})
+	srv := httptest.NewServer(gw)
+	t.Cleanup(srv.Close)
+	return &realEnv{st: st, logs: ls, pool: p, gw: gw, url: srv.URL}
+}
+
+// function stores an Active web function and returns its name.
+func (e *realEnv) function(t testing.TB, set func(*scf.Function)) string {
+	t.Helper()
+	fn := &scf.Function{
+		Name: fmt.Sprintf("web%d", e.n.Add(1)), Type: scf.TypeHTTP, Image: scf.ImageConfig{ImageUri: "reg.test/web:1"},
+		ImageDigest: testDigest, Status: scf.StatusActive,
+	}
+	scf.ApplyDefaults(fn)
+	fn.Type = scf.TypeHTTP
+	if set != nil {
+		set(fn)
+	}
+	if err := e.st.CreateFunction(context.Background(), fn); err != nil {
+		t.Fatal(err)
+	}
+	return fn.Name
+}
+
+// get sends a GET and fails the test on a transport error.
+func get(t testing.TB, url string) *http.Response {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// logOf waits for the stored log entry of a request: the gateway keeps
+// it once the answer is sent, so it may come just after the client read
+// the answer.
+func (e *realEnv) logOf(t testing.TB, name, id string) logs.Entry {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, total, err := e.logs.Query(context.Background(), logs.Query{Function: name, RequestID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if total == 1 {
+			return got[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log of %s: %d entries", id, total)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
