@@ -33,8 +33,8 @@
 // Each request is logged like an event invocation (START, Init Report on
 // a cold start, the function's output, END, Report) through the log
 // store, with RetCode 0 when the function answered below 500, 430 when it
-// answered 500 or more, else the SCF code above; the log entry is the
-// request's metering record (duration, memory).
+// answered 500 or more, else the SCF code above, and metered through the
+// Recorder like an event invocation (billed when it reached an instance).
 package gateway
 
 import (
@@ -92,11 +92,18 @@ type LogStore interface {
 	Put(ctx context.Context, e logs.Entry) error
 }
 
+// Recorder is told of every request that ended, after its log is kept
+// (metering and metrics); the daemon's invoke.Recorder has it.
+type Recorder interface {
+	Record(ctx context.Context, f invoke.Finished)
+}
+
 // Options configure a Gateway. Functions and Instances are required.
 type Options struct {
 	Functions   Functions
 	Instances   Instances
 	Logs        LogStore    // nil: requests are not logged
+	Recorder    Recorder    // nil: requests are not metered
 	Credentials Credentials // nil: no X-Scf-Secret-* headers
 	// Account fills X-Scf-Region, X-Scf-Appid and X-Scf-Uin.
 	Account sandbox.Account

@@ -74,6 +74,9 @@ func TestPathQueryHeadersAndBodyPassThrough(t *testing.T) {
 			if entry.RetCode != 0 || !strings.Contains(entry.Log, "START RequestId:"+id) || !strings.Contains(entry.Log, "StatusCode:200") {
 				t.Errorf("log entry: RetCode %d, log:\n%s", entry.RetCode, entry.Log)
 			}
+			if f, ok := e.rec.of(id); !ok || !f.Billed || f.Function.Name != name || f.Result.BillDuration < 1 {
+				t.Errorf("metered %+v (found %v), want a billed request of %s", f, ok, name)
+			}
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/scfd/scfd/internal/credentials"
 	"github.com/scfd/scfd/internal/gateway"
 	"github.com/scfd/scfd/internal/images"
+	"github.com/scfd/scfd/internal/invoke"
 	"github.com/scfd/scfd/internal/localrt"
 	"github.com/scfd/scfd/internal/logs"
 	"github.com/scfd/scfd/internal/netns"
@@ -115,8 +117,28 @@ type realEnv struct {
 	logs *logs.Store
 	pool *pool.Pool
 	gw   *gateway.Gateway
+	rec  *recorder
 	url  string
 	n    atomic.Int64
+}
+
+// recorder keeps what the gateway meters, by request id.
+type recorder struct {
+	mu  sync.Mutex
+	got map[string]invoke.Finished
+}
+
+func (r *recorder) Record(ctx context.Context, f invoke.Finished) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got[f.Result.RequestID] = f
+}
+
+func (r *recorder) of(id string) (invoke.Finished, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f, ok := r.got[id]
+	return f, ok
 }
 
 func newRealEnv(t testing.TB) *realEnv {
@@ -144,13 +166,14 @@ func newRealEnv(t testing.TB) *realEnv {
 			t.Errorf("pool Close: %v", err)
 		}
 	})
+	rec := &recorder{got: map[string]invoke.Finished{}}
 	gw := gateway.New(gateway.Options{
-		Functions: st, Instances: p, Logs: ls, Account: acct,
+		Functions: st, Instances: p, Logs: ls, Account: acct, Recorder: rec,
 		Credentials: credentials.NewIssuer(credentials.IssuerOptions{}),
 	})
 	srv := httptest.NewServer(gw)
 	t.Cleanup(srv.Close)
-	return &realEnv{st: st, logs: ls, pool: p, gw: gw, url: srv.URL}
+	return &realEnv{st: st, logs: ls, pool: p, gw: gw, rec: rec, url: srv.URL}
 }
 
 // function stores an Active web function and returns its name.

@@ -41,6 +41,8 @@ type request struct {
 	client  context.Context // the client's request
 	headers invoke.PlatformHeaders
 
+	cold    *pool.ColdStart
+	sent    bool   // the request reached an instance
 	status  int    // the function's answer, when one came
 	code    int    // set by proxyError
 	errMsg  string // set by proxyError
@@ -68,11 +70,13 @@ func (q *request) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if cold := lease.Cold(); cold != nil {
+		q.cold = cold
 		q.log.Platform("Init Report RequestId:%s InitDuration:%s ImageCheck:%s RootFS:%s Network:%s RuntimeCreate:%s RuntimeStart:%s Ready:%s Memory:%dMB",
 			q.id, ms(cold.Total), ms(cold.ImageCheck), ms(cold.Phases.RootFS), ms(cold.Phases.Network),
 			ms(cold.Phases.RuntimeCreate), ms(cold.Phases.RuntimeStart), ms(cold.Phases.Ready), q.fn.MemorySize)
 	}
 	q.in = lease.Instance()
+	q.sent = true
 	detach := lease.Attach(func(l sandbox.LogLine) {
 		q.log.Dropped(l.Dropped)
 		if l.Text != "" || l.Dropped == 0 {
@@ -237,22 +241,30 @@ func (q *request) finish(code int, errMsg string, elapsed time.Duration, mem int
 	q.log.Platform("END RequestId:%s StatusCode:%d", q.id, q.status)
 	q.log.Platform("Report RequestId:%s Duration:%sms Memory:%dMB MemUsage:%sMB",
 		q.id, strconv.FormatFloat(duration, 'f', -1, 64), q.fn.MemorySize, strconv.FormatFloat(float64(mem)/(1<<20), 'f', -1, 64))
-	if q.g.opts.Logs == nil {
-		return
-	}
 	retMsg := ""
 	if errMsg != "" {
 		b, _ := json.Marshal(errMsg)
 		retMsg = string(b)
 	}
-	err := q.g.opts.Logs.Put(context.Background(), logs.Entry{
-		RequestID: q.id, Namespace: q.fn.Namespace, Function: q.fn.Name, Qualifier: q.fn.Version,
-		StartTime: q.start, RetCode: code, RetMsg: retMsg, Duration: duration,
-		BillDuration: int64(math.Ceil(duration)), MemUsage: mem, Log: q.log.String(), InvokeFinished: 1,
-		Truncated: q.log.Truncated(),
-	})
-	if err != nil {
-		q.g.log.Error("gateway: keeping the log", "request_id", q.id, "err", err)
+	res := &invoke.Result{
+		RequestID: q.id, Version: q.fn.Version, RetCode: code, InvokeResult: code, RetMsg: retMsg, ErrMsg: errMsg,
+		StartTime: q.start, Duration: duration, BillDuration: int64(math.Ceil(duration)), MemUsage: mem, Cold: q.cold != nil,
+	}
+	if q.g.opts.Logs != nil {
+		err := q.g.opts.Logs.Put(context.Background(), logs.Entry{
+			RequestID: q.id, Namespace: q.fn.Namespace, Function: q.fn.Name, Qualifier: q.fn.Version,
+			StartTime: q.start, RetCode: code, RetMsg: retMsg, Duration: duration,
+			BillDuration: res.BillDuration, MemUsage: mem, Log: q.log.String(), InvokeFinished: 1,
+			Truncated: q.log.Truncated(),
+		})
+		if err != nil {
+			q.g.log.Error("gateway: keeping the log", "request_id", q.id, "err", err)
+		}
+	}
+	if q.g.opts.Recorder != nil {
+		q.g.opts.Recorder.Record(context.Background(), invoke.Finished{
+			Function: q.fn, Result: res, Billed: q.sent && code != codeCanceled, Cold: q.cold,
+		})
 	}
 }
 
