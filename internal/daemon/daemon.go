@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/scfd/scfd/internal/api"
@@ -24,6 +25,9 @@ import (
 	"github.com/scfd/scfd/internal/credentials"
 	"github.com/scfd/scfd/internal/deploy"
 	"github.com/scfd/scfd/internal/images"
+	"github.com/scfd/scfd/internal/meter"
+	"github.com/scfd/scfd/internal/metrics"
+	"github.com/scfd/scfd/internal/pool"
 	"github.com/scfd/scfd/internal/scf"
 	"github.com/scfd/scfd/internal/store"
 	"github.com/scfd/scfd/internal/tc3"
@@ -77,7 +81,14 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 	}
 	defer func() { err = errors.Join(err, emb.close()) }()
 
+	// The image cache keeps what running instances use; the pool that
+	// knows comes later.
+	var running atomic.Pointer[pool.Pool]
 	cache, err := images.Open(ctx, images.Options{
+		InUse: func(digest string) bool {
+			p := running.Load()
+			return p != nil && p.ImageInUse(digest)
+		},
 		Dir:                filepath.Join(c.DataDir, "images"),
 		InsecureRegistries: c.InsecureRegistries,
 		MaxCacheBytes:      c.ImageCacheMax,
@@ -87,7 +98,13 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 	if err != nil {
 		return fmt.Errorf("open image cache: %w", err)
 	}
-	dep := deploy.New(st, cache, deploy.Options{Logger: log})
+	met := metrics.New()
+	usage, err := meter.Open(ctx, meter.Options{DB: st, Logger: log})
+	if err != nil {
+		return fmt.Errorf("open the meter: %w", err)
+	}
+	defer func() { err = errors.Join(err, usage.Close()) }()
+	dep := deploy.New(st, cache, deploy.Options{Logger: log, PullObserved: met.ImagePull})
 	defer dep.Close()
 	pending, _, err := st.ListFunctions(ctx, store.FunctionQuery{
 		Statuses: []scf.Status{scf.StatusCreating, scf.StatusUpdating},
@@ -98,9 +115,16 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 	}
 	dep.Resume(ctx, pending)
 
-	inv, err := startInvocation(ctx, c, log, st, cache)
+	inv, err := startInvocation(ctx, c, log, st, cache, recorder{meter: usage, metrics: met, log: log})
 	if err != nil {
 		return err
+	}
+	running.Store(inv.pool)
+	met.Instances(instanceStates(inv.pool))
+	sampling, stopSampling := context.WithCancel(context.Background())
+	defer stopSampling()
+	if inv.pool != nil {
+		go usage.RunIdleSampler(sampling, provisionedIdle(inv.pool, st))
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
@@ -108,9 +132,15 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 		err = errors.Join(err, inv.close(cctx, log))
 	}()
 
+	forget := lifecycle{Deployer: dep, log: log, others: []forgetter{
+		forgetFunc(func(_ context.Context, ns, name string) error { met.Forget(ns, name); return nil }),
+	}}
+	if inv.pool != nil {
+		forget.others = append(forget.others, forgetFunc(inv.pool.Remove))
+	}
 	apiSrv := api.New(api.Options{
 		Store:    st,
-		Deployer: dep,
+		Deployer: forget,
 		Keys:     inv.keys(adminKeys{key}),
 		Region:   c.Region,
 		AppID:    c.AppID,
@@ -118,11 +148,17 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 		Logger:   log,
 	})
 	inv.register(apiSrv)
+	queue, err := startAsync(ctx, log, st, inv, apiSrv)
+	if err != nil {
+		return err
+	}
+	defer queue.Close()
+	api.RegisterUsage(apiSrv, usage, meter.DefaultPrices)
 	api.RegisterVersions(apiSrv, st)
 	emb.useKeys(inv.keys(adminKeys{key}))
 	servers := []*server{
-		{name: "SCF API", addr: c.APIAddr, handler: apiSrv},
-		{name: "gateway", addr: c.GatewayAddr, handler: http.HandlerFunc(notFound)},
+		{name: "SCF API", addr: c.APIAddr, handler: apiMux(apiSrv, met)},
+		{name: "gateway", addr: c.GatewayAddr, handler: newGateway(c, log, st, inv, recorder{meter: usage, metrics: met, log: log})},
 	}
 	servers = append(servers, emb.servers()...)
 	for _, s := range servers {

@@ -57,7 +57,7 @@ func RuntimeNames(dataDir string) (network, subnet, cgroupParent string) {
 // startInvocation builds the data plane. When the runtime cannot start
 // (not root, no runc), the server still serves the control plane and
 // every invocation fails with the reason.
-func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st *store.Store, cache *images.Cache) (*invocation, error) {
+func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st *store.Store, cache *images.Cache, rec invoke.Recorder) (*invocation, error) {
 	ls, err := logs.Open(ctx, st, logs.Options{Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("open logs: %w", err)
@@ -90,6 +90,10 @@ func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st
 			InstanceLog: func(fn *scf.Function, l sandbox.LogLine) {
 				ls.Instance(fn.Namespace, fn.Name, fn.Version, l)
 			},
+			OnProvisioned: func(fn *scf.Function, id string, cs pool.ColdStart) {
+				ls.Instance(fn.Namespace, fn.Name, fn.Version, sandbox.LogLine{Instance: id, Stream: sandbox.Stdout, Time: time.Now(),
+					Text: provisionedReport(id, fn, cs)})
+			},
 		})
 		if err != nil {
 			inv.close(ctx, log)
@@ -102,6 +106,7 @@ func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st
 		Aliases:     st,
 		Instances:   instances,
 		Logs:        ls,
+		Recorder:    rec,
 		Credentials: inv.issuer,
 		Account:     acct,
 		Logger:      log,
@@ -109,10 +114,20 @@ func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st
 	return inv, nil
 }
 
-// register adds the invocation and log actions to the API.
+// register adds the invocation, log and concurrency actions to the API.
 func (inv *invocation) register(s *api.Server) {
 	api.RegisterInvoke(s, api.InvokeOptions{Invoker: inv.invoker})
 	api.RegisterLogs(s, inv.logs)
+	if inv.pool != nil {
+		api.RegisterConcurrency(s, inv.pool)
+	}
+}
+
+// provisionedReport is the log line of a provisioned instance's warm-up,
+// in SCF's format.
+func provisionedReport(id string, fn *scf.Function, cs pool.ColdStart) string {
+	return fmt.Sprintf("Provisioned Report RequestId:%s InitDuration:%.3fms Memory:%dMB", id,
+		float64(cs.Total.Microseconds())/1000, fn.MemorySize)
 }
 
 // keys wraps the administrator's keys with the functions' temporary ones.

@@ -51,6 +51,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives one line per failed pull and per GC. Nil means discard.
 	Logger *slog.Logger
+	// PullObserved is told how long each successful pull took (metrics).
+	// Nil means nobody is.
+	PullObserved func(time.Duration)
 }
 
 // Deployer runs image pulls in the background. Its methods are safe for
@@ -192,7 +195,11 @@ func (d *Deployer) deploy(ns, name string) {
 		})
 	}
 
+	began := time.Now()
 	img, pullErr := d.cache.Pull(ctx, uri, progress)
+	if pullErr == nil && d.o.PullObserved != nil {
+		d.o.PullObserved(time.Since(began))
+	}
 	if pullErr == nil {
 		d.hold(img.Digest)
 		defer d.release(img.Digest)

@@ -1,0 +1,121 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/meter"
+	"github.com/scfd/scfd/internal/metrics"
+	"github.com/scfd/scfd/internal/pool"
+	"github.com/scfd/scfd/internal/sandbox"
+	"github.com/scfd/scfd/internal/store"
+)
+
+// recorder is the invocation path's Recorder: it meters billed
+// invocations durably and counts every invocation in the metrics.
+type recorder struct {
+	meter   *meter.Meter
+	metrics *metrics.Metrics
+	log     *slog.Logger
+}
+
+func (r recorder) Record(ctx context.Context, f invoke.Finished) {
+	fn, res := f.Function, f.Result
+	inv := meter.Invocation{
+		RequestID: res.RequestID, RetryNum: f.RetryNum, Namespace: fn.Namespace, Function: fn.Name,
+		Qualifier: fn.Version, MemoryMB: fn.MemorySize, BillDuration: res.BillDuration, Error: res.RetCode != 0,
+	}
+	if f.Billed {
+		if err := r.meter.Record(ctx, inv); err != nil {
+			r.log.Error("metering an invocation", "request_id", res.RequestID, "err", err)
+		}
+	}
+	r.metrics.Invocation(fn.Namespace, fn.Name, fn.Version, res.RetCode, f.Billed,
+		time.Duration(res.Duration*float64(time.Millisecond)), inv.GBSeconds())
+	if c := f.Cold; c != nil {
+		r.metrics.ColdStart(fn.Namespace, fn.Name, coldPhases(c))
+	}
+}
+
+// coldPhases names the phases of a cold start for the metrics.
+func coldPhases(c *pool.ColdStart) map[string]time.Duration {
+	return map[string]time.Duration{
+		"image_check":    c.ImageCheck,
+		"rootfs":         c.Phases.RootFS,
+		"network":        c.Phases.Network,
+		"runtime_create": c.Phases.RuntimeCreate,
+		"runtime_start":  c.Phases.RuntimeStart,
+		"ready":          c.Phases.Ready,
+		"total":          c.Total,
+	}
+}
+
+// instanceStates counts the pool's instances by state, for the metrics.
+func instanceStates(p *pool.Pool) func() map[string]int {
+	return func() map[string]int {
+		out := map[string]int{}
+		for _, s := range []sandbox.State{sandbox.Starting, sandbox.Ready, sandbox.Busy, sandbox.Idle} {
+			out[s.String()] = 0
+		}
+		if p != nil {
+			for _, in := range p.Instances() {
+				out[in.State.String()]++
+			}
+		}
+		return out
+	}
+}
+
+// provisionedIdle reads, per version, how many provisioned instances are
+// idle, with the version's memory size (published versions never change,
+// so sizes are remembered).
+func provisionedIdle(p *pool.Pool, st *store.Store) func() []meter.ProvisionedIdle {
+	var mu sync.Mutex
+	sizes := map[meter.Key]int64{}
+	return func() []meter.ProvisionedIdle {
+		byKey := map[meter.Key]*meter.ProvisionedIdle{}
+		for _, in := range p.Instances() {
+			if !in.Provisioned || in.State == sandbox.Starting {
+				continue
+			}
+			k := meter.Key{Namespace: in.Namespace, Function: in.Function, Qualifier: in.Version}
+			s := byKey[k]
+			if s == nil {
+				s = &meter.ProvisionedIdle{Key: k}
+				byKey[k] = s
+			}
+			if in.Requests == 0 {
+				s.Idle++
+			}
+		}
+		out := make([]meter.ProvisionedIdle, 0, len(byKey))
+		mu.Lock()
+		defer mu.Unlock()
+		for k, s := range byKey {
+			mb, ok := sizes[k]
+			if !ok {
+				fn, err := st.GetFunction(context.Background(), k.Namespace, k.Function, k.Qualifier)
+				if err != nil {
+					continue
+				}
+				mb = fn.MemorySize
+				sizes[k] = mb
+			}
+			s.MemoryMB = mb
+			out = append(out, *s)
+		}
+		return out
+	}
+}
+
+// apiMux serves the SCF API at / and the metrics at /metrics.
+func apiMux(apiSrv http.Handler, m *metrics.Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("/", apiSrv)
+	return mux
+}

@@ -1,0 +1,122 @@
+// Metering through the official SDK: GetUsage (an action of scfd's own,
+// sent with the SDK's generic request), its durability across a restart,
+// provisioned instances metered while idle, and the Prometheus metrics.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { Server, image, waitFor } from "./harness.mjs";
+
+const server = new Server();
+let scf;
+
+before(async () => {
+  await server.start();
+  scf = server.client();
+});
+
+after(async () => {
+  await server.stop();
+  server.cleanup();
+});
+
+async function active(FunctionName, extra = {}) {
+  await scf.CreateFunction({
+    FunctionName,
+    Code: { ImageConfig: { ImageType: "personal", ImageUri: image("testfunc") } },
+    ...extra,
+  });
+  const f = await waitFor(
+    async () => {
+      const g = await scf.GetFunction({ FunctionName });
+      return g.Status === "Creating" ? null : g;
+    },
+    { what: `${FunctionName} to be pulled` },
+  );
+  assert.equal(f.Status, "Active", JSON.stringify(f.StatusReasons));
+}
+
+const usage = (req = {}) => scf.request("GetUsage", req);
+
+async function metrics() {
+  const res = await fetch(`http://${server.endpoint()}/metrics`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type"), /^text\/plain/);
+  return res.text();
+}
+
+function metric(text, name, labels) {
+  const line = text.split("\n").find((l) => l.startsWith(name + "{") && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
+  return line ? Number(line.split(" ").pop()) : undefined;
+}
+
+describe("metering", () => {
+  const billed = [];
+
+  test("a 256 MB function invoked 4 times for about 500 ms: 4 invocations, 0.25 × the billed seconds", async () => {
+    await active("metered", { MemorySize: 256 });
+    for (let i = 0; i < 4; i++) {
+      const { Result } = await scf.Invoke({ FunctionName: "metered", ClientContext: JSON.stringify({ sleep_ms: 500 }) });
+      assert.equal(Result.InvokeResult, 0, JSON.stringify(Result));
+      assert.ok(Result.BillDuration >= 500 && Result.BillDuration === Math.ceil(Result.Duration), JSON.stringify(Result));
+      billed.push(Result.BillDuration);
+    }
+    const u = await usage({ FunctionName: "metered" });
+    assert.equal(u.Functions.length, 1);
+    const f = u.Functions[0];
+    assert.equal(f.Invocations, 4);
+    assert.equal(f.Errors, 0);
+    const want = (0.25 * billed.reduce((a, b) => a + b, 0)) / 1000;
+    assert.ok(Math.abs(f.GBSeconds - want) < 1e-9, `GBSeconds ${f.GBSeconds}, want ${want}`);
+    assert.ok(f.Cost > 0);
+    assert.equal(u.Total.Cost, 0, "within the free tier");
+  });
+
+  test("errors are counted, refused calls are not billed", async () => {
+    const { Result } = await scf.Invoke({ FunctionName: "metered", ClientContext: JSON.stringify({ status: 500 }) });
+    assert.equal(Result.InvokeResult, 430);
+    const f = (await usage({ FunctionName: "metered" })).Functions[0];
+    assert.equal(f.Invocations, 5);
+    assert.equal(f.Errors, 1);
+  });
+
+  test("usage survives a restart and is not counted twice", async () => {
+    const beforeRestart = await usage({ FunctionName: "metered" });
+    await server.stop("SIGKILL");
+    await server.start();
+    scf = server.client();
+    const afterRestart = await usage({ FunctionName: "metered" });
+    assert.deepEqual(afterRestart.Functions, beforeRestart.Functions);
+  });
+
+  test("/metrics is Prometheus text and its counters move", async () => {
+    const before = metric(await metrics(), "scfd_invocations_total", { function: "metered", result: "success" }) ?? 0;
+    await scf.Invoke({ FunctionName: "metered", ClientContext: "{}" });
+    const text = await metrics();
+    assert.equal(metric(text, "scfd_invocations_total", { function: "metered", result: "success" }), before + 1);
+    assert.match(text, /^# TYPE scfd_invocation_duration_seconds histogram$/m);
+    assert.match(text, /^# TYPE scfd_cold_start_seconds histogram$/m);
+    assert.match(text, /^scfd_instances\{state="idle"\} \d+$/m);
+    assert.match(text, /^go_goroutines \d+$/m);
+    for (const line of text.split("\n")) {
+      assert.match(line, /^(#.*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? -?[0-9.e+-]+|[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? (NaN|\+Inf)|)$/, `not Prometheus text: ${line}`);
+    }
+  });
+
+  test("provisioned instances idle for 20 s are metered in 10 s steps", async () => {
+    await active("warm", { MemorySize: 512 });
+    const { FunctionVersion } = await scf.PublishVersion({ FunctionName: "warm" });
+    await scf.PutProvisionedConcurrencyConfig({ FunctionName: "warm", Qualifier: FunctionVersion, VersionProvisionedConcurrencyNum: 2 });
+    await waitFor(
+      async () => {
+        const c = await scf.GetProvisionedConcurrencyConfig({ FunctionName: "warm", Qualifier: FunctionVersion });
+        return c.Allocated[0]?.AvailableProvisionedConcurrencyNum === 2;
+      },
+      { what: "2 provisioned instances" },
+    );
+    await new Promise((r) => setTimeout(r, 21000));
+    await scf.DeleteProvisionedConcurrencyConfig({ FunctionName: "warm", Qualifier: FunctionVersion });
+    const f = (await usage({ FunctionName: "warm" })).Functions[0];
+    // 2 instances × 0.5 GB × 10 s per full step: 2 or 3 steps in 21 s.
+    assert.ok([20, 30].includes(f.ProvisionedIdleGBSeconds), `idle provisioned GB-s ${f.ProvisionedIdleGBSeconds}`);
+    assert.equal(f.Invocations, 0);
+  });
+});
