@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,9 @@ type Config struct {
 	InsecureRegistries []string      // SCFD_INSECURE_REGISTRIES: host:port reached over plain HTTP
 	IdleTimeout        time.Duration // SCFD_INSTANCE_IDLE_TIMEOUT
 	OCIRuntime         string        // SCFD_OCI_RUNTIME
+	Backend            string        // SCFD_BACKEND: where instances run, local or kubernetes
+	K8sNamespace       string        // SCFD_K8S_NAMESPACE: the namespace of the instances' Pods
+	Kubeconfig         string        // KUBECONFIG: empty = in-cluster, else ~/.kube/config
 	ImageCacheMax      int64         // SCFD_IMAGE_CACHE_MAX: bytes, 0 = unlimited
 	LogFormat          string        // SCFD_LOG_FORMAT: text or json
 	LogLevel           string        // SCFD_LOG_LEVEL: debug, info, warn, error
@@ -52,6 +56,14 @@ const (
 	DefaultUIN          = "100000000001"
 	DefaultIdleTimeout  = 10 * time.Minute
 	DefaultOCIRuntime   = "runc"
+	DefaultBackend      = BackendLocal
+	DefaultK8sNamespace = "scfd"
+)
+
+// The backends: where instances run.
+const (
+	BackendLocal      = "local"      // runc containers on this host
+	BackendKubernetes = "kubernetes" // Pods of a Kubernetes cluster
 )
 
 // DefaultDataDir is /var/lib/scfd for root and ./scfd-data otherwise.
@@ -81,6 +93,9 @@ var settings = []setting{
 	{"insecure-registries", "SCFD_INSECURE_REGISTRIES", "", "comma-separated host:port registries reached over plain HTTP"},
 	{"instance-idle-timeout", "SCFD_INSTANCE_IDLE_TIMEOUT", DefaultIdleTimeout.String(), "how long an idle instance is kept"},
 	{"oci-runtime", "SCFD_OCI_RUNTIME", DefaultOCIRuntime, "the OCI runtime binary"},
+	{"backend", "SCFD_BACKEND", DefaultBackend, "where instances run: local (runc on this host) or kubernetes (Pods)"},
+	{"k8s-namespace", "SCFD_K8S_NAMESPACE", DefaultK8sNamespace, "Kubernetes namespace of the instances' Pods (backend kubernetes)"},
+	{"kubeconfig", "KUBECONFIG", "", "kubeconfig of the cluster (backend kubernetes; default: in-cluster, else ~/.kube/config)"},
 	{"image-cache-max", "SCFD_IMAGE_CACHE_MAX", "0", "image cache budget in bytes (suffixes K, M, G; 0 = unlimited)"},
 	{"log-format", "SCFD_LOG_FORMAT", "text", "server log format: text or json"},
 	{"log-level", "SCFD_LOG_LEVEL", "info", "server log level: debug, info, warn or error"},
@@ -116,6 +131,9 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 		UIN:          get("uin"),
 		DockerConfig: get("docker-config"),
 		OCIRuntime:   get("oci-runtime"),
+		Backend:      get("backend"),
+		K8sNamespace: get("k8s-namespace"),
+		Kubeconfig:   get("kubeconfig"),
 		LogFormat:    get("log-format"),
 		LogLevel:     get("log-level"),
 	}
@@ -166,6 +184,14 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 	if c.OCIRuntime == "" {
 		return nil, fmt.Errorf("invalid SCFD_OCI_RUNTIME: must not be empty")
 	}
+	switch c.Backend {
+	case BackendLocal, BackendKubernetes:
+	default:
+		return nil, fmt.Errorf("invalid SCFD_BACKEND %q: want local or kubernetes", c.Backend)
+	}
+	if c.Backend == BackendKubernetes && !dnsLabel.MatchString(c.K8sNamespace) {
+		return nil, fmt.Errorf("invalid SCFD_K8S_NAMESPACE %q: want a Kubernetes namespace name", c.K8sNamespace)
+	}
 	if c.ImageCacheMax, err = ParseBytes(get("image-cache-max")); err != nil {
 		return nil, fmt.Errorf("invalid SCFD_IMAGE_CACHE_MAX %q: %w", get("image-cache-max"), err)
 	}
@@ -179,6 +205,9 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 	}
 	return c, nil
 }
+
+// dnsLabel is the syntax of a Kubernetes namespace name (RFC 1123 label).
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 
 func checkAddr(addr string) error {
 	host, port, err := net.SplitHostPort(addr)

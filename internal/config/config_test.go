@@ -111,3 +111,26 @@ func TestRegistryAddr(t *testing.T) {
 		})
 	}
 }
+
+func TestBackend(t *testing.T) {
+	c, err := load(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Backend != BackendLocal || c.K8sNamespace != DefaultK8sNamespace || c.Kubeconfig != "" {
+		t.Errorf("defaults: backend %q namespace %q kubeconfig %q", c.Backend, c.K8sNamespace, c.Kubeconfig)
+	}
+	c, err = load(t, map[string]string{"SCFD_BACKEND": "kubernetes", "SCFD_K8S_NAMESPACE": "fns", "KUBECONFIG": "/k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Backend != BackendKubernetes || c.K8sNamespace != "fns" || c.Kubeconfig != "/k" {
+		t.Errorf("from the environment: backend %q namespace %q kubeconfig %q", c.Backend, c.K8sNamespace, c.Kubeconfig)
+	}
+	for env, val := range map[string]string{"SCFD_BACKEND": "nomad", "SCFD_K8S_NAMESPACE": "Not_A_Name"} {
+		_, err := load(t, map[string]string{"SCFD_BACKEND": "kubernetes", env: val})
+		if err == nil || !strings.Contains(err.Error(), env) {
+			t.Errorf("%s=%q: err %v, want one naming %s", env, val, err, env)
+		}
+	}
+}
