@@ -6,9 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
+
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/scfd/scfd/internal/api"
 	"github.com/scfd/scfd/internal/config"
@@ -16,6 +20,7 @@ import (
 	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/images"
 	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/k8srt"
 	"github.com/scfd/scfd/internal/localrt"
 	"github.com/scfd/scfd/internal/logs"
 	"github.com/scfd/scfd/internal/netns"
@@ -31,12 +36,66 @@ const LogReapInterval = time.Hour
 // invocation is the data plane: the runtime driver, the pool, the logs,
 // the temporary credentials and the invoker.
 type invocation struct {
-	driver  *localrt.Driver // nil when instances cannot run here
+	driver  driver // nil when instances cannot run here
 	pool    *pool.Pool
 	logs    *logs.Store
 	issuer  *credentials.Issuer
 	invoker *invoke.Invoker
 	stop    context.CancelFunc
+}
+
+// driver is the sandbox driver of the configured backend.
+type driver interface {
+	sandbox.Driver
+	Close(ctx context.Context) error
+}
+
+// newDriver starts the driver of c.Backend: local runc containers, or
+// Pods of the cluster of c.Kubeconfig (in-cluster when empty) in
+// c.K8sNamespace, with the Docker config.json's credentials as their
+// image pull secret.
+func newDriver(ctx context.Context, c *config.Config, acct sandbox.Account, log *slog.Logger) (driver, error) {
+	if c.Backend == config.BackendKubernetes {
+		rc, err := k8srt.RESTConfig(c.Kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		client, err := kubernetes.NewForConfig(rc)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes client: %w", err)
+		}
+		dir := c.DockerConfig
+		if dir == "" {
+			if home, err := os.UserHomeDir(); err == nil {
+				dir = filepath.Join(home, ".docker")
+			}
+		}
+		dockerConfig, err := os.ReadFile(filepath.Join(dir, "config.json"))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("docker config: %w", err)
+		}
+		d, err := k8srt.New(ctx, k8srt.Options{
+			Client: client, Namespace: c.K8sNamespace, Account: acct,
+			DockerConfigJSON: dockerConfig, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return d, nil
+	}
+	network, subnet, cgroup := RuntimeNames(c.DataDir)
+	d, err := localrt.New(ctx, localrt.Options{
+		DataDir:      filepath.Join(c.DataDir, "runtime"),
+		Runtime:      c.OCIRuntime,
+		Account:      acct,
+		CgroupParent: cgroup,
+		Network:      netns.Options{Name: network, Subnet: subnet},
+		Logger:       log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // RuntimeNames derives, from the data directory, the names a server's
@@ -66,16 +125,8 @@ func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st
 	go ls.RunReaper(bg, LogReapInterval)
 	inv := &invocation{logs: ls, issuer: credentials.NewIssuer(credentials.IssuerOptions{}), stop: stop}
 	acct := sandbox.Account{Region: c.Region, AppID: c.AppID, UIN: c.UIN}
-	network, subnet, cgroup := RuntimeNames(c.DataDir)
 	var instances invoke.Instances
-	inv.driver, err = localrt.New(ctx, localrt.Options{
-		DataDir:      filepath.Join(c.DataDir, "runtime"),
-		Runtime:      c.OCIRuntime,
-		Account:      acct,
-		CgroupParent: cgroup,
-		Network:      netns.Options{Name: network, Subnet: subnet},
-		Logger:       log,
-	})
+	inv.driver, err = newDriver(ctx, c, acct, log)
 	if err != nil {
 		log.Error("instances cannot run on this host; invocations will fail", "err", err)
 		inv.driver = nil
@@ -144,8 +195,10 @@ func (inv *invocation) close(ctx context.Context, log *slog.Logger) error {
 	}
 	if inv.driver != nil {
 		errs = append(errs, inv.driver.Close(ctx))
-		if err := inv.driver.Network().RemoveFirewall(); err != nil {
-			log.Warn("removing the instances' firewall chains", "err", err)
+		if local, ok := inv.driver.(*localrt.Driver); ok {
+			if err := local.Network().RemoveFirewall(); err != nil {
+				log.Warn("removing the instances' firewall chains", "err", err)
+			}
 		}
 	}
 	inv.stop()
