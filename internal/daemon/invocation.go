@@ -98,6 +98,17 @@ func newDriver(ctx context.Context, c *config.Config, acct sandbox.Account, log 
 	return d, nil
 }
 
+// exitGrace is how long an invocation whose connection broke waits to
+// learn why the process ended. A Pod's exit reaches scfd after the
+// kubelet's next relist (every second) and status update, through the
+// watch; a local exit at once. Zero is the invoker's default.
+func exitGrace(backend string) time.Duration {
+	if backend == config.BackendKubernetes {
+		return 10 * time.Second
+	}
+	return 0
+}
+
 // RuntimeNames derives, from the data directory, the names a server's
 // instances use on the host: the CNI network and firewall chains, the
 // instances' subnet and the cgroup parent. Distinct data directories get
@@ -161,6 +172,7 @@ func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st
 		Credentials: inv.issuer,
 		Account:     acct,
 		Logger:      log,
+		ExitGrace:   exitGrace(c.Backend),
 	})
 	return inv, nil
 }
