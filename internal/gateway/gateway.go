@@ -159,9 +159,11 @@ func New(opts Options) *Gateway {
 	g := &Gateway{opts: opts, now: opts.Now, log: opts.Logger}
 	g.cache = fnCache{ttl: opts.FunctionCacheTTL, now: opts.Now, m: map[fnKey]fnEntry{}}
 	g.proxy = &httputil.ReverseProxy{
-		Rewrite:        rewrite,
-		Transport:      opts.Transport,
-		FlushInterval:  -1,
+		Rewrite:   rewrite,
+		Transport: opts.Transport,
+		// Zero: answers of unknown length (chunked, server-sent events)
+		// are flushed at every write, answers of known length when done.
+		FlushInterval:  0,
 		BufferPool:     bufferPool{},
 		ErrorHandler:   g.proxyError,
 		ModifyResponse: modifyResponse,

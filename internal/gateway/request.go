@@ -103,9 +103,13 @@ func (q *request) serve(w http.ResponseWriter, r *http.Request) {
 		if code == invoke.CodeTimeout {
 			elapsed = timeout
 		}
+		// The peak of an instance serving several requests at once is no
+		// one request's: it is measured only for instances of their own.
 		var mem int64
-		if st, err := q.in.Stats(); err == nil {
-			mem = int64(st.MemoryPeakBytes)
+		if !q.shared() {
+			if st, err := q.in.Stats(); err == nil {
+				mem = int64(st.MemoryPeakBytes)
+			}
 		}
 		detach()
 		lease.Release(outcome)
