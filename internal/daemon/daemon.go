@@ -126,6 +126,9 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 	if inv.pool != nil {
 		go usage.RunIdleSampler(sampling, provisionedIdle(inv.pool, st))
 	}
+	if eg, ok := inv.driver.(egressCounter); ok {
+		go usage.RunOutboundSampler(sampling, OutboundInterval, outbound(eg))
+	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
 		defer cancel()

@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/localrt"
 	"github.com/scfd/scfd/internal/meter"
 	"github.com/scfd/scfd/internal/metrics"
 	"github.com/scfd/scfd/internal/pool"
 	"github.com/scfd/scfd/internal/sandbox"
+	"github.com/scfd/scfd/internal/scf"
 	"github.com/scfd/scfd/internal/store"
 )
 
@@ -118,4 +120,32 @@ func apiMux(apiSrv http.Handler, m *metrics.Metrics) http.Handler {
 	mux.Handle("GET /metrics", m.Handler())
 	mux.Handle("/", apiSrv)
 	return mux
+}
+
+// OutboundInterval is how often instances' outbound traffic is metered.
+const OutboundInterval = 10 * time.Second
+
+// egressCounter is a driver that counts its instances' outbound traffic
+// (the local runtime does).
+type egressCounter interface {
+	Egress() (map[string]localrt.Egress, error)
+}
+
+// outbound reads a driver's outbound counts for the meter.
+func outbound(d egressCounter) func() (map[string]meter.InstanceBytes, error) {
+	return func() (map[string]meter.InstanceBytes, error) {
+		eg, err := d.Egress()
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]meter.InstanceBytes, len(eg))
+		for id, e := range eg {
+			v := e.Version
+			if v == "" {
+				v = scf.Latest
+			}
+			out[id] = meter.InstanceBytes{Key: meter.Key{Namespace: e.Namespace, Function: e.Function, Qualifier: v}, Bytes: e.Bytes}
+		}
+		return out, nil
+	}
 }

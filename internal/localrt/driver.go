@@ -83,9 +83,10 @@ type Driver struct {
 	net    *netns.Manager
 	nets   *pool[*netns.Attachment]
 
-	mu    sync.Mutex
-	live  map[string]*instance
-	close sync.Once
+	mu     sync.Mutex
+	live   map[string]*instance
+	owners map[string]*owner // network attachment id → instance, for Egress
+	close  sync.Once
 }
 
 var _ sandbox.Driver = (*Driver)(nil)
@@ -126,7 +127,7 @@ func New(ctx context.Context, opts Options) (_ *Driver, err error) {
 		return nil, fmt.Errorf("localrt: become subreaper: %w", err)
 	}
 	d := &Driver{
-		opts: opts, log: log, live: map[string]*instance{},
+		opts: opts, log: log, live: map[string]*instance{}, owners: map[string]*owner{},
 		rt: &runc.Runc{Command: opts.Runtime, Root: filepath.Join(dir, "runc")},
 	}
 	for _, sub := range []string{"runc", "bundles"} {

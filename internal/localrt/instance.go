@@ -98,6 +98,7 @@ func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Instan
 	if in.att, err = d.nets.take(); err != nil {
 		return nil, err
 	}
+	d.own(in, spec.Namespace, spec.Function, spec.Version)
 	t2 := time.Now()
 	in.phases.Network = t2.Sub(t1)
 	in.addr = net.JoinHostPort(in.att.IP.String(), strconv.Itoa(spec.Port))
@@ -405,6 +406,7 @@ func (in *instance) teardown(ctx context.Context) error {
 	}
 	if in.att != nil {
 		errs = append(errs, in.d.net.Teardown(ctx, in.att))
+		in.d.disown(in)
 	}
 	if err := os.RemoveAll(in.bundle); err != nil {
 		errs = append(errs, fmt.Errorf("localrt: %w", err))

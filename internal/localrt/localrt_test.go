@@ -84,6 +84,30 @@ func TestNetworkIsolation(t *testing.T) {
 	if _, err := http.Get("http://" + b.Addr() + "/env"); err != nil {
 		t.Errorf("host → instance: %v", err)
 	}
+
+	// Only a's connection to the world was outbound traffic; answers to
+	// the host and refused attempts were not.
+	eg, err := d.Egress()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := eg[a.ID()]; e.Bytes == 0 || e.Function != "f" {
+		t.Errorf("egress of a: %+v", e)
+	}
+	if e := eg[b.ID()]; e.Bytes != 0 {
+		t.Errorf("egress of b, which only answered the host: %+v", e)
+	}
+	sent := eg[a.ID()].Bytes
+	if err := a.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eg, _ = d.Egress()
+	if e, ok := eg[a.ID()]; !ok || e.Bytes != sent {
+		t.Errorf("final egress of a stopped instance: %+v (present %v), want %d bytes once", e, ok, sent)
+	}
+	if eg, _ = d.Egress(); eg[a.ID()].Bytes != 0 {
+		t.Errorf("a stopped instance is reported twice: %+v", eg[a.ID()])
+	}
 }
 
 // routesLeft counts host routes into the test subnet: ptp adds one per

@@ -345,3 +345,50 @@ func (m *Meter) RunIdleSampler(ctx context.Context, read func() []ProvisionedIdl
 		}
 	}
 }
+
+// InstanceBytes is how many bytes one instance has sent out so far.
+type InstanceBytes struct {
+	Key
+	Bytes uint64
+}
+
+// RunOutboundSampler meters outbound traffic until ctx ends: every
+// interval it reads each instance's running count (read returns the
+// instances that ran since the previous reading, by instance id, stopped
+// ones included once with their final count) and records what each
+// version's instances sent since the previous reading.
+func (m *Meter) RunOutboundSampler(ctx context.Context, interval time.Duration, read func() (map[string]InstanceBytes, error)) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	last := map[string]uint64{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		cur, err := read()
+		if err != nil {
+			m.log.Warn("meter: reading outbound traffic", "err", err)
+			continue
+		}
+		sent := map[Key]int64{}
+		for id, c := range cur {
+			if c.Bytes > last[id] {
+				sent[c.Key] += int64(c.Bytes - last[id])
+			}
+			last[id] = c.Bytes
+		}
+		for id := range last {
+			if _, ok := cur[id]; !ok {
+				delete(last, id)
+			}
+		}
+		now := m.now()
+		for k, n := range sent {
+			if err := m.RecordOutbound(ctx, now, k, n); err != nil && ctx.Err() == nil {
+				m.log.Warn("meter: recording outbound traffic", "err", err)
+			}
+		}
+	}
+}

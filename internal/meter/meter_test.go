@@ -223,3 +223,55 @@ func TestIdleSamplerMetersTenSecondSteps(t *testing.T) {
 		<-done
 	})
 }
+
+func TestOutboundSamplerRecordsDeltas(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		st, err := store.Open(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		m, err := Open(ctx, Options{DB: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		k := Key{"default", "talker", "$LATEST"}
+		readings := []map[string]InstanceBytes{
+			{"i1": {k, 1000}, "i2": {k, 500}},
+			{"i1": {k, 1500}, "i2": {k, 500}}, // i1 sent 500 more
+			{"i1": {k, 2000}},                 // i2 gone; i1 stopped with its final count
+			{"i3": {k, 100}},                  // a new instance
+		}
+		var mu sync.Mutex
+		read := func() (map[string]InstanceBytes, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(readings) == 0 {
+				return map[string]InstanceBytes{}, nil
+			}
+			r := readings[0]
+			readings = readings[1:]
+			return r, nil
+		}
+		sctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			m.RunOutboundSampler(sctx, 10*time.Second, read)
+		}()
+		time.Sleep(45 * time.Second)
+		synctest.Wait()
+		stop()
+		<-done
+		fns, _, err := m.Usage(ctx, Query{}, DefaultPrices)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(fns) != 1 || fns[0].OutboundBytes != 2600 {
+			t.Errorf("outbound %+v, want 2000 (i1) + 500 (i2) + 100 (i3) = 2600", fns)
+		}
+	})
+}

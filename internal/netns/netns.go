@@ -31,7 +31,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
@@ -75,6 +77,13 @@ type Manager struct {
 	cni    *libcni.CNIConfig
 	conf   *libcni.NetworkConfigList
 	ipt    *iptables.IPTables
+
+	// mu guards the egress accounting of attachments: the address of
+	// each live one, and the final counts of those torn down since the
+	// last Egress call.
+	mu    sync.Mutex
+	ips   map[string]string // attachment id → address
+	final map[string]uint64 // attachment id → bytes sent, at teardown
 }
 
 // Attachment is one instance's network namespace and address.
@@ -153,6 +162,7 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 	}
 	m := &Manager{
 		opts: opts, log: log, subnet: subnet, ipt: ipt, conf: list,
+		ips: map[string]string{}, final: map[string]uint64{},
 		// An explicit exec: libcni's lazy default is not safe for
 		// concurrent use.
 		cni: libcni.NewCNIConfigWithCacheDir(opts.PluginDirs, filepath.Join(dir, "cache"), &invoke.DefaultExec{
@@ -180,6 +190,12 @@ func (m *Manager) chains() (in, fwd, nat string) {
 	return "SCFD-" + n + "-IN", "SCFD-" + n + "-FWD", "SCFD-" + n + "-NAT"
 }
 
+// acctChain counts, with one rule per instance address, the bytes each
+// instance sends through the host to anything outside the subnet: its
+// outbound traffic. What instances send to scfd itself goes to INPUT, not
+// through here.
+func (m *Manager) acctChain() string { return "SCFD-" + strings.ToUpper(m.opts.Name) + "-ACCT" }
+
 // firewall (re)writes the Manager's chains and the jumps to them.
 func (m *Manager) firewall() error {
 	in, fwd, nat := m.chains()
@@ -192,7 +208,9 @@ func (m *Manager) firewall() error {
 			{"-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"},
 			{"-j", "REJECT"},
 		}},
+		{"filter", m.acctChain(), nil},
 		{"filter", fwd, [][]string{
+			{"-s", s, "!", "-d", s, "-j", m.acctChain()},
 			{"-d", s, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
 			{"-s", s, "-d", s, "-j", "REJECT"},
 			{"-s", s, "-j", "ACCEPT"},
@@ -243,7 +261,7 @@ func (m *Manager) RemoveFirewall() error {
 	} {
 		errs = append(errs, m.ipt.DeleteIfExists(j.table, j.chain, j.rule...))
 	}
-	for _, c := range []struct{ table, chain string }{{"filter", in}, {"filter", fwd}, {"nat", nat}} {
+	for _, c := range []struct{ table, chain string }{{"filter", in}, {"filter", fwd}, {"filter", m.acctChain()}, {"nat", nat}} {
 		if ok, _ := m.ipt.ChainExists(c.table, c.chain); ok {
 			errs = append(errs, m.ipt.ClearAndDeleteChain(c.table, c.chain))
 		}
@@ -279,15 +297,83 @@ func (m *Manager) Setup(ctx context.Context, id string) (_ *Attachment, err erro
 	}
 	for _, ip := range r.IPs {
 		if ip.Address.IP.To4() != nil {
+			addr := ip.Address.IP.String()
+			if err := m.ipt.Append("filter", m.acctChain(), "-s", addr+"/32"); err != nil {
+				return nil, fmt.Errorf("netns: counting the traffic of %s: %w", addr, err)
+			}
+			m.mu.Lock()
+			m.ips[id] = addr
+			m.mu.Unlock()
 			return &Attachment{ID: id, Path: path, IP: ip.Address.IP}, nil
 		}
 	}
 	return nil, errors.New("netns: CNI gave no IPv4 address")
 }
 
-// Teardown detaches a from the network and removes its namespace.
+// Teardown detaches a from the network and removes its namespace. Its
+// final outbound count is kept for the next Egress call.
 func (m *Manager) Teardown(ctx context.Context, a *Attachment) error {
-	return m.teardown(ctx, a.ID)
+	var errs []error
+	m.mu.Lock()
+	addr, ok := m.ips[a.ID]
+	delete(m.ips, a.ID)
+	m.mu.Unlock()
+	if ok {
+		counts, err := m.counts()
+		errs = append(errs, err)
+		if n := counts[addr]; n > 0 {
+			m.mu.Lock()
+			m.final[a.ID] += n
+			m.mu.Unlock()
+		}
+		errs = append(errs, m.ipt.DeleteIfExists("filter", m.acctChain(), "-s", addr+"/32"))
+	}
+	errs = append(errs, m.teardown(ctx, a.ID))
+	return errors.Join(errs...)
+}
+
+// Egress returns, by attachment id, the bytes each instance has sent to
+// anything outside its subnet but the host (scfd's listeners are on the
+// host): counts since Setup for live attachments, and the final counts of
+// those torn down since the previous call, which it then forgets.
+func (m *Manager) Egress() (map[string]uint64, error) {
+	counts, err := m.counts()
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]uint64, len(m.ips)+len(m.final))
+	for id, addr := range m.ips {
+		out[id] = counts[addr]
+	}
+	for id, n := range m.final {
+		out[id] += n
+	}
+	m.final = map[string]uint64{}
+	return out, nil
+}
+
+// counts reads the byte counter of every address in the accounting chain.
+func (m *Manager) counts() (map[string]uint64, error) {
+	rules, err := m.ipt.ListWithCounters("filter", m.acctChain())
+	if err != nil {
+		return nil, fmt.Errorf("netns: reading traffic counters: %w", err)
+	}
+	out := map[string]uint64{}
+	for _, r := range rules {
+		// "-A CHAIN -s 10.0.0.2/32 -c PACKETS BYTES"
+		f := strings.Fields(r)
+		if len(f) < 7 || f[0] != "-A" || f[2] != "-s" || f[4] != "-c" {
+			continue
+		}
+		n, err := strconv.ParseUint(f[6], 10, 64)
+		if err != nil {
+			continue
+		}
+		out[strings.TrimSuffix(f[3], "/32")] += n
+	}
+	return out, nil
 }
 
 func (m *Manager) teardown(ctx context.Context, id string) error {

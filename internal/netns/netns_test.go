@@ -173,3 +173,64 @@ func TestNewCleansLeftovers(t *testing.T) {
 		t.Error("namespace mounts left")
 	}
 }
+
+// sendUDP sends n datagrams of size bytes from inside a to addr.
+func sendUDP(t *testing.T, a *Attachment, addr string, n, size int) {
+	t.Helper()
+	to, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = netnstest.Do(a.Path, func() error {
+		// Unconnected, so that nobody listening there (an ICMP error)
+		// does not stop the sending.
+		c, err := net.ListenPacket("udp", ":0")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		buf := make([]byte, size)
+		for range n {
+			if _, err := c.WriteTo(buf, to); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEgressCountsOutboundOnly(t *testing.T) {
+	needRoot(t)
+	world := netnstest.World(t, 3)
+	worldIP, _, _ := net.SplitHostPort(world)
+	m := newManager(t, t.TempDir())
+	a := setup(t, m, "a")
+	gw := make(net.IP, 4)
+	copy(gw, a.IP.To4())
+	gw[3] = 1
+
+	sendUDP(t, a, net.JoinHostPort(worldIP, "9999"), 100, 1000)
+	sendUDP(t, a, net.JoinHostPort(gw.String(), "9999"), 50, 1000) // to the host: not outbound
+	got, err := m.Egress()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 100 datagrams of 1000 bytes plus 28 bytes of IP and UDP headers.
+	if n := got[a.ID]; n != 100*1028 {
+		t.Errorf("egress of a = %d bytes, want %d", n, 100*1028)
+	}
+	sendUDP(t, a, net.JoinHostPort(worldIP, "9999"), 10, 1000)
+	if err := m.Teardown(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = m.Egress()
+	if n := got[a.ID]; n != 110*1028 {
+		t.Errorf("final egress of a = %d bytes, want %d", n, 110*1028)
+	}
+	if got, _ = m.Egress(); got[a.ID] != 0 {
+		t.Errorf("a torn-down attachment is reported twice: %v", got)
+	}
+}

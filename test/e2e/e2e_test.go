@@ -13,6 +13,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
+	"github.com/scfd/scfd/internal/netns/netnstest"
 	"github.com/scfd/scfd/internal/testenv"
 )
 
@@ -42,6 +43,13 @@ func TestNodeSDK(t *testing.T) {
 	reg.Push(t, "e2e/echo:v2", withFile(t, hello, "version", "2"))
 	reg.Push(t, "e2e/testfunc:v1", testenv.BinaryImage(t, "testfunc"))
 
+	// A network namespace standing for the outside world, for the
+	// functions' outbound traffic: nothing leaves the machine.
+	world := ""
+	if os.Geteuid() == 0 {
+		world = netnstest.World(t, 4)
+	}
+
 	cmd := exec.Command(node, "--test", "--test-reporter=spec", ".")
 	cmd.Env = append(os.Environ(),
 		"SCFD_BIN="+bin,
@@ -50,6 +58,7 @@ func TestNodeSDK(t *testing.T) {
 		"SCFD_E2E_IMAGE_TESTFUNC="+reg.Ref("e2e/testfunc:v1"),
 		"SCFD_INSECURE_REGISTRIES="+reg.Addr,
 		"DOCKER_CONFIG="+reg.DockerConfigDir,
+		"SCFD_E2E_WORLD="+world,
 	)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {

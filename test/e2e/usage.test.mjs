@@ -101,6 +101,16 @@ describe("metering", () => {
     }
   });
 
+  const world = process.env.SCFD_E2E_WORLD;
+  test("outbound traffic is sent", { skip: !world && "needs root for the world namespace" }, async () => {
+    const [host] = world.split(":");
+    const { Result } = await scf.Invoke({
+      FunctionName: "metered",
+      ClientContext: JSON.stringify({ udp: { addr: `${host}:9`, count: 100, size: 1000 } }),
+    });
+    assert.equal(Result.InvokeResult, 0, JSON.stringify(Result));
+  });
+
   test("provisioned instances idle for 20 s are metered in 10 s steps", async () => {
     await active("warm", { MemorySize: 512 });
     const { FunctionVersion } = await scf.PublishVersion({ FunctionName: "warm" });
@@ -118,5 +128,17 @@ describe("metering", () => {
     // 2 instances × 0.5 GB × 10 s per full step: 2 or 3 steps in 21 s.
     assert.ok([20, 30].includes(f.ProvisionedIdleGBSeconds), `idle provisioned GB-s ${f.ProvisionedIdleGBSeconds}`);
     assert.equal(f.Invocations, 0);
+  });
+
+  test("outbound traffic is metered from the instance's counters, not its answers to scfd", { skip: !world && "needs root" }, async () => {
+    const f = await waitFor(
+      async () => {
+        const u = (await usage({ FunctionName: "metered" })).Functions[0];
+        return u.OutboundBytes > 0 ? u : null;
+      },
+      { what: "outbound bytes", timeout: 25000, interval: 500 },
+    );
+    // 100 datagrams of 1000 bytes, plus 28 bytes of IP and UDP headers each.
+    assert.equal(f.OutboundBytes, 100 * 1028);
   });
 });

@@ -13,6 +13,8 @@
 //	body      string    answer with this body instead of the echo
 //	big_mb    int       answer with this many MB of 'x'
 //	later     string    print this line 100 ms after answering
+//	udp       object    {"addr": "ip:port", "count": n, "size": bytes}:
+//	                    send count datagrams of size bytes to addr
 //
 // The default answer is {"event": <the event>, "headers": {X-Scf-*...},
 // "method": ..., "path": ..., "env": {SCF_* and TENCENTCLOUD_* variables}}.
@@ -27,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -43,6 +46,11 @@ type event struct {
 	Body    *string  `json:"body"`
 	BigMB   int      `json:"big_mb"`
 	Later   string   `json:"later"`
+	UDP     *struct {
+		Addr  string `json:"addr"`
+		Count int    `json:"count"`
+		Size  int    `json:"size"`
+	} `json:"udp"`
 }
 
 var hold [][]byte
@@ -88,6 +96,13 @@ func invoke(w http.ResponseWriter, r *http.Request) {
 	if ev.Exit != nil {
 		os.Exit(*ev.Exit)
 	}
+	if u := ev.UDP; u != nil {
+		if err := sendUDP(u.Addr, u.Count, u.Size); err != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprintln(w, err)
+			return
+		}
+	}
 	if ev.Later != "" {
 		go func() {
 			time.Sleep(100 * time.Millisecond)
@@ -127,4 +142,25 @@ func invoke(w http.ResponseWriter, r *http.Request) {
 			"contentType": r.Header.Get("Content-Type"), "env": env,
 		})
 	}
+}
+
+// sendUDP sends count datagrams of size bytes to addr from an unconnected
+// socket, so that nobody listening there does not stop the sending.
+func sendUDP(addr string, count, size int) error {
+	to, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return err
+	}
+	c, err := net.ListenPacket("udp", ":0")
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	buf := make([]byte, size)
+	for range count {
+		if _, err := c.WriteTo(buf, to); err != nil {
+			return err
+		}
+	}
+	return nil
 }
