@@ -164,4 +164,3 @@ func roundUsage(u *Usage) {
 	u.ProvisionedIdleGBSeconds = round6(u.ProvisionedIdleGBSeconds)
 	u.Cost = round6(u.Cost)
 }
-
