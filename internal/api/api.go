@@ -301,6 +301,26 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (an
 	})
 }
 
+// ServeAction runs action with body for a caller authenticated another
+// way (a console session with the key secretID and its scope) and writes
+// the same {"Response": ...} envelope as ServeHTTP, errors included.
+func (s *Server) ServeAction(w http.ResponseWriter, r *http.Request, action string, body []byte, secretID string, scope Scope) {
+	reqID := uuid.NewString()
+	r = r.Clone(r.Context())
+	r.Header.Set("X-TC-Action", action) // named in the logs
+	h := s.handler(action)
+	if h == nil {
+		s.writeError(w, r, reqID, &Error{Code: "InvalidAction", Message: fmt.Sprintf("action %q does not exist", action)})
+		return
+	}
+	resp, err := h(r.Context(), &Call{Action: action, RequestID: reqID, Region: s.opts.Region, SecretID: secretID, Scope: scope, Body: body})
+	if err != nil {
+		s.writeError(w, r, reqID, err)
+		return
+	}
+	s.writeResponse(w, r, reqID, resp)
+}
+
 // errorCode maps an error to its SCF code and client-safe message.
 // ok is false for errors of no known class: an InternalError.
 func errorCode(err error) (code, msg string, ok bool) {
