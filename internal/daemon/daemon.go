@@ -31,6 +31,7 @@ import (
 	"github.com/scfd/scfd/internal/scf"
 	"github.com/scfd/scfd/internal/store"
 	"github.com/scfd/scfd/internal/tc3"
+	"github.com/scfd/scfd/internal/trigger"
 )
 
 // ShutdownGrace bounds how long in-flight API calls may take to finish
@@ -135,7 +136,7 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 		err = errors.Join(err, inv.close(cctx, log))
 	}()
 
-	forget := lifecycle{Deployer: dep, log: log, others: []forgetter{
+	forget := &lifecycle{Deployer: dep, log: log, others: []forgetter{
 		forgetFunc(func(_ context.Context, ns, name string) error { met.Forget(ns, name); return nil }),
 	}}
 	if inv.pool != nil {
@@ -156,12 +157,21 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 		return err
 	}
 	defer queue.Close()
+	trig, err := trigger.Open(ctx, trigger.Options{
+		DB: st, Functions: st, Queue: queue, GatewayURL: gatewayURL(c.GatewayAddr), Logger: log,
+	})
+	if err != nil {
+		return fmt.Errorf("open the triggers: %w", err)
+	}
+	go trig.Run(sampling)
+	api.RegisterTriggers(apiSrv, trig)
+	forget.others = append(forget.others, forgetFunc(trig.Forget))
 	api.RegisterUsage(apiSrv, usage, meter.DefaultPrices)
 	api.RegisterVersions(apiSrv, st)
 	emb.useKeys(inv.keys(adminKeys{key}))
 	servers := []*server{
 		{name: "SCF API", addr: c.APIAddr, handler: apiMux(apiSrv, met)},
-		{name: "gateway", addr: c.GatewayAddr, handler: newGateway(c, log, st, inv, recorder{meter: usage, metrics: met, log: log})},
+		{name: "gateway", addr: c.GatewayAddr, handler: trig.APIGW(inv.invoker, newGateway(c, log, st, inv, recorder{meter: usage, metrics: met, log: log}))},
 	}
 	servers = append(servers, emb.servers()...)
 	for _, s := range servers {
@@ -244,4 +254,17 @@ func (k adminKeys) Lookup(secretID string) (string, api.Scope, error) {
 		return "", api.Scope{}, tc3.ErrSecretIDNotFound
 	}
 	return k.key.SecretKey, api.Scope{Admin: true}, nil
+}
+
+// gatewayURL is the base URL of the gateway listening on addr, as API
+// gateway triggers show it.
+func gatewayURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

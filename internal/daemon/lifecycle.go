@@ -29,7 +29,7 @@ type lifecycle struct {
 }
 
 // Forget tells the deployer, then the others, that a function is gone.
-func (l lifecycle) Forget(namespace, name string) {
+func (l *lifecycle) Forget(namespace, name string) {
 	l.Deployer.Forget(namespace, name)
 	ctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
 	defer cancel()

@@ -126,8 +126,11 @@ describe("Invoke", () => {
     await expectCode(() => scf.Invoke({ FunctionName: "tf", ClientContext: "{not json" }), "InvalidParameterValue.ClientContext");
   });
 
-  test("asynchronous invocation is not available yet", async () => {
-    await expectCode(() => scf.Invoke({ FunctionName: "tf", InvocationType: "Event", ClientContext: "{}" }), "UnsupportedOperation.InvocationType");
+  test("an asynchronous invocation answers at once with its request id", async () => {
+    const t0 = Date.now();
+    const { Result } = await scf.Invoke({ FunctionName: "tf", InvocationType: "Event", ClientContext: JSON.stringify({ sleep_ms: 1000 }) });
+    assert.match(Result.FunctionRequestId, /^[0-9a-f-]{36}$/);
+    assert.ok(Date.now() - t0 < 1000, "it did not wait for the function");
   });
 
   test("invoking a missing function fails", async () => {
