@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/scfd
 GOFLAGS ?=
 
-.PHONY: all build run demo test test-go test-short bench deps deps-test vet clean
+.PHONY: all build run demo test test-go test-short test-k8s bench deps deps-test vet clean
 
 all: build
 
@@ -30,6 +30,12 @@ vet:
 
 test: deps-test vet
 	$(GO) test -count=1 -timeout 15m ./...
+
+# test-k8s runs the Kubernetes backend against a real single-node cluster
+# on this machine (root; see test/k8s/run.sh). The first run builds the
+# Kubernetes binaries into /var/cache/scfd-k8s (about 12 min on 2 cores).
+test-k8s: deps-test
+	./test/k8s/run.sh
 
 test-short:
 	$(GO) test -count=1 -short ./...

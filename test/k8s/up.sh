@@ -47,7 +47,7 @@ start=$(date +%s)
 		echo "$k=$(sysctl -n "$k")"
 	done
 } > "$STATE/sysctl.saved"
-for d in /var/log/pods /var/log/containers /var/lib/cni /etc/cni /opt/cni /run/containerd/runc/k8s.io; do
+for d in /var/log/pods /var/log/containers /var/lib/cni /etc/cni /opt/cni /run/containerd /run/containerd/runc/k8s.io; do
 	[ -e "$d" ] || echo "$d" >> "$STATE/created-dirs"
 done
 
