@@ -36,6 +36,7 @@ func newGateway(c *config.Config, log *slog.Logger, st *store.Store, inv *invoca
 	}
 	return gateway.New(gateway.Options{
 		Functions:   st,
+		Resolver:    inv.invoker,
 		Instances:   instances,
 		Logs:        inv.logs,
 		Recorder:    rec,

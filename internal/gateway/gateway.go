@@ -76,6 +76,12 @@ type Instances interface {
 	Acquire(ctx context.Context, fn *scf.Function) (pool.Lease, error)
 }
 
+// Resolver maps an alias (or $DEFAULT) to the version that serves a
+// request; *invoke.Invoker has it.
+type Resolver interface {
+	Resolve(ctx context.Context, namespace, function, qualifier string, routingKey map[string]string) (string, error)
+}
+
 // Functions finds a function version; *store.Store has it.
 type Functions interface {
 	GetFunction(ctx context.Context, namespace, name, version string) (*scf.Function, error)
@@ -102,6 +108,7 @@ type Recorder interface {
 type Options struct {
 	Functions   Functions
 	Instances   Instances
+	Resolver    Resolver    // nil: only versions, not aliases, in {function}@{qualifier}
 	Logs        LogStore    // nil: requests are not logged
 	Recorder    Recorder    // nil: requests are not metered
 	Credentials Credentials // nil: no X-Scf-Secret-* headers
@@ -221,7 +228,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if t.qualifier == "" {
 		t.qualifier = scf.Latest
 	}
-	fn, err := g.cache.get(r.Context(), g.opts.Functions, t.namespace, t.function, t.qualifier)
+	version := t.qualifier
+	if !scf.IsVersion(version) && g.opts.Resolver != nil {
+		v, err := g.opts.Resolver.Resolve(r.Context(), t.namespace, t.function, t.qualifier, routingKey(r.Header))
+		switch {
+		case errors.Is(err, errdefs.ErrNotFound):
+			writeError(w, id, http.StatusNotFound, 404, fmt.Sprintf("function %s/%s@%s not found", t.namespace, t.function, t.qualifier))
+			return
+		case err != nil:
+			g.log.ErrorContext(r.Context(), "gateway: resolving an alias", "namespace", t.namespace, "function", t.function, "err", err)
+			writeError(w, id, http.StatusInternalServerError, invoke.CodeInternal, "an internal error occurred")
+			return
+		}
+		version = v
+	}
+	fn, err := g.cache.get(r.Context(), g.opts.Functions, t.namespace, t.function, version)
 	switch {
 	case errors.Is(err, errdefs.ErrNotFound), errors.Is(err, errdefs.ErrInvalidArgument):
 		writeError(w, id, http.StatusNotFound, 404, fmt.Sprintf("function %s/%s@%s not found", t.namespace, t.function, t.qualifier))
@@ -304,4 +325,16 @@ func (c *fnCache) get(ctx context.Context, fs Functions, ns, name, version strin
 	c.m[k] = fnEntry{fn: fn, err: err, expires: now.Add(c.ttl)}
 	c.mu.Unlock()
 	return fn, err
+}
+
+// routingKey offers a request's headers to an alias's routing rules: a
+// rule on invoke.headers.User matches the header User.
+func routingKey(h http.Header) map[string]string {
+	rk := make(map[string]string, len(h))
+	for k, vs := range h {
+		if len(vs) > 0 {
+			rk[k] = vs[0]
+		}
+	}
+	return rk
 }
