@@ -105,6 +105,11 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 		return fmt.Errorf("open the meter: %w", err)
 	}
 	defer func() { err = errors.Join(err, usage.Close()) }()
+	mon, startMonitor, stopMonitor, err := openMonitor(ctx, st, log)
+	if err != nil {
+		return fmt.Errorf("open the monitor: %w", err)
+	}
+	defer stopMonitor()
 	dep := deploy.New(st, cache, deploy.Options{Logger: log, PullObserved: met.ImagePull})
 	defer dep.Close()
 	pending, _, err := st.ListFunctions(ctx, store.FunctionQuery{
@@ -116,11 +121,12 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 	}
 	dep.Resume(ctx, pending)
 
-	inv, err := startInvocation(ctx, c, log, st, cache, recorder{meter: usage, metrics: met, log: log})
+	inv, err := startInvocation(ctx, c, log, st, cache, recorder{meter: usage, metrics: met, monitor: mon, log: log})
 	if err != nil {
 		return err
 	}
 	running.Store(inv.pool)
+	startMonitor(inv.pool)
 	met.Instances(instanceStates(inv.pool))
 	sampling, stopSampling := context.WithCancel(context.Background())
 	defer stopSampling()
@@ -165,13 +171,13 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 	}
 	go trig.Run(sampling)
 	api.RegisterTriggers(apiSrv, trig)
-	forget.others = append(forget.others, forgetFunc(trig.Forget))
+	forget.others = append(forget.others, forgetFunc(trig.Forget), forgetFunc(mon.Forget))
 	api.RegisterUsage(apiSrv, usage, meter.DefaultPrices)
 	api.RegisterVersions(apiSrv, st)
 	emb.useKeys(inv.keys(adminKeys{key}))
 	servers := []*server{
-		{name: "SCF API", addr: c.APIAddr, handler: apiMux(apiSrv, met)},
-		{name: "gateway", addr: c.GatewayAddr, handler: trig.APIGW(inv.invoker, newGateway(c, log, st, inv, recorder{meter: usage, metrics: met, log: log}))},
+		{name: "SCF API", addr: c.APIAddr, handler: registerConsole(apiSrv, apiMux(apiSrv, met), mon, inv.pool, inv.keys(adminKeys{key}), log)},
+		{name: "gateway", addr: c.GatewayAddr, handler: trig.APIGW(inv.invoker, newGateway(c, log, st, inv, recorder{meter: usage, metrics: met, monitor: mon, log: log}))},
 	}
 	servers = append(servers, emb.servers()...)
 	for _, s := range servers {

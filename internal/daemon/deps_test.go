@@ -23,6 +23,8 @@ var (
 		"store":   {"errdefs", "scf"},
 		"sandbox": {"errdefs", "scf"},
 		"tc3":     {},
+		"monitor": {"errdefs"},
+		"console": {"api"},
 	}
 	// forbidden lists internal packages a package must not import.
 	forbidden = map[string][]string{

@@ -11,6 +11,7 @@ import (
 	"github.com/scfd/scfd/internal/localrt"
 	"github.com/scfd/scfd/internal/meter"
 	"github.com/scfd/scfd/internal/metrics"
+	"github.com/scfd/scfd/internal/monitor"
 	"github.com/scfd/scfd/internal/pool"
 	"github.com/scfd/scfd/internal/sandbox"
 	"github.com/scfd/scfd/internal/scf"
@@ -22,6 +23,7 @@ import (
 type recorder struct {
 	meter   *meter.Meter
 	metrics *metrics.Metrics
+	monitor *monitor.Monitor // the console's time series
 	log     *slog.Logger
 }
 
@@ -38,6 +40,7 @@ func (r recorder) Record(ctx context.Context, f invoke.Finished) {
 	}
 	r.metrics.Invocation(fn.Namespace, fn.Name, fn.Version, res.RetCode, f.Billed,
 		time.Duration(res.Duration*float64(time.Millisecond)), inv.GBSeconds())
+	r.monitor.Record(monitored(f, inv.GBSeconds()))
 	if c := f.Cold; c != nil {
 		r.metrics.ColdStart(fn.Namespace, fn.Name, coldPhases(c))
 	}

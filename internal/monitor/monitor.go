@@ -43,6 +43,7 @@ type Invocation struct {
 	Time      time.Time     // when it finished; zero means now
 	Duration  time.Duration // the code's run time
 	Error     bool          // a non-zero RetCode
+	Refused   bool          // refused before it ran (counted, its duration not)
 	Cold      bool          // it started its instance
 	ColdStart time.Duration // the start's total, when Cold
 	GBSeconds float64
@@ -146,7 +147,9 @@ func (m *Monitor) Record(inv Invocation) {
 	if inv.Error {
 		p.Errors++
 	}
-	p.Durations.Add(inv.Duration)
+	if !inv.Refused {
+		p.Durations.Add(inv.Duration)
+	}
 	if inv.Cold {
 		ms := float64(inv.ColdStart) / float64(time.Millisecond)
 		p.ColdStarts++

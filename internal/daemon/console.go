@@ -1,0 +1,103 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/scfd/scfd/internal/api"
+	"github.com/scfd/scfd/internal/console"
+	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/monitor"
+	"github.com/scfd/scfd/internal/pool"
+)
+
+// MonitorFlushInterval is how often the monitor's minutes are written;
+// MonitorSampleInterval how often the pool's instances are counted.
+const (
+	MonitorFlushInterval  = time.Minute
+	MonitorSampleInterval = time.Second
+)
+
+// openMonitor opens the console's time series. stop ends its goroutines
+// and writes what is left; call it after the invocation path has stopped
+// and before the store closes.
+func openMonitor(ctx context.Context, db monitor.Migrator, log *slog.Logger) (m *monitor.Monitor, start func(p *pool.Pool), stop func(), err error) {
+	m, err = monitor.Open(ctx, monitor.Options{DB: db, Logger: log})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	start = func(p *pool.Pool) {
+		wg.Go(func() { m.Run(bg, MonitorFlushInterval) })
+		if p != nil {
+			wg.Go(func() { m.RunSampler(bg, MonitorSampleInterval, instanceCounts(p)) })
+		}
+	}
+	stop = func() {
+		cancel()
+		wg.Wait()
+	}
+	return m, start, stop, nil
+}
+
+// monitored is what the recorder tells the monitor of an invocation.
+func monitored(f invoke.Finished, gbSeconds float64) monitor.Invocation {
+	fn, res := f.Function, f.Result
+	inv := monitor.Invocation{
+		Key:      monitor.Key{Namespace: fn.Namespace, Function: fn.Name, Qualifier: fn.Version},
+		Duration: time.Duration(res.Duration * float64(time.Millisecond)),
+		Error:    res.RetCode != 0,
+		Refused:  !f.Billed,
+	}
+	if f.Billed {
+		inv.GBSeconds = gbSeconds
+	}
+	if f.Cold != nil {
+		inv.Cold, inv.ColdStart = true, f.Cold.Total
+	}
+	return inv
+}
+
+// instanceCounts counts the pool's live instances per version.
+func instanceCounts(p *pool.Pool) func() map[monitor.Key]int {
+	return func() map[monitor.Key]int {
+		out := map[monitor.Key]int{}
+		for _, in := range p.Instances() {
+			out[monitor.Key{Namespace: in.Namespace, Function: in.Function, Qualifier: in.Version}]++
+		}
+		return out
+	}
+}
+
+// poolInstances lists the pool's instances for ListInstances.
+type poolInstances struct{ p *pool.Pool }
+
+func (l poolInstances) Instances() []api.InstanceInfo {
+	ins := l.p.Instances()
+	out := make([]api.InstanceInfo, 0, len(ins))
+	for _, in := range ins {
+		out = append(out, api.InstanceInfo{
+			Namespace: in.Namespace, Function: in.Function, Qualifier: in.Version, ID: in.ID, State: in.State.String(),
+			Requests: in.Requests, Provisioned: in.Provisioned, Started: in.Started, LastUsed: in.LastUsed,
+		})
+	}
+	return out
+}
+
+// registerConsole adds the monitoring actions to the API and returns the
+// API listener's handler with the console under /console/.
+func registerConsole(apiSrv *api.Server, next http.Handler, m *monitor.Monitor, p *pool.Pool, keys api.KeyLookup, log *slog.Logger) http.Handler {
+	api.RegisterMetrics(apiSrv, m)
+	if p != nil {
+		api.RegisterInstances(apiSrv, poolInstances{p})
+	}
+	c := console.New(console.Options{API: apiSrv, Keys: keys, Logger: log})
+	mux := http.NewServeMux()
+	mux.Handle(console.Prefix, c)
+	mux.Handle("/", next)
+	return mux
+}
