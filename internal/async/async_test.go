@@ -325,9 +325,15 @@ func TestList(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids = append(ids, id)
+		if n, err := e.q.Depth(ctx); err != nil || n != 1 {
+			t.Errorf("Depth with one event accepted = %d, %v; want 1", n, err)
+		}
 		e.iv.next(t)
 		waitStatus(t, e.q, id, []string{StatusFinished, StatusFailed, StatusFinished}[i])
 		e.clock.Advance(time.Second)
+	}
+	if n, err := e.q.Depth(ctx); err != nil || n != 0 {
+		t.Errorf("Depth with every event ended = %d, %v; want 0", n, err)
 	}
 	idsOf := func(evs []Event) []string {
 		var out []string

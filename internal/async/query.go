@@ -249,3 +249,14 @@ func (q *Queue) Retry(ctx context.Context, requestID string) error {
 	q.poke()
 	return nil
 }
+
+// Depth counts the events accepted and not yet finished: waiting, backing
+// off or running.
+func (q *Queue) Depth(ctx context.Context) (int, error) {
+	var n int
+	err := q.db.QueryRowContext(ctx, `SELECT count(*) FROM async_events WHERE state IN (?, ?)`, statePending, stateRunning).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("async: counting queued events: %w", err)
+	}
+	return n, nil
+}

@@ -163,6 +163,13 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 		return err
 	}
 	defer queue.Close()
+	met.AsyncQueueDepth(func() float64 {
+		n, err := queue.Depth(context.Background())
+		if err != nil {
+			log.Warn("reading the async queue depth", "err", err)
+		}
+		return float64(n)
+	})
 	trig, err := trigger.Open(ctx, trigger.Options{
 		DB: st, Functions: st, Queue: queue, GatewayURL: gatewayURL(c.GatewayAddr), Logger: log,
 	})
