@@ -100,7 +100,7 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 		return fmt.Errorf("open image cache: %w", err)
 	}
 	met := metrics.New()
-	usage, err := meter.Open(ctx, meter.Options{DB: st, Logger: log})
+	usage, err := meter.Open(ctx, meter.Options{DB: st, Writer: st.Relaxed(), Logger: log})
 	if err != nil {
 		return fmt.Errorf("open the meter: %w", err)
 	}

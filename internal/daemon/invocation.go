@@ -128,7 +128,7 @@ func RuntimeNames(dataDir string) (network, subnet, cgroupParent string) {
 // (not root, no runc), the server still serves the control plane and
 // every invocation fails with the reason.
 func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st *store.Store, cache *images.Cache, rec invoke.Recorder) (*invocation, error) {
-	ls, err := logs.Open(ctx, st, logs.Options{Logger: log})
+	ls, err := logs.Open(ctx, st, logs.Options{Logger: log, Writer: st.Relaxed()})
 	if err != nil {
 		return nil, fmt.Errorf("open logs: %w", err)
 	}

@@ -53,6 +53,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives write errors. Nil discards them.
 	Logger *slog.Logger
+	// Writer is the handle the writer commits through, such as the
+	// store's Relaxed one (no disk flush per batch). Nil means the
+	// Migrator's DB.
+	Writer *sql.DB
 }
 
 // Entry is one invocation's log record, GetFunctionLogs' FunctionLog.
@@ -122,7 +126,8 @@ var migrations = []string{
 
 // Store keeps logs. It is safe for concurrent use.
 type Store struct {
-	db        *sql.DB
+	db        *sql.DB // queries
+	wdb       *sql.DB // the writer's commits, see Options.Writer
 	now       func() time.Time
 	retention time.Duration
 	log       *slog.Logger
@@ -152,8 +157,11 @@ func Open(ctx context.Context, m Migrator, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Writer == nil {
+		opts.Writer = m.DB()
+	}
 	s := &Store{
-		db: m.DB(), now: opts.Now, retention: opts.Retention, log: opts.Logger,
+		db: m.DB(), wdb: opts.Writer, now: opts.Now, retention: opts.Retention, log: opts.Logger,
 		queue: make(chan any, queueEntries), done: make(chan struct{}), progress: make(chan struct{}),
 	}
 	go s.writer()
@@ -250,24 +258,37 @@ func (s *Store) writer() {
 
 func (s *Store) write(batch []any) error {
 	ctx := context.Background()
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	// Statements are prepared once per batch, lazily: most batches hold
+	// only one kind of item.
+	var entries, lines *sql.Stmt
 	for _, item := range batch {
 		switch it := item.(type) {
 		case Entry:
-			_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO invocation_logs
-				(request_id, retry_num, namespace, function, qualifier, start_time, ret_code, ret_msg,
-				 duration, bill_duration, mem_usage, log, invoke_finished, truncated)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				it.RequestID, it.RetryNum, it.Namespace, it.Function, it.Qualifier, it.StartTime.UnixNano(),
+			if entries == nil {
+				if entries, err = tx.PrepareContext(ctx, `INSERT OR REPLACE INTO invocation_logs
+					(request_id, retry_num, namespace, function, qualifier, start_time, ret_code, ret_msg,
+					 duration, bill_duration, mem_usage, log, invoke_finished, truncated)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+					return err
+				}
+				defer entries.Close()
+			}
+			_, err = entries.ExecContext(ctx, it.RequestID, it.RetryNum, it.Namespace, it.Function, it.Qualifier, it.StartTime.UnixNano(),
 				it.RetCode, it.RetMsg, it.Duration, it.BillDuration, it.MemUsage, it.Log, it.InvokeFinished, it.Truncated)
 		case InstanceLine:
-			_, err = tx.ExecContext(ctx, `INSERT INTO instance_logs (namespace, function, qualifier, instance, time, stream, text)
-				VALUES (?, ?, ?, ?, ?, ?, ?)`,
-				it.Namespace, it.Function, it.Qualifier, it.Instance, it.Time.UnixNano(), string(it.Stream), it.Text)
+			if lines == nil {
+				if lines, err = tx.PrepareContext(ctx, `INSERT INTO instance_logs (namespace, function, qualifier, instance, time, stream, text)
+					VALUES (?, ?, ?, ?, ?, ?, ?)`); err != nil {
+					return err
+				}
+				defer lines.Close()
+			}
+			_, err = lines.ExecContext(ctx, it.Namespace, it.Function, it.Qualifier, it.Instance, it.Time.UnixNano(), string(it.Stream), it.Text)
 		}
 		if err != nil {
 			return err

@@ -4,8 +4,10 @@
 // function, qualifier and hour in SQLite, and the cost that follows from
 // them with SCF's published prices and free tier.
 //
-// Records are durable when Record returns: writes from concurrent
-// invocations share one transaction and one fsync (group commit). Each
+// Records are committed when Record returns: writes from concurrent
+// invocations share one transaction (group commit). Through the store's
+// Relaxed handle, a commit survives kill -9 of the process without
+// waiting for the disk. Each
 // invocation attempt is counted once, keyed by its request id and retry
 // number, so a retried write or a replay after a restart never counts
 // twice.
@@ -61,6 +63,10 @@ type Options struct {
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Writer is the handle writes commit through, such as the store's
+	// Relaxed one: its commits survive kill -9 without a disk flush each.
+	// Nil means DB.DB().
+	Writer *sql.DB
 }
 
 var migrations = []string{
@@ -85,7 +91,8 @@ var migrations = []string{
 
 // Meter records usage. It is safe for concurrent use.
 type Meter struct {
-	db  *sql.DB
+	db  *sql.DB // queries
+	wdb *sql.DB // commits, see Options.Writer
 	now func() time.Time
 	log *slog.Logger
 
@@ -113,7 +120,10 @@ func Open(ctx context.Context, opts Options) (*Meter, error) {
 	if err := opts.DB.Migrate(ctx, "meter", migrations); err != nil {
 		return nil, err
 	}
-	m := &Meter{db: opts.DB.DB(), now: opts.Now, log: opts.Logger, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	if opts.Writer == nil {
+		opts.Writer = opts.DB.DB()
+	}
+	m := &Meter{db: opts.DB.DB(), wdb: opts.Writer, now: opts.Now, log: opts.Logger, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	go m.writer()
 	return m, nil
 }
@@ -182,7 +192,7 @@ func (m *Meter) flush() {
 }
 
 func (m *Meter) commit(batch []write) (err error) {
-	tx, err := m.db.Begin()
+	tx, err := m.wdb.Begin()
 	if err != nil {
 		return fmt.Errorf("meter: beginning a transaction: %w", err)
 	}

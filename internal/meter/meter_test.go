@@ -20,7 +20,7 @@ func open(t *testing.T, dir string) (*Meter, *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Open(context.Background(), Options{DB: st, Now: func() time.Time { return hour0 }})
+	m, err := Open(context.Background(), Options{DB: st, Writer: st.Relaxed(), Now: func() time.Time { return hour0 }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,8 +37,9 @@ const busyTimeout = 10 * time.Second
 
 // Store is scfd's function store. It is safe for concurrent use.
 type Store struct {
-	db  *sql.DB
-	now func() time.Time
+	db      *sql.DB
+	relaxed *sql.DB // see Relaxed
+	now     func() time.Time
 }
 
 // migrations of the store's own tables, owner "store". Append only: a
@@ -91,14 +92,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: creating %s: %w", dir, err)
 	}
-	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Set("_txlock", "immediate")
-	dsn := "file:" + filepath.Join(dir, FileName) + "?" + q.Encode()
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open("sqlite", dsn(dir, "FULL"))
 	if err != nil {
 		return nil, fmt.Errorf("store: opening %s: %w", dir, err)
 	}
@@ -107,8 +101,31 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if s.relaxed, err = sql.Open("sqlite", dsn(dir, "NORMAL")); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: opening %s: %w", dir, err)
+	}
 	return s, nil
 }
+
+// dsn names the database in dir with the store's pragmas and the given
+// synchronous mode.
+func dsn(dir, synchronous string) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous("+synchronous+")")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	return "file:" + filepath.Join(dir, FileName) + "?" + q.Encode()
+}
+
+// Relaxed is a second handle on the same database whose commits do not
+// wait for the disk (synchronous=NORMAL in WAL mode): what it commits
+// survives the death of the process (kill -9) but may be lost to a power
+// failure or a crash of the machine. It is for records written at the rate
+// of invocations (logs, usage), which a disk flush per commit would slow.
+func (s *Store) Relaxed() *sql.DB { return s.relaxed }
 
 func (s *Store) init(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -130,7 +147,7 @@ func (s *Store) init(ctx context.Context) error {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error { return errors.Join(s.relaxed.Close(), s.db.Close()) }
 
 // DB is the underlying database, for packages that keep their own tables
 // next to the store's (create them with Migrate).
