@@ -118,6 +118,7 @@ func (s *Server) functionResponse(fn *scf.Function) *GetFunctionResponse {
 		dynamic = "FALSE"
 	}
 	return &GetFunctionResponse{
+		ImageDigest:       fn.ImageDigest,
 		ModTime:           s.formatTime(fn.ModTime),
 		Description:       fn.Description,
 		Triggers:          []Trigger{},

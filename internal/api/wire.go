@@ -295,6 +295,9 @@ type GetFunctionResponse struct {
 	DnsCache                  string
 	IntranetConfig            IntranetConfigOut
 	InstanceConcurrencyConfig *InstanceConcurrencyConfig
+	// ImageDigest, a field of scfd's own, is the manifest digest the
+	// image resolved to; empty until the image is fetched.
+	ImageDigest string `json:",omitempty"`
 }
 
 // Filter is one condition of ListFunctions' Filters.

@@ -160,7 +160,8 @@ async function route() {
 function imageParts(fn) {
   const uri = (fn.ImageConfig && fn.ImageConfig.ImageUri) || "";
   const at = uri.indexOf("@");
-  return at < 0 ? { image: uri, digest: "" } : { image: uri.slice(0, at), digest: uri.slice(at + 1) };
+  const image = at < 0 ? uri : uri.slice(0, at);
+  return { image, digest: fn.ImageDigest || (at < 0 ? "" : uri.slice(at + 1)) };
 }
 
 function statusCell(fn) {
@@ -192,7 +193,7 @@ async function functionsPage(view, ns) {
       h("td", {}, fn.ModTime || ""));
   });
   view.replaceChildren(
-    h("div", { class: "row" }, h("h1", {}, "Functions"), h("label", {}, "Namespace", select)),
+    h("div", { class: "title" }, h("h1", {}, "Functions"), h("label", {}, "Namespace", select)),
     h("table", { id: "functions" },
       h("thead", {}, h("tr", {}, ["Name", "Status", "Type", "Image", "Digest", "Memory", "Timeout", "Modified"].map((c) => h("th", {}, c)))),
       h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 8, class: "muted" }, "No functions in this namespace.")))),
@@ -208,7 +209,7 @@ async function functionPage(view, ns, name, tab, params) {
   const body = h("div", { id: "tab-" + tab });
   view.replaceChildren(
     h("p", {}, h("a", { href: "#/ns/" + encodeURIComponent(ns) }, ns), " / "),
-    h("div", { class: "row" }, h("h1", { id: "function-name" }, name), h("span", { class: "status-" + fn.Status }, fn.Status)),
+    h("div", { class: "title" }, h("h1", { id: "function-name" }, name), h("span", { class: "status-" + fn.Status }, fn.Status)),
     h("nav", { class: "tabs" }, tabs.map(([t, label]) => h("a", { href: fnHref(ns, name, t), class: t === tab ? "on" : "", id: "tab-link-" + t }, label))),
     body);
   const ctx = { ns, name, fn, params };
@@ -245,7 +246,7 @@ async function configTab(el, { ns, name, fn }) {
   const envRows = h("tbody", {});
   const addVar = (k, v) => envRows.append(h("tr", {},
     h("td", {}, h("input", { class: "env-key", value: k, placeholder: "KEY" })),
-    h("td", {}, h("input", { class: "env-value", value: v, placeholder: "value", size: 40 })),
+    h("td", {}, h("input", { class: "env-value", value: v, placeholder: "value", size: 24 })),
     h("td", {}, h("button", { type: "button", onclick: (e) => e.target.closest("tr").remove() }, "Remove"))));
   vars.forEach((v) => addVar(v.Key, v.Value));
   const desc = h("input", { id: "cfg-description", value: fn.Description, size: 40 });
@@ -354,7 +355,7 @@ function testTab(el, { ns, name, params }) {
           h("dt", {}, "Billed duration"), h("dd", { id: "result-billed" }, res.BillDuration + " ms"),
           h("dt", {}, "Memory"), h("dd", { id: "result-memory" }, (res.MemUsage / 1048576).toFixed(2) + " MB")),
         h("h2", {}, "Result"), h("pre", { id: "result-body" }, res.RetMsg || res.ErrMsg || ""),
-        res.ErrMsg && res.RetMsg ? h("pre", { class: "error" }, res.ErrMsg) : null,
+        res.ErrMsg && res.RetMsg ? h("pre", { class: "error" }, res.ErrMsg) : "",
         h("h2", {}, "Log"), h("pre", { id: "result-log" }, res.Log || ""));
     } catch (e) {
       out.replaceChildren(h("p", { id: "result-status", class: "bad" }, e.message));
