@@ -19,8 +19,13 @@ import (
 )
 
 // logDrain bounds the wait for the rest of the output once the server
-// ended or the Pod is gone.
-const logDrain = 2 * time.Second
+// ended or the Pod is gone; logOpen bounds the wait, before Start returns,
+// for the log streams to be open, so that the first request's lines are
+// read while it runs.
+const (
+	logDrain = 2 * time.Second
+	logOpen  = 2 * time.Second
+)
 
 // instance is one Pod. Fields set in Start before it returns are read-only
 // afterwards; mu guards what the informer reports.
@@ -50,6 +55,7 @@ type instance struct {
 	gone       chan struct{} // closed when the Pod was deleted
 	goneOnce   sync.Once
 	logsOpen   sync.WaitGroup
+	logsReady  chan struct{} // closed once the log streams are open (or failed to)
 	logsCancel context.CancelFunc
 	logsCtx    context.Context
 
@@ -96,7 +102,7 @@ func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Instan
 	logsCtx, logsCancel := context.WithCancel(context.Background())
 	in := &instance{
 		d: d, id: spec.ID, pod: pod.Name, port: spec.Port, split: d.opts.SplitLogStreams,
-		changed: make(chan struct{}, 1), gone: make(chan struct{}),
+		changed: make(chan struct{}, 1), gone: make(chan struct{}), logsReady: make(chan struct{}),
 		exited: make(chan struct{}), stopping: make(chan struct{}), stopDone: make(chan struct{}),
 		logsCtx: logsCtx, logsCancel: logsCancel,
 		pump: sandbox.NewLogPump(spec.ID, spec.Logs, nil),
@@ -143,6 +149,11 @@ func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Instan
 		return nil, err
 	}
 	t3 := time.Now()
+	select {
+	case <-in.logsReady:
+	case <-time.After(logOpen):
+		d.log.Debug("k8srt: log streams not open yet", "pod", in.pod)
+	}
 	// The Pod IP and the container's start reach scfd together, after the
 	// kubelet's next status update; the container's reported start (whole
 	// seconds, never later than the real one) bounds how long the server
@@ -153,7 +164,8 @@ func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Instan
 		in.phases.Ready = t3.Sub(s)
 	}
 	in.mu.Unlock()
-	in.phases.Total = t3.Sub(t0)
+	// Total includes the wait for the log streams.
+	in.phases.Total = time.Since(t0)
 	if err := in.state.Set(sandbox.Ready); err != nil {
 		return nil, err
 	}
@@ -346,6 +358,7 @@ func (in *instance) finish(r sandbox.ExitReason) {
 // readLogs follows the container's output.
 func (in *instance) readLogs() {
 	defer in.logsOpen.Done()
+	defer close(in.logsReady)
 	streams := []struct {
 		name   *string
 		stream sandbox.Stream

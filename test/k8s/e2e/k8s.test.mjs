@@ -57,6 +57,7 @@ describe("Kubernetes backend", () => {
     assert.equal(r.InvokeResult, 0, JSON.stringify(r));
     assert.equal(JSON.parse(r.RetMsg).env.SCF_FUNCTIONNAME, "tf");
     assert.match(r.Log, /^Init Report /m);
+    assert.match(r.Log, /^printed in a pod$/m, "the line is in the invocation's own log");
     assert.ok(r.MemUsage >= 0);
     const [pod, ...rest] = pods("tf");
     assert.equal(rest.length, 0, "one pod");
@@ -72,6 +73,15 @@ describe("Kubernetes backend", () => {
       return Data.length === 1 && /printed in a pod/.test(Data[0].Log) && Data;
     }, { what: "the printed line in GetFunctionLogs" });
     assert.equal(logs[0].RetCode, 0);
+  });
+
+  test("a warm instance's lines are in its invocation's log", async () => {
+    for (let i = 0; i < 5; i++) {
+      const r = await invoke("tf", { print: [`warm line ${i}`], stderr: [`warm err ${i}`] });
+      assert.equal(r.InvokeResult, 0, JSON.stringify(r));
+      assert.match(r.Log, new RegExp(`^warm line ${i}$`, "m"));
+      assert.match(r.Log, new RegExp(`^warm err ${i}$`, "m"));
+    }
   });
 
   test("a timeout is 433 and the next call works", async () => {
