@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -137,12 +139,17 @@ func (a *app) demo(cmd *cobra.Command, o demoOptions) error {
 		fmt.Fprintf(w, "   %s %s\n", l.StartTime, indent(l.Log))
 	}
 
-	fmt.Fprintf(w, "6. %s/%s is an HTTP function: scfd's gateway on %s does not route requests to web functions yet, so the demo cannot call it over HTTP.\n", o.namespace, demoWeb, o.gateway)
+	webURL := fmt.Sprintf("http://%s/%s/%s/hello?from=demo", o.gateway, o.namespace, demoWeb)
+	body, err := httpGet(ctx, webURL)
+	if err != nil {
+		return fmt.Errorf("calling %s/%s through the gateway: %w", o.namespace, demoWeb, err)
+	}
+	fmt.Fprintf(w, "6. called the HTTP function %s/%s through the gateway:\n   GET %s\n   %s\n", o.namespace, demoWeb, webURL, strings.TrimSpace(body))
 
 	fmt.Fprintf(w, "\nTry by hand:\n")
 	fmt.Fprintf(w, "  scfd invoke %s -n %s --event '{\"name\":\"you\"}'\n", demoEvent, o.namespace)
 	fmt.Fprintf(w, "  scfd logs %s -n %s\n", demoEvent, o.namespace)
-	fmt.Fprintf(w, "  scfd fn get %s -n %s\n", demoWeb, o.namespace)
+	fmt.Fprintf(w, "  curl 'http://%s/%s/%s/any/path?q=1'\n", o.gateway, o.namespace, demoWeb)
 	fmt.Fprintf(w, "Deploy your own image: push it to %s/<namespace>/<repo>:<tag> with your SecretId as user name and SecretKey as password, e.g.\n", o.registry)
 	fmt.Fprintf(w, "  skopeo copy --dest-creds ID:KEY --dest-tls-verify=false docker-daemon:my/app:1 docker://%s/%s/app:1\n", o.registry, o.namespace)
 	fmt.Fprintf(w, "  scfd fn create app -n %s --image %s/%s/app:1 --wait\n", o.namespace, o.registry, o.namespace)
@@ -236,4 +243,26 @@ func buildDemoImage(ctx context.Context, dir string) (v1.Image, int64, error) {
 	}
 	size, err := layer.Size()
 	return img, size, err
+}
+
+// httpGet fetches url and returns its body; a status other than 200 is an
+// error.
+func httpGet(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return "", err
+	}
+	if res.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("HTTP %d: %s", res.StatusCode, bytes.TrimSpace(b))
+	}
+	return string(b), nil
 }

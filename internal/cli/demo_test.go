@@ -114,6 +114,8 @@ func TestDemo(t *testing.T) {
 			`"X-Scf-Secret-Key":"(hidden)"`,
 			"event-invoke ",
 			"scfd invoke hello-event -n demo",
+			"6. called the HTTP function demo/hello-web through the gateway",
+			"hello from scfd from GET /hello?from=demo",
 		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("run %d: output lacks %q:\n%s", run, want, out)
