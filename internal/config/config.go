@@ -42,6 +42,17 @@ type Config struct {
 	ImageCacheMax      int64         // SCFD_IMAGE_CACHE_MAX: bytes, 0 = unlimited
 	LogFormat          string        // SCFD_LOG_FORMAT: text or json
 	LogLevel           string        // SCFD_LOG_LEVEL: debug, info, warn, error
+	Prices             Prices        // SCFD_PRICE_*, SCFD_FREE_TIER: what usage costs
+}
+
+// Prices turn metered usage into cost (US dollars). The defaults are
+// SCF's published international prices.
+type Prices struct {
+	GBSecond          float64 // SCFD_PRICE_GB_SECOND: per GB-second of execution
+	Per10kInvocations float64 // SCFD_PRICE_10K_INVOCATIONS: per 10,000 invocations
+	IdleGBSecond      float64 // SCFD_PRICE_IDLE_GB_SECOND: per GB-second of idle provisioned instances
+	OutboundGB        float64 // SCFD_PRICE_OUTBOUND_GB: per GB sent out
+	FreeTier          bool    // SCFD_FREE_TIER: deduct SCF's monthly free package
 }
 
 // Defaults of the settings that have fixed ones.
@@ -99,6 +110,11 @@ var settings = []setting{
 	{"image-cache-max", "SCFD_IMAGE_CACHE_MAX", "0", "image cache budget in bytes (suffixes K, M, G; 0 = unlimited)"},
 	{"log-format", "SCFD_LOG_FORMAT", "text", "server log format: text or json"},
 	{"log-level", "SCFD_LOG_LEVEL", "info", "server log level: debug, info, warn or error"},
+	{"price-gb-second", "SCFD_PRICE_GB_SECOND", "0.0000167", "price in USD of one GB-second of execution"},
+	{"price-10k-invocations", "SCFD_PRICE_10K_INVOCATIONS", "0.002", "price in USD of 10,000 invocations"},
+	{"price-idle-gb-second", "SCFD_PRICE_IDLE_GB_SECOND", "0.00000847", "price in USD of one GB-second of idle provisioned instances"},
+	{"price-outbound-gb", "SCFD_PRICE_OUTBOUND_GB", "0.1203", "price in USD of one GB of outbound traffic"},
+	{"free-tier", "SCFD_FREE_TIER", "true", "deduct SCF's monthly free package from the cost (true or false)"},
 }
 
 // Flags registers every setting on fs with its environment variable's value
@@ -202,6 +218,24 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 	case "debug", "info", "warn", "error":
 	default:
 		return nil, fmt.Errorf("invalid SCFD_LOG_LEVEL %q: want debug, info, warn or error", c.LogLevel)
+	}
+	for _, p := range []struct {
+		flag, env string
+		to        *float64
+	}{
+		{"price-gb-second", "SCFD_PRICE_GB_SECOND", &c.Prices.GBSecond},
+		{"price-10k-invocations", "SCFD_PRICE_10K_INVOCATIONS", &c.Prices.Per10kInvocations},
+		{"price-idle-gb-second", "SCFD_PRICE_IDLE_GB_SECOND", &c.Prices.IdleGBSecond},
+		{"price-outbound-gb", "SCFD_PRICE_OUTBOUND_GB", &c.Prices.OutboundGB},
+	} {
+		v, err := strconv.ParseFloat(get(p.flag), 64)
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("invalid %s %q: want a price in USD, 0 or more", p.env, get(p.flag))
+		}
+		*p.to = v
+	}
+	if c.Prices.FreeTier, err = strconv.ParseBool(get("free-tier")); err != nil {
+		return nil, fmt.Errorf("invalid SCFD_FREE_TIER %q: want true or false", get("free-tier"))
 	}
 	return c, nil
 }

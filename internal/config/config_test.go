@@ -61,6 +61,9 @@ func TestInvalidNamesTheSetting(t *testing.T) {
 		"SCFD_SECRET_ID":             "AKIDonly",
 		"SCFD_INSECURE_REGISTRIES":   "http://x/y",
 		"SCFD_LOG_FORMAT":            "xml",
+		"SCFD_PRICE_GB_SECOND":       "cheap",
+		"SCFD_PRICE_OUTBOUND_GB":     "-1",
+		"SCFD_FREE_TIER":             "sometimes",
 		"SCFD_REGISTRY_ADDR":         "registry.example:9300",
 	} {
 		_, err := load(t, map[string]string{env: val})
@@ -132,5 +135,23 @@ func TestBackend(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), env) {
 			t.Errorf("%s=%q: err %v, want one naming %s", env, val, err, env)
 		}
+	}
+}
+
+func TestPrices(t *testing.T) {
+	c, err := load(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Prices{GBSecond: 0.0000167, Per10kInvocations: 0.002, IdleGBSecond: 0.00000847, OutboundGB: 0.1203, FreeTier: true}
+	if c.Prices != want {
+		t.Errorf("default prices %+v, want %+v", c.Prices, want)
+	}
+	c, err = load(t, map[string]string{"SCFD_PRICE_GB_SECOND": "0.00002", "SCFD_FREE_TIER": "false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Prices.GBSecond != 0.00002 || c.Prices.FreeTier {
+		t.Errorf("prices %+v", c.Prices)
 	}
 }

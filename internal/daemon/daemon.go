@@ -179,7 +179,7 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 	go trig.Run(sampling)
 	api.RegisterTriggers(apiSrv, trig)
 	forget.others = append(forget.others, forgetFunc(trig.Forget), forgetFunc(mon.Forget))
-	api.RegisterUsage(apiSrv, usage, meter.DefaultPrices)
+	api.RegisterUsage(apiSrv, usage, meter.Prices(c.Prices))
 	api.RegisterVersions(apiSrv, st)
 	emb.useKeys(inv.keys(adminKeys{key}))
 	servers := []*server{
