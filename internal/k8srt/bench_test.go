@@ -220,3 +220,46 @@ func BenchmarkColdStart(b *testing.B) {
 	fmt.Printf("  %-40s %10.1f ms  %6.1fx local  %5.2fx kubernetes backend\n", "Deployment 0→1, 1 s readiness probe",
 		float64(depl.Microseconds())/1000, float64(depl)/float64(loc), float64(depl)/float64(k8s))
 }
+
+// BenchmarkLogLatency measures how long after the server answered a line
+// it printed before answering reaches Spec.Logs: the kubelet follows the
+// container's log file and the API server relays it.
+//
+//	go test -tags k8s -run '^$' -bench LogLatency -benchtime 50x ./internal/k8srt
+func BenchmarkLogLatency(b *testing.B) {
+	c := clientFromEnv(b)
+	reg := startRegistry(b)
+	ns := namespace(b, c)
+	d := newDriver(b, c, ns, reg, sandbox.Account{})
+	img, root, _ := pushConformanceImage(b, reg)
+	got := make(chan time.Time, 16)
+	in, err := d.Start(context.Background(), sandbox.Spec{
+		ID: "latency", Function: "latency", ImageRef: root, Image: img.Config, MemoryMB: 128,
+		Logs: func(l sandbox.LogLine) { got <- time.Now() },
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Stop(context.Background())
+	var total, worst time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resp, err := http.Get("http://" + in.Addr() + "/print?n=1&text=x")
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		answered := time.Now()
+		select {
+		case at := <-got:
+			lag := max(at.Sub(answered), 0)
+			total += lag
+			worst = max(worst, lag)
+		case <-time.After(10 * time.Second):
+			b.Fatal("line did not arrive in 10 s")
+		}
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "mean-lag-ms")
+	b.ReportMetric(float64(worst.Microseconds())/1000, "max-lag-ms")
+}

@@ -27,7 +27,7 @@ mkdir -p "$BIN.tmp"
 for c in $missing; do
 	echo "building $c $K8S_VERSION (cold: about 12 min for all on 2 cores)"
 	start=$(date +%s)
-	GOFLAGS=-mod=mod go build -trimpath -ldflags "$LD" -o "$BIN.tmp/$c" "k8s.io/kubernetes/cmd/$c"
+	GOFLAGS=-mod=readonly go build -trimpath -ldflags "$LD" -o "$BIN.tmp/$c" "k8s.io/kubernetes/cmd/$c"
 	echo "built $c in $(( $(date +%s) - start )) s"
 done
 mkdir -p "$BIN"

@@ -64,7 +64,7 @@ func TestKubernetesBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := "scfd-e2e"
+	ns := fmt.Sprintf("scfd-e2e-%d", os.Getpid())
 	ctx := context.Background()
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
