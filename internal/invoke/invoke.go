@@ -33,10 +33,10 @@
 //
 // Logs: the function's output lines written while it ran are part of the
 // invocation's log. Lines travel through a pipe and the instance's log
-// reader, so one printed just before the answer can arrive after it: an
-// invocation that asked for the log's tail (LogType Tail) waits until no
-// line arrived for 1 ms (10 ms at most) before it takes the tail; others
-// do not wait, and a line that arrives late belongs to the instance's log.
+// reader, so one printed just before the answer can arrive after it: when
+// the answer came, detaching from the lease waits (10 ms at most) until
+// the instance's reader has handed over everything printed so far (see
+// pool.LogSyncMax; the local runtime supports it).
 //
 // Timing: Duration runs from the moment the event is sent to a ready
 // instance until its answer is read; the function's Timeout counts from
@@ -60,7 +60,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/scfd/scfd/internal/credentials"
@@ -426,9 +425,7 @@ func (r *invocation) call(ctx context.Context, lease pool.Lease) (*Result, pool.
 			id, ms(cold.Total), ms(cold.ImageCheck), ms(cold.Phases.RootFS), ms(cold.Phases.Network),
 			ms(cold.Phases.RuntimeCreate), ms(cold.Phases.RuntimeStart), ms(cold.Phases.Ready), r.fn.MemorySize)
 	}
-	var lines atomic.Int64
 	detach := lease.Attach(func(l sandbox.LogLine) {
-		lines.Add(1)
 		r.log.Dropped(l.Dropped)
 		if l.Text != "" || l.Dropped == 0 {
 			r.log.Line(l.Text)
@@ -467,10 +464,7 @@ func (r *invocation) call(ctx context.Context, lease pool.Lease) (*Result, pool.
 	body, status, err := r.do(hreq.WithContext(callCtx))
 	elapsed := r.iv.now().Sub(begin)
 	mem := r.peak(in)
-	if r.req.LogTail && err == nil {
-		settle(&lines)
-	}
-	detach()
+	detach() // hands over the lines printed before the answer
 	detached = true
 
 	res.RetCode = CodeOK
@@ -521,28 +515,6 @@ func (r *invocation) call(ctx context.Context, lease pool.Lease) (*Result, pool.
 		res.RetMsg = ""
 	}
 	return r.finish(ctx, res, errMsg, elapsed, mem), outcome
-}
-
-// Settling of the log before the tail is taken.
-const (
-	settleQuiet = time.Millisecond
-	settleMax   = 10 * time.Millisecond
-)
-
-// settle waits until no output line arrived for settleQuiet (at most
-// settleMax): lines the function printed just before it answered travel
-// through a pipe and the instance's log reader, and may arrive after the
-// answer. Only invocations that asked for the log's tail wait.
-func settle(lines *atomic.Int64) {
-	deadline := time.Now().Add(settleMax)
-	for n := lines.Load(); ; {
-		time.Sleep(settleQuiet)
-		m := lines.Load()
-		if m == n || time.Now().After(deadline) {
-			return
-		}
-		n = m
-	}
 }
 
 // request builds the POST /event-invoke request.

@@ -314,3 +314,31 @@ func TestRealInstanceLog(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A line printed just before the answer belongs to the invocation, with or
+// without the log's tail, call after call.
+func TestRealLinesPrintedBeforeTheAnswer(t *testing.T) {
+	e := newRealEnv(t)
+	name := e.function(t, nil)
+	for i := range 30 {
+		// Many lines, so that the last ones are still on their way when
+		// the answer comes.
+		var lines []string
+		for j := range 200 {
+			lines = append(lines, fmt.Sprintf("line %d of call %d", j, i))
+		}
+		line := lines[len(lines)-1]
+		ev, _ := json.Marshal(map[string]any{"print": lines})
+		res, err := e.iv.Invoke(context.Background(), Request{Function: name, Event: ev, LogTail: i%2 == 0})
+		if err != nil || res.RetCode != 0 {
+			t.Fatalf("call %d: %+v %v", i, res, err)
+		}
+		got, _, err := e.logs.Query(context.Background(), logs.Query{Function: name, RequestID: res.RequestID})
+		if err != nil || len(got) != 1 {
+			t.Fatalf("call %d: log %v %v", i, got, err)
+		}
+		if !strings.Contains(got[0].Log, line) {
+			t.Fatalf("call %d: the log lacks %q:\n%s", i, line, got[0].Log)
+		}
+	}
+}

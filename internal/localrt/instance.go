@@ -337,6 +337,10 @@ func (in *instance) Exited() <-chan struct{}       { return in.exited }
 func (in *instance) Stats() (sandbox.Stats, error) { return in.cg.stats() }
 func (in *instance) ResetPeak() error              { return in.cg.resetPeak() }
 
+// SyncLogs returns once every line the process printed so far reached the
+// Logs sink, or max passed.
+func (in *instance) SyncLogs(max time.Duration) { in.pump.Sync(max) }
+
 // Dropped counts the output lines dropped because the log reader was slow.
 func (in *instance) Dropped() uint64 { return in.pump.Dropped() }
 

@@ -381,11 +381,25 @@ func (l *lease) Attach(sink func(sandbox.LogLine)) (detach func()) {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			if s, ok := in.sb.(logSyncer); ok {
+				s.SyncLogs(LogSyncMax)
+			}
 			in.logMu.Lock()
 			delete(in.sinks, id)
 			in.logMu.Unlock()
 		})
 	}
+}
+
+// LogSyncMax bounds how long a detach waits for the lines an instance
+// printed before it to reach the sink.
+const LogSyncMax = 10 * time.Millisecond
+
+// logSyncer is an instance that can hand every line it printed so far to
+// its log sink before returning (the local runtime's can): a detach then
+// loses no line printed just before a function answered.
+type logSyncer interface {
+	SyncLogs(max time.Duration)
 }
 
 func (l *lease) Release(o Outcome) {

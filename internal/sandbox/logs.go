@@ -4,8 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Stream names an output stream of an instance.
@@ -55,6 +59,41 @@ type LogPump struct {
 	dropped uint64 // not yet reported
 	total   uint64 // ever dropped
 	last    []string
+
+	// For Sync: the readers and whether each waits in Read, and whether
+	// the sink is handling a line.
+	streams []*pumpReader
+	pending atomic.Int64 // lines queued or being delivered
+}
+
+// pumpReader wraps one stream, noting when it waits for more bytes.
+type pumpReader struct {
+	r       io.ReadCloser
+	waiting atomic.Bool
+	reads   atomic.Uint64
+}
+
+func (r *pumpReader) Read(b []byte) (int, error) {
+	r.waiting.Store(true)
+	n, err := r.r.Read(b)
+	r.waiting.Store(false)
+	r.reads.Add(1)
+	return n, err
+}
+
+// unread says how many bytes wait in the stream's pipe, when it is one.
+func (r *pumpReader) unread() int {
+	f, ok := r.r.(*os.File)
+	if !ok {
+		return 0
+	}
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	raw.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }) // TIOCINQ is FIONREAD
+	return n
 }
 
 // NewLogPump returns a pump for instance delivering to sink (nil
@@ -76,11 +115,16 @@ func NewLogPump(instance string, sink func(LogLine), now func() time.Time) *LogP
 // Read consumes r as stream until EOF and closes r. Call it once per
 // stream, each in its own goroutine, before Wait.
 func (p *LogPump) Read(stream Stream, r io.ReadCloser) {
+	pr := &pumpReader{r: r}
+	p.mu.Lock()
+	p.streams = append(p.streams, pr)
+	p.mu.Unlock()
 	p.readers.Add(1)
 	go func() {
 		defer p.readers.Done()
 		defer r.Close()
-		br := bufio.NewReaderSize(r, readBufferSize)
+		defer pr.waiting.Store(true) // at EOF nothing more comes
+		br := bufio.NewReaderSize(pr, readBufferSize)
 		var partial []byte
 		for {
 			chunk, err := br.ReadSlice('\n')
@@ -124,20 +168,63 @@ func (p *LogPump) emit(stream Stream, text string) {
 		return
 	}
 	l := LogLine{Instance: p.instance, Stream: stream, Time: p.now(), Text: text, Dropped: p.dropped}
+	p.pending.Add(1)
 	select {
 	case p.queue <- l:
 		p.dropped = 0
 	default:
+		p.pending.Add(-1)
 		p.dropped++
 		p.total++
 	}
 	p.mu.Unlock()
 }
 
+// Sync waits, at most max, until every byte the process wrote to its
+// streams before the call has been read and its lines handed to the sink:
+// each reader waits for more with its pipe empty, and no line is queued
+// or being delivered. An invocation calls it when the function answered,
+// so that lines printed just before the answer are not lost to the next.
+func (p *LogPump) Sync(max time.Duration) {
+	deadline := time.Now().Add(max)
+	// A reader may have taken bytes from its pipe and not yet said so:
+	// idle must hold twice, with no read in between.
+	for time.Now().Before(deadline) {
+		reads, ok := p.idle()
+		if ok {
+			time.Sleep(syncRecheck)
+			if again, ok := p.idle(); ok && again == reads {
+				return
+			}
+		}
+		time.Sleep(syncRecheck)
+	}
+}
+
+// syncRecheck is how long Sync waits between its two looks.
+const syncRecheck = 50 * time.Microsecond
+
+// idle reports whether every reader waits with its pipe empty and no line
+// is queued or being delivered, with the number of reads done so far.
+func (p *LogPump) idle() (reads uint64, ok bool) {
+	p.mu.Lock()
+	streams := p.streams
+	p.mu.Unlock()
+	ok = p.pending.Load() == 0
+	for _, r := range streams {
+		reads += r.reads.Load()
+		if !r.waiting.Load() || r.unread() > 0 {
+			ok = false
+		}
+	}
+	return reads, ok
+}
+
 func (p *LogPump) deliver() {
 	defer close(p.done)
 	for l := range p.queue {
 		p.sink(l)
+		p.pending.Add(-1)
 	}
 }
 
@@ -160,6 +247,7 @@ func (p *LogPump) closeQueue() {
 			l := LogLine{Instance: p.instance, Stream: Stderr, Time: p.now(), Dropped: p.dropped}
 			p.dropped = 0
 			p.mu.Unlock()
+			p.pending.Add(1)
 			p.queue <- l
 		} else {
 			p.mu.Unlock()

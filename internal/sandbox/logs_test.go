@@ -1,8 +1,11 @@
 package sandbox
 
 import (
+	"fmt"
 	"io"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,5 +92,39 @@ func TestWaitTwice(t *testing.T) {
 	p.Wait()
 	if strings.Join(got, ",") != "a,b" {
 		t.Errorf("lines %q", got)
+	}
+}
+
+// Lines written to a pipe before Sync are delivered when Sync returns,
+// however slow the sink.
+func TestSyncDeliversWhatWasWritten(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var mu sync.Mutex
+	var got []string
+	p := NewLogPump("i", func(l LogLine) {
+		time.Sleep(time.Millisecond) // a slow sink
+		mu.Lock()
+		got = append(got, l.Text)
+		mu.Unlock()
+	}, nil)
+	p.Read(Stdout, r)
+	for round := range 20 {
+		want := fmt.Sprint("line ", round)
+		fmt.Fprintf(w, "%s\n", want)
+		p.Sync(time.Second)
+		mu.Lock()
+		n := len(got)
+		last := ""
+		if n > 0 {
+			last = got[n-1]
+		}
+		mu.Unlock()
+		if n != round+1 || last != want {
+			t.Fatalf("after Sync of round %d: %d lines, last %q", round, n, last)
+		}
 	}
 }
