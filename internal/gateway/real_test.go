@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,11 +13,10 @@ import (
 
 	"github.com/scfd/scfd/internal/credentials"
 	"github.com/scfd/scfd/internal/gateway"
-	"github.com/scfd/scfd/internal/images"
 	"github.com/scfd/scfd/internal/invoke"
 	"github.com/scfd/scfd/internal/localrt"
+	"github.com/scfd/scfd/internal/localrt/localrttest"
 	"github.com/scfd/scfd/internal/logs"
-	"github.com/scfd/scfd/internal/netns"
 	"github.com/scfd/scfd/internal/pool"
 	"github.com/scfd/scfd/internal/sandbox"
 	"github.com/scfd/scfd/internal/scf"
@@ -29,85 +26,25 @@ import (
 // The real tests run the web function (./webfunc) in runc containers
 // through localrt and the real pool.
 const (
-	webFuncPackage   = "github.com/scfd/scfd/internal/gateway/webfunc"
-	testDigest       = "sha256:00000000000000000000000000000000000000000000000000000000000000a1"
-	testSubnet       = "10.209.244.0/24"
-	testNetwork      = "scfdtgw"
-	testCgroupParent = "scfdtgw"
+	webFuncPackage = "github.com/scfd/scfd/internal/gateway/webfunc"
+	testDigest     = "sha256:00000000000000000000000000000000000000000000000000000000000000a1"
+	testSubnet     = "10.209.244.0/24"
+	testNetwork    = "scfdtgw"
 )
 
 var (
 	acct       = sandbox.Account{Region: "ap-guangzhou", AppID: "1250000000", UIN: "100000000001"}
 	testLayer  string // the web function's unpacked layer; "" when not root
 	testDriver *localrt.Driver
-	webFuncBin string // the web function built for the host
+	testImages localrttest.ImageFunc // the test function's image, whatever its digest
+	webFuncBin string                // the web function built for the host
 )
 
 func TestMain(m *testing.M) {
-	code := func() int {
-		dir, err := os.MkdirTemp("", "gateway-test")
-		if err != nil {
-			panic(err)
-		}
-		defer os.RemoveAll(dir)
-		layer := filepath.Join(dir, "layer")
-		if err := buildWebFunc(filepath.Join(layer, "server")); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		webFuncBin = filepath.Join(layer, "server")
-		if os.Geteuid() != 0 {
-			return m.Run()
-		}
-		testLayer = layer
-		// A fixed directory: a run that crashed leaves containers, mounts
-		// and routes there, and the next run's localrt.New removes them.
-		testDriver, err = localrt.New(context.Background(), localrt.Options{
-			DataDir:      filepath.Join(os.TempDir(), "scfd-gateway-test-rt"),
-			Account:      acct,
-			CgroupParent: testCgroupParent,
-			Network:      netns.Options{Name: testNetwork, Subnet: testSubnet},
-			Pool:         1,
-		})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		code := m.Run()
-		if err := testDriver.Close(context.Background()); err != nil {
-			fmt.Fprintln(os.Stderr, "close driver:", err)
-			code = 1
-		}
-		if left := testDriver.Leftovers(context.Background()); len(left) > 0 {
-			fmt.Fprintln(os.Stderr, "left behind:", left)
-			code = 1
-		}
-		testDriver.Network().RemoveFirewall()
-		return code
-	}()
-	os.Exit(code)
-}
-
-// buildWebFunc compiles the web function, static, to out.
-func buildWebFunc(out string) error {
-	if err := os.MkdirAll(filepath.Join(filepath.Dir(out), "tmp"), 0o1777); err != nil {
-		return err
-	}
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, webFuncPackage)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build the web function: %v: %s", err, b)
-	}
-	return nil
-}
-
-// layerImages finds the web function's layer for any digest.
-type layerImages struct{}
-
-func (layerImages) Get(ctx context.Context, digest string) (*images.Image, error) {
-	return &images.Image{Digest: digest, Layers: []string{testLayer}, Config: images.ImageConfig{
-		Entrypoint: []string{"/server"}, Env: []string{"PATH=/bin"},
-	}}, nil
+	os.Exit(localrttest.Main(m, localrttest.Options{Name: testNetwork, Subnet: testSubnet, Package: webFuncPackage, Pool: 1}, func(e *localrttest.Env) {
+		testLayer, testDriver, testImages = e.Layer, e.Driver, e.Images()
+		webFuncBin = e.Server
+	}))
 }
 
 // realEnv is a gateway over the real pool, store and logs, served on
@@ -157,7 +94,7 @@ func newRealEnv(t testing.TB) *realEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ls.Close() })
-	p, err := pool.New(ctx, pool.Options{Driver: testDriver, Images: layerImages{}, Store: st})
+	p, err := pool.New(ctx, pool.Options{Driver: testDriver, Images: testImages, Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}

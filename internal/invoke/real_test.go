@@ -5,18 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/scfd/scfd/internal/credentials"
-	"github.com/scfd/scfd/internal/images"
 	"github.com/scfd/scfd/internal/localrt"
+	"github.com/scfd/scfd/internal/localrt/localrttest"
 	"github.com/scfd/scfd/internal/logs"
-	"github.com/scfd/scfd/internal/netns"
 	"github.com/scfd/scfd/internal/pool"
 	"github.com/scfd/scfd/internal/sandbox"
 	"github.com/scfd/scfd/internal/scf"
@@ -26,81 +23,22 @@ import (
 // The real tests run the test function (test/e2e/testfunc) in runc
 // containers through localrt and the real pool.
 const (
-	testFuncPackage  = "github.com/scfd/scfd/test/e2e/testfunc"
-	testDigest       = "sha256:0000000000000000000000000000000000000000000000000000000000000001"
-	testSubnet       = "10.209.249.0/24"
-	testNetwork      = "scfdtinv"
-	testCgroupParent = "scfdtinv"
+	testFuncPackage = "github.com/scfd/scfd/test/e2e/testfunc"
+	testDigest      = "sha256:0000000000000000000000000000000000000000000000000000000000000001"
+	testSubnet      = "10.209.249.0/24"
+	testNetwork     = "scfdtinv"
 )
 
 var (
 	testLayer  string // the test function's unpacked layer; "" when not root
 	testDriver *localrt.Driver
+	testImages localrttest.ImageFunc // the test function's image, whatever its digest
 )
 
 func TestMain(m *testing.M) {
-	code := func() int {
-		if os.Geteuid() != 0 {
-			return m.Run()
-		}
-		dir, err := os.MkdirTemp("", "invoke-test")
-		if err != nil {
-			panic(err)
-		}
-		defer os.RemoveAll(dir)
-		testLayer, err = buildLayer(filepath.Join(dir, "layer"))
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		// A fixed directory: a run that crashed leaves containers, mounts
-		// and routes there, and the next run's localrt.New removes them.
-		testDriver, err = localrt.New(context.Background(), localrt.Options{
-			DataDir:      filepath.Join(os.TempDir(), "scfd-invoke-test-rt"),
-			Account:      acct,
-			CgroupParent: testCgroupParent,
-			Network:      netns.Options{Name: testNetwork, Subnet: testSubnet},
-			Pool:         1,
-		})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		code := m.Run()
-		if err := testDriver.Close(context.Background()); err != nil {
-			fmt.Fprintln(os.Stderr, "close driver:", err)
-			code = 1
-		}
-		if left := testDriver.Leftovers(context.Background()); len(left) > 0 {
-			fmt.Fprintln(os.Stderr, "left behind:", left)
-			code = 1
-		}
-		testDriver.Network().RemoveFirewall()
-		return code
-	}()
-	os.Exit(code)
-}
-
-// buildLayer compiles the test function into dir/server, with /tmp.
-func buildLayer(dir string) (string, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o1777); err != nil {
-		return "", err
-	}
-	cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "server"), testFuncPackage)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build test function: %v: %s", err, out)
-	}
-	return dir, nil
-}
-
-// layerImages finds the test function's layer for any digest.
-type layerImages struct{}
-
-func (layerImages) Get(ctx context.Context, digest string) (*images.Image, error) {
-	return &images.Image{Digest: digest, Layers: []string{testLayer}, Config: images.ImageConfig{
-		Entrypoint: []string{"/server"}, Env: []string{"PATH=/bin"},
-	}}, nil
+	os.Exit(localrttest.Main(m, localrttest.Options{Name: testNetwork, Subnet: testSubnet, Package: testFuncPackage, Pool: 1}, func(e *localrttest.Env) {
+		testLayer, testDriver, testImages = e.Layer, e.Driver, e.Images()
+	}))
 }
 
 // shortStartup gives instances of functions named "short..." a short
@@ -145,7 +83,7 @@ func newRealEnv(t testing.TB) *realEnv {
 	t.Cleanup(func() { ls.Close() })
 	p, err := pool.New(ctx, pool.Options{
 		Driver: shortStartup{testDriver, 2 * time.Second},
-		Images: layerImages{},
+		Images: testImages,
 		Store:  st,
 		InstanceLog: func(fn *scf.Function, l sandbox.LogLine) {
 			ls.Instance(fn.Namespace, fn.Name, fn.Version, l)
