@@ -53,7 +53,10 @@ async function invoke(FunctionName, event, extra = {}) {
 
 describe("Kubernetes backend", () => {
   test("an instance is a Pod of the image by digest, with the function's labels and limits; its output is logged", async () => {
-    const r = await invoke("tf", { print: ["printed in a pod"] });
+    // Lines travel through the kubelet and the API server (about 1 ms when
+    // the machine is idle, more under load); the function prints 50 ms
+    // before it answers so that they are in the invocation's own log.
+    const r = await invoke("tf", { print: ["printed in a pod"], sleep_ms: 50 });
     assert.equal(r.InvokeResult, 0, JSON.stringify(r));
     assert.equal(JSON.parse(r.RetMsg).env.SCF_FUNCTIONNAME, "tf");
     assert.match(r.Log, /^Init Report /m);
@@ -77,7 +80,7 @@ describe("Kubernetes backend", () => {
 
   test("a warm instance's lines are in its invocation's log", async () => {
     for (let i = 0; i < 5; i++) {
-      const r = await invoke("tf", { print: [`warm line ${i}`], stderr: [`warm err ${i}`] });
+      const r = await invoke("tf", { print: [`warm line ${i}`], stderr: [`warm err ${i}`], sleep_ms: 50 });
       assert.equal(r.InvokeResult, 0, JSON.stringify(r));
       assert.match(r.Log, new RegExp(`^warm line ${i}$`, "m"));
       assert.match(r.Log, new RegExp(`^warm err ${i}$`, "m"));
