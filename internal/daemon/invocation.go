@@ -91,6 +91,9 @@ func newDriver(ctx context.Context, c *config.Config, acct sandbox.Account, log 
 		CgroupParent: cgroup,
 		Network:      netns.Options{Name: network, Subnet: subnet},
 		Logger:       log,
+		// Keep one container prepared for each function version that
+		// started, so that its next cold start only starts a process.
+		Spares: 1,
 	})
 	if err != nil {
 		return nil, err

@@ -71,6 +71,17 @@ type Options struct {
 	Poll time.Duration
 	// Logger receives background errors. Nil discards them.
 	Logger *slog.Logger
+	// Spares is how many containers to keep prepared ahead for each spec
+	// that was started (its runtime create done, its process waiting),
+	// so that the next start of the same spec only starts a process.
+	// Zero (the default) prepares none.
+	Spares int
+	// MaxSpares bounds the prepared containers of all specs. Zero means
+	// DefaultMaxSpares.
+	MaxSpares int
+	// SpareTTL is how long a prepared container waits for a start. Zero
+	// means DefaultSpareTTL.
+	SpareTTL time.Duration
 }
 
 // Driver runs instances with a local OCI runtime. It implements
@@ -86,7 +97,15 @@ type Driver struct {
 	mu     sync.Mutex
 	live   map[string]*instance
 	owners map[string]*owner // network attachment id → instance, for Egress
-	close  sync.Once
+
+	// Containers prepared ahead (see Options.Spares), by spareKey.
+	spares       map[string][]*spare
+	spareCount   int
+	preparing    map[string]int
+	preparingAll int
+	prepWG       sync.WaitGroup // preparations in flight
+	closing      bool
+	close        sync.Once
 }
 
 var _ sandbox.Driver = (*Driver)(nil)
@@ -117,6 +136,12 @@ func New(ctx context.Context, opts Options) (_ *Driver, err error) {
 	if opts.Poll == 0 {
 		opts.Poll = DefaultPoll
 	}
+	if opts.MaxSpares == 0 {
+		opts.MaxSpares = DefaultMaxSpares
+	}
+	if opts.SpareTTL == 0 {
+		opts.SpareTTL = DefaultSpareTTL
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -128,6 +153,7 @@ func New(ctx context.Context, opts Options) (_ *Driver, err error) {
 	}
 	d := &Driver{
 		opts: opts, log: log, live: map[string]*instance{}, owners: map[string]*owner{},
+		spares: map[string][]*spare{}, preparing: map[string]int{},
 		rt: &runc.Runc{Command: opts.Runtime, Root: filepath.Join(dir, "runc")},
 	}
 	for _, sub := range []string{"runc", "bundles"} {
@@ -198,6 +224,16 @@ func (d *Driver) removeContainers(ctx context.Context) error {
 func (d *Driver) Close(ctx context.Context) error {
 	var errs []error
 	d.close.Do(func() {
+		d.mu.Lock()
+		d.closing = true
+		for _, list := range d.spares {
+			for _, sp := range list {
+				sp.timer.Stop()
+			}
+		}
+		d.spares, d.spareCount = map[string][]*spare{}, 0
+		d.mu.Unlock()
+		d.prepWG.Wait()
 		d.mu.Lock()
 		live := make([]*instance, 0, len(d.live))
 		for _, in := range d.live {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	runc "github.com/containerd/go-runc"
@@ -46,11 +47,17 @@ type instance struct {
 	stopOnce sync.Once
 	stopDone chan struct{}
 	stopErr  error
+
+	sink    atomic.Pointer[func(sandbox.LogLine)] // where output lines go; set at start
+	created time.Time                             // when the runtime created the container
 }
 
 var _ sandbox.Instance = (*instance)(nil)
 
-// Start runs spec and returns once its server accepts a connection.
+// Start runs spec and returns once its server accepts a connection. When
+// a container was prepared ahead for the same spec (see Options.Spares),
+// only its process starts: the instance then has that container's id, not
+// spec.ID, and its phases before the start are zero.
 func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Instance, err error) {
 	if err := sandbox.ValidateID(spec.ID); err != nil {
 		return nil, err
@@ -71,6 +78,28 @@ func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Instan
 	if _, err := sandbox.Argv(spec); err != nil {
 		return nil, err
 	}
+	key := spareKey(spec)
+	in := d.takeSpare(key)
+	if in != nil {
+		in.phases = sandbox.Phases{} // prepared ahead: nothing before the start was on this path
+	} else {
+		if in, err = d.create(ctx, spec); err != nil {
+			return nil, err
+		}
+	}
+	in.setSink(spec.Logs)
+	if err := in.begin(ctx, budget); err != nil {
+		in.Stop(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	d.prepare(spec, key)
+	return in, nil
+}
+
+// create makes the container of spec, up to the runtime's create: its
+// root filesystem, network, bundle and runtime state, with its process
+// waiting to be started. On error nothing is left.
+func (d *Driver) create(ctx context.Context, spec sandbox.Spec) (_ *instance, err error) {
 	d.mu.Lock()
 	if _, dup := d.live[spec.ID]; dup {
 		d.mu.Unlock()
@@ -127,7 +156,7 @@ func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Instan
 	if err != nil {
 		return nil, fmt.Errorf("localrt: pipes: %w", err)
 	}
-	in.pump = sandbox.NewLogPump(spec.ID, spec.Logs, nil)
+	in.pump = sandbox.NewLogPump(spec.ID, in.deliver, nil)
 	in.pump.Read(sandbox.Stdout, io.Stdout().(*os.File))
 	in.pump.Read(sandbox.Stderr, io.Stderr().(*os.File))
 	rt := d.runtime(in.bundle)
@@ -140,29 +169,46 @@ func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Instan
 	if err != nil {
 		return nil, fmt.Errorf("localrt: %s create: %w%s", d.opts.Runtime, err, runtimeLog(in.bundle))
 	}
-	t3 := time.Now()
-	in.phases.RuntimeCreate = t3.Sub(t2)
+	in.phases.RuntimeCreate = time.Since(t2)
+	in.created = time.Now()
 	if err := in.watch(pidFile); err != nil {
 		return nil, err
 	}
+	return in, nil
+}
+
+// begin starts the created container's process and waits until its server
+// accepts a connection, within budget.
+func (in *instance) begin(ctx context.Context, budget time.Duration) error {
 	if err := in.state.Set(sandbox.Starting); err != nil {
-		return nil, err
+		return err
 	}
-	if err := rt.Start(ctx, spec.ID); err != nil {
-		return nil, fmt.Errorf("localrt: %s start: %w%s", d.opts.Runtime, err, runtimeLog(in.bundle))
+	t3 := time.Now()
+	if err := in.d.runtime(in.bundle).Start(ctx, in.id); err != nil {
+		return fmt.Errorf("localrt: %s start: %w%s", in.d.opts.Runtime, err, runtimeLog(in.bundle))
 	}
 	t4 := time.Now()
 	in.phases.RuntimeStart = t4.Sub(t3)
 	if err := in.waitReady(ctx, budget); err != nil {
-		return nil, err
+		return err
 	}
-	t5 := time.Now()
-	in.phases.Ready = t5.Sub(t4)
-	in.phases.Total = t5.Sub(t0)
-	if err := in.state.Set(sandbox.Ready); err != nil {
-		return nil, err
+	in.phases.Ready = time.Since(t4)
+	in.phases.Total = in.phases.RootFS + in.phases.Network + in.phases.RuntimeCreate + in.phases.RuntimeStart + in.phases.Ready
+	return in.state.Set(sandbox.Ready)
+}
+
+// setSink sends the instance's output lines to sink from now on.
+func (in *instance) setSink(sink func(sandbox.LogLine)) {
+	if sink != nil {
+		in.sink.Store(&sink)
 	}
-	return in, nil
+}
+
+// deliver hands a line to the current sink, if any.
+func (in *instance) deliver(l sandbox.LogLine) {
+	if f := in.sink.Load(); f != nil {
+		(*f)(l)
+	}
 }
 
 // runtime returns the runtime client for one bundle, logging there.

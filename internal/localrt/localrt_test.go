@@ -10,13 +10,16 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/scfd/scfd/internal/netns/netnstest"
 	"github.com/scfd/scfd/internal/sandbox"
+	"github.com/scfd/scfd/internal/scf"
 )
 
 func spec(id string) sandbox.Spec {
@@ -287,5 +290,119 @@ func TestSlowLogReaderDoesNotBlock(t *testing.T) {
 	}
 	if n := in.(interface{ Dropped() uint64 }).Dropped(); n == 0 {
 		t.Error("no lines counted as dropped")
+	}
+}
+
+// With Spares, a start prepares the next container of the same spec, and
+// the next start only starts its process: no create on its path.
+func TestSparesMakeTheNextStartOnlyAStart(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs runc containers")
+	}
+	opts := testOptions(filepath.Join(t.TempDir(), "data"))
+	opts.Spares, opts.SpareTTL = 1, time.Hour
+	d, err := New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if left := d.Leftovers(context.Background()); len(left) > 0 {
+			t.Errorf("left after Close: %q", left)
+		}
+		d.Network().RemoveFirewall()
+	})
+	waitSpares := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for d.Spares() != n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d containers prepared, want %d", d.Spares(), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	s := spec("spare-first")
+	s.Env = []scf.Variable{{Key: "WHO", Value: "spare"}}
+	first := start(t, d, s)
+	if first.Phases().RuntimeCreate == 0 {
+		t.Errorf("the first start had no create: %+v", first.Phases())
+	}
+	waitSpares(1)
+
+	var lines []string
+	var mu sync.Mutex
+	s.ID = "spare-second"
+	s.Logs = func(l sandbox.LogLine) { mu.Lock(); lines = append(lines, l.Text); mu.Unlock() }
+	second := start(t, d, s)
+	if p := second.Phases(); p.RuntimeCreate != 0 || p.RuntimeStart == 0 || p.Ready == 0 {
+		t.Errorf("a start from a prepared container: phases %+v, want no create", p)
+	}
+	if second.ID() == "spare-second" || second.ID() == first.ID() {
+		t.Errorf("the prepared container's id: %q", second.ID())
+	}
+	res, err := http.Get("http://" + second.Addr() + "/env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), "WHO=spare") || !strings.Contains(string(body), "SCF_FUNCTIONNAME=f") {
+		t.Errorf("the prepared instance's environment:\n%s", body)
+	}
+	waitSpares(1) // and the one after it
+
+	other := spec("spare-other")
+	other.MemoryMB = 256 // another spec: no prepared container fits
+	if third := start(t, d, other); third.Phases().RuntimeCreate == 0 {
+		t.Errorf("a start of another spec used a prepared container")
+	}
+	waitSpares(2)
+}
+
+// A prepared container nobody starts goes after SpareTTL.
+func TestSparesExpire(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs runc containers")
+	}
+	opts := testOptions(filepath.Join(t.TempDir(), "data"))
+	opts.Spares, opts.SpareTTL = 1, 300*time.Millisecond
+	d, err := New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		d.Close(context.Background())
+		d.Network().RemoveFirewall()
+	}()
+	in, err := d.Start(context.Background(), spec("expire-first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	containers := func() (n int) {
+		for _, l := range d.Leftovers(context.Background()) {
+			if strings.HasPrefix(l, "container ") {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Spares() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("no container was prepared")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for d.Spares() != 0 || containers() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the prepared container stayed: %d prepared, %d runtime containers", d.Spares(), containers())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

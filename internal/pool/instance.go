@@ -321,7 +321,10 @@ func (p *Pool) create(in *inst, fn *scf.Function) (ColdStart, error) {
 	if err != nil {
 		return ColdStart{}, err
 	}
+	p.mu.Lock()
 	in.sb = sb
+	in.id = sb.ID() // a driver may have started a container it prepared ahead, under its own id
+	p.mu.Unlock()
 	return ColdStart{ImageCheck: imageCheck, Phases: sb.Phases(), Total: time.Since(t0)}, nil
 }
 

@@ -79,7 +79,9 @@ type Spec struct {
 type Driver interface {
 	// Start creates an instance and returns when its server accepts a
 	// connection on Spec.Port, or with the start-up error. On error
-	// nothing of the instance is left behind. The error of a server that
+	// nothing of the instance is left behind. A driver may start a
+	// container it prepared ahead for an identical spec: the instance's
+	// ID is then that container's, not spec.ID. The error of a server that
 	// exits before it listens is an *ExitError (errors.As); the error of a
 	// start-up that times out has the text scf.StartupTimeoutMessage and
 	// the class errdefs.ErrUnavailable.
