@@ -527,26 +527,13 @@ func (r *invocation) request(ctx context.Context, addr string, timeout time.Dura
 	hreq.ContentLength = int64(len(r.req.Event))
 	ev := r.req.Event
 	hreq.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(ev)), nil }
-	h := hreq.Header
-	h["Content-Type"] = []string{"application/json"}
-	h["X-Scf-Request-Id"] = []string{r.req.RequestID}
-	h["X-Scf-Memory"] = []string{strconv.FormatInt(r.fn.MemorySize, 10)}
-	h["X-Scf-Timeout"] = []string{strconv.FormatInt(timeout.Milliseconds(), 10)}
-	h["X-Scf-Version"] = []string{r.fn.Version}
-	h["X-Scf-Name"] = []string{r.fn.Name}
-	h["X-Scf-Namespace"] = []string{r.fn.Namespace}
-	h["X-Scf-Region"] = []string{r.iv.opts.Account.Region}
-	h["X-Scf-Appid"] = []string{r.iv.opts.Account.AppID}
-	h["X-Scf-Uin"] = []string{r.iv.opts.Account.UIN}
+	hreq.Header["Content-Type"] = []string{"application/json"}
+	ph := PlatformHeaders{RequestID: r.req.RequestID, Function: r.fn, Timeout: timeout, Account: r.iv.opts.Account, TriggerSrc: r.req.TriggerSrc}
 	if c := r.iv.opts.Credentials; c != nil {
 		t := c.Issue(r.fn.Namespace, timeout+CredentialMargin)
-		h["X-Scf-Secret-Id"] = []string{t.SecretID}
-		h["X-Scf-Secret-Key"] = []string{t.SecretKey}
-		h["X-Scf-Session-Token"] = []string{t.Token}
+		ph.Credentials = &t
 	}
-	if r.req.TriggerSrc != "" {
-		h["X-Scf-Trigger-Src"] = []string{r.req.TriggerSrc}
-	}
+	ph.Set(hreq.Header)
 	return hreq, nil
 }
 
