@@ -411,3 +411,21 @@ func TestValidatePolicy(t *testing.T) {
 		})
 	}
 }
+
+func TestForgetResetsThePolicy(t *testing.T) {
+	e := newEnv(t, answer(0))
+	ctx := context.Background()
+	if err := e.q.SetConfig(ctx, "default", "fn", Policy{RetryNum: 0, MsgTTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.q.Forget(ctx, "default", "fn"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.q.Config(ctx, "default", "fn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != e.q.DefaultPolicy() {
+		t.Errorf("policy after Forget %+v, want the default %+v", got, e.q.DefaultPolicy())
+	}
+}

@@ -83,3 +83,13 @@ func (q *Queue) SetConfig(ctx context.Context, namespace, function string, p Pol
 	}
 	return nil
 }
+
+// Forget deletes a deleted function's retry policy, so that a new function
+// of the same name starts from the defaults. Its events stay: those not yet
+// run end as dead letters, its function being gone.
+func (q *Queue) Forget(ctx context.Context, namespace, function string) error {
+	if _, err := q.db.ExecContext(ctx, `DELETE FROM async_configs WHERE namespace = ? AND function = ?`, namespace, function); err != nil {
+		return fmt.Errorf("async: forgetting the policy of %s/%s: %w", namespace, function, err)
+	}
+	return nil
+}

@@ -178,7 +178,7 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 	}
 	go trig.Run(sampling)
 	api.RegisterTriggers(apiSrv, trig)
-	forget.others = append(forget.others, forgetFunc(trig.Forget), forgetFunc(mon.Forget))
+	forget.others = append(forget.others, forgetFunc(trig.Forget), forgetFunc(mon.Forget), forgetFunc(queue.Forget))
 	api.RegisterUsage(apiSrv, usage, meter.Prices(c.Prices))
 	api.RegisterVersions(apiSrv, st)
 	emb.useKeys(inv.keys(adminKeys{key}))
