@@ -15,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -100,13 +101,8 @@ func newDeployment(b *testing.B, c kubernetes.Interface, ns, ref string, spec sa
 }
 
 func (d *deployment) scale(n int32) error {
-	ctx := context.Background()
-	s, err := d.c.AppsV1().Deployments(d.ns).GetScale(ctx, d.name, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	s.Spec.Replicas = n
-	_, err = d.c.AppsV1().Deployments(d.ns).UpdateScale(ctx, d.name, s, metav1.UpdateOptions{})
+	patch := []byte(fmt.Sprintf(`{"spec":{"replicas":%d}}`, n))
+	_, err := d.c.AppsV1().Deployments(d.ns).Patch(context.Background(), d.name, types.MergePatchType, patch, metav1.PatchOptions{}, "scale")
 	return err
 }
 
@@ -130,7 +126,12 @@ func (d *deployment) coldStart(b *testing.B) time.Duration {
 	for ip == "" {
 		ev, ok := <-w.ResultChan()
 		if !ok {
-			b.Fatal("watch ended before the pod was ready")
+			// The API server may end a watch; a new one lists the Pods first.
+			w.Stop()
+			if w, err = pods.Watch(ctx, metav1.ListOptions{LabelSelector: "app=bench-deployment"}); err != nil {
+				b.Fatal(err)
+			}
+			continue
 		}
 		p, isPod := ev.Object.(*corev1.Pod)
 		if !isPod || ev.Type == watch.Deleted || p.DeletionTimestamp != nil {

@@ -20,8 +20,9 @@ import (
 
 // logDrain bounds the wait for the rest of the output once the server
 // ended or the Pod is gone; logOpen bounds the wait, before Start returns,
-// for the log streams to be open, so that the first request's lines are
-// read while it runs.
+// for the Pod's status to show its container running, which the kubelet
+// needs before it follows the container's output: so the first request's
+// lines are read while it runs.
 const (
 	logDrain = 2 * time.Second
 	logOpen  = 2 * time.Second
@@ -55,7 +56,8 @@ type instance struct {
 	gone       chan struct{} // closed when the Pod was deleted
 	goneOnce   sync.Once
 	logsOpen   sync.WaitGroup
-	logsReady  chan struct{} // closed once the log streams are open (or failed to)
+	running    chan struct{} // closed once the Pod's status showed the container started
+	runOnce    sync.Once
 	logsCancel context.CancelFunc
 	logsCtx    context.Context
 
@@ -102,7 +104,7 @@ func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Instan
 	logsCtx, logsCancel := context.WithCancel(context.Background())
 	in := &instance{
 		d: d, id: spec.ID, pod: pod.Name, port: spec.Port, split: d.opts.SplitLogStreams,
-		changed: make(chan struct{}, 1), gone: make(chan struct{}), logsReady: make(chan struct{}),
+		changed: make(chan struct{}, 1), gone: make(chan struct{}), running: make(chan struct{}),
 		exited: make(chan struct{}), stopping: make(chan struct{}), stopDone: make(chan struct{}),
 		logsCtx: logsCtx, logsCancel: logsCancel,
 		pump: sandbox.NewLogPump(spec.ID, spec.Logs, nil),
@@ -149,18 +151,25 @@ func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Instan
 		return nil, err
 	}
 	t3 := time.Now()
+	// The server accepted, so its container runs, even if the Pod's status
+	// does not say so yet.
+	in.openLogs()
 	select {
-	case <-in.logsReady:
+	case <-in.running:
 	case <-time.After(logOpen):
-		d.log.Debug("k8srt: log streams not open yet", "pod", in.pod)
+		d.log.Debug("k8srt: the pod's status does not show its container started yet", "pod", in.pod)
 	}
 	// The Pod IP and the container's start reach scfd together, after the
-	// kubelet's next status update; the container's reported start (whole
-	// seconds, never later than the real one) bounds how long the server
-	// took from below.
+	// kubelet's next status update, so the server may have listened before
+	// scfd could connect. Ready counts from the container's reported start
+	// instead (whole seconds, never later than the real one), but not from
+	// before the Pod was created: an upper bound of the server's start-up.
 	in.phases.Ready = t3.Sub(t2)
 	in.mu.Lock()
-	if s := in.startedAt; !s.IsZero() && s.Before(t2) && s.After(t0.Add(-time.Second)) {
+	if s := in.startedAt; !s.IsZero() && s.Before(t2) {
+		if s.Before(t1) {
+			s = t1
+		}
 		in.phases.Ready = t3.Sub(s)
 	}
 	in.mu.Unlock()
@@ -300,16 +309,12 @@ func (in *instance) update(pod *corev1.Pod, deleted bool) {
 		// said so: the process was killed.
 		in.term = &sandbox.ExitReason{Kind: sandbox.ExitSignal, Signal: 9, At: time.Now()}
 	}
-	openLogs := started && !in.logs
-	if openLogs {
-		in.logs = true
-		in.logsOpen.Add(1)
-	}
 	term := in.term
 	in.mu.Unlock()
 
-	if openLogs {
-		go in.readLogs()
+	if started {
+		in.runOnce.Do(func() { close(in.running) })
+		in.openLogs()
 	}
 	select {
 	case in.changed <- struct{}{}:
@@ -358,7 +363,6 @@ func (in *instance) finish(r sandbox.ExitReason) {
 // readLogs follows the container's output.
 func (in *instance) readLogs() {
 	defer in.logsOpen.Done()
-	defer close(in.logsReady)
 	streams := []struct {
 		name   *string
 		stream sandbox.Stream
@@ -370,13 +374,40 @@ func (in *instance) readLogs() {
 		}{{new(corev1.LogStreamStdout), sandbox.Stdout}, {new(corev1.LogStreamStderr), sandbox.Stderr}}
 	}
 	pods := in.d.client.CoreV1().Pods(in.d.opts.Namespace)
+	// The kubelet may not know yet that the container started (its status
+	// follows the next relist): retry for a while. A stream answers once
+	// the container printed something.
+	deadline := time.Now().Add(2 * logOpen)
 	for _, s := range streams {
-		rc, err := pods.GetLogs(in.pod, &corev1.PodLogOptions{Container: ContainerName, Follow: true, Stream: s.name}).Stream(in.logsCtx)
-		if err != nil {
-			in.d.log.Debug("k8srt: follow logs", "pod", in.pod, "err", err)
-			continue
+		for {
+			rc, err := pods.GetLogs(in.pod, &corev1.PodLogOptions{Container: ContainerName, Follow: true, Stream: s.name}).Stream(in.logsCtx)
+			if err == nil {
+				in.pump.Read(s.stream, rc)
+				break
+			}
+			if in.logsCtx.Err() != nil || time.Now().After(deadline) {
+				in.d.log.Debug("k8srt: follow logs", "pod", in.pod, "err", err)
+				break
+			}
+			select {
+			case <-in.logsCtx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
 		}
-		in.pump.Read(s.stream, rc)
+	}
+}
+
+// openLogs starts following the container's output, once.
+func (in *instance) openLogs() {
+	in.mu.Lock()
+	open := !in.logs
+	if open {
+		in.logs = true
+		in.logsOpen.Add(1)
+	}
+	in.mu.Unlock()
+	if open {
+		go in.readLogs()
 	}
 }
 
