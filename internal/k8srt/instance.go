@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,6 +27,8 @@ import (
 const (
 	logDrain = 2 * time.Second
 	logOpen  = 2 * time.Second
+	// logQuiet is how long SyncLogs waits for no new line.
+	logQuiet = 2 * time.Millisecond
 )
 
 // instance is one Pod. Fields set in Start before it returns are read-only
@@ -60,6 +63,7 @@ type instance struct {
 	runOnce    sync.Once
 	logsCancel context.CancelFunc
 	logsCtx    context.Context
+	lastLine   atomic.Int64 // unix nanoseconds of the last line read
 
 	exited   chan struct{}
 	exitOnce sync.Once
@@ -107,8 +111,12 @@ func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Instan
 		changed: make(chan struct{}, 1), gone: make(chan struct{}), running: make(chan struct{}),
 		exited: make(chan struct{}), stopping: make(chan struct{}), stopDone: make(chan struct{}),
 		logsCtx: logsCtx, logsCancel: logsCancel,
-		pump: sandbox.NewLogPump(spec.ID, spec.Logs, nil),
 	}
+	in.pump = sandbox.NewLogPump(spec.ID, spec.Logs, func() time.Time {
+		now := time.Now()
+		in.lastLine.Store(now.UnixNano())
+		return now
+	})
 	d.mu.Lock()
 	if _, dup := d.live[pod.Name]; dup {
 		d.mu.Unlock()
@@ -447,6 +455,25 @@ func (in *instance) nodeName() string {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return in.node
+}
+
+// SyncLogs waits, at most max, for the lines the server printed before
+// the call. They travel through the kubelet and the API server, so there
+// is no pipe to look into: it delivers what was read, then waits until no
+// line arrived for logQuiet (the relay takes about 1 ms on an idle node).
+func (in *instance) SyncLogs(limit time.Duration) {
+	start := time.Now()
+	deadline := start.Add(limit)
+	in.pump.Sync(limit)
+	for {
+		since := time.Unix(0, max(in.lastLine.Load(), start.UnixNano()))
+		now := time.Now()
+		if now.Sub(since) >= logQuiet || !now.Before(deadline) {
+			in.pump.Sync(max(deadline.Sub(now), 0))
+			return
+		}
+		time.Sleep(logQuiet / 4)
+	}
 }
 
 // Dropped counts the output lines dropped because the log reader was slow.
