@@ -60,7 +60,9 @@ func (e *Env) Images() ImageFunc {
 type ImageFunc func(ctx context.Context, digest string) (*images.Image, error)
 
 // Get calls f.
-func (f ImageFunc) Get(ctx context.Context, digest string) (*images.Image, error) { return f(ctx, digest) }
+func (f ImageFunc) Get(ctx context.Context, digest string) (*images.Image, error) {
+	return f(ctx, digest)
+}
 
 // Main runs m: as root with an Env (set before m.Run through set), else
 // with none, so that the tests that need it skip. It returns the exit
