@@ -384,7 +384,12 @@ func (l *lease) Attach(sink func(sandbox.LogLine)) (detach func()) {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			if s, ok := in.sb.(logSyncer); ok {
+			// With several requests on the instance its lines go to all of
+			// them anyway: only a lease of its own waits for the last ones.
+			in.logMu.Lock()
+			alone := len(in.sinks) == 1
+			in.logMu.Unlock()
+			if s, ok := in.sb.(logSyncer); ok && alone {
 				s.SyncLogs(LogSyncMax)
 			}
 			in.logMu.Lock()
