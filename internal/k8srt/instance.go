@@ -479,22 +479,9 @@ func (in *instance) SyncLogs(limit time.Duration) {
 // Dropped counts the output lines dropped because the log reader was slow.
 func (in *instance) Dropped() uint64 { return in.pump.Dropped() }
 
-func (in *instance) SetState(s sandbox.State) error {
-	switch s {
-	case sandbox.Ready, sandbox.Busy, sandbox.Idle:
-		return in.state.Set(s)
-	}
-	return errdefs.New(errdefs.ErrFailedPrecondition, "Instance", "instance state %s is the driver's to set", s)
-}
+func (in *instance) SetState(s sandbox.State) error { return in.state.SetByCaller(s) }
 
-func (in *instance) ExitReason() sandbox.ExitReason {
-	select {
-	case <-in.exited:
-		return in.reason
-	default:
-		return sandbox.ExitReason{}
-	}
-}
+func (in *instance) ExitReason() sandbox.ExitReason { return sandbox.ReasonOnce(in.exited, &in.reason) }
 
 // Stop deletes the Pod and waits until it is gone. Concurrent calls wait
 // for the one that does the work.

@@ -178,6 +178,17 @@ func (r ExitReason) String() string {
 	return r.Kind.String()
 }
 
+// ReasonOnce returns *reason once exited is closed, and the zero reason
+// before: drivers set the reason, then close the channel.
+func ReasonOnce(exited <-chan struct{}, reason *ExitReason) ExitReason {
+	select {
+	case <-exited:
+		return *reason
+	default:
+		return ExitReason{}
+	}
+}
+
 // ExitError is the start-up error of a server that ended before it
 // listened. Its message carries the exit reason and the last lines the
 // process printed.

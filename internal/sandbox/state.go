@@ -80,6 +80,16 @@ func (b *StateBox) Set(to State) error {
 	return nil
 }
 
+// SetByCaller makes a move that a driver's caller may ask for: between
+// Ready, Busy and Idle. The other states are the driver's to set.
+func (b *StateBox) SetByCaller(to State) error {
+	switch to {
+	case Ready, Busy, Idle:
+		return b.Set(to)
+	}
+	return errdefs.New(errdefs.ErrFailedPrecondition, "Instance", "instance state %s is the driver's to set", to)
+}
+
 // Stop moves to Stopping and reports whether this call did it: false means
 // the instance is already stopping or gone.
 func (b *StateBox) Stop() bool {

@@ -69,3 +69,38 @@ func TestStateBox(t *testing.T) {
 		t.Fatal("Stop after gone = true")
 	}
 }
+
+func TestSetByCallerAllowsOnlyTheCallersMoves(t *testing.T) {
+	var b StateBox
+	for _, s := range []State{Starting, Ready} {
+		if err := b.Set(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []State{Busy, Idle, Busy} {
+		if err := b.SetByCaller(s); err != nil {
+			t.Errorf("SetByCaller(%s): %v", s, err)
+		}
+	}
+	for _, s := range []State{Stopping, Gone, Starting} {
+		if err := b.SetByCaller(s); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+			t.Errorf("SetByCaller(%s) = %v, want ErrFailedPrecondition", s, err)
+		}
+	}
+	if b.Get() != Busy {
+		t.Errorf("state %s after refused moves, want busy", b.Get())
+	}
+}
+
+func TestReasonOnce(t *testing.T) {
+	exited := make(chan struct{})
+	var r ExitReason
+	if got := ReasonOnce(exited, &r); got.Kind != ExitNone {
+		t.Errorf("before the exit: %+v", got)
+	}
+	r = ExitReason{Kind: ExitCode, Code: 3}
+	close(exited)
+	if got := ReasonOnce(exited, &r); got.Kind != ExitCode || got.Code != 3 {
+		t.Errorf("after the exit: %+v", got)
+	}
+}
