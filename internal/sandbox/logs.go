@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -188,21 +189,31 @@ func (p *LogPump) emit(stream Stream, text string) {
 func (p *LogPump) Sync(max time.Duration) {
 	deadline := time.Now().Add(max)
 	// A reader may have taken bytes from its pipe and not yet said so:
-	// idle must hold twice, with no read in between.
+	// idle must hold twice, with no read in between. The pause between
+	// the looks is spun, not slept: a sleep here lasts a timer tick, far
+	// longer than the few microseconds the reader needs.
 	for time.Now().Before(deadline) {
 		reads, ok := p.idle()
 		if ok {
-			time.Sleep(syncRecheck)
+			spin(syncRecheck)
 			if again, ok := p.idle(); ok && again == reads {
 				return
 			}
+			continue
 		}
-		time.Sleep(syncRecheck)
+		spin(syncRecheck)
 	}
 }
 
-// syncRecheck is how long Sync waits between its two looks.
-const syncRecheck = 50 * time.Microsecond
+// syncRecheck is how long Sync pauses between its looks.
+const syncRecheck = 20 * time.Microsecond
+
+// spin lets other goroutines run for d without parking on a timer.
+func spin(d time.Duration) {
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		runtime.Gosched()
+	}
+}
 
 // idle reports whether every reader waits with its pipe empty and no line
 // is queued or being delivered, with the number of reads done so far.
