@@ -230,30 +230,9 @@ func cutReason(waiting string) (reason, msg string, ok bool) {
 	return waiting, "", false
 }
 
-// waitReady connects to the server until it accepts, the container
-// ends, or budget passes.
+// waitReady runs the start-up check against the Pod's address.
 func (in *instance) waitReady(ctx context.Context, budget time.Duration) error {
-	deadline := time.NewTimer(budget)
-	defer deadline.Stop()
-	tick := time.NewTicker(in.d.opts.Poll)
-	defer tick.Stop()
-	dialer := net.Dialer{Timeout: 100 * time.Millisecond}
-	for {
-		c, err := dialer.DialContext(ctx, "tcp", in.addr)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-deadline.C:
-			return errdefs.New(errdefs.ErrUnavailable, "", "%s", scf.StartupTimeoutMessage)
-		case <-in.exited:
-			return in.exitError()
-		case <-tick.C:
-		}
-	}
+	return sandbox.WaitReady(ctx, in.addr, in.d.opts.Poll, budget, in.exited, in.exitError)
 }
 
 // exitError is the start-up error of a container that ended: the exit

@@ -341,38 +341,19 @@ func (in *instance) wait() {
 	go in.Stop(context.Background())
 }
 
-// waitReady connects to the server until it accepts, the process exits,
-// or budget passes.
+// waitReady runs the start-up check; a process that ended first yields
+// its exit reason and last lines, once its output drained (not for long:
+// a child of the server may hold the pipes open).
 func (in *instance) waitReady(ctx context.Context, budget time.Duration) error {
-	deadline := time.NewTimer(budget)
-	defer deadline.Stop()
-	tick := time.NewTicker(in.d.opts.Poll)
-	defer tick.Stop()
-	dialer := net.Dialer{Timeout: 100 * time.Millisecond}
-	for {
-		c, err := dialer.DialContext(ctx, "tcp", in.addr)
-		if err == nil {
-			c.Close()
-			return nil
-		}
+	return sandbox.WaitReady(ctx, in.addr, in.d.opts.Poll, budget, in.exited, func() error {
+		drained := make(chan struct{})
+		go func() { in.pump.Wait(); close(drained) }()
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-deadline.C:
-			return errdefs.New(errdefs.ErrUnavailable, "", "%s", scf.StartupTimeoutMessage)
-		case <-in.exited:
-			// Let the output drain, but not for long: a child of the
-			// server may hold the pipes open.
-			drained := make(chan struct{})
-			go func() { in.pump.Wait(); close(drained) }()
-			select {
-			case <-drained:
-			case <-time.After(200 * time.Millisecond):
-			}
-			return &sandbox.ExitError{Reason: in.reason, LastLines: in.pump.LastLines()}
-		case <-tick.C:
+		case <-drained:
+		case <-time.After(200 * time.Millisecond):
 		}
-	}
+		return &sandbox.ExitError{Reason: in.reason, LastLines: in.pump.LastLines()}
+	})
 }
 
 func (in *instance) ID() string                    { return in.id }
