@@ -10,17 +10,17 @@ import (
 
 	"github.com/scfd/scfd/internal/api"
 	"github.com/scfd/scfd/internal/async"
-	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/invocation"
 )
 
 // failingInvoker fails every attempt with a function error until ok is set.
 type failingInvoker struct{ ok atomic.Bool }
 
-func (f *failingInvoker) Invoke(ctx context.Context, req invoke.Request) (*invoke.Result, error) {
+func (f *failingInvoker) Invoke(ctx context.Context, req invocation.Request) (*invocation.Result, error) {
 	if f.ok.Load() {
-		return &invoke.Result{RequestID: req.RequestID}, nil
+		return &invocation.Result{RequestID: req.RequestID}, nil
 	}
-	return &invoke.Result{RequestID: req.RequestID, RetCode: 430, InvokeResult: 430, ErrMsg: "boom"}, nil
+	return &invocation.Result{RequestID: req.RequestID, RetCode: 430, InvokeResult: 430, ErrMsg: "boom"}, nil
 }
 
 func setupAsync(t *testing.T) (*env, *failingInvoker) {

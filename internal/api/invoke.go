@@ -7,20 +7,20 @@ import (
 
 	"github.com/scfd/scfd/internal/credentials"
 	"github.com/scfd/scfd/internal/errdefs"
-	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/scf"
 	"github.com/scfd/scfd/internal/tc3"
 )
 
 // Invoker runs synchronous invocations; *invoke.Invoker has it.
 type Invoker interface {
-	Invoke(ctx context.Context, req invoke.Request) (*invoke.Result, error)
+	Invoke(ctx context.Context, req invocation.Request) (*invocation.Result, error)
 }
 
 // AsyncQueue takes asynchronous invocations (InvocationType Event). It
 // returns the invocation's request id at once.
 type AsyncQueue interface {
-	Enqueue(ctx context.Context, req invoke.Request) (requestID string, err error)
+	Enqueue(ctx context.Context, req invocation.Request) (requestID string, err error)
 }
 
 // InvokeOptions configure the invocation actions. Invoker is required.
@@ -113,7 +113,7 @@ func run(ctx context.Context, call *Call, opts InvokeOptions, namespace, name, q
 	default:
 		return nil, errdefs.Invalid("LogType", "LogType %q is invalid: use None or Tail", logType)
 	}
-	if err := invoke.CheckEvent([]byte(event), async); err != nil {
+	if err := invocation.CheckEvent([]byte(event), async); err != nil {
 		return nil, err
 	}
 	var rk map[string]string
@@ -122,8 +122,8 @@ func run(ctx context.Context, call *Call, opts InvokeOptions, namespace, name, q
 			return nil, errdefs.Invalid("RoutingKey", `RoutingKey must be a JSON object of strings, such as {"User":"Bob"}`)
 		}
 	}
-	req := invoke.Request{
-		Namespace: ns, Function: name, Qualifier: invoke.ResolveQualifier(qualifier), RoutingKey: rk,
+	req := invocation.Request{
+		Namespace: ns, Function: name, Qualifier: invocation.ResolveQualifier(qualifier), RoutingKey: rk,
 		Event: []byte(event), LogTail: logType == "Tail" && !async, Async: async,
 	}
 	if async {

@@ -15,7 +15,7 @@ import (
 	"github.com/scfd/scfd/internal/api"
 	"github.com/scfd/scfd/internal/client"
 	"github.com/scfd/scfd/internal/credentials"
-	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/logs"
 	"github.com/scfd/scfd/internal/store"
 	"github.com/scfd/scfd/internal/tc3"
@@ -24,20 +24,20 @@ import (
 // fakeInvoker records requests and answers a fixed result.
 type fakeInvoker struct {
 	mu   sync.Mutex
-	reqs []invoke.Request
+	reqs []invocation.Request
 }
 
-func (f *fakeInvoker) Invoke(ctx context.Context, req invoke.Request) (*invoke.Result, error) {
+func (f *fakeInvoker) Invoke(ctx context.Context, req invocation.Request) (*invocation.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reqs = append(f.reqs, req)
-	return &invoke.Result{RequestID: "fr-1", RetCode: 433, InvokeResult: 433, RetMsg: "r", ErrMsg: "e",
+	return &invocation.Result{RequestID: "fr-1", RetCode: 433, InvokeResult: 433, RetMsg: "r", ErrMsg: "e",
 		Duration: 1.25, BillDuration: 2, MemUsage: 4096, Log: "the tail"}, nil
 }
 
-type fakeQueue struct{ got []invoke.Request }
+type fakeQueue struct{ got []invocation.Request }
 
-func (q *fakeQueue) Enqueue(ctx context.Context, req invoke.Request) (string, error) {
+func (q *fakeQueue) Enqueue(ctx context.Context, req invocation.Request) (string, error) {
 	q.got = append(q.got, req)
 	return "async-1", nil
 }
@@ -120,7 +120,7 @@ func TestInvokeActions(t *testing.T) {
 	call(t, e.admin, "InvokeFunction", api.InvokeFunctionRequest{FunctionName: "fn", Namespace: "team", Event: `[1]`}, &resp)
 	call(t, e.admin, "Invoke", api.InvokeRequest{FunctionName: "fn", Qualifier: "3"}, &resp)
 	call(t, e.admin, "Invoke", api.InvokeRequest{FunctionName: "fn", Qualifier: "prod", RoutingKey: `{"User":"Bob"}`}, &resp)
-	wantReqs := []invoke.Request{
+	wantReqs := []invocation.Request{
 		{Namespace: "default", Function: "fn", Qualifier: "$LATEST", Event: []byte(`{"a":1}`), LogTail: true},
 		{Namespace: "team", Function: "fn", Qualifier: "$DEFAULT", Event: []byte(`[1]`)},
 		{Namespace: "default", Function: "fn", Qualifier: "3", Event: []byte{}},

@@ -6,13 +6,13 @@ import (
 	"testing"
 
 	"github.com/scfd/scfd/internal/api"
-	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/trigger"
 )
 
 type nopQueue struct{}
 
-func (nopQueue) Enqueue(context.Context, invoke.Request) (string, error) { return "", nil }
+func (nopQueue) Enqueue(context.Context, invocation.Request) (string, error) { return "", nil }
 
 func TestTriggerActions(t *testing.T) {
 	e := setup(t, false)

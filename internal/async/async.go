@@ -44,7 +44,7 @@ import (
 	"time"
 
 	"github.com/scfd/scfd/internal/errdefs"
-	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/scf"
 )
 
@@ -72,7 +72,7 @@ const (
 
 // Invoker runs one attempt; *invoke.Invoker has it.
 type Invoker interface {
-	Invoke(ctx context.Context, req invoke.Request) (*invoke.Result, error)
+	Invoke(ctx context.Context, req invocation.Request) (*invocation.Result, error)
 }
 
 // Functions finds a function version; *store.Store has it.
@@ -290,12 +290,12 @@ func (q *Queue) Close() error {
 // Enqueue stores an asynchronous invocation and returns its request id
 // (req.RequestID when set, else a new one) once it is on disk. The
 // function must exist and be an event function.
-func (q *Queue) Enqueue(ctx context.Context, req invoke.Request) (string, error) {
+func (q *Queue) Enqueue(ctx context.Context, req invocation.Request) (string, error) {
 	if req.Namespace == "" {
 		req.Namespace = scf.DefaultNamespace
 	}
-	req.Qualifier = invoke.ResolveQualifier(req.Qualifier)
-	if err := invoke.CheckEvent(req.Event, true); err != nil {
+	req.Qualifier = invocation.ResolveQualifier(req.Qualifier)
+	if err := invocation.CheckEvent(req.Event, true); err != nil {
 		return "", err
 	}
 	if len(req.Event) == 0 {
@@ -310,7 +310,7 @@ func (q *Queue) Enqueue(ctx context.Context, req invoke.Request) (string, error)
 			"function %s/%s is an HTTP function: it cannot be invoked asynchronously", fn.Namespace, fn.Name)
 	}
 	if req.RequestID == "" {
-		req.RequestID = invoke.NewRequestID()
+		req.RequestID = invocation.NewRequestID()
 	}
 	invokeType := req.TriggerSrc
 	if invokeType == "" {

@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/scfd/scfd/internal/errdefs"
-	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/store"
 )
 
@@ -23,12 +23,12 @@ type env struct {
 	workers int
 }
 
-func newEnv(t *testing.T, reply func(context.Context, invoke.Request) (*invoke.Result, error)) *env {
+func newEnv(t *testing.T, reply func(context.Context, invocation.Request) (*invocation.Result, error)) *env {
 	t.Helper()
 	return newEnvWorkers(t, 0, reply)
 }
 
-func newEnvWorkers(t *testing.T, workers int, reply func(context.Context, invoke.Request) (*invoke.Result, error)) *env {
+func newEnvWorkers(t *testing.T, workers int, reply func(context.Context, invocation.Request) (*invocation.Result, error)) *env {
 	t.Helper()
 	st, err := store.Open(context.Background(), t.TempDir())
 	if err != nil {
@@ -41,7 +41,7 @@ func newEnvWorkers(t *testing.T, workers int, reply func(context.Context, invoke
 }
 
 // open starts a queue over e's store, as a (re)start of scfd does.
-func (e *env) open(t *testing.T, reply func(context.Context, invoke.Request) (*invoke.Result, error)) (*Queue, *fakeInvoker) {
+func (e *env) open(t *testing.T, reply func(context.Context, invocation.Request) (*invocation.Result, error)) (*Queue, *fakeInvoker) {
 	t.Helper()
 	iv := newFakeInvoker(reply)
 	q, err := Open(context.Background(), Options{Store: e.st, Functions: fakeFunctions{}, Invoker: iv, Clock: e.clock, Workers: e.workers})
@@ -54,7 +54,7 @@ func (e *env) open(t *testing.T, reply func(context.Context, invoke.Request) (*i
 
 func (e *env) enqueue(t *testing.T) string {
 	t.Helper()
-	id, err := e.q.Enqueue(context.Background(), invoke.Request{Function: "fn", Event: []byte(`{"k":1}`)})
+	id, err := e.q.Enqueue(context.Background(), invocation.Request{Function: "fn", Event: []byte(`{"k":1}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestEnqueueRunsTheEventOnce(t *testing.T) {
 	e := newEnv(t, answer(0))
 	id := e.enqueue(t)
 	got := e.iv.next(t)
-	want := invoke.Request{Namespace: "default", Function: "fn", Qualifier: "$LATEST", Event: []byte(`{"k":1}`),
+	want := invocation.Request{Namespace: "default", Function: "fn", Qualifier: "$LATEST", Event: []byte(`{"k":1}`),
 		RequestID: id, Async: true, RetryNum: 0}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("request (-want +got):\n%s", diff)
@@ -97,7 +97,7 @@ func TestEnqueueRunsTheEventOnce(t *testing.T) {
 }
 
 func TestFunctionErrorsAreRetriedTwiceThenDead(t *testing.T) {
-	e := newEnv(t, answer(invoke.CodeUserError))
+	e := newEnv(t, answer(invocation.CodeUserError))
 	start := e.clock.Now()
 	id := e.enqueue(t)
 	for i := range 3 {
@@ -112,7 +112,7 @@ func TestFunctionErrorsAreRetriedTwiceThenDead(t *testing.T) {
 		}
 	}
 	ev := waitStatus(t, e.q, id, StatusFailed)
-	if ev.StatusCode != invoke.CodeUserError || ev.ErrMsg != "failure "+id || ev.Attempts != 3 {
+	if ev.StatusCode != invocation.CodeUserError || ev.ErrMsg != "failure "+id || ev.Attempts != 3 {
 		t.Errorf("dead letter = %+v, want code 430, its error, 3 attempts", ev)
 	}
 	e.clock.Advance(time.Hour)
@@ -120,7 +120,7 @@ func TestFunctionErrorsAreRetriedTwiceThenDead(t *testing.T) {
 }
 
 func TestPolicyRetryNumZero(t *testing.T) {
-	e := newEnv(t, answer(invoke.CodeTimeout))
+	e := newEnv(t, answer(invocation.CodeTimeout))
 	if err := e.q.SetConfig(context.Background(), "default", "fn", Policy{RetryNum: 0, MsgTTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestPolicyRetryNumZero(t *testing.T) {
 }
 
 func TestSystemErrorsBackOffUntilMaxAge(t *testing.T) {
-	e := newEnv(t, answer(invoke.CodeConcurrency))
+	e := newEnv(t, answer(invocation.CodeConcurrency))
 	if err := e.q.SetConfig(context.Background(), "default", "fn",
 		Policy{RetryNum: 0, MsgTTL: 5 * time.Minute, RetryInterval: time.Minute}); err != nil {
 		t.Fatal(err)
@@ -151,14 +151,14 @@ func TestSystemErrorsBackOffUntilMaxAge(t *testing.T) {
 	}
 	e.iv.next(t)
 	ev := waitStatus(t, e.q, id, StatusFailed)
-	if ev.StatusCode != invoke.CodeConcurrency || !strings.Contains(ev.ErrMsg, "maximum age") {
+	if ev.StatusCode != invocation.CodeConcurrency || !strings.Contains(ev.ErrMsg, "maximum age") {
 		t.Errorf("dead letter = %+v, want code 432 and the maximum age in its error", ev)
 	}
 	e.iv.none(t)
 }
 
 func TestDeletedFunctionFailsAtOnce(t *testing.T) {
-	e := newEnv(t, func(context.Context, invoke.Request) (*invoke.Result, error) {
+	e := newEnv(t, func(context.Context, invocation.Request) (*invocation.Result, error) {
 		return nil, errdefs.NotFound("Function", "function default/fn not found")
 	})
 	id := e.enqueue(t)
@@ -173,13 +173,13 @@ func TestEnqueueRejects(t *testing.T) {
 	e := newEnv(t, answer(0))
 	for _, tc := range []struct {
 		name  string
-		req   invoke.Request
+		req   invocation.Request
 		class error
 	}{
-		{"unknown function", invoke.Request{Function: "nope"}, errdefs.ErrNotFound},
-		{"HTTP function", invoke.Request{Function: "web"}, errdefs.ErrUnsupported},
-		{"event over 128 KB", invoke.Request{Function: "fn", Event: []byte(`"` + strings.Repeat("x", 128<<10) + `"`)}, errdefs.ErrInvalidArgument},
-		{"not JSON", invoke.Request{Function: "fn", Event: []byte(`{`)}, errdefs.ErrInvalidArgument},
+		{"unknown function", invocation.Request{Function: "nope"}, errdefs.ErrNotFound},
+		{"HTTP function", invocation.Request{Function: "web"}, errdefs.ErrUnsupported},
+		{"event over 128 KB", invocation.Request{Function: "fn", Event: []byte(`"` + strings.Repeat("x", 128<<10) + `"`)}, errdefs.ErrInvalidArgument},
+		{"not JSON", invocation.Request{Function: "fn", Event: []byte(`{`)}, errdefs.ErrInvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.q.Enqueue(context.Background(), tc.req)
@@ -194,7 +194,7 @@ func TestEventsClaimedByAStoppedServerRunAgain(t *testing.T) {
 	block := make(chan struct{})
 	// One worker, busy for ever: the first server cannot claim the event
 	// again once the second one has put it back.
-	e := newEnvWorkers(t, 1, func(ctx context.Context, req invoke.Request) (*invoke.Result, error) {
+	e := newEnvWorkers(t, 1, func(ctx context.Context, req invocation.Request) (*invocation.Result, error) {
 		<-block // the first server never finishes: it was killed
 		return nil, errors.New("killed")
 	})
@@ -211,7 +211,7 @@ func TestEventsClaimedByAStoppedServerRunAgain(t *testing.T) {
 }
 
 func TestCloseRequeuesRunningEvents(t *testing.T) {
-	e := newEnv(t, func(ctx context.Context, req invoke.Request) (*invoke.Result, error) {
+	e := newEnv(t, func(ctx context.Context, req invocation.Request) (*invocation.Result, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})
@@ -229,7 +229,7 @@ func TestCloseRequeuesRunningEvents(t *testing.T) {
 
 func TestTerminate(t *testing.T) {
 	cancelled := make(chan struct{}, 10)
-	e := newEnv(t, func(ctx context.Context, req invoke.Request) (*invoke.Result, error) {
+	e := newEnv(t, func(ctx context.Context, req invocation.Request) (*invocation.Result, error) {
 		<-ctx.Done()
 		cancelled <- struct{}{}
 		return nil, ctx.Err()
@@ -270,7 +270,7 @@ func TestTerminate(t *testing.T) {
 }
 
 func TestTerminateWaitingEventNeverRuns(t *testing.T) {
-	e := newEnv(t, answer(invoke.CodeUserError))
+	e := newEnv(t, answer(invocation.CodeUserError))
 	id := e.enqueue(t)
 	e.iv.next(t)
 	e.clock.waitArmed(t, e.clock.Now().Add(DefaultRetryInterval))
@@ -284,9 +284,9 @@ func TestTerminateWaitingEventNeverRuns(t *testing.T) {
 
 func TestRetryDeadLetterByHand(t *testing.T) {
 	fail := true
-	e := newEnv(t, func(ctx context.Context, req invoke.Request) (*invoke.Result, error) {
+	e := newEnv(t, func(ctx context.Context, req invocation.Request) (*invocation.Result, error) {
 		if fail {
-			return answer(invoke.CodeProcessExit)(ctx, req)
+			return answer(invocation.CodeProcessExit)(ctx, req)
 		}
 		return answer(0)(ctx, req)
 	})
@@ -310,9 +310,9 @@ func TestRetryDeadLetterByHand(t *testing.T) {
 }
 
 func TestList(t *testing.T) {
-	e := newEnv(t, func(ctx context.Context, req invoke.Request) (*invoke.Result, error) {
+	e := newEnv(t, func(ctx context.Context, req invocation.Request) (*invocation.Result, error) {
 		if strings.Contains(string(req.Event), "fail") {
-			return answer(invoke.CodeUserError)(ctx, req)
+			return answer(invocation.CodeUserError)(ctx, req)
 		}
 		return answer(0)(ctx, req)
 	})
@@ -320,7 +320,7 @@ func TestList(t *testing.T) {
 	e.q.SetConfig(ctx, "default", "fn", Policy{RetryNum: 0, MsgTTL: time.Hour})
 	var ids []string
 	for i, ev := range []string{`{}`, `{"fail":1}`, `{}`} {
-		id, err := e.q.Enqueue(ctx, invoke.Request{Function: "fn", Event: []byte(ev), TriggerSrc: []string{"", "", "timer"}[i]})
+		id, err := e.q.Enqueue(ctx, invocation.Request{Function: "fn", Event: []byte(ev), TriggerSrc: []string{"", "", "timer"}[i]})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/scfd/scfd/internal/errdefs"
-	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/scf"
 )
 
@@ -112,28 +112,28 @@ func (c *fakeClock) waitArmed(t *testing.T, at time.Time) {
 
 // fakeInvoker answers with what reply says and reports every call.
 type fakeInvoker struct {
-	calls chan invoke.Request
-	reply func(ctx context.Context, req invoke.Request) (*invoke.Result, error)
+	calls chan invocation.Request
+	reply func(ctx context.Context, req invocation.Request) (*invocation.Result, error)
 }
 
-func newFakeInvoker(reply func(ctx context.Context, req invoke.Request) (*invoke.Result, error)) *fakeInvoker {
-	return &fakeInvoker{calls: make(chan invoke.Request, 100), reply: reply}
+func newFakeInvoker(reply func(ctx context.Context, req invocation.Request) (*invocation.Result, error)) *fakeInvoker {
+	return &fakeInvoker{calls: make(chan invocation.Request, 100), reply: reply}
 }
 
-func (f *fakeInvoker) Invoke(ctx context.Context, req invoke.Request) (*invoke.Result, error) {
+func (f *fakeInvoker) Invoke(ctx context.Context, req invocation.Request) (*invocation.Result, error) {
 	f.calls <- req
 	return f.reply(ctx, req)
 }
 
 // next waits for the next call.
-func (f *fakeInvoker) next(t *testing.T) invoke.Request {
+func (f *fakeInvoker) next(t *testing.T) invocation.Request {
 	t.Helper()
 	select {
 	case r := <-f.calls:
 		return r
 	case <-time.After(5 * time.Second):
 		t.Fatal("the invoker was not called")
-		return invoke.Request{}
+		return invocation.Request{}
 	}
 }
 
@@ -147,9 +147,9 @@ func (f *fakeInvoker) none(t *testing.T) {
 	}
 }
 
-func answer(code int) func(context.Context, invoke.Request) (*invoke.Result, error) {
-	return func(ctx context.Context, req invoke.Request) (*invoke.Result, error) {
-		res := &invoke.Result{RequestID: req.RequestID, RetCode: code, InvokeResult: code}
+func answer(code int) func(context.Context, invocation.Request) (*invocation.Result, error) {
+	return func(ctx context.Context, req invocation.Request) (*invocation.Result, error) {
+		res := &invocation.Result{RequestID: req.RequestID, RetCode: code, InvokeResult: code}
 		if code != 0 {
 			res.ErrMsg = "failure " + req.RequestID
 		}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/scfd/scfd/internal/errdefs"
-	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/invocation"
 )
 
 // claimed is an event a worker runs.
@@ -136,7 +136,7 @@ func (q *Queue) start(ev claimed) {
 
 // attempt runs ev once and records what became of it.
 func (q *Queue) attempt(ctx context.Context, ev claimed) {
-	res, err := q.opts.Invoker.Invoke(ctx, invoke.Request{
+	res, err := q.opts.Invoker.Invoke(ctx, invocation.Request{
 		Namespace: ev.namespace, Function: ev.function, Qualifier: ev.qualifier, Event: ev.event,
 		RetryNum: ev.retryNum, TriggerSrc: ev.triggerSrc, RequestID: ev.id, Async: true,
 	})
@@ -170,27 +170,27 @@ type outcome struct {
 // retried RetryNum times; other codes are retried until the maximum age.
 func isFunctionError(code int) bool {
 	switch code {
-	case invoke.CodeUserError, invoke.CodeTimeout, invoke.CodeMemory, invoke.CodeProcessExit, invoke.CodeResponseTooLarge:
+	case invocation.CodeUserError, invocation.CodeTimeout, invocation.CodeMemory, invocation.CodeProcessExit, invocation.CodeResponseTooLarge:
 		return true
 	}
 	return false
 }
 
-func (q *Queue) outcome(ctx context.Context, ev claimed, res *invoke.Result, err error) outcome {
+func (q *Queue) outcome(ctx context.Context, ev claimed, res *invocation.Result, err error) outcome {
 	now := q.clock.Now()
 	out := outcome{functionErrors: ev.functionErrors, systemErrors: ev.systemErrors}
 	switch {
-	case err == nil && res.RetCode == invoke.CodeOK:
+	case err == nil && res.RetCode == invocation.CodeOK:
 		out.state = stateFinished
 		return out
 	case err == nil:
 		out.retCode, out.errMsg = res.RetCode, res.ErrMsg
 	case errors.Is(err, errdefs.ErrNotFound), errors.Is(err, errdefs.ErrInvalidArgument), errors.Is(err, errdefs.ErrUnsupported):
 		// The function was deleted, or can never run this event.
-		out.state, out.retCode, out.errMsg = stateFailed, invoke.CodeInternal, errdefs.Message(err, err.Error())
+		out.state, out.retCode, out.errMsg = stateFailed, invocation.CodeInternal, errdefs.Message(err, err.Error())
 		return out
 	default:
-		out.retCode, out.errMsg = invoke.CodeInternal, errdefs.Message(err, err.Error())
+		out.retCode, out.errMsg = invocation.CodeInternal, errdefs.Message(err, err.Error())
 		if !errors.Is(err, errdefs.ErrFailedPrecondition) && !errors.Is(err, errdefs.ErrUnavailable) {
 			q.log.Error("async: running an attempt", "request_id", ev.id, "err", err)
 		}

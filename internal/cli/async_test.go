@@ -11,7 +11,7 @@ import (
 	"github.com/scfd/scfd/internal/api"
 	"github.com/scfd/scfd/internal/async"
 	"github.com/scfd/scfd/internal/credentials"
-	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/store"
 	"github.com/scfd/scfd/internal/tc3"
 )
@@ -19,11 +19,11 @@ import (
 // flakyInvoker fails every attempt with a function error until ok is set.
 type flakyInvoker struct{ ok atomic.Bool }
 
-func (f *flakyInvoker) Invoke(ctx context.Context, req invoke.Request) (*invoke.Result, error) {
+func (f *flakyInvoker) Invoke(ctx context.Context, req invocation.Request) (*invocation.Result, error) {
 	if f.ok.Load() {
-		return &invoke.Result{RequestID: req.RequestID}, nil
+		return &invocation.Result{RequestID: req.RequestID}, nil
 	}
-	return &invoke.Result{RequestID: req.RequestID, RetCode: 430, InvokeResult: 430, ErrMsg: "it broke"}, nil
+	return &invocation.Result{RequestID: req.RequestID, RetCode: 430, InvokeResult: 430, ErrMsg: "it broke"}, nil
 }
 
 func TestAsyncCommands(t *testing.T) {
@@ -60,7 +60,7 @@ func TestAsyncCommands(t *testing.T) {
 	if err := q.SetConfig(ctx, "default", "job", async.Policy{RetryNum: 0, MsgTTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	id, err := q.Enqueue(ctx, invoke.Request{Function: "job"})
+	id, err := q.Enqueue(ctx, invocation.Request{Function: "job"})
 	if err != nil {
 		t.Fatal(err)
 	}

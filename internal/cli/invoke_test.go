@@ -11,21 +11,21 @@ import (
 
 	"github.com/scfd/scfd/internal/api"
 	"github.com/scfd/scfd/internal/credentials"
-	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/logs"
 	"github.com/scfd/scfd/internal/store"
 	"github.com/scfd/scfd/internal/tc3"
 )
 
 // echoInvoker answers with the event, and fails for events asking to.
-type echoInvoker struct{ got []invoke.Request }
+type echoInvoker struct{ got []invocation.Request }
 
-func (e *echoInvoker) Invoke(ctx context.Context, req invoke.Request) (*invoke.Result, error) {
+func (e *echoInvoker) Invoke(ctx context.Context, req invocation.Request) (*invocation.Result, error) {
 	e.got = append(e.got, req)
 	if strings.Contains(string(req.Event), "fail") {
-		return &invoke.Result{RequestID: "r-fail", RetCode: 433, InvokeResult: 433, ErrMsg: "timed out", Log: "START RequestId:r-fail\n"}, nil
+		return &invocation.Result{RequestID: "r-fail", RetCode: 433, InvokeResult: 433, ErrMsg: "timed out", Log: "START RequestId:r-fail\n"}, nil
 	}
-	return &invoke.Result{RequestID: "r-1", RetMsg: string(req.Event), Duration: 1.5, BillDuration: 2, MemUsage: 1 << 20, Log: "START RequestId:r-1\nEND RequestId:r-1\n"}, nil
+	return &invocation.Result{RequestID: "r-1", RetMsg: string(req.Event), Duration: 1.5, BillDuration: 2, MemUsage: 1 << 20, Log: "START RequestId:r-1\nEND RequestId:r-1\n"}, nil
 }
 
 func invokeServer(t *testing.T) (map[string]string, *echoInvoker, *logs.Store) {

@@ -40,6 +40,7 @@ type Config struct {
 	K8sNamespace       string        // SCFD_K8S_NAMESPACE: the namespace of the instances' Pods
 	Kubeconfig         string        // KUBECONFIG: empty = in-cluster, else ~/.kube/config
 	ImageCacheMax      int64         // SCFD_IMAGE_CACHE_MAX: bytes, 0 = unlimited
+	LogMaxBytes        int64         // SCFD_LOG_MAX_BYTES: bytes of invocation logs kept, 0 = automatic (see LogBudget)
 	LogFormat          string        // SCFD_LOG_FORMAT: text or json
 	LogLevel           string        // SCFD_LOG_LEVEL: debug, info, warn, error
 	Prices             Prices        // SCFD_PRICE_*, SCFD_FREE_TIER: what usage costs
@@ -108,6 +109,7 @@ var settings = []setting{
 	{"k8s-namespace", "SCFD_K8S_NAMESPACE", DefaultK8sNamespace, "Kubernetes namespace of the instances' Pods (backend kubernetes)"},
 	{"kubeconfig", "KUBECONFIG", "", "kubeconfig of the cluster (backend kubernetes; default: in-cluster, else ~/.kube/config)"},
 	{"image-cache-max", "SCFD_IMAGE_CACHE_MAX", "0", "image cache budget in bytes (suffixes K, M, G; 0 = unlimited)"},
+	{"log-max-bytes", "SCFD_LOG_MAX_BYTES", "0", "bytes of invocation logs kept, the oldest deleted first (suffixes K, M, G; 0 = 10G or a quarter of the data directory's free space, whichever is less)"},
 	{"log-format", "SCFD_LOG_FORMAT", "text", "server log format: text or json"},
 	{"log-level", "SCFD_LOG_LEVEL", "info", "server log level: debug, info, warn or error"},
 	{"price-gb-second", "SCFD_PRICE_GB_SECOND", "0.0000167", "price in USD of one GB-second of execution"},
@@ -211,6 +213,9 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 	if c.ImageCacheMax, err = ParseBytes(get("image-cache-max")); err != nil {
 		return nil, fmt.Errorf("invalid SCFD_IMAGE_CACHE_MAX %q: %w", get("image-cache-max"), err)
 	}
+	if c.LogMaxBytes, err = ParseBytes(get("log-max-bytes")); err != nil {
+		return nil, fmt.Errorf("invalid SCFD_LOG_MAX_BYTES %q: %w", get("log-max-bytes"), err)
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return nil, fmt.Errorf("invalid SCFD_LOG_FORMAT %q: want text or json", c.LogFormat)
 	}
@@ -282,4 +287,11 @@ func ParseBytes(s string) (int64, error) {
 		return 0, fmt.Errorf("want a byte count such as 10G")
 	}
 	return v * mult, nil
+}
+
+// LogBudget is the log budget of SCFD_LOG_MAX_BYTES 0, given the data
+// directory's free space: 10 GiB, or a quarter of the free space when
+// that is less (at least 64 MiB).
+func LogBudget(free uint64) int64 {
+	return max(min(10<<30, int64(free/4)), 64<<20)
 }

@@ -2,15 +2,12 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/scfd/scfd/internal/api"
 	"github.com/scfd/scfd/internal/async"
-	"github.com/scfd/scfd/internal/config"
 	"github.com/scfd/scfd/internal/gateway"
-	"github.com/scfd/scfd/internal/sandbox"
 	"github.com/scfd/scfd/internal/store"
 )
 
@@ -18,7 +15,7 @@ import (
 // invoker, requeueing the events a previous run left unfinished, and
 // registers its actions on s, Invoke with InvocationType Event included.
 // Close the queue before inv: running attempts go back to the queue.
-func startAsync(ctx context.Context, log *slog.Logger, st *store.Store, inv *invocation, s *api.Server) (*async.Queue, error) {
+func startAsync(ctx context.Context, log *slog.Logger, st *store.Store, inv *dataPlane, s *api.Server) (*async.Queue, error) {
 	q, err := async.Open(ctx, async.Options{Store: st, Functions: st, Invoker: inv.invoker, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("open the asynchronous queue: %w", err)
@@ -28,20 +25,7 @@ func startAsync(ctx context.Context, log *slog.Logger, st *store.Store, inv *inv
 	return q, nil
 }
 
-// newGateway builds the gateway of web functions over inv's pool.
-func newGateway(c *config.Config, log *slog.Logger, st *store.Store, inv *invocation, rec gateway.Recorder) *gateway.Gateway {
-	var instances gateway.Instances = unavailable{err: errors.New("the instance runtime did not start")}
-	if inv.pool != nil {
-		instances = inv.pool
-	}
-	return gateway.New(gateway.Options{
-		Functions:   st,
-		Resolver:    inv.invoker,
-		Instances:   instances,
-		Logs:        inv.logs,
-		Recorder:    rec,
-		Credentials: inv.issuer,
-		Account:     sandbox.Account{Region: c.Region, AppID: c.AppID, UIN: c.UIN},
-		Logger:      log,
-	})
+// newGateway builds the gateway of web functions over inv's engine.
+func newGateway(log *slog.Logger, st *store.Store, inv *dataPlane) *gateway.Gateway {
+	return gateway.New(gateway.Options{Functions: st, Engine: inv.invoker, Logger: log})
 }

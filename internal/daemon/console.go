@@ -9,7 +9,7 @@ import (
 
 	"github.com/scfd/scfd/internal/api"
 	"github.com/scfd/scfd/internal/console"
-	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/monitor"
 	"github.com/scfd/scfd/internal/pool"
 )
@@ -45,7 +45,7 @@ func openMonitor(ctx context.Context, db monitor.Migrator, log *slog.Logger) (m 
 }
 
 // monitored is what the recorder tells the monitor of an invocation.
-func monitored(f invoke.Finished, gbSeconds float64) monitor.Invocation {
+func monitored(f invocation.Finished, gbSeconds float64) monitor.Invocation {
 	fn, res := f.Function, f.Result
 	inv := monitor.Invocation{
 		Key:      monitor.Key{Namespace: fn.Namespace, Function: fn.Name, Qualifier: fn.Version},

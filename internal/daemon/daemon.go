@@ -100,7 +100,7 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 		return fmt.Errorf("open image cache: %w", err)
 	}
 	met := metrics.New()
-	usage, err := meter.Open(ctx, meter.Options{DB: st, Writer: st.Relaxed(), Logger: log})
+	usage, err := meter.Open(ctx, meter.Options{DB: st, Logger: log})
 	if err != nil {
 		return fmt.Errorf("open the meter: %w", err)
 	}
@@ -184,7 +184,7 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 	emb.useKeys(inv.keys(adminKeys{key}))
 	servers := []*server{
 		{name: "SCF API", addr: c.APIAddr, handler: registerConsole(apiSrv, apiMux(apiSrv, met), mon, inv.pool, inv.keys(adminKeys{key}), log)},
-		{name: "gateway", addr: c.GatewayAddr, handler: trig.APIGW(inv.invoker, newGateway(c, log, st, inv, recorder{meter: usage, metrics: met, monitor: mon, log: log}))},
+		{name: "gateway", addr: c.GatewayAddr, handler: trig.APIGW(inv.invoker, newGateway(log, st, inv))},
 	}
 	servers = append(servers, emb.servers()...)
 	for _, s := range servers {

@@ -18,25 +18,26 @@ const module = "github.com/scfd/scfd/internal/"
 var (
 	// only lists the sole internal packages a package may import.
 	only = map[string][]string{
-		"errdefs": {},
-		"scf":     {"errdefs"},
-		"store":   {"errdefs", "scf"},
-		"sandbox": {"errdefs", "scf"},
-		"tc3":     {},
-		"monitor": {"errdefs"},
-		"console": {"api"},
+		"errdefs":    {},
+		"scf":        {"errdefs"},
+		"store":      {"errdefs", "scf"},
+		"sandbox":    {"errdefs", "scf"},
+		"tc3":        {},
+		"monitor":    {"errdefs"},
+		"invocation": {"errdefs", "scf", "sandbox", "credentials"},
+		"console":    {"api"},
 	}
 	// forbidden lists internal packages a package must not import.
 	forbidden = map[string][]string{
-		"api":     {"sandbox", "localrt", "netns", "rootfs", "pool", "images", "gateway", "k8srt"},
+		"api":     {"sandbox", "localrt", "netns", "rootfs", "pool", "images", "gateway", "k8srt", "invoke"},
 		"invoke":  {"localrt", "netns", "rootfs", "images", "api", "store", "k8srt"},
 		"pool":    {"localrt", "netns", "rootfs", "invoke", "api", "gateway", "async", "k8srt"},
-		"gateway": {"localrt", "netns", "rootfs", "api", "store", "k8srt"},
-		"async":   {"localrt", "netns", "rootfs", "pool", "api", "gateway"},
+		"gateway": {"localrt", "netns", "rootfs", "api", "store", "k8srt", "invoke", "pool", "logs", "sandbox"},
+		"async":   {"localrt", "netns", "rootfs", "pool", "api", "gateway", "invoke"},
 		"localrt": {"pool", "invoke", "api", "gateway", "images", "store"},
 		"k8srt":   {"pool", "invoke", "api", "gateway", "localrt", "store"},
 		"images":  {"sandbox", "pool", "api", "store"},
-		"trigger": {"sandbox", "pool", "localrt", "api"},
+		"trigger": {"sandbox", "pool", "localrt", "api", "invoke"},
 	}
 )
 

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/scfd/scfd/internal/api"
@@ -33,9 +34,9 @@ import (
 // LogReapInterval is how often logs past their retention are deleted.
 const LogReapInterval = time.Hour
 
-// invocation is the data plane: the runtime driver, the pool, the logs,
+// dataPlane is the data plane: the runtime driver, the pool, the logs,
 // the temporary credentials and the invoker.
-type invocation struct {
+type dataPlane struct {
 	driver  driver // nil when instances cannot run here
 	pool    *pool.Pool
 	logs    *logs.Store
@@ -130,14 +131,14 @@ func RuntimeNames(dataDir string) (network, subnet, cgroupParent string) {
 // startInvocation builds the data plane. When the runtime cannot start
 // (not root, no runc), the server still serves the control plane and
 // every invocation fails with the reason.
-func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st *store.Store, cache *images.Cache, rec invoke.Recorder) (*invocation, error) {
-	ls, err := logs.Open(ctx, st, logs.Options{Logger: log, Writer: st.Relaxed()})
+func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st *store.Store, cache *images.Cache, rec invoke.Recorder) (*dataPlane, error) {
+	ls, err := logs.Open(ctx, st, logs.Options{Logger: log, MaxBytes: logBudget(c)})
 	if err != nil {
 		return nil, fmt.Errorf("open logs: %w", err)
 	}
 	bg, stop := context.WithCancel(context.Background())
 	go ls.RunReaper(bg, LogReapInterval)
-	inv := &invocation{logs: ls, issuer: credentials.NewIssuer(credentials.IssuerOptions{}), stop: stop}
+	inv := &dataPlane{logs: ls, issuer: credentials.NewIssuer(credentials.IssuerOptions{}), stop: stop}
 	acct := sandbox.Account{Region: c.Region, AppID: c.AppID, UIN: c.UIN}
 	var instances invoke.Instances
 	inv.driver, err = newDriver(ctx, c, acct, log)
@@ -181,7 +182,7 @@ func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st
 }
 
 // register adds the invocation, log and concurrency actions to the API.
-func (inv *invocation) register(s *api.Server) {
+func (inv *dataPlane) register(s *api.Server) {
 	api.RegisterInvoke(s, api.InvokeOptions{Invoker: inv.invoker})
 	api.RegisterLogs(s, inv.logs)
 	if inv.pool != nil {
@@ -197,13 +198,13 @@ func provisionedReport(id string, fn *scf.Function, cs pool.ColdStart) string {
 }
 
 // keys wraps the administrator's keys with the functions' temporary ones.
-func (inv *invocation) keys(k api.KeyLookup) api.KeyLookup {
+func (inv *dataPlane) keys(k api.KeyLookup) api.KeyLookup {
 	return api.WithTemporaryKeys(k, inv.issuer)
 }
 
 // close stops the instances, removes the runtime's host state and flushes
 // the logs.
-func (inv *invocation) close(ctx context.Context, log *slog.Logger) error {
+func (inv *dataPlane) close(ctx context.Context, log *slog.Logger) error {
 	var errs []error
 	if inv.pool != nil {
 		errs = append(errs, inv.pool.Close(ctx))
@@ -226,4 +227,17 @@ type unavailable struct{ err error }
 
 func (u unavailable) Acquire(ctx context.Context, fn *scf.Function) (pool.Lease, error) {
 	return nil, errdefs.New(errdefs.ErrUnavailable, "", "instances cannot run on this scfd host (see its log): %v", u.err)
+}
+
+// logBudget is SCFD_LOG_MAX_BYTES, or the automatic budget from the data
+// directory's free space.
+func logBudget(c *config.Config) int64 {
+	if c.LogMaxBytes > 0 {
+		return c.LogMaxBytes
+	}
+	var fs unix.Statfs_t
+	if err := unix.Statfs(c.DataDir, &fs); err != nil {
+		return config.LogBudget(10 << 30 * 4)
+	}
+	return config.LogBudget(fs.Bavail * uint64(fs.Bsize))
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
-	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/localrt"
 	"github.com/scfd/scfd/internal/meter"
 	"github.com/scfd/scfd/internal/metrics"
@@ -27,11 +29,12 @@ type recorder struct {
 	log     *slog.Logger
 }
 
-func (r recorder) Record(ctx context.Context, f invoke.Finished) {
+func (r recorder) Record(ctx context.Context, f invocation.Finished) {
 	fn, res := f.Function, f.Result
 	inv := meter.Invocation{
 		RequestID: res.RequestID, RetryNum: f.RetryNum, Namespace: fn.Namespace, Function: fn.Name,
 		Qualifier: fn.Version, MemoryMB: fn.MemorySize, BillDuration: res.BillDuration, Error: res.RetCode != 0,
+		Replayable: f.Async,
 	}
 	if f.Billed {
 		if err := r.meter.Record(ctx, inv); err != nil {
@@ -46,17 +49,29 @@ func (r recorder) Record(ctx context.Context, f invoke.Finished) {
 	}
 }
 
-// coldPhases names the phases of a cold start for the metrics.
-func coldPhases(c *pool.ColdStart) map[string]time.Duration {
-	return map[string]time.Duration{
-		"image_check":    c.ImageCheck,
-		"rootfs":         c.Phases.RootFS,
-		"network":        c.Phases.Network,
-		"runtime_create": c.Phases.RuntimeCreate,
-		"runtime_start":  c.Phases.RuntimeStart,
-		"ready":          c.Phases.Ready,
-		"total":          c.Total,
+// coldPhases names the phases of a cold start for the metrics: the Init
+// Report's names in snake case (RuntimeCreate → runtime_create), and the
+// total.
+func coldPhases(c *invocation.ColdStart) map[string]time.Duration {
+	out := make(map[string]time.Duration, len(c.Phases)+1)
+	for _, p := range c.Phases {
+		out[snake(p.Name)] = p.Duration
 	}
+	out["total"] = c.Total
+	return out
+}
+
+// snake turns ImageCheck into image_check and RootFS into rootfs.
+func snake(name string) string {
+	var b strings.Builder
+	for i, r := range name {
+		lower := unicode.ToLower(r)
+		if i > 0 && r != lower && !unicode.IsUpper(rune(name[i-1])) {
+			b.WriteByte('_')
+		}
+		b.WriteRune(lower)
+	}
+	return b.String()
 }
 
 // instanceStates counts the pool's instances by state, for the metrics.

@@ -1,22 +1,25 @@
 // Package gateway serves web functions (Type HTTP) over plain HTTP: a
 // request to /{namespace}/{function}/{path}, or to
-// /{namespace}/{function}@{qualifier}/{path} for a version, reaches an
-// instance of the function as /{path}, with its method, query string,
-// headers and body. Bodies stream both ways (chunked uploads, server-sent
-// events, full-duplex bodies) and Upgrade requests (WebSocket) pass
-// through. Clients cannot set X-Scf-* headers: the gateway drops them and
-// adds the platform's own (package invoke's PlatformHeaders), and answers
-// with the request's id in X-Scf-Request-Id.
+// /{namespace}/{function}@{qualifier}/{path} for a version or alias,
+// reaches an instance of the function as /{path}, with its method, query
+// string, headers and body. Bodies stream both ways (chunked uploads,
+// server-sent events, full-duplex bodies) and Upgrade requests (WebSocket)
+// pass through. Clients cannot set X-Scf-* headers: the gateway drops them
+// and the instance gets the platform's own (invocation.PlatformHeaders);
+// the client gets the request's id in X-Scf-Request-Id.
 //
-// The gateway borrows an instance from the pool for each request
-// (Instances.Acquire): the pool lets up to MaxConcurrency requests share
-// one instance. Requests go through one httputil.ReverseProxy with one
-// Transport, so connections to instances are pooled, and copy bodies with
-// pooled buffers. The function's Timeout bounds each request from the
-// moment an instance is lent until the answer ends (WebSocket sessions
-// included).
+// The gateway finds the function (cached for FunctionCacheTTL) and hands
+// each request to the invocation engine (Engine.Run, the lifecycle that
+// event invocations share), with an Exchange that proxies it: one
+// httputil.ReverseProxy with one Transport, so connections to instances
+// are pooled, copying bodies with pooled buffers. The engine borrows the
+// instance (up to MaxConcurrency requests share one), bounds the request
+// by the function's Timeout from the moment an instance is lent until the
+// answer ends (WebSocket sessions included), logs it (START, Init Report
+// on a cold start, the function's output, END with the status, Report)
+// and meters it (billed when it reached an instance).
 //
-// Errors answer a small JSON body {"errorCode":-1,"errorMessage":...,
+// Errors answer SCF's JSON body {"errorCode":-1,"errorMessage":...,
 // "requestId":...,"statusCode":<SCF code>}:
 //
 //	400  the path names no function (not /{namespace}/{function}/...)
@@ -30,18 +33,16 @@
 //	503  scfd is shutting down or too many requests wait for an instance
 //	504  the function's Timeout passed (433)
 //
-// Each request is logged like an event invocation (START, Init Report on
-// a cold start, the function's output, END, Report) through the log
-// store, with RetCode 0 when the function answered below 500, 430 when it
-// answered 500 or more, else the SCF code above, and metered through the
-// Recorder like an event invocation (billed when it reached an instance).
+// A request is logged with RetCode 0 when the function answered below 500,
+// 430 when it answered 500 or more, else the SCF code above (499 when the
+// client went away).
 package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -51,34 +52,22 @@ import (
 	"sync"
 	"time"
 
-	"github.com/scfd/scfd/internal/credentials"
 	"github.com/scfd/scfd/internal/errdefs"
-	"github.com/scfd/scfd/internal/invoke"
-	"github.com/scfd/scfd/internal/logs"
-	"github.com/scfd/scfd/internal/pool"
-	"github.com/scfd/scfd/internal/sandbox"
+	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/scf"
 )
 
-// Defaults of Options.
-const (
-	// DefaultFunctionCacheTTL is how long a function's configuration is
-	// reused between requests before it is read from the store again.
-	DefaultFunctionCacheTTL = time.Second
-	// DefaultExitGrace is how long the gateway waits, after the
-	// connection to an instance broke, to learn whether its process
-	// ended.
-	DefaultExitGrace = 200 * time.Millisecond
-)
+// DefaultFunctionCacheTTL is how long a function's configuration is
+// reused between requests before it is read from the store again.
+const DefaultFunctionCacheTTL = time.Second
 
-// Instances lends instances of a function; *pool.Pool has it.
-type Instances interface {
-	Acquire(ctx context.Context, fn *scf.Function) (pool.Lease, error)
-}
-
-// Resolver maps an alias (or $DEFAULT) to the version that serves a
-// request; *invoke.Invoker has it.
-type Resolver interface {
+// Engine runs invocations; *invoke.Invoker has it.
+type Engine interface {
+	// Run runs one invocation of a resolved function through its
+	// lifecycle, with x proxying the request.
+	Run(ctx context.Context, c invocation.Call, x invocation.Exchange) *invocation.Result
+	// Resolve maps an alias (or $DEFAULT) to the version that serves a
+	// request.
 	Resolve(ctx context.Context, namespace, function, qualifier string, routingKey map[string]string) (string, error)
 }
 
@@ -87,33 +76,10 @@ type Functions interface {
 	GetFunction(ctx context.Context, namespace, name, version string) (*scf.Function, error)
 }
 
-// Credentials issues the temporary keys handed to a function;
-// *credentials.Issuer has it.
-type Credentials interface {
-	Issue(namespace string, ttl time.Duration) credentials.Temporary
-}
-
-// LogStore keeps request logs; *logs.Store has it.
-type LogStore interface {
-	Put(ctx context.Context, e logs.Entry) error
-}
-
-// Recorder is told of every request that ended, after its log is kept
-// (metering and metrics); the daemon's invoke.Recorder has it.
-type Recorder interface {
-	Record(ctx context.Context, f invoke.Finished)
-}
-
-// Options configure a Gateway. Functions and Instances are required.
+// Options configure a Gateway. Functions and Engine are required.
 type Options struct {
-	Functions   Functions
-	Instances   Instances
-	Resolver    Resolver    // nil: only versions, not aliases, in {function}@{qualifier}
-	Logs        LogStore    // nil: requests are not logged
-	Recorder    Recorder    // nil: requests are not metered
-	Credentials Credentials // nil: no X-Scf-Secret-* headers
-	// Account fills X-Scf-Region, X-Scf-Appid and X-Scf-Uin.
-	Account sandbox.Account
+	Functions Functions
+	Engine    Engine
 	// Transport reaches the instances. Nil means a keep-alive transport
 	// without proxies or compression, keeping up to 256 idle connections
 	// per instance.
@@ -121,10 +87,7 @@ type Options struct {
 	// FunctionCacheTTL: see DefaultFunctionCacheTTL. Zero means the
 	// default; negative disables the cache.
 	FunctionCacheTTL time.Duration
-	// ExitGrace: see DefaultExitGrace. Zero means the default.
-	ExitGrace time.Duration
-	// Now is the clock of start times, durations and the cache. Nil
-	// means time.Now.
+	// Now is the clock of start times and the cache. Nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger // nil discards
 }
@@ -150,9 +113,6 @@ func New(opts Options) *Gateway {
 	if opts.FunctionCacheTTL == 0 {
 		opts.FunctionCacheTTL = DefaultFunctionCacheTTL
 	}
-	if opts.ExitGrace <= 0 {
-		opts.ExitGrace = DefaultExitGrace
-	}
 	if opts.Transport == nil {
 		opts.Transport = &http.Transport{
 			Proxy:               nil,
@@ -172,7 +132,7 @@ func New(opts Options) *Gateway {
 		// are flushed at every write, answers of known length when done.
 		FlushInterval:  0,
 		BufferPool:     bufferPool{},
-		ErrorHandler:   g.proxyError,
+		ErrorHandler:   proxyError,
 		ModifyResponse: modifyResponse,
 		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
 	}
@@ -218,26 +178,26 @@ func parsePath(u *url.URL) (target, bool) {
 // ServeHTTP serves one request of a web function.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := g.now()
-	id := invoke.NewRequestID()
+	id := invocation.NewRequestID()
 	w.Header()["X-Scf-Request-Id"] = []string{id}
 	t, ok := parsePath(r.URL)
 	if !ok {
-		writeError(w, id, http.StatusBadRequest, invoke.CodeInternal, "the path must be /{namespace}/{function}/{path}")
+		writeError(w, id, http.StatusBadRequest, invocation.CodeInternal, "the path must be /{namespace}/{function}/{path}")
 		return
 	}
 	if t.qualifier == "" {
 		t.qualifier = scf.Latest
 	}
 	version := t.qualifier
-	if !scf.IsVersion(version) && g.opts.Resolver != nil {
-		v, err := g.opts.Resolver.Resolve(r.Context(), t.namespace, t.function, t.qualifier, routingKey(r.Header))
+	if !scf.IsVersion(version) {
+		v, err := g.opts.Engine.Resolve(r.Context(), t.namespace, t.function, t.qualifier, routingKey(r.Header))
 		switch {
 		case errors.Is(err, errdefs.ErrNotFound):
 			writeError(w, id, http.StatusNotFound, 404, fmt.Sprintf("function %s/%s@%s not found", t.namespace, t.function, t.qualifier))
 			return
 		case err != nil:
 			g.log.ErrorContext(r.Context(), "gateway: resolving an alias", "namespace", t.namespace, "function", t.function, "err", err)
-			writeError(w, id, http.StatusInternalServerError, invoke.CodeInternal, "an internal error occurred")
+			writeError(w, id, http.StatusInternalServerError, invocation.CodeInternal, "an internal error occurred")
 			return
 		}
 		version = v
@@ -249,7 +209,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		g.log.ErrorContext(r.Context(), "gateway: reading a function", "namespace", t.namespace, "function", t.function, "err", err)
-		writeError(w, id, http.StatusInternalServerError, invoke.CodeInternal, "an internal error occurred")
+		writeError(w, id, http.StatusInternalServerError, invocation.CodeInternal, "an internal error occurred")
 		return
 	case fn.Type != scf.TypeHTTP:
 		writeError(w, id, http.StatusNotFound, 404, fmt.Sprintf("function %s/%s is an event function: invoke it with the Invoke API", fn.Namespace, fn.Name))
@@ -258,23 +218,25 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, id, http.StatusConflict, 409, fmt.Sprintf("function %s/%s is %s, not Active", fn.Namespace, fn.Name, fn.Status))
 		return
 	}
-	req := &request{g: g, fn: fn, id: id, start: start, log: logs.NewBuilder(0), target: t}
-	req.serve(w, r)
+	x := &exchange{g: g, w: w, r: r, target: t}
+	g.opts.Engine.Run(r.Context(), invocation.Call{Kind: invocation.Web, Function: fn, RequestID: id, Start: start}, x)
+	if x.aborted {
+		panic(http.ErrAbortHandler) // the client sees the answer break off
+	}
 }
 
 // writeError answers an error with SCF's JSON body.
 func writeError(w http.ResponseWriter, id string, status, code int, msg string) {
-	b, _ := json.Marshal(struct {
-		ErrorCode    int    `json:"errorCode"`
-		ErrorMessage string `json:"errorMessage"`
-		RequestID    string `json:"requestId"`
-		StatusCode   int    `json:"statusCode"`
-	}{-1, msg, id, code})
+	writeBody(w, status, invocation.PlatformError(id, code, msg))
+}
+
+// writeBody answers status with a JSON error body.
+func writeBody(w http.ResponseWriter, status int, body string) {
 	h := w.Header()
 	h["Content-Type"] = []string{"application/json"}
 	h.Del("Content-Length")
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	io.WriteString(w, body+"\n")
 }
 
 // bufferPool lends the proxy's 32 KB copy buffers.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/scf"
 )
 
@@ -204,13 +204,13 @@ func TestErrors(t *testing.T) {
 		code       int // statusCode of the body, and RetCode of the log when logged
 		logged     bool
 	}{
-		{"no function", "/", http.StatusBadRequest, invoke.CodeInternal, false},
+		{"no function", "/", http.StatusBadRequest, invocation.CodeInternal, false},
 		{"unknown function", "/default/nope/x", http.StatusNotFound, 404, false},
 		{"unknown version", "/default/" + web + "@7/x", http.StatusNotFound, 404, false},
 		{"event function", "/default/" + event + "/", http.StatusNotFound, 404, false},
 		{"not Active", "/default/" + creating + "/", http.StatusConflict, 409, false},
-		{"timeout", "/default/" + web + "/sleep?ms=3000", http.StatusGatewayTimeout, invoke.CodeTimeout, true},
-		{"process exit", "/default/" + web + "/exit", http.StatusBadGateway, invoke.CodeProcessExit, true},
+		{"timeout", "/default/" + web + "/sleep?ms=3000", http.StatusGatewayTimeout, invocation.CodeTimeout, true},
+		{"process exit", "/default/" + web + "/exit", http.StatusBadGateway, invocation.CodeProcessExit, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := get(t, e.url+tc.path)
@@ -241,7 +241,7 @@ func TestErrors(t *testing.T) {
 	if resp.StatusCode != 503 || string(b) != "status 503" {
 		t.Errorf("function's 503: got %d %q", resp.StatusCode, b)
 	}
-	if entry := e.logOf(t, web, resp.Header.Get("X-Scf-Request-Id")); entry.RetCode != invoke.CodeUserError {
+	if entry := e.logOf(t, web, resp.Header.Get("X-Scf-Request-Id")); entry.RetCode != invocation.CodeUserError {
 		t.Errorf("function's 503 logged with RetCode %d", entry.RetCode)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/scfd/scfd/internal/credentials"
 	"github.com/scfd/scfd/internal/gateway"
+	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/invoke"
 	"github.com/scfd/scfd/internal/localrt"
 	"github.com/scfd/scfd/internal/localrt/localrttest"
@@ -62,16 +63,16 @@ type realEnv struct {
 // recorder keeps what the gateway meters, by request id.
 type recorder struct {
 	mu  sync.Mutex
-	got map[string]invoke.Finished
+	got map[string]invocation.Finished
 }
 
-func (r *recorder) Record(ctx context.Context, f invoke.Finished) {
+func (r *recorder) Record(ctx context.Context, f invocation.Finished) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.got[f.Result.RequestID] = f
 }
 
-func (r *recorder) of(id string) (invoke.Finished, bool) {
+func (r *recorder) of(id string) (invocation.Finished, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	f, ok := r.got[id]
@@ -89,7 +90,7 @@ func newRealEnv(t testing.TB) *realEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	ls, err := logs.Open(ctx, st, logs.Options{Writer: st.Relaxed()}) // as scfd serve writes them
+	ls, err := logs.Open(ctx, st, logs.Options{}) // as scfd serve writes them
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,11 +104,12 @@ func newRealEnv(t testing.TB) *realEnv {
 			t.Errorf("pool Close: %v", err)
 		}
 	})
-	rec := &recorder{got: map[string]invoke.Finished{}}
-	gw := gateway.New(gateway.Options{
-		Functions: st, Instances: p, Logs: ls, Account: acct, Recorder: rec,
+	rec := &recorder{got: map[string]invocation.Finished{}}
+	engine := invoke.New(invoke.Options{
+		Functions: st, Aliases: st, Instances: p, Logs: ls, Account: acct, Recorder: rec,
 		Credentials: credentials.NewIssuer(credentials.IssuerOptions{}),
 	})
+	gw := gateway.New(gateway.Options{Functions: st, Engine: engine})
 	srv := httptest.NewServer(gw)
 	t.Cleanup(srv.Close)
 	return &realEnv{st: st, logs: ls, pool: p, gw: gw, rec: rec, url: srv.URL}

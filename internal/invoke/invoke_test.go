@@ -17,6 +17,7 @@ import (
 
 	"github.com/scfd/scfd/internal/credentials"
 	"github.com/scfd/scfd/internal/errdefs"
+	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/logs"
 	"github.com/scfd/scfd/internal/pool"
 	"github.com/scfd/scfd/internal/sandbox"
@@ -56,7 +57,7 @@ func TestHeadersBodyAndResult(t *testing.T) {
 	iss := credentials.NewIssuer(credentials.IssuerOptions{})
 	ml := &memLogs{}
 	iv := New(Options{Functions: fns, Instances: &fakeInstances{lease: lease}, Logs: ml, Credentials: iss, Account: acct})
-	res, err := iv.Invoke(context.Background(), Request{Function: "fn", Event: []byte(`{"k":"v"}`), LogTail: true, TriggerSrc: "timer", RequestID: "req-1"})
+	res, err := iv.Invoke(context.Background(), invocation.Request{Function: "fn", Event: []byte(`{"k":"v"}`), LogTail: true, TriggerSrc: "timer", RequestID: "req-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,8 +81,8 @@ func TestHeadersBodyAndResult(t *testing.T) {
 	if tmp.SecretKey != gotHeaders.Get("X-Scf-Secret-Key") || tmp.Token != gotHeaders.Get("X-Scf-Session-Token") || tmp.Namespace != "default" {
 		t.Errorf("credentials %+v do not match the headers", tmp)
 	}
-	if d := tmp.Expires.Sub(time.Now()); d < 3*time.Second || d > 3*time.Second+CredentialMargin {
-		t.Errorf("credentials expire in %v, want about Timeout + %v", d, CredentialMargin)
+	if d := tmp.Expires.Sub(time.Now()); d < 3*time.Second || d > 3*time.Second+invocation.CredentialMargin {
+		t.Errorf("credentials expire in %v, want about Timeout + %v", d, invocation.CredentialMargin)
 	}
 	if res.RetCode != 0 || res.InvokeResult != 0 || res.RetMsg != `{"ok":true}` || res.ErrMsg != "" || res.RequestID != "req-1" {
 		t.Errorf("result %+v", res)
@@ -128,11 +129,11 @@ func TestNon2xxIsUserError(t *testing.T) {
 		io.WriteString(w, "it broke")
 	})
 	iv := New(Options{Functions: fns, Instances: &fakeInstances{lease: lease}})
-	res, err := iv.Invoke(context.Background(), Request{Function: "fn", LogTail: true})
+	res, err := iv.Invoke(context.Background(), invocation.Request{Function: "fn", LogTail: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.RetCode != CodeUserError || res.InvokeResult != CodeUserError || res.RetMsg != "it broke" || res.ErrMsg != "it broke" {
+	if res.RetCode != invocation.CodeUserError || res.InvokeResult != invocation.CodeUserError || res.RetMsg != "it broke" || res.ErrMsg != "it broke" {
 		t.Errorf("result %+v", res)
 	}
 	if !strings.Contains(res.Log, "ERROR RequestId:"+res.RequestID+" Result:it broke") {
@@ -151,11 +152,11 @@ func TestResponseTooLarge(t *testing.T) {
 		}
 	})
 	iv := New(Options{Functions: fns, Instances: &fakeInstances{lease: lease}})
-	res, err := iv.Invoke(context.Background(), Request{Function: "fn"})
+	res, err := iv.Invoke(context.Background(), invocation.Request{Function: "fn"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.RetCode != CodeResponseTooLarge || !strings.Contains(res.ErrMsg, "exceeds the upper limit (6MB)") || !strings.Contains(res.ErrMsg, `"statusCode":407`) {
+	if res.RetCode != invocation.CodeResponseTooLarge || !strings.Contains(res.ErrMsg, "exceeds the upper limit (6MB)") || !strings.Contains(res.ErrMsg, `"statusCode":407`) {
 		t.Errorf("result %+v", res)
 	}
 }
@@ -163,17 +164,17 @@ func TestResponseTooLarge(t *testing.T) {
 func TestEventChecks(t *testing.T) {
 	lease, fns := fakeSetup(t, func(w http.ResponseWriter, r *http.Request) {})
 	iv := New(Options{Functions: fns, Instances: &fakeInstances{lease: lease}})
-	big := []byte(`"` + strings.Repeat("a", MaxSyncEventBytes) + `"`)
+	big := []byte(`"` + strings.Repeat("a", invocation.MaxSyncEventBytes) + `"`)
 	tests := []struct {
 		name     string
-		req      Request
+		req      invocation.Request
 		class    error
 		resource string
 	}{
-		{"not json", Request{Function: "fn", Event: []byte("{not json")}, errdefs.ErrInvalidArgument, "ClientContext"},
-		{"over 6 MB", Request{Function: "fn", Event: big}, errdefs.ErrInvalidArgument, "RequestTooLarge"},
-		{"async over 128 KB", Request{Function: "fn", Async: true, Event: big[:200<<10]}, errdefs.ErrInvalidArgument, "RequestTooLarge"},
-		{"unknown function", Request{Function: "nope"}, errdefs.ErrNotFound, "Function"},
+		{"not json", invocation.Request{Function: "fn", Event: []byte("{not json")}, errdefs.ErrInvalidArgument, "ClientContext"},
+		{"over 6 MB", invocation.Request{Function: "fn", Event: big}, errdefs.ErrInvalidArgument, "RequestTooLarge"},
+		{"async over 128 KB", invocation.Request{Function: "fn", Async: true, Event: big[:200<<10]}, errdefs.ErrInvalidArgument, "RequestTooLarge"},
+		{"unknown function", invocation.Request{Function: "nope"}, errdefs.ErrNotFound, "Function"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,7 +193,7 @@ func TestNotActive(t *testing.T) {
 	lease, fns := fakeSetup(t, func(w http.ResponseWriter, r *http.Request) {})
 	fns["default/fn/$LATEST"].Status = scf.StatusCreating
 	iv := New(Options{Functions: fns, Instances: &fakeInstances{lease: lease}})
-	_, err := iv.Invoke(context.Background(), Request{Function: "fn"})
+	_, err := iv.Invoke(context.Background(), invocation.Request{Function: "fn"})
 	if !errors.Is(err, errdefs.ErrFailedPrecondition) || errdefs.Resource(err) != "FunctionStatusError" {
 		t.Errorf("err = %v, want FailedPrecondition FunctionStatusError", err)
 	}
@@ -206,17 +207,17 @@ func TestAcquireFailures(t *testing.T) {
 		code    int
 		errText string
 	}{
-		{"concurrency", errdefs.New(errdefs.ErrResourceExhausted, "Concurrency", "Function [ fn ] concurrency exceeded reserved quota 128 MB"), CodeConcurrency, "concurrency exceeded reserved quota"},
-		{"image", errdefs.NotFound("Image", "image sha256:ab is not in the local cache"), CodeImage, "not in the local cache"},
-		{"exit before listening", fmt.Errorf("start: %w", &sandbox.ExitError{Reason: sandbox.ExitReason{Kind: sandbox.ExitCode, Code: 3}, LastLines: []string{"bye"}}), CodeInitError, "exited with code 3 before listening; last output:\nbye"},
-		{"start-up check", errdefs.New(errdefs.ErrUnavailable, "", scf.StartupTimeoutMessage), CodePortBinding, scf.StartupTimeoutMessage},
-		{"other", errors.New("disk on fire"), CodeInternal, "internal error"},
+		{"concurrency", errdefs.New(errdefs.ErrResourceExhausted, "Concurrency", "Function [ fn ] concurrency exceeded reserved quota 128 MB"), invocation.CodeConcurrency, "concurrency exceeded reserved quota"},
+		{"image", errdefs.NotFound("Image", "image sha256:ab is not in the local cache"), invocation.CodeImage, "not in the local cache"},
+		{"exit before listening", fmt.Errorf("start: %w", &sandbox.ExitError{Reason: sandbox.ExitReason{Kind: sandbox.ExitCode, Code: 3}, LastLines: []string{"bye"}}), invocation.CodeInitError, "exited with code 3 before listening; last output:\nbye"},
+		{"start-up check", errdefs.New(errdefs.ErrUnavailable, "", scf.StartupTimeoutMessage), invocation.CodePortBinding, scf.StartupTimeoutMessage},
+		{"other", errors.New("disk on fire"), invocation.CodeInternal, "internal error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ml := &memLogs{}
 			iv := New(Options{Functions: fns, Instances: &fakeInstances{err: tt.err}, Logs: ml})
-			res, err := iv.Invoke(context.Background(), Request{Function: "fn"})
+			res, err := iv.Invoke(context.Background(), invocation.Request{Function: "fn"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -237,7 +238,7 @@ func TestAcquireFailures(t *testing.T) {
 	}
 	// The start-up check's message is exactly SCF's.
 	iv := New(Options{Functions: fns, Instances: &fakeInstances{err: errdefs.New(errdefs.ErrUnavailable, "", scf.StartupTimeoutMessage)}})
-	res, _ := iv.Invoke(context.Background(), Request{Function: "fn"})
+	res, _ := iv.Invoke(context.Background(), invocation.Request{Function: "fn"})
 	if !strings.Contains(res.ErrMsg, `"errorMessage":"`+scf.StartupTimeoutMessage+`"`) {
 		t.Errorf("ErrMsg %s lacks the exact start-up message", res.ErrMsg)
 	}
@@ -251,7 +252,7 @@ func TestCallerGivesUp(t *testing.T) {
 	iv := New(Options{Functions: fns, Instances: &fakeInstances{lease: lease}})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
-	_, err := iv.Invoke(ctx, Request{Function: "fn"})
+	_, err := iv.Invoke(ctx, invocation.Request{Function: "fn"})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
@@ -262,26 +263,26 @@ func TestCallerGivesUp(t *testing.T) {
 
 func TestResolveQualifier(t *testing.T) {
 	for in, want := range map[string]string{"": "$LATEST", "$DEFAULT": "$DEFAULT", "$LATEST": "$LATEST", "3": "3"} {
-		if got := ResolveQualifier(in); got != want {
+		if got := invocation.ResolveQualifier(in); got != want {
 			t.Errorf("ResolveQualifier(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
 
-type recorder struct{ got []Finished }
+type recorder struct{ got []invocation.Finished }
 
-func (r *recorder) Record(_ context.Context, f Finished) { r.got = append(r.got, f) }
+func (r *recorder) Record(_ context.Context, f invocation.Finished) { r.got = append(r.got, f) }
 
 func TestRecorderSeesBilledAndRefusedCalls(t *testing.T) {
 	lease, fns := fakeSetup(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	rec := &recorder{}
 	iv := New(Options{Functions: fns, Instances: &fakeInstances{lease: lease}, Recorder: rec})
-	res, err := iv.Invoke(context.Background(), Request{Function: "fn", RetryNum: 2})
+	res, err := iv.Invoke(context.Background(), invocation.Request{Function: "fn", RetryNum: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	refused := New(Options{Functions: fns, Instances: &fakeInstances{err: errdefs.New(errdefs.ErrResourceExhausted, "Concurrency", "over")}, Recorder: rec})
-	if _, err := refused.Invoke(context.Background(), Request{Function: "fn"}); err != nil {
+	if _, err := refused.Invoke(context.Background(), invocation.Request{Function: "fn"}); err != nil {
 		t.Fatal(err)
 	}
 	if len(rec.got) != 2 {
@@ -290,7 +291,7 @@ func TestRecorderSeesBilledAndRefusedCalls(t *testing.T) {
 	if f := rec.got[0]; !f.Billed || f.Result != res || f.RetryNum != 2 || f.Function.Name != "fn" {
 		t.Errorf("a served call: %+v", f)
 	}
-	if f := rec.got[1]; f.Billed || f.Result.RetCode != CodeConcurrency {
+	if f := rec.got[1]; f.Billed || f.Result.RetCode != invocation.CodeConcurrency {
 		t.Errorf("a refused call: billed %v, code %d", f.Billed, f.Result.RetCode)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scfd/scfd/internal/credentials"
+	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/localrt"
 	"github.com/scfd/scfd/internal/localrt/localrttest"
 	"github.com/scfd/scfd/internal/logs"
@@ -119,9 +120,9 @@ func (e *realEnv) function(t testing.TB, set func(*scf.Function)) string {
 	return fn.Name
 }
 
-func (e *realEnv) invoke(t testing.TB, name, event string) *Result {
+func (e *realEnv) invoke(t testing.TB, name, event string) *invocation.Result {
 	t.Helper()
-	res, err := e.iv.Invoke(context.Background(), Request{Function: name, Event: []byte(event), LogTail: true})
+	res, err := e.iv.Invoke(context.Background(), invocation.Request{Function: name, Event: []byte(event), LogTail: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +174,7 @@ func TestRealTimeoutDestroysInstance(t *testing.T) {
 	e := newRealEnv(t)
 	name := e.function(t, func(fn *scf.Function) { fn.Timeout = 1 })
 	res := e.invoke(t, name, `{"print":["going to sleep"],"sleep_ms":5000}`)
-	if res.RetCode != CodeTimeout || !strings.Contains(res.ErrMsg, "Invoking task timed out after 1 seconds") || res.Duration != 1000 {
+	if res.RetCode != invocation.CodeTimeout || !strings.Contains(res.ErrMsg, "Invoking task timed out after 1 seconds") || res.Duration != 1000 {
 		t.Fatalf("result %+v", res)
 	}
 	if !strings.Contains(res.Log, "going to sleep") {
@@ -189,7 +190,7 @@ func TestRealCrash(t *testing.T) {
 	e := newRealEnv(t)
 	name := e.function(t, nil)
 	res := e.invoke(t, name, `{"exit":2}`)
-	if res.RetCode != CodeProcessExit || !strings.Contains(res.ErrMsg, "exited with code 2") {
+	if res.RetCode != invocation.CodeProcessExit || !strings.Contains(res.ErrMsg, "exited with code 2") {
 		t.Fatalf("result %+v", res)
 	}
 	if next := e.invoke(t, name, `{}`); next.RetCode != 0 || !next.Cold {
@@ -201,7 +202,7 @@ func TestRealOutOfMemory(t *testing.T) {
 	e := newRealEnv(t)
 	name := e.function(t, func(fn *scf.Function) { fn.MemorySize = 64 })
 	res := e.invoke(t, name, `{"alloc_mb":200}`)
-	if res.RetCode != CodeMemory || !strings.Contains(res.ErrMsg, `"statusCode":434`) {
+	if res.RetCode != invocation.CodeMemory || !strings.Contains(res.ErrMsg, `"statusCode":434`) {
 		t.Fatalf("result %+v", res)
 	}
 	if next := e.invoke(t, name, `{}`); next.RetCode != 0 {
@@ -213,13 +214,13 @@ func TestRealStartupFailures(t *testing.T) {
 	e := newRealEnv(t)
 	never := e.function(t, func(fn *scf.Function) { fn.Name, fn.Image.Args = "short-never", "-mode=never-listen" })
 	res := e.invoke(t, never, `{}`)
-	if res.RetCode != CodePortBinding || !strings.Contains(res.ErrMsg, `"errorMessage":"`+scf.StartupTimeoutMessage+`"`) {
+	if res.RetCode != invocation.CodePortBinding || !strings.Contains(res.ErrMsg, `"errorMessage":"`+scf.StartupTimeoutMessage+`"`) {
 		t.Errorf("never listening: %+v", res)
 	}
 	exits := e.function(t, func(fn *scf.Function) { fn.Image.Args = "-mode=exit" })
 	start := time.Now()
 	res = e.invoke(t, exits, `{}`)
-	if res.RetCode != CodeInitError || !strings.Contains(res.ErrMsg, "exited with code 3 before listening") ||
+	if res.RetCode != invocation.CodeInitError || !strings.Contains(res.ErrMsg, "exited with code 3 before listening") ||
 		!strings.Contains(res.ErrMsg, "exiting at once on purpose") {
 		t.Errorf("exiting at once: %+v", res)
 	}
@@ -267,7 +268,7 @@ func TestRealLinesPrintedBeforeTheAnswer(t *testing.T) {
 		}
 		line := lines[len(lines)-1]
 		ev, _ := json.Marshal(map[string]any{"print": lines})
-		res, err := e.iv.Invoke(context.Background(), Request{Function: name, Event: ev, LogTail: i%2 == 0})
+		res, err := e.iv.Invoke(context.Background(), invocation.Request{Function: name, Event: ev, LogTail: i%2 == 0})
 		if err != nil || res.RetCode != 0 {
 			t.Fatalf("call %d: %+v %v", i, res, err)
 		}

@@ -5,13 +5,16 @@
 // The invocation path builds each invocation's log with a Builder (SCF's
 // platform lines around the function's own output, capped at MaxLogBytes
 // and marked when cut) and hands the finished Entry to Store.Put. Put
-// does not wait for the disk: one writer goroutine commits queued entries
-// in batches, one transaction (one fsync) per batch, so logging costs the
-// invocation no disk latency. Queries first wait until every entry queued
-// before them is committed, so a caller reads its own writes.
+// does not wait for SQLite: the store's batching writer (store.Writer)
+// commits queued entries with the other records of the request path in
+// few transactions, so logging costs the invocation no disk latency.
+// Queries first wait until every entry queued before them is committed,
+// so a caller reads its own writes.
 //
-// Entries are kept for Options.Retention (7 days by default); Reap deletes
-// older ones and RunReaper calls it periodically. The clock is injected.
+// Entries are kept for Options.Retention (7 days by default) and within a
+// budget of bytes (Options.MaxBytes): past it, the oldest entries and
+// instance lines are deleted first. Reap deletes entries past the
+// retention and RunReaper calls it periodically. The clock is injected.
 //
 // Tables (owner "logs" in store.Migrate): invocation_logs, one row per
 // (request id, retry), and instance_logs, one row per line printed outside
@@ -28,35 +31,41 @@ import (
 	"time"
 
 	"github.com/scfd/scfd/internal/sandbox"
+	"github.com/scfd/scfd/internal/store"
 )
 
 // DefaultRetention is how long entries are kept.
 const DefaultRetention = 7 * 24 * time.Hour
 
-// Queue sizes of the writer.
-const (
-	queueEntries = 4096
-	batchEntries = 256
-)
-
 // Migrator is what Store needs of the database: *store.Store has it.
 type Migrator interface {
 	DB() *sql.DB
 	Migrate(ctx context.Context, owner string, migrations []string) error
+	Writer() *store.Writer
 }
+
+// DefaultMaxBytes is the log budget when Options.MaxBytes is zero.
+const DefaultMaxBytes = 10 << 30
+
+// rowOverhead is what a row costs beyond its text, as the budget counts
+// it: the other columns and the three index entries.
+const rowOverhead = 200
+
+// trimChunk is how many of the oldest rows one trim deletes.
+const trimChunk = 1024
 
 // Options configure a Store. The zero value takes every default.
 type Options struct {
 	// Retention is how long entries are kept. Zero means DefaultRetention.
 	Retention time.Duration
+	// MaxBytes bounds what the logs keep (their text plus rowOverhead a
+	// row): past it the oldest entries and instance lines are deleted.
+	// Zero means DefaultMaxBytes.
+	MaxBytes int64
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives write errors. Nil discards them.
 	Logger *slog.Logger
-	// Writer is the handle the writer commits through, such as the
-	// store's Relaxed one (no disk flush per batch). Nil means the
-	// Migrator's DB.
-	Writer *sql.DB
 }
 
 // Entry is one invocation's log record, GetFunctionLogs' FunctionLog.
@@ -122,28 +131,30 @@ var migrations = []string{
 		text      TEXT    NOT NULL
 	);
 	CREATE INDEX instance_logs_function ON instance_logs (namespace, function, time);`,
+	// 2: what each row costs the budget (Options.MaxBytes).
+	`ALTER TABLE invocation_logs ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+	UPDATE invocation_logs SET size = length(CAST(log AS BLOB)) + length(CAST(ret_msg AS BLOB)) + 200;
+	ALTER TABLE instance_logs ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+	UPDATE instance_logs SET size = length(CAST(text AS BLOB)) + 200;
+	CREATE INDEX instance_logs_time ON instance_logs (time);`,
 }
 
 // Store keeps logs. It is safe for concurrent use.
 type Store struct {
 	db        *sql.DB // queries
-	wdb       *sql.DB // the writer's commits, see Options.Writer
+	w         *store.Writer
 	now       func() time.Time
 	retention time.Duration
+	max       int64
 	log       *slog.Logger
 
-	queue chan any // Entry or InstanceLine
-	done  chan struct{}
-
 	mu       sync.Mutex
-	queued   uint64        // items ever queued
-	written  uint64        // items ever handled by the writer
-	progress chan struct{} // closed and replaced after each batch
+	bytes    int64 // what the kept rows cost, see Options.MaxBytes
+	trimming bool  // a trim is queued
 	closed   bool
-	dropped  uint64 // instance lines dropped because the queue was full
 }
 
-// Open creates the tables if needed and starts the writer.
+// Open creates the tables if needed and reads what the kept logs cost.
 func Open(ctx context.Context, m Migrator, opts Options) (*Store, error) {
 	if err := m.Migrate(ctx, "logs", migrations); err != nil {
 		return nil, err
@@ -151,199 +162,239 @@ func Open(ctx context.Context, m Migrator, opts Options) (*Store, error) {
 	if opts.Retention <= 0 {
 		opts.Retention = DefaultRetention
 	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Writer == nil {
-		opts.Writer = m.DB()
-	}
 	s := &Store{
-		db: m.DB(), wdb: opts.Writer, now: opts.Now, retention: opts.Retention, log: opts.Logger,
-		queue: make(chan any, queueEntries), done: make(chan struct{}), progress: make(chan struct{}),
+		db: m.DB(), w: m.Writer(), now: opts.Now, retention: opts.Retention, max: opts.MaxBytes, log: opts.Logger,
 	}
-	go s.writer()
+	if err := s.db.QueryRowContext(ctx, `SELECT
+		(SELECT COALESCE(SUM(size), 0) FROM invocation_logs) + (SELECT COALESCE(SUM(size), 0) FROM instance_logs)`).Scan(&s.bytes); err != nil {
+		return nil, fmt.Errorf("logs: reading the size of the logs: %w", err)
+	}
 	return s, nil
 }
 
-// Close writes what is queued and stops the writer. Later Puts fail.
+// Close writes what is queued. Later Puts fail.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
 	s.closed = true
-	close(s.queue)
 	s.mu.Unlock()
-	<-s.done
-	return nil
+	return s.w.Sync(context.Background())
 }
 
 var errClosed = errors.New("logs: store closed")
 
-// Put queues an invocation's entry for writing. An entry with the same
-// request id and retry number replaces the earlier one. It waits only
-// when the queue is full.
+// Put queues an invocation's entry for writing and returns: the entry is
+// committed within milliseconds (see store.Writer). An entry with the
+// same request id and retry number replaces the earlier one. It waits
+// only when the writer's queue is full.
 func (s *Store) Put(ctx context.Context, e Entry) error {
-	return s.enqueue(ctx, e, true)
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return errClosed
+	}
+	return s.w.Put(ctx, entryRecord{s, e})
 }
 
 // Instance keeps a line an instance printed while no invocation held it.
 // It never blocks: when the writer is behind, the line is dropped and
 // counted. Its shape fits the pool's instance-log callback.
 func (s *Store) Instance(namespace, function, qualifier string, l sandbox.LogLine) {
-	_ = s.enqueue(context.Background(), InstanceLine{
+	s.w.TryPut(lineRecord{s, InstanceLine{
 		Namespace: namespace, Function: function, Qualifier: qualifier,
 		Instance: l.Instance, Time: l.Time, Stream: l.Stream, Text: l.Text,
-	}, false)
+	}})
 }
 
-func (s *Store) enqueue(ctx context.Context, item any, wait bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errClosed
-	}
-	select {
-	case s.queue <- item:
-		s.queued++
-		return nil
-	default:
-	}
-	if !wait {
-		s.dropped++
-		return nil
-	}
-	// The queue is full: wait without holding the lock for long. Close
-	// cannot run meanwhile, since it takes the lock.
-	select {
-	case s.queue <- item:
-		s.queued++
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+type entryRecord struct {
+	s *Store
+	e Entry
 }
 
-func (s *Store) writer() {
-	defer close(s.done)
-	batch := make([]any, 0, batchEntries)
-	for item := range s.queue {
-		batch = append(batch[:0], item)
-	fill:
-		for len(batch) < batchEntries {
-			select {
-			case it, ok := <-s.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, it)
-			default:
-				break fill
-			}
-		}
-		if err := s.write(batch); err != nil {
-			s.log.Error("logs: writing invocation logs", "entries", len(batch), "err", err)
-		}
-		s.mu.Lock()
-		s.written += uint64(len(batch))
-		close(s.progress)
-		s.progress = make(chan struct{})
-		s.mu.Unlock()
+func (r entryRecord) Apply(b *store.Batch) error {
+	e := r.e
+	// A replaced entry (the same request and retry) is counted again:
+	// the budget errs on the safe side until the next Open sums it anew.
+	size := int64(len(e.Log)+len(e.RetMsg)) + rowOverhead
+	if _, err := b.Exec(`INSERT OR REPLACE INTO invocation_logs
+		(request_id, retry_num, namespace, function, qualifier, start_time, ret_code, ret_msg,
+		 duration, bill_duration, mem_usage, log, invoke_finished, truncated, size)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.RequestID, e.RetryNum, e.Namespace, e.Function, e.Qualifier, e.StartTime.UnixNano(),
+		e.RetCode, e.RetMsg, e.Duration, e.BillDuration, e.MemUsage, e.Log, e.InvokeFinished, e.Truncated, size); err != nil {
+		return fmt.Errorf("logs: keeping the log of %s: %w", e.RequestID, err)
 	}
-}
-
-func (s *Store) write(batch []any) error {
-	ctx := context.Background()
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	// Statements are prepared once per batch, lazily: most batches hold
-	// only one kind of item.
-	var entries, lines *sql.Stmt
-	for _, item := range batch {
-		switch it := item.(type) {
-		case Entry:
-			if entries == nil {
-				if entries, err = tx.PrepareContext(ctx, `INSERT OR REPLACE INTO invocation_logs
-					(request_id, retry_num, namespace, function, qualifier, start_time, ret_code, ret_msg,
-					 duration, bill_duration, mem_usage, log, invoke_finished, truncated)
-					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
-					return err
-				}
-				defer entries.Close()
-			}
-			_, err = entries.ExecContext(ctx, it.RequestID, it.RetryNum, it.Namespace, it.Function, it.Qualifier, it.StartTime.UnixNano(),
-				it.RetCode, it.RetMsg, it.Duration, it.BillDuration, it.MemUsage, it.Log, it.InvokeFinished, it.Truncated)
-		case InstanceLine:
-			if lines == nil {
-				if lines, err = tx.PrepareContext(ctx, `INSERT INTO instance_logs (namespace, function, qualifier, instance, time, stream, text)
-					VALUES (?, ?, ?, ?, ?, ?, ?)`); err != nil {
-					return err
-				}
-				defer lines.Close()
-			}
-			_, err = lines.ExecContext(ctx, it.Namespace, it.Function, it.Qualifier, it.Instance, it.Time.UnixNano(), string(it.Stream), it.Text)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
-}
-
-// Sync waits until everything queued before it was written.
-func (s *Store) Sync(ctx context.Context) error {
-	s.mu.Lock()
-	target := s.queued
-	for s.written < target {
-		ch := s.progress
-		s.mu.Unlock()
-		select {
-		case <-ch:
-		case <-s.done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		s.mu.Lock()
-	}
-	s.mu.Unlock()
+	r.s.grow(size)
 	return nil
 }
 
-// DroppedInstanceLines counts instance lines dropped because the writer
-// was behind.
-func (s *Store) DroppedInstanceLines() uint64 {
+type lineRecord struct {
+	s *Store
+	l InstanceLine
+}
+
+func (r lineRecord) Apply(b *store.Batch) error {
+	l := r.l
+	size := int64(len(l.Text)) + rowOverhead
+	if _, err := b.Exec(`INSERT INTO instance_logs (namespace, function, qualifier, instance, time, stream, text, size)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		l.Namespace, l.Function, l.Qualifier, l.Instance, l.Time.UnixNano(), string(l.Stream), l.Text, size); err != nil {
+		return fmt.Errorf("logs: keeping an instance line: %w", err)
+	}
+	r.s.grow(size)
+	return nil
+}
+
+// grow counts bytes kept (or, negative, freed) and queues a trim when the
+// logs pass their budget.
+func (s *Store) grow(n int64) {
+	s.mu.Lock()
+	s.bytes += n
+	trim := s.bytes > s.max && !s.trimming
+	if trim {
+		s.trimming = true
+	}
+	s.mu.Unlock()
+	if trim && !s.w.TryPut(store.RecordFunc(s.trim)) {
+		s.mu.Lock()
+		s.trimming = false
+		s.mu.Unlock()
+	}
+}
+
+// trim deletes the oldest rows, a chunk at a time, from whichever table
+// holds the oldest, until the logs fit their budget again. It runs in the
+// writer, between batches of new rows; when 64 chunks were not enough it
+// queues itself again.
+func (s *Store) trim(b *store.Batch) error {
+	err := s.trimChunks(b)
+	s.mu.Lock()
+	s.trimming = false
+	s.mu.Unlock()
+	if err == nil {
+		s.grow(0)
+	}
+	return err
+}
+
+func (s *Store) trimChunks(b *store.Batch) error {
+	for range 64 {
+		s.mu.Lock()
+		over := s.bytes > s.max
+		s.mu.Unlock()
+		if !over {
+			return nil
+		}
+		var oldEntry, oldLine sql.NullInt64
+		if err := b.QueryRow(`SELECT (SELECT MIN(start_time) FROM invocation_logs), (SELECT MIN(time) FROM instance_logs)`).Scan(&oldEntry, &oldLine); err != nil {
+			return fmt.Errorf("logs: trim: %w", err)
+		}
+		q := `DELETE FROM invocation_logs WHERE rowid IN (SELECT rowid FROM invocation_logs ORDER BY start_time LIMIT ?) RETURNING size`
+		switch {
+		case !oldEntry.Valid && !oldLine.Valid:
+			s.mu.Lock()
+			s.bytes = 0
+			s.mu.Unlock()
+			return nil
+		case !oldEntry.Valid, oldLine.Valid && oldLine.Int64 < oldEntry.Int64:
+			q = `DELETE FROM instance_logs WHERE id IN (SELECT id FROM instance_logs ORDER BY time LIMIT ?) RETURNING size`
+		}
+		freed, err := sumRows(b.Query(q, trimChunk))
+		if err != nil {
+			return fmt.Errorf("logs: trim: %w", err)
+		}
+		s.mu.Lock()
+		s.bytes -= freed
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// sumRows adds up the single integer column of rows.
+func sumRows(rows *sql.Rows, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var sum int64
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			return sum, err
+		}
+		sum += n
+	}
+	return sum, rows.Err()
+}
+
+// Sync waits until everything queued before it was written.
+func (s *Store) Sync(ctx context.Context) error { return s.w.Sync(ctx) }
+
+// Bytes is what the kept logs cost the budget (Options.MaxBytes).
+func (s *Store) Bytes() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.dropped
+	return s.bytes
 }
 
 // Reap deletes entries and instance lines older than the retention and
-// returns how many rows went.
+// returns how many rows went. It runs in the writer, after what was
+// queued before it.
 func (s *Store) Reap(ctx context.Context) (int64, error) {
-	if err := s.Sync(ctx); err != nil {
-		return 0, err
-	}
 	cutoff := s.now().Add(-s.retention).UnixNano()
 	var n int64
-	for _, q := range []string{
-		`DELETE FROM invocation_logs WHERE start_time < ?`,
-		`DELETE FROM instance_logs WHERE time < ?`,
-	} {
-		res, err := s.db.ExecContext(ctx, q, cutoff)
-		if err != nil {
-			return n, fmt.Errorf("logs: reap: %w", err)
+	errc := make(chan error, 1)
+	err := s.w.Put(ctx, store.RecordFunc(func(b *store.Batch) error {
+		var freed int64
+		for _, q := range []string{
+			`DELETE FROM invocation_logs WHERE start_time < ? RETURNING size`,
+			`DELETE FROM instance_logs WHERE time < ? RETURNING size`,
+		} {
+			rows, err := b.Query(q, cutoff)
+			if err != nil {
+				errc <- err
+				return err
+			}
+			for rows.Next() {
+				var size int64
+				if err := rows.Scan(&size); err != nil {
+					rows.Close()
+					errc <- err
+					return err
+				}
+				freed += size
+				n++
+			}
+			rows.Close()
 		}
-		k, _ := res.RowsAffected()
-		n += k
+		s.grow(-freed)
+		errc <- nil
+		return nil
+	}))
+	if err != nil {
+		return 0, fmt.Errorf("logs: reap: %w", err)
 	}
-	return n, nil
+	if err := s.w.Sync(ctx); err != nil {
+		return 0, err
+	}
+	select {
+	case err := <-errc:
+		if err != nil {
+			return 0, fmt.Errorf("logs: reap: %w", err)
+		}
+		return n, nil
+	default:
+		return 0, errors.New("logs: reap: the writer did not run it")
+	}
 }
 
 // RunReaper calls Reap every interval until ctx ends.

@@ -4,13 +4,13 @@
 // function, qualifier and hour in SQLite, and the cost that follows from
 // them with SCF's published prices and free tier.
 //
-// Records are committed when Record returns: writes from concurrent
-// invocations share one transaction (group commit). Through the store's
-// Relaxed handle, a commit survives kill -9 of the process without
-// waiting for the disk. Each
-// invocation attempt is counted once, keyed by its request id and retry
-// number, so a retried write or a replay after a restart never counts
-// twice.
+// Record does not wait for the database: counts add up in memory, per
+// version and hour, and are written by the store's batching writer
+// (store.Writer) a few milliseconds later, one row per version and hour
+// however many invocations it holds; Sync waits for them. An attempt that
+// can be replayed (an async event's) is counted once, keyed by its
+// request id and retry number, so a replay after a restart never counts
+// twice; its key is kept only while a replay can come (ReplayWindow).
 package meter
 
 import (
@@ -22,16 +22,24 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/scfd/scfd/internal/store"
 )
 
 // Migrator is what the meter needs of the database; *store.Store has it.
 type Migrator interface {
 	DB() *sql.DB
 	Migrate(ctx context.Context, owner string, migrations []string) error
+	Writer() *store.Writer
 }
 
 // ProvisionedStep is the granularity of idle provisioned metering.
 const ProvisionedStep = 10 * time.Second
+
+// DefaultReplayWindow is how long the key of a replayable invocation is
+// kept (Options.ReplayWindow): longer than the largest MsgTTL of an async
+// event (6 h), after which no attempt of it can run again.
+const DefaultReplayWindow = 8 * time.Hour
 
 // Invocation is one finished invocation attempt.
 type Invocation struct {
@@ -44,6 +52,12 @@ type Invocation struct {
 	BillDuration int64 // ms: Duration rounded up to the next whole ms
 	Error        bool
 	Time         time.Time // when it finished
+	// Replayable marks an attempt that may be recorded again, such as an
+	// async event's, which runs again when scfd restarts before it was
+	// marked done: it is counted once per request id and retry number.
+	// Other invocations (synchronous calls, web requests) have ids no
+	// one reuses and are counted without a key.
+	Replayable bool
 }
 
 // GBSeconds is SCF's resource usage of an invocation:
@@ -63,10 +77,8 @@ type Options struct {
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
-	// Writer is the handle writes commit through, such as the store's
-	// Relaxed one: its commits survive kill -9 without a disk flush each.
-	// Nil means DB.DB().
-	Writer *sql.DB
+	// ReplayWindow: see DefaultReplayWindow. Zero means the default.
+	ReplayWindow time.Duration
 }
 
 var migrations = []string{
@@ -91,25 +103,33 @@ var migrations = []string{
 
 // Meter records usage. It is safe for concurrent use.
 type Meter struct {
-	db  *sql.DB // queries
-	wdb *sql.DB // commits, see Options.Writer
-	now func() time.Time
-	log *slog.Logger
+	db     *sql.DB // queries
+	w      *store.Writer
+	now    func() time.Time
+	log    *slog.Logger
+	window time.Duration
 
-	mu      sync.Mutex
-	pending []write
-	kick    chan struct{}
-	done    chan struct{}
-	closed  bool
+	mu         sync.Mutex
+	pending    map[bucket]*amounts // added since the last flush was queued
+	queued     bool                // a flush is queued in the writer
+	closed     bool
+	lastForget time.Time
 }
 
-// write is one queued change and the channel its result goes to.
-type write struct {
-	apply func(tx *sql.Tx) error
-	errc  chan error
+// bucket is one version's hour.
+type bucket struct {
+	Key
+	hour int64
 }
 
-// Open creates the usage tables if needed and starts the writer.
+// amounts are what a bucket adds up.
+type amounts struct {
+	invocations, errors int64
+	gbs, idle           float64
+	out                 int64
+}
+
+// Open creates the usage tables if needed.
 func Open(ctx context.Context, opts Options) (*Meter, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -117,106 +137,105 @@ func Open(ctx context.Context, opts Options) (*Meter, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.ReplayWindow <= 0 {
+		opts.ReplayWindow = DefaultReplayWindow
+	}
 	if err := opts.DB.Migrate(ctx, "meter", migrations); err != nil {
 		return nil, err
 	}
-	if opts.Writer == nil {
-		opts.Writer = opts.DB.DB()
+	m := &Meter{
+		db: opts.DB.DB(), w: opts.DB.Writer(), now: opts.Now, log: opts.Logger, window: opts.ReplayWindow,
+		pending: map[bucket]*amounts{},
 	}
-	m := &Meter{db: opts.DB.DB(), wdb: opts.Writer, now: opts.Now, log: opts.Logger, kick: make(chan struct{}, 1), done: make(chan struct{})}
-	go m.writer()
 	return m, nil
 }
 
 // ErrClosed is returned by writes after Close.
 var ErrClosed = errors.New("meter: closed")
 
-// Close writes what is queued and stops the writer.
+// Close queues what is counted in memory and waits until it is written.
 func (m *Meter) Close() error {
 	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return nil
-	}
 	m.closed = true
 	m.mu.Unlock()
-	close(m.kick)
-	<-m.done
-	return nil
+	if err := m.w.Put(context.Background(), store.RecordFunc(m.flush)); err != nil && !errors.Is(err, store.ErrWriterClosed) {
+		return err
+	}
+	return m.w.Sync(context.Background())
 }
 
-// submit queues a change and waits until it is committed.
-func (m *Meter) submit(ctx context.Context, apply func(tx *sql.Tx) error) error {
-	w := write{apply: apply, errc: make(chan error, 1)}
+// Sync waits until everything counted before it is written.
+func (m *Meter) Sync(ctx context.Context) error {
+	if err := m.w.Put(ctx, store.RecordFunc(m.flush)); err != nil && !errors.Is(err, store.ErrWriterClosed) {
+		return err
+	}
+	return m.w.Sync(ctx)
+}
+
+// add counts amounts in memory and makes sure a flush is queued.
+func (m *Meter) add(ctx context.Context, b bucket, a amounts) error {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
 		return ErrClosed
 	}
-	m.pending = append(m.pending, w)
+	p := m.pending[b]
+	if p == nil {
+		p = &amounts{}
+		m.pending[b] = p
+	}
+	p.invocations += a.invocations
+	p.errors += a.errors
+	p.gbs += a.gbs
+	p.idle += a.idle
+	p.out += a.out
+	queue := !m.queued
+	m.queued = true
 	m.mu.Unlock()
-	select {
-	case m.kick <- struct{}{}:
-	default:
+	if !queue {
+		return nil
 	}
-	select {
-	case err := <-w.errc:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := m.w.Put(ctx, store.RecordFunc(m.flush)); err != nil {
+		m.mu.Lock()
+		m.queued = false
+		m.mu.Unlock()
+		return fmt.Errorf("meter: %w", err)
 	}
+	return nil
 }
 
-// writer commits queued changes in batches: everything queued while one
-// transaction commits goes into the next.
-func (m *Meter) writer() {
-	defer close(m.done)
-	for range m.kick {
-		m.flush()
-	}
-	m.flush()
-}
-
-func (m *Meter) flush() {
+// flush writes the amounts counted in memory, one row per bucket, in the
+// writer's transaction; an hour after the last, it also forgets the keys
+// of replayable invocations older than the replay window.
+func (m *Meter) flush(b *store.Batch) error {
 	m.mu.Lock()
-	batch := m.pending
-	m.pending = nil
+	pending := m.pending
+	m.pending = map[bucket]*amounts{}
+	m.queued = false
+	now := m.now()
+	forget := now.Sub(m.lastForget) >= time.Hour
+	if forget {
+		m.lastForget = now
+	}
 	m.mu.Unlock()
-	if len(batch) == 0 {
-		return
-	}
-	err := m.commit(batch)
-	for _, w := range batch {
-		w.errc <- err
-	}
-}
-
-func (m *Meter) commit(batch []write) (err error) {
-	tx, err := m.wdb.Begin()
-	if err != nil {
-		return fmt.Errorf("meter: beginning a transaction: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	for _, w := range batch {
-		if err = w.apply(tx); err != nil {
+	for k, a := range pending {
+		if err := addRow(b, k, *a); err != nil {
 			return err
 		}
 	}
-	if err = tx.Commit(); err != nil {
-		return fmt.Errorf("meter: committing: %w", err)
+	if forget {
+		if _, err := b.Exec(`DELETE FROM usage_seen WHERE hour < ?`, hourOf(now.Add(-m.window))); err != nil {
+			return fmt.Errorf("meter: forgetting old invocation keys: %w", err)
+		}
 	}
 	return nil
 }
 
 func hourOf(t time.Time) int64 { return t.UTC().Truncate(time.Hour).Unix() }
 
-// add adds to one hour's bucket.
-func add(tx *sql.Tx, k Key, hour int64, invocations, errs int64, gbs, idle float64, out int64) error {
-	_, err := tx.Exec(`INSERT INTO usage_hourly
+// addRow adds to one hour's row.
+func addRow(b *store.Batch, k bucket, a amounts) error {
+	_, err := b.Exec(`INSERT INTO usage_hourly
 		(namespace, function, qualifier, hour, invocations, errors, gb_seconds, idle_gb_seconds, outbound_bytes)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(namespace, function, qualifier, hour) DO UPDATE SET
@@ -225,36 +244,46 @@ func add(tx *sql.Tx, k Key, hour int64, invocations, errs int64, gbs, idle float
 			gb_seconds = gb_seconds + excluded.gb_seconds,
 			idle_gb_seconds = idle_gb_seconds + excluded.idle_gb_seconds,
 			outbound_bytes = outbound_bytes + excluded.outbound_bytes`,
-		k.Namespace, k.Function, k.Qualifier, hour, invocations, errs, gbs, idle, out)
+		k.Namespace, k.Function, k.Qualifier, k.hour, a.invocations, a.errors, a.gbs, a.idle, a.out)
 	if err != nil {
 		return fmt.Errorf("meter: adding usage of %s/%s: %w", k.Namespace, k.Function, err)
 	}
 	return nil
 }
 
-// Record counts one finished invocation attempt, once: recording the same
-// request id and retry number again changes nothing.
+// Record counts one finished invocation attempt. It does not wait for
+// the database: the count is written within milliseconds by the store's
+// writer (Sync waits for it). A Replayable attempt is counted once:
+// recording the same request id and retry number again changes nothing.
 func (m *Meter) Record(ctx context.Context, inv Invocation) error {
 	if inv.Time.IsZero() {
 		inv.Time = m.now()
 	}
-	hour := hourOf(inv.Time)
-	id := fmt.Sprintf("%s#%d", inv.RequestID, inv.RetryNum)
-	errs := int64(0)
+	a := amounts{invocations: 1, gbs: inv.GBSeconds()}
 	if inv.Error {
-		errs = 1
+		a.errors = 1
 	}
-	k := Key{inv.Namespace, inv.Function, inv.Qualifier}
-	return m.submit(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`INSERT OR IGNORE INTO usage_seen (id, hour) VALUES (?, ?)`, id, hour)
+	b := bucket{Key{inv.Namespace, inv.Function, inv.Qualifier}, hourOf(inv.Time)}
+	if !inv.Replayable {
+		return m.add(ctx, b, a)
+	}
+	id := fmt.Sprintf("%s#%d", inv.RequestID, inv.RetryNum)
+	m.mu.Lock()
+	closed := m.closed
+	m.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	return m.w.Put(ctx, store.RecordFunc(func(tx *store.Batch) error {
+		res, err := tx.Exec(`INSERT OR IGNORE INTO usage_seen (id, hour) VALUES (?, ?)`, id, b.hour)
 		if err != nil {
 			return fmt.Errorf("meter: recording %s: %w", id, err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil // counted already
 		}
-		return add(tx, k, hour, 1, errs, inv.GBSeconds(), 0, 0)
-	})
+		return addRow(tx, b, a)
+	}))
 }
 
 // ProvisionedIdle is one sample of a version's provisioned instances.
@@ -270,18 +299,16 @@ type ProvisionedIdle struct {
 // instances, ending at t: idle × MemorySize/1024 × 10 s each.
 func (m *Meter) RecordProvisionedIdle(ctx context.Context, t time.Time, samples []ProvisionedIdle) error {
 	hour := hourOf(t)
-	return m.submit(ctx, func(tx *sql.Tx) error {
-		for _, s := range samples {
-			if s.Idle <= 0 {
-				continue
-			}
-			gbs := float64(s.Idle) * float64(s.MemoryMB) / 1024 * ProvisionedStep.Seconds()
-			if err := add(tx, s.Key, hour, 0, 0, 0, gbs, 0); err != nil {
-				return err
-			}
+	for _, s := range samples {
+		if s.Idle <= 0 {
+			continue
 		}
-		return nil
-	})
+		gbs := float64(s.Idle) * float64(s.MemoryMB) / 1024 * ProvisionedStep.Seconds()
+		if err := m.add(ctx, bucket{s.Key, hour}, amounts{idle: gbs}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RecordOutbound adds bytes that a version's instances sent to anything
@@ -290,16 +317,7 @@ func (m *Meter) RecordOutbound(ctx context.Context, t time.Time, k Key, bytes in
 	if bytes <= 0 {
 		return nil
 	}
-	return m.submit(ctx, func(tx *sql.Tx) error { return add(tx, k, hourOf(t), 0, 0, 0, 0, bytes) })
-}
-
-// Forget deletes the dedupe keys older than before (their invocations can
-// no longer be replayed); the hourly buckets stay.
-func (m *Meter) Forget(ctx context.Context, before time.Time) error {
-	return m.submit(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`DELETE FROM usage_seen WHERE hour < ?`, hourOf(before))
-		return err
-	})
+	return m.add(ctx, bucket{k, hourOf(t)}, amounts{out: bytes})
 }
 
 // round6 keeps six decimals, enough for GB-seconds and dollars.

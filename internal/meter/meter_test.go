@@ -20,7 +20,7 @@ func open(t *testing.T, dir string) (*Meter, *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Open(context.Background(), Options{DB: st, Writer: st.Relaxed(), Now: func() time.Time { return hour0 }})
+	m, err := Open(context.Background(), Options{DB: st, Now: func() time.Time { return hour0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestNothingCountedTwiceAcrossRestarts(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	m, st := open(t, dir)
-	inv := Invocation{RequestID: "same", Namespace: "default", Function: "f", Qualifier: "1", MemoryMB: 128, BillDuration: 10, Time: hour0}
+	inv := Invocation{RequestID: "same", Namespace: "default", Function: "f", Qualifier: "1", MemoryMB: 128, BillDuration: 10, Time: hour0, Replayable: true}
 	for range 3 {
 		if err := m.Record(ctx, inv); err != nil {
 			t.Fatal(err)

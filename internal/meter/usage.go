@@ -86,6 +86,9 @@ type Query struct {
 // Usage returns the usage of every function in q, by namespace and name,
 // and the total, whose Cost has the free tier deducted when prices say so.
 func (m *Meter) Usage(ctx context.Context, q Query, p Prices) ([]Usage, Usage, error) {
+	if err := m.Sync(ctx); err != nil {
+		return nil, Usage{}, err
+	}
 	where := []string{"1 = 1"}
 	var args []any
 	if q.Namespace != "" {

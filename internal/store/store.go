@@ -38,7 +38,8 @@ const busyTimeout = 10 * time.Second
 // Store is scfd's function store. It is safe for concurrent use.
 type Store struct {
 	db      *sql.DB
-	relaxed *sql.DB // see Relaxed
+	relaxed *sql.DB // the Writer's one connection
+	writer  *Writer
 	now     func() time.Time
 }
 
@@ -105,6 +106,12 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: opening %s: %w", dir, err)
 	}
+	// The Writer's connections: one holds its transaction while a new
+	// statement is prepared on the other (then cached on both).
+	s.relaxed.SetMaxOpenConns(2)
+	s.relaxed.SetMaxIdleConns(2)
+	s.relaxed.SetConnMaxIdleTime(0)
+	s.writer = NewWriter(s.relaxed, WriterOptions{})
 	return s, nil
 }
 
@@ -120,12 +127,13 @@ func dsn(dir, synchronous string) string {
 	return "file:" + filepath.Join(dir, FileName) + "?" + q.Encode()
 }
 
-// Relaxed is a second handle on the same database whose commits do not
-// wait for the disk (synchronous=NORMAL in WAL mode): what it commits
+// Writer is the store's batching writer, for records written at the rate
+// of invocations (logs, usage, the monitor's minutes): see Writer. It
+// commits through a second handle on the same database whose commits do
+// not wait for the disk (synchronous=NORMAL in WAL mode): what it commits
 // survives the death of the process (kill -9) but may be lost to a power
-// failure or a crash of the machine. It is for records written at the rate
-// of invocations (logs, usage), which a disk flush per commit would slow.
-func (s *Store) Relaxed() *sql.DB { return s.relaxed }
+// failure or a crash of the machine.
+func (s *Store) Writer() *Writer { return s.writer }
 
 func (s *Store) init(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -146,8 +154,10 @@ func (s *Store) init(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return errors.Join(s.relaxed.Close(), s.db.Close()) }
+// Close commits what the Writer holds and closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.writer.Close(), s.relaxed.Close(), s.db.Close())
+}
 
 // DB is the underlying database, for packages that keep their own tables
 // next to the store's (create them with Migrate).

@@ -450,31 +450,3 @@ func TestFunctionIDsDiffer(t *testing.T) {
 		seen[id] = true
 	}
 }
-
-func TestRelaxedHandleSharesTheDatabase(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	s := openTest(t, dir)
-	var full, normal int
-	if err := s.DB().QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&full); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Relaxed().QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&normal); err != nil {
-		t.Fatal(err)
-	}
-	if full != 2 || normal != 1 {
-		t.Errorf("synchronous: main %d, relaxed %d; want 2 (FULL) and 1 (NORMAL)", full, normal)
-	}
-	if err := s.Migrate(ctx, "relaxedtest", []string{`CREATE TABLE r (v INTEGER)`}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Relaxed().ExecContext(ctx, `INSERT INTO r VALUES (42)`); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	s = openTest(t, dir)
-	var v int
-	if err := s.DB().QueryRowContext(ctx, `SELECT v FROM r`).Scan(&v); err != nil || v != 42 {
-		t.Errorf("a relaxed write after reopening: %d, %v", v, err)
-	}
-}

@@ -11,13 +11,13 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/scf"
 )
 
 // Invoker runs synchronous invocations; *invoke.Invoker has it.
 type Invoker interface {
-	Invoke(ctx context.Context, req invoke.Request) (*invoke.Result, error)
+	Invoke(ctx context.Context, req invocation.Request) (*invocation.Result, error)
 }
 
 // MaxAPIGWBody bounds the request body of an API gateway trigger: the
@@ -105,14 +105,14 @@ func (s *Service) serveAPIGW(w http.ResponseWriter, r *http.Request, iv Invoker,
 		writeJSONError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", MaxAPIGWBody))
 		return
 	}
-	id := invoke.NewRequestID()
+	id := invocation.NewRequestID()
 	event := BuildAPIGWEvent(r, t.Name, path, id, body)
 	raw, err := json.Marshal(event)
 	if err != nil {
 		writeJSONError(w, http.StatusInternalServerError, "building the event")
 		return
 	}
-	res, err := iv.Invoke(r.Context(), invoke.Request{
+	res, err := iv.Invoke(r.Context(), invocation.Request{
 		Namespace: t.Namespace, Function: t.Function, Qualifier: t.Qualifier, Event: raw, RequestID: id,
 	})
 	w.Header().Set("X-Scf-Request-Id", id)

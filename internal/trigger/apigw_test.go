@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/scf"
 )
 
@@ -17,16 +17,16 @@ import (
 // integration response, after recording the event.
 type mirror struct{ events []APIGWEvent }
 
-func (m *mirror) Invoke(_ context.Context, r invoke.Request) (*invoke.Result, error) {
+func (m *mirror) Invoke(_ context.Context, r invocation.Request) (*invocation.Result, error) {
 	var ev APIGWEvent
 	if err := json.Unmarshal(r.Event, &ev); err != nil {
 		return nil, err
 	}
 	m.events = append(m.events, ev)
 	if ev.Body == "fail" {
-		return &invoke.Result{RetCode: 433, ErrMsg: `{"errorCode":-1,"errorMessage":"Invoking task timed out after 3 seconds","statusCode":433}`}, nil
+		return &invocation.Result{RetCode: 433, ErrMsg: `{"errorCode":-1,"errorMessage":"Invoking task timed out after 3 seconds","statusCode":433}`}, nil
 	}
-	return &invoke.Result{RetMsg: ev.Body}, nil
+	return &invocation.Result{RetMsg: ev.Body}, nil
 }
 
 func TestAPIGWRoundTrip(t *testing.T) {

@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/scfd/scfd/internal/errdefs"
-	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/scf"
 )
 
@@ -40,7 +40,7 @@ type Functions interface {
 
 // Queue takes asynchronous invocations; *async.Queue has it.
 type Queue interface {
-	Enqueue(ctx context.Context, req invoke.Request) (string, error)
+	Enqueue(ctx context.Context, req invocation.Request) (string, error)
 }
 
 // Options configure a Service. DB, Functions and Queue are required.
@@ -218,7 +218,7 @@ type TimerEvent struct {
 func (s *Service) fire(ctx context.Context, f fire) {
 	t := f.trigger
 	event, _ := json.Marshal(TimerEvent{Type: "Timer", TriggerName: t.Name, Time: f.at.UTC().Format(time.RFC3339), Message: t.CustomArgument})
-	_, err := s.opts.Queue.Enqueue(ctx, invoke.Request{
+	_, err := s.opts.Queue.Enqueue(ctx, invocation.Request{
 		Namespace: t.Namespace, Function: t.Function, Qualifier: t.Qualifier,
 		Event: event, TriggerSrc: "timer", Async: true,
 	})

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/scfd/scfd/internal/errdefs"
-	"github.com/scfd/scfd/internal/invoke"
+	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/scf"
 	"github.com/scfd/scfd/internal/store"
 )
@@ -18,17 +18,17 @@ import (
 // queue records what the timers enqueue.
 type queue struct {
 	mu   sync.Mutex
-	reqs []invoke.Request
+	reqs []invocation.Request
 }
 
-func (q *queue) Enqueue(_ context.Context, r invoke.Request) (string, error) {
+func (q *queue) Enqueue(_ context.Context, r invocation.Request) (string, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.reqs = append(q.reqs, r)
-	return invoke.NewRequestID(), nil
+	return invocation.NewRequestID(), nil
 }
 
-func (q *queue) take() []invoke.Request {
+func (q *queue) take() []invocation.Request {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	r := q.reqs
