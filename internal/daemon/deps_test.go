@@ -23,7 +23,7 @@ var (
 		"store":      {"errdefs", "scf"},
 		"sandbox":    {"errdefs", "scf"},
 		"tc3":        {},
-		"monitor":    {"errdefs"},
+		"monitor":    {"errdefs", "store"},
 		"invocation": {"errdefs", "scf", "sandbox", "credentials"},
 		"console":    {"api"},
 	}

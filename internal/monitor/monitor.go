@@ -4,7 +4,8 @@
 // concurrent instances and the GB-seconds.
 //
 // Record and SampleInstances only touch memory; Flush (run once a minute
-// by Run) adds the finished minutes to SQLite, merging with what is there,
+// by Run) adds the finished minutes to SQLite through the store's batching
+// writer (store.Writer), merging with what is there,
 // and deletes minutes past the retention. Query reads a range at a chosen
 // step, merging the minutes still in memory, so a plot is current at once.
 // Durations are counted in fixed log-spaced buckets, so percentiles of any
@@ -20,12 +21,15 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/scfd/scfd/internal/store"
 )
 
 // Migrator is what the monitor needs of the database; *store.Store has it.
 type Migrator interface {
 	DB() *sql.DB
 	Migrate(ctx context.Context, owner string, migrations []string) error
+	Writer() *store.Writer
 }
 
 // DefaultRetention is how long minutes are kept when Options.Retention is
@@ -83,6 +87,7 @@ var migrations = []string{
 // concurrent use.
 type Monitor struct {
 	db        *sql.DB
+	w         *store.Writer
 	now       func() time.Time
 	retention time.Duration
 	log       *slog.Logger
@@ -106,7 +111,7 @@ func Open(ctx context.Context, opts Options) (*Monitor, error) {
 		return nil, err
 	}
 	m := &Monitor{
-		db: opts.DB.DB(), now: opts.Now, retention: opts.Retention, log: opts.Logger,
+		db: opts.DB.DB(), w: opts.DB.Writer(), now: opts.Now, retention: opts.Retention, log: opts.Logger,
 		pending: map[bucketKey]*Point{},
 	}
 	if m.now == nil {
@@ -207,24 +212,29 @@ func (m *Monitor) Flush(ctx context.Context, all bool) error {
 }
 
 func (m *Monitor) write(ctx context.Context, batch map[bucketKey]*Point, oldest int64) error {
-	tx, err := m.db.BeginTx(ctx, nil)
-	if err != nil {
+	errc := make(chan error, 1)
+	rec := store.RecordFunc(func(b *store.Batch) error {
+		err := m.apply(b, batch, oldest)
+		errc <- err
+		return err
+	})
+	if err := m.w.Put(ctx, rec); err != nil {
 		return fmt.Errorf("monitor: %w", err)
 	}
-	defer tx.Rollback()
-	get, err := tx.PrepareContext(ctx, `SELECT invocations, errors, cold_starts, cold_ms, cold_max_ms, instances, gb_seconds, hist
-		FROM monitor_minute WHERE namespace = ? AND function = ? AND minute = ? AND qualifier = ?`)
-	if err != nil {
+	if err := m.w.Sync(ctx); err != nil {
 		return fmt.Errorf("monitor: %w", err)
 	}
-	defer get.Close()
-	put, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO monitor_minute
-		(namespace, function, qualifier, minute, invocations, errors, cold_starts, cold_ms, cold_max_ms, instances, gb_seconds, hist)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("monitor: %w", err)
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return errors.New("monitor: the store's writer did not write the minutes")
 	}
-	defer put.Close()
+}
+
+// apply merges batch into the stored minutes, in the writer's
+// transaction.
+func (m *Monitor) apply(b *store.Batch, batch map[bucketKey]*Point, oldest int64) error {
 	for k, p := range batch {
 		if k.minute < oldest {
 			continue
@@ -232,7 +242,9 @@ func (m *Monitor) write(ctx context.Context, batch map[bucketKey]*Point, oldest 
 		row := *p
 		var old Point
 		var hist []byte
-		err := get.QueryRowContext(ctx, k.Namespace, k.Function, k.minute, k.Qualifier).Scan(
+		err := b.QueryRow(`SELECT invocations, errors, cold_starts, cold_ms, cold_max_ms, instances, gb_seconds, hist
+			FROM monitor_minute WHERE namespace = ? AND function = ? AND minute = ? AND qualifier = ?`,
+			k.Namespace, k.Function, k.minute, k.Qualifier).Scan(
 			&old.Invocations, &old.Errors, &old.ColdStarts, &old.ColdStartMs, &old.ColdStartMaxMs, &old.Instances, &old.GBSeconds, &hist)
 		switch {
 		case err == nil:
@@ -241,15 +253,14 @@ func (m *Monitor) write(ctx context.Context, batch map[bucketKey]*Point, oldest 
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("monitor: %w", err)
 		}
-		if _, err := put.ExecContext(ctx, k.Namespace, k.Function, k.Qualifier, k.minute, row.Invocations, row.Errors,
+		if _, err := b.Exec(`INSERT OR REPLACE INTO monitor_minute
+			(namespace, function, qualifier, minute, invocations, errors, cold_starts, cold_ms, cold_max_ms, instances, gb_seconds, hist)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, k.Namespace, k.Function, k.Qualifier, k.minute, row.Invocations, row.Errors,
 			row.ColdStarts, row.ColdStartMs, row.ColdStartMaxMs, row.Instances, row.GBSeconds, row.Durations.encode()); err != nil {
 			return fmt.Errorf("monitor: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM monitor_minute WHERE minute < ?`, oldest); err != nil {
-		return fmt.Errorf("monitor: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
+	if _, err := b.Exec(`DELETE FROM monitor_minute WHERE minute < ?`, oldest); err != nil {
 		return fmt.Errorf("monitor: %w", err)
 	}
 	return nil
