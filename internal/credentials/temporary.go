@@ -35,6 +35,12 @@ type Temporary struct {
 type IssuerOptions struct {
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+	// Reuse lets invocations of one namespace share credentials issued
+	// at most Reuse ago: Issue returns the namespace's current ones while
+	// they still have at least the asked ttl to live, and new ones live
+	// ttl + Reuse. It bounds the credentials held to a few per namespace
+	// however many invocations run. Zero issues new ones every call.
+	Reuse time.Duration
 }
 
 // Issuer makes temporary credentials and looks them up. It keeps them in
@@ -46,8 +52,11 @@ type IssuerOptions struct {
 type Issuer struct {
 	now func() time.Time
 
-	mu     sync.Mutex
-	keys   map[string]Temporary
+	reuse time.Duration
+
+	mu      sync.Mutex
+	keys    map[string]Temporary
+	current map[string]Temporary // by namespace, see IssuerOptions.Reuse
 	sweep  int // len(keys) at which the next sweep runs
 	issued uint64
 }
@@ -57,20 +66,33 @@ func NewIssuer(opts IssuerOptions) *Issuer {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Issuer{now: opts.Now, keys: map[string]Temporary{}, sweep: 1024}
+	return &Issuer{now: opts.Now, reuse: opts.Reuse, keys: map[string]Temporary{}, current: map[string]Temporary{}, sweep: 1024}
 }
 
-// Issue makes credentials for namespace that expire after ttl.
+// Issue returns credentials for namespace that live at least ttl: new
+// ones, or the namespace's current ones (see IssuerOptions.Reuse).
 func (i *Issuer) Issue(namespace string, ttl time.Duration) Temporary {
+	now := i.now()
+	if i.reuse > 0 {
+		i.mu.Lock()
+		cur, ok := i.current[namespace]
+		i.mu.Unlock()
+		if ok && cur.Expires.Sub(now) >= ttl {
+			return cur
+		}
+	}
 	t := Temporary{
 		SecretID:  TemporaryPrefix + random(29),
 		SecretKey: random(32),
 		Token:     random(48),
 		Namespace: namespace,
-		Expires:   i.now().Add(ttl),
+		Expires:   now.Add(ttl + i.reuse),
 	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	if i.reuse > 0 {
+		i.current[namespace] = t
+	}
 	if len(i.keys) >= i.sweep {
 		i.forgetExpiredLocked()
 		i.sweep = max(1024, 2*len(i.keys))

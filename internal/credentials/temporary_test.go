@@ -63,3 +63,33 @@ func TestIssuerSweepsExpired(t *testing.T) {
 		t.Errorf("Len = %d after 5000 issues with 100 alive at once, want it bounded", n)
 	}
 }
+
+// With Reuse, invocations of a namespace share credentials while they
+// live long enough, and a busy namespace holds a few, not one per call.
+func TestIssuerReusesPerNamespace(t *testing.T) {
+	c := &clock{t: time.Unix(1700000000, 0)}
+	iss := NewIssuer(IssuerOptions{Now: c.now, Reuse: time.Minute})
+	a := iss.Issue("ns", 10*time.Second)
+	if got := a.Expires.Sub(c.t); got != 10*time.Second+time.Minute {
+		t.Errorf("lives %v, want ttl + Reuse", got)
+	}
+	if b := iss.Issue("ns", 10*time.Second); b != a {
+		t.Errorf("a second call within Reuse got other credentials")
+	}
+	if o := iss.Issue("other", 10*time.Second); o.SecretID == a.SecretID {
+		t.Errorf("another namespace shares credentials")
+	}
+	if long := iss.Issue("ns", 2*time.Minute); long.SecretID == a.SecretID || long.Expires.Sub(c.t) < 2*time.Minute {
+		t.Errorf("a longer ttl than the current ones have left got %+v", long)
+	}
+	for range 10000 {
+		got := iss.Issue("ns", 10*time.Second)
+		if got.Expires.Sub(c.t) < 10*time.Second {
+			t.Fatalf("credentials live %v, less than the asked 10s", got.Expires.Sub(c.t))
+		}
+		c.t = c.t.Add(20 * time.Millisecond)
+	}
+	if n := iss.Len(); n > 10 {
+		t.Errorf("the issuer holds %d credentials after 10000 calls over 200 s, want a few", n)
+	}
+}

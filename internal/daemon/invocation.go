@@ -34,6 +34,10 @@ import (
 // LogReapInterval is how often logs past their retention are deleted.
 const LogReapInterval = time.Hour
 
+// CredentialReuse is how long invocations of one namespace share the
+// temporary credentials handed to them (see credentials.IssuerOptions).
+const CredentialReuse = time.Minute
+
 // dataPlane is the data plane: the runtime driver, the pool, the logs,
 // the temporary credentials and the invoker.
 type dataPlane struct {
@@ -138,7 +142,7 @@ func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st
 	}
 	bg, stop := context.WithCancel(context.Background())
 	go ls.RunReaper(bg, LogReapInterval)
-	inv := &dataPlane{logs: ls, issuer: credentials.NewIssuer(credentials.IssuerOptions{}), stop: stop}
+	inv := &dataPlane{logs: ls, issuer: credentials.NewIssuer(credentials.IssuerOptions{Reuse: CredentialReuse}), stop: stop}
 	acct := sandbox.Account{Region: c.Region, AppID: c.AppID, UIN: c.UIN}
 	var instances invoke.Instances
 	inv.driver, err = newDriver(ctx, c, acct, log)

@@ -104,6 +104,9 @@ func (r *run) call(ctx context.Context, lease pool.Lease, x invocation.Exchange)
 		t := cr.Issue(r.fn.Namespace, timeout+invocation.CredentialMargin)
 		h.Credentials = &t
 	}
+	// An instance that exits ends the call at once: a local process's
+	// connections break by themselves, but a Pod's network may vanish
+	// without a word.
 	callCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	callCtx, cancelTimeout := context.WithTimeoutCause(callCtx, timeout, errTimeout)

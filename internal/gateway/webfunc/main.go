@@ -3,6 +3,8 @@
 // show one behaviour.
 //
 //	/                  "ok" (the benchmark's small answer)
+//	/line              prints one line to stderr, then answers "ok"
+//	/addr              the server's own address, as the connection sees it
 //	/echo/...          JSON: method, path, rawPath, query, headers, body
 //	/sleep?ms=N        waits N ms, then answers JSON {"id", "inFlight", "maxInFlight"}
 //	/status?code=N     answers with status N
@@ -22,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -47,6 +50,13 @@ func main() {
 	flag.Parse()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	mux.HandleFunc("/line", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(os.Stderr, "served", r.URL.Path)
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/addr", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Context().Value(http.LocalAddrContextKey).(net.Addr).String())
+	})
 	mux.HandleFunc("/echo/", echo)
 	mux.HandleFunc("/sleep", sleep)
 	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
