@@ -450,3 +450,39 @@ func TestFunctionIDsDiffer(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// GetFunction serves a version read before from memory, until a change
+// of the store; callers get copies.
+func TestGetFunctionCacheFollowsChanges(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	fn := &scf.Function{Namespace: scf.DefaultNamespace, Name: "f", Image: scf.ImageConfig{ImageUri: "r/i:1"}}
+	scf.ApplyDefaults(fn)
+	if err := s.CreateFunction(ctx, fn); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.GetFunction(ctx, fn.Namespace, "f", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Description = "changed by a caller"
+	b, err := s.GetFunction(ctx, fn.Namespace, "f", scf.Latest)
+	if err != nil || b.Description != "" {
+		t.Fatalf("second read %q, %v: a caller's change leaked into the cache", b.Description, err)
+	}
+	if _, err := s.UpdateFunction(ctx, fn.Namespace, "f", scf.Latest, func(f *scf.Function) error {
+		f.Description = "updated"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.GetFunction(ctx, fn.Namespace, "f", scf.Latest); err != nil || c.Description != "updated" {
+		t.Errorf("after an update: %q, %v", c.Description, err)
+	}
+	if err := s.DeleteFunction(ctx, fn.Namespace, "f"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetFunction(ctx, fn.Namespace, "f", scf.Latest); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("after a delete: %v, want ErrNotFound", err)
+	}
+}
