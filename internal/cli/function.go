@@ -28,7 +28,6 @@ func (f *functionFlags) register(fs *pflag.FlagSet, create bool) {
 	fs.StringVar(&f.command, "command", "", "replaces the image's entrypoint (shell-like quoting)")
 	fs.StringVar(&f.args, "args", "", "replaces the image's command (shell-like quoting)")
 	fs.StringVar(&f.description, "description", "", "description")
-	fs.BoolVar(&f.wait, "wait", false, "wait until the image is pulled and the function is Active or failed")
 	if create {
 		fs.StringVar(&f.typ, "type", "Event", "function type: Event or HTTP")
 	}
@@ -75,6 +74,7 @@ func (a *app) functionCmd() *cobra.Command {
 		},
 	}
 	cf.register(create.Flags(), true)
+	create.Flags().BoolVar(&cf.wait, "wait", false, "wait until the image is pulled and the function is Active or failed")
 
 	var uf functionFlags
 	update := &cobra.Command{
@@ -131,6 +131,7 @@ func (a *app) functionCmd() *cobra.Command {
 		},
 	}
 	uf.register(update.Flags(), false)
+	update.Flags().BoolVar(&uf.wait, "wait", false, "wait until the image is pulled and the function is Active or failed")
 
 	var search string
 	ls := &cobra.Command{
