@@ -49,6 +49,7 @@ func (a *app) functionCmd() *cobra.Command {
 	fn := &cobra.Command{Use: "fn", Aliases: []string{"function"}, Short: "Manage functions"}
 	var namespace string
 	fn.PersistentFlags().StringVarP(&namespace, "namespace", "n", "default", "namespace")
+	a.completeNamespaceFlag(fn, "namespace")
 
 	var cf functionFlags
 	create := &cobra.Command{
@@ -165,7 +166,10 @@ func (a *app) functionCmd() *cobra.Command {
 			return a.call(cmd, "DeleteFunction", api.DeleteFunctionRequest{FunctionName: args[0], Namespace: namespace}, &resp, nil)
 		},
 	}
-	fn.AddCommand(create, ls, get, update, rm)
+	for _, c := range []*cobra.Command{get, update, rm} {
+		c.ValidArgsFunction = a.completeFunction
+	}
+	fn.AddCommand(create, ls, get, update, rm, a.instancesCmd(&namespace))
 	return fn
 }
 
