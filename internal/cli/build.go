@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -15,7 +16,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // buildOptions say what `scfd deploy` builds and how.
@@ -144,7 +148,7 @@ func (a *app) build(ctx context.Context, o buildOptions, localName, tmp string, 
 		}
 		env = append(env, "CONTAINERS_REGISTRIES_CONF="+p)
 	}
-	args := []string{"build", "--platform", "linux/amd64", "--layers", "--authfile", authFile, "-f", o.file(), "-t", localName}
+	args := []string{"build", "--platform", "linux/amd64", "--layers", "--force-rm", "--authfile", authFile, "-f", o.file(), "-t", localName}
 	if os.Getenv("BUILDAH_ISOLATION") == "" {
 		args = append(args, "--isolation", "chroot")
 	}
@@ -173,7 +177,24 @@ func (a *app) build(ctx context.Context, o buildOptions, localName, tmp string, 
 func runBuildah(ctx context.Context, env, args []string, progress io.Writer) error {
 	c := exec.CommandContext(ctx, "buildah", args...)
 	c.Env = env
-	interruptible(c)
+	// buildah's own SIGINT handling leaves its build containers and the
+	// process of a RUN step behind. Instead, the build's processes are
+	// killed: the step fails, and buildah (--force-rm) removes its
+	// containers and exits. A buildah with no process under it (pulling
+	// a base image) gets SIGINT; whatever still runs 20 s later, SIGKILL.
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	c.Cancel = func() error {
+		if killGroup(c.Process.Pid, c.Process.Pid) == 0 {
+			return c.Process.Signal(os.Interrupt)
+		}
+		return nil
+	}
+	c.WaitDelay = 20 * time.Second
+	defer func() {
+		if c.Process != nil {
+			syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+		}
+	}()
 	pr, pw := io.Pipe()
 	c.Stdout, c.Stderr = pw, pw
 	if err := c.Start(); err != nil {
@@ -188,6 +209,9 @@ func runBuildah(ctx context.Context, env, args []string, progress io.Writer) err
 	lines:
 		for s.Scan() {
 			line := s.Text()
+			if imageID.MatchString(line) {
+				continue
+			}
 			for _, n := range buildahNoise {
 				if strings.Contains(line, n) {
 					continue lines
@@ -212,7 +236,36 @@ func runBuildah(ctx context.Context, env, args []string, progress io.Writer) err
 	return buildFailure(tail, err)
 }
 
+// killGroup sends SIGKILL to the processes of process group pgid but
+// spare, and says how many it found.
+func killGroup(pgid, spare int) int {
+	entries, _ := os.ReadDir("/proc")
+	n := 0
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == spare {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...; comm may hold spaces and ')'.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) > 2 && f[2] == strconv.Itoa(pgid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			n++
+		}
+	}
+	return n
+}
+
 var (
+	imageID     = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	unreachable = regexp.MustCompile(`pinging container registry ([^: ]+(?::[0-9]+)?)|lookup ([^ ]+)( on [^ ]+)?: no such host|docker://([^/]+)/`)
 	netFailure  = regexp.MustCompile(`dial tcp|no such host|connection refused|i/o timeout|network is unreachable|no route to host|TLS handshake|server gave HTTP response to HTTPS client`)
 )
@@ -241,6 +294,10 @@ func buildFailure(tail []string, err error) error {
 		}
 		return errorf("name a base image in scfd's registry (push it there with `scfd push`), or start FROM scratch",
 			"the build failed: %s, named in FROM, cannot be reached from this machine (%s)", host, msg)
+	}
+	if strings.Contains(msg, "short-name") {
+		return errorf("name the base image in full (docker.io/library/golang:1.26); if this machine reaches no public registry, push the base image to scfd's registry with `scfd push` and name it there",
+			"the build failed: %s", msg)
 	}
 	return errorf("the build's output above says more", "the build failed: %s", msg)
 }

@@ -226,9 +226,12 @@ func (a *app) deploy(cmd *cobra.Command, dir string, o *deployOptions) error {
 	if a.output == "json" {
 		return a.printJSON(res)
 	}
-	if !res.Changed {
+	switch {
+	case !res.Changed && o.fn.image != "":
+		fmt.Fprintf(a.out, "%s/%s: Active, unchanged: %s still names the image it ran (%s)\n", ns, name, uri, f.ImageDigest)
+	case !res.Changed:
 		fmt.Fprintf(a.out, "%s/%s: Active, unchanged (nothing to deploy)\n", ns, name)
-	} else {
+	default:
 		fmt.Fprintf(a.out, "%s/%s: %s (%s %s)\n", ns, name, f.Status, uri, f.ImageDigest)
 	}
 	for _, r := range f.StatusReasons {

@@ -1,13 +1,18 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // buildahStorage points buildah at a storage of the test's own, so that
@@ -208,4 +213,93 @@ func TestPushSources(t *testing.T) {
 			t.Errorf("push %v: %v, want %q", tc.args, err, tc.want)
 		}
 	}
+}
+
+// cancelOn is an output that cancels a command once it has printed want.
+type cancelOn struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	want   string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.buf.Write(p)
+	if strings.Contains(c.buf.String(), c.want) {
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+// TestDeployInterrupted interrupts a deploy in the middle of its build: the
+// command ends at once, buildah leaves no build container behind, and the
+// server has neither the function nor its namespace.
+func TestDeployInterrupted(t *testing.T) {
+	needRoot(t)
+	buildahStorage(t)
+	env, _ := serve(t)
+	dir := t.TempDir()
+	sleeper := filepath.Join(t.TempDir(), "sleeper")
+	os.Mkdir(sleeper, 0o755)
+	os.WriteFile(filepath.Join(sleeper, "go.mod"), []byte("module sleeper\n\ngo 1.22\n"), 0o644)
+	os.WriteFile(filepath.Join(sleeper, "main.go"), []byte("package main\n\nimport \"time\"\n\nfunc main() { println(\"sleeping\"); time.Sleep(5 * time.Minute) }\n"), 0o644)
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "sleeper"), ".")
+	cmd.Dir = sleeper
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY sleeper /sleeper\nRUN [\"/sleeper\"]\n"), 0o644)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &cancelOn{want: "sleeping", cancel: cancel}
+	root := NewRoot(func(k string) string { return env[k] }, out, io.Discard)
+	root.SetArgs([]string{"deploy", dir, "-n", "team", "--name", "slow"})
+	began := time.Now()
+	err := root.ExecuteContext(ctx)
+	if err == nil || !strings.Contains(err.Error(), "the build was interrupted") {
+		t.Errorf("interrupted deploy: %v\n%s", err, out.buf.String())
+	}
+	if d := time.Since(began); d > time.Minute {
+		t.Errorf("the interrupted deploy took %v", d)
+	}
+	for deadline := time.Now().Add(5 * time.Second); running("sleeper"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Error("the RUN step's process outlived the interrupted deploy")
+			break
+		}
+	}
+	if c, err := exec.Command("buildah", "containers", "--quiet").CombinedOutput(); err != nil || len(bytes.TrimSpace(c)) != 0 {
+		t.Errorf("buildah containers after the interrupted build: %v %q", err, c)
+	}
+	if _, err := run(t, env, "fn", "get", "slow", "-n", "team"); err == nil {
+		t.Error("the interrupted deploy created its function")
+	}
+	if ls := mustRun(t, env, "ns", "ls"); strings.Contains(ls, "team") {
+		t.Errorf("the interrupted deploy created its namespace:\n%s", ls)
+	}
+}
+
+// running says whether a process named comm runs (zombies, dead but not
+// yet reaped, do not count).
+func running(comm string) bool {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open || s[open+1:end] != comm {
+			continue
+		}
+		if f := strings.Fields(s[end+1:]); len(f) > 0 && f[0] != "Z" {
+			return true
+		}
+	}
+	return false
 }
