@@ -1,11 +1,16 @@
 // Package cli is scfd's command line: `scfd serve` runs the platform, and
-// the other commands (ns, fn, ...) are a client of its SCF API for people.
+// the other commands (deploy, push, ns, fn, version, alias, trigger,
+// concurrency, async, ...) are a client of its SCF API and its registry
+// for people.
 //
 // Every client command goes through internal/client, signs its requests
 // like the official SDKs do, prints a table by default and the API's JSON
 // with -o json. The endpoint and key come from flags, SCFD_ENDPOINT,
 // SCFD_SECRET_ID and SCFD_SECRET_KEY, defaulting to the local server and
-// the administrator key it keeps in its data directory.
+// the administrator key it keeps in its data directory. Failures are one
+// line with SCF's error code and what to do next (errors.go). `scfd
+// deploy` builds with buildah, run as a child process (build.go), and
+// pushes with go-containerregistry (push.go).
 package cli
 
 import (
