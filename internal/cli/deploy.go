@@ -77,6 +77,9 @@ func (a *app) deployCmd() *cobra.Command {
 	fs.StringVar(&o.registry, "registry", a.registryAddr(), "scfd's registry [SCFD_REGISTRY_ADDR]")
 	fs.StringVar(&o.gateway, "gateway", or(a.getenv("SCFD_GATEWAY_ADDR"), config.DefaultGatewayAddr), "scfd's gateway, for the URL of HTTP functions [SCFD_GATEWAY_ADDR]")
 	a.completeNamespaceFlag(cmd, "namespace")
+	cmd.RegisterFlagCompletionFunc("name", func(cmd *cobra.Command, _ []string, s string) ([]string, cobra.ShellCompDirective) {
+		return a.completeFunction(cmd, nil, s)
+	})
 	return cmd
 }
 
@@ -263,7 +266,7 @@ func (a *app) buildAndPush(ctx context.Context, bo buildOptions, uri string, w i
 		return err
 	}
 	fmt.Fprintf(w, "pushing %s\n", uri)
-	_, err = a.push(ctx, img, uri, w)
+	_, err = a.push(ctx, img, uri, bo.registry, w)
 	return err
 }
 
@@ -271,15 +274,15 @@ func (a *app) buildAndPush(ctx context.Context, bo buildOptions, uri string, w i
 // whose values differ from the function's, or nil.
 func configChanges(f *functionFlags, changed func(string) bool, name, ns string, cur *api.GetFunctionResponse) (*api.UpdateFunctionConfigurationRequest, error) {
 	req := &api.UpdateFunctionConfigurationRequest{FunctionName: name, Namespace: ns}
-	any := false
+	some := false
 	if changed("memory") && f.memory != cur.MemorySize {
-		req.MemorySize, any = &f.memory, true
+		req.MemorySize, some = &f.memory, true
 	}
 	if changed("timeout") && f.timeout != cur.Timeout {
-		req.Timeout, any = &f.timeout, true
+		req.Timeout, some = &f.timeout, true
 	}
 	if changed("description") && f.description != cur.Description {
-		req.Description, any = &f.description, true
+		req.Description, some = &f.description, true
 	}
 	if changed("env") {
 		env, err := f.environment()
@@ -287,10 +290,10 @@ func configChanges(f *functionFlags, changed func(string) bool, name, ns string,
 			return nil, err
 		}
 		if !slices.Equal(env.Variables, cur.Environment.Variables) {
-			req.Environment, any = env, true
+			req.Environment, some = env, true
 		}
 	}
-	if !any {
+	if !some {
 		return nil, nil
 	}
 	return req, nil

@@ -72,7 +72,7 @@ func (a *app) pushCmd() *cobra.Command {
 			if dest == "" {
 				return errorf("name it: scfd push SOURCE NAMESPACE/REPO:TAG", "%s carries no image name", args[0])
 			}
-			uri, err := a.push(ctx, src, destination(dest, registryAddr), a.progress())
+			uri, err := a.push(ctx, src, destination(dest, registryAddr), registryAddr, a.progress())
 			if err != nil {
 				return err
 			}
@@ -254,12 +254,18 @@ func lastLine(out string, err error) string {
 	return err.Error()
 }
 
-// push writes src to ref (host/namespace/repo[:tag]) with the CLI's key
-// when host is scfd's registry, else with Docker's keychain, and returns
-// the pushed URI by tag. progress gets a line now and then with the bytes
-// sent.
-func (a *app) push(ctx context.Context, src *localImage, ref string, progress io.Writer) (string, error) {
-	r, err := name.ParseReference(ref, name.Insecure)
+// push writes src to ref (host/namespace/repo[:tag]) and returns the
+// pushed URI by tag. To scfd's registry (scfdRegistry, or any registry on
+// loopback) it goes over HTTP with the CLI's key, elsewhere with Docker's
+// keychain. progress gets a line now and then with the bytes sent.
+func (a *app) push(ctx context.Context, src *localImage, ref, scfdRegistry string, progress io.Writer) (string, error) {
+	first, _, _ := strings.Cut(ref, "/")
+	ours := first == scfdRegistry || isLoopback(first)
+	var opt []name.Option
+	if ours {
+		opt = append(opt, name.Insecure)
+	}
+	r, err := name.ParseReference(ref, opt...)
 	if err != nil {
 		return "", errorf("name it as NAMESPACE/REPO:TAG", "image name %q: %w", ref, err)
 	}
@@ -267,7 +273,7 @@ func (a *app) push(ctx context.Context, src *localImage, ref string, progress io
 		return "", errorf("name it as NAMESPACE/REPO:TAG", "image name %q: push by tag, not by digest", ref)
 	}
 	opts := []remote.Option{remote.WithContext(ctx)}
-	if host := r.Context().RegistryStr(); host == a.registryAddr() || isLoopback(host) {
+	if ours {
 		key, err := a.key()
 		if err != nil {
 			return "", err
@@ -294,9 +300,12 @@ func (a *app) push(ctx context.Context, src *localImage, ref string, progress io
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return "", ctx.Err()
+			return "", fmt.Errorf("the push of %s was interrupted; nothing was tagged (`scfd registry gc` collects the blobs already sent): %w", r, ctx.Err())
 		}
-		return "", errorf("is `scfd serve` running with its registry there (--registry, SCFD_REGISTRY_ADDR)?", "push %s: %w", r, err)
+		if ours {
+			return "", errorf("is `scfd serve` running with its registry there (--registry, SCFD_REGISTRY_ADDR)?", "push %s: %w", r, err)
+		}
+		return "", fmt.Errorf("push %s: %w", r, err)
 	}
 	return r.String(), nil
 }
