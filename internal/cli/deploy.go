@@ -14,6 +14,7 @@ import (
 
 	"github.com/scfd/scfd/internal/api"
 	"github.com/scfd/scfd/internal/config"
+	"github.com/scfd/scfd/internal/scf"
 )
 
 // deployOptions are the flags of `scfd deploy`.
@@ -100,6 +101,16 @@ func (a *app) deploy(cmd *cobra.Command, dir string, o *deployOptions) error {
 			return err
 		}
 		name = filepath.Base(abs)
+	}
+	if err := scf.ValidateFunctionName(name); err != nil {
+		return errorf("name the function with --name", "%w", err)
+	}
+	if err := scf.ValidateNamespaceName(ns); err != nil {
+		return err
+	}
+	if o.fn.image == "" && strings.ToLower(ns) != ns {
+		return errorf("use a lower-case namespace, or deploy a built image with --image",
+			"namespace %q has capital letters, which the name of the image cannot hold", ns)
 	}
 	res := DeployResult{Namespace: ns, FunctionName: name}
 
