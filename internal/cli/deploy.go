@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scfd/scfd/internal/api"
+	"github.com/scfd/scfd/internal/client"
 	"github.com/scfd/scfd/internal/config"
 	"github.com/scfd/scfd/internal/scf"
 )
@@ -145,74 +146,13 @@ func (a *app) deploy(cmd *cobra.Command, dir string, o *deployOptions) error {
 	res.ImageUri = uri
 
 	if !exists {
-		env, err := o.fn.environment()
-		if err != nil {
-			return err
-		}
-		req := api.CreateFunctionRequest{
-			FunctionName: name, Namespace: ns, Type: o.fn.typ,
-			MemorySize: o.fn.memory, Timeout: o.fn.timeout, Description: o.fn.description, Environment: env,
-			Code: &api.Code{ImageConfig: &api.ImageConfig{ImageType: "personal", ImageUri: uri, Command: o.fn.command, Args: o.fn.args}},
-		}
-		err = c.Call(ctx, "CreateFunction", req, nil)
-		if isCode(err, "ResourceNotFound.Namespace") {
-			if err := c.Call(ctx, "CreateNamespace", api.CreateNamespaceRequest{Namespace: ns}, nil); err != nil && !isCode(err, "ResourceInUse.Namespace") {
-				return err
-			}
-			fmt.Fprintf(w, "created namespace %s\n", ns)
-			err = c.Call(ctx, "CreateFunction", req, nil)
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "creating %s/%s\n", ns, name)
+		err = a.create(ctx, c, o, ns, name, uri, w)
 		res.Changed = true
 	} else {
-		if changed("type") && !strings.EqualFold(o.fn.typ, cur.Type) {
-			return errorf("delete it first (`scfd fn rm`) or deploy under another --name",
-				"%s/%s is a function of type %s; a type cannot change", ns, name, cur.Type)
-		}
-		cfg, err = configChanges(&o.fn, changed, name, ns, cur)
-		if err != nil {
-			return err
-		}
-		if cfg != nil {
-			if err := c.Call(ctx, "UpdateFunctionConfiguration", cfg, nil); err != nil {
-				return err
-			}
-			fmt.Fprintf(w, "updated the configuration of %s/%s\n", ns, name)
-			res.Changed = true
-		}
-		ic := api.ImageConfig{ImageType: "personal"}
-		if cur.ImageConfig != nil {
-			ic = *cur.ImageConfig
-		}
-		before := ic
-		ic.ImageUri = uri
-		if changed("command") {
-			ic.Command = o.fn.command
-		}
-		if changed("args") {
-			ic.Args = o.fn.args
-		}
-		// A tag given with --image may have moved: the server resolves it
-		// again. A content tag cannot have.
-		sameCode := ic == before && cur.Status == "Active" && (o.fn.image == "" || strings.Contains(uri, "@sha256:"))
-		if !sameCode {
-			if cfg != nil {
-				// The configuration change must settle first: a function
-				// that is Updating takes no new code.
-				if _, err := a.wait(ctx, ns, name, io.Discard); err != nil {
-					return err
-				}
-			}
-			req := api.UpdateFunctionCodeRequest{FunctionName: name, Namespace: ns, Code: &api.Code{ImageConfig: &ic}}
-			if err := c.Call(ctx, "UpdateFunctionCode", req, nil); err != nil {
-				return err
-			}
-			fmt.Fprintf(w, "updating %s/%s to %s\n", ns, name, uri)
-			res.Changed = true
-		}
+		cfg, res.Changed, err = a.update(ctx, c, o, changed, cur, uri, w)
+	}
+	if err != nil {
+		return err
 	}
 
 	f, err := a.wait(ctx, ns, name, w)
@@ -257,6 +197,82 @@ func (a *app) deploy(cmd *cobra.Command, dir string, o *deployOptions) error {
 		fmt.Fprintf(a.out, "invoke it: %s\n", res.Invoke)
 	}
 	return nil
+}
+
+// create creates the function of uri (and its namespace when missing).
+func (a *app) create(ctx context.Context, c *client.Client, o *deployOptions, ns, name, uri string, w io.Writer) error {
+	env, err := o.fn.environment()
+	if err != nil {
+		return err
+	}
+	req := api.CreateFunctionRequest{
+		FunctionName: name, Namespace: ns, Type: o.fn.typ,
+		MemorySize: o.fn.memory, Timeout: o.fn.timeout, Description: o.fn.description, Environment: env,
+		Code: &api.Code{ImageConfig: &api.ImageConfig{ImageType: "personal", ImageUri: uri, Command: o.fn.command, Args: o.fn.args}},
+	}
+	err = c.Call(ctx, "CreateFunction", req, nil)
+	if isCode(err, "ResourceNotFound.Namespace") {
+		if err := c.Call(ctx, "CreateNamespace", api.CreateNamespaceRequest{Namespace: ns}, nil); err != nil && !isCode(err, "ResourceInUse.Namespace") {
+			return err
+		}
+		fmt.Fprintf(w, "created namespace %s\n", ns)
+		err = c.Call(ctx, "CreateFunction", req, nil)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "creating %s/%s\n", ns, name)
+	return nil
+}
+
+// update brings the existing function cur to uri and to the configuration
+// flags given, calling only what changes them. cfg is the configuration
+// change it made, or nil; did says whether it changed anything.
+func (a *app) update(ctx context.Context, c *client.Client, o *deployOptions, changed func(string) bool, cur *api.GetFunctionResponse, uri string, w io.Writer) (cfg *api.UpdateFunctionConfigurationRequest, did bool, err error) {
+	ns, name := cur.Namespace, cur.FunctionName
+	if changed("type") && !strings.EqualFold(o.fn.typ, cur.Type) {
+		return nil, false, errorf("delete it first (`scfd fn rm`) or deploy under another --name",
+			"%s/%s is a function of type %s; a type cannot change", ns, name, cur.Type)
+	}
+	if cfg, err = configChanges(&o.fn, changed, name, ns, cur); err != nil {
+		return nil, false, err
+	}
+	if cfg != nil {
+		if err := c.Call(ctx, "UpdateFunctionConfiguration", cfg, nil); err != nil {
+			return nil, false, err
+		}
+		fmt.Fprintf(w, "updated the configuration of %s/%s\n", ns, name)
+	}
+	ic := api.ImageConfig{ImageType: "personal"}
+	if cur.ImageConfig != nil {
+		ic = *cur.ImageConfig
+	}
+	before := ic
+	ic.ImageUri = uri
+	if changed("command") {
+		ic.Command = o.fn.command
+	}
+	if changed("args") {
+		ic.Args = o.fn.args
+	}
+	// A tag given with --image may have moved: the server resolves it
+	// again. A content tag cannot have.
+	if ic == before && cur.Status == "Active" && (o.fn.image == "" || strings.Contains(uri, "@sha256:")) {
+		return cfg, cfg != nil, nil
+	}
+	if cfg != nil {
+		// The configuration change settles first: a function that is
+		// Updating takes no new code.
+		if _, err := a.wait(ctx, ns, name, io.Discard); err != nil {
+			return nil, true, err
+		}
+	}
+	req := api.UpdateFunctionCodeRequest{FunctionName: name, Namespace: ns, Code: &api.Code{ImageConfig: &ic}}
+	if err := c.Call(ctx, "UpdateFunctionCode", req, nil); err != nil {
+		return nil, cfg != nil, err
+	}
+	fmt.Fprintf(w, "updating %s/%s to %s\n", ns, name, uri)
+	return cfg, true, nil
 }
 
 // buildAndPush builds the sources of bo and pushes the image as uri.

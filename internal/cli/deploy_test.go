@@ -133,6 +133,21 @@ func TestDeploy(t *testing.T) {
 		t.Errorf("invoke after the edit:\n%s", out)
 	}
 
+	// Only the configuration changes: no build, one update.
+	out = mustRun(t, env, "deploy", dir, "-n", "team", "--memory", "256", "--env", "K=v")
+	if !strings.Contains(out, "sources unchanged") || !strings.Contains(out, "updated the configuration of team/hello") ||
+		strings.Contains(out, "updating team/hello to") || !strings.Contains(out, "team/hello: Active") {
+		t.Errorf("deploy of a new configuration:\n%s", out)
+	}
+	if out := mustRun(t, env, "fn", "get", "hello", "-n", "team"); !strings.Contains(out, "256 MB") || !strings.Contains(out, "K=v") {
+		t.Errorf("fn get after the configuration deploy:\n%s", out)
+	}
+	// A built image by its tag: the server looks again, finds the same.
+	out = mustRun(t, env, "deploy", "--name", "hello", "-n", "team", "--image", res.ImageUri)
+	if !strings.Contains(out, "team/hello: Active, unchanged: "+res.ImageUri+" still names the image it ran") {
+		t.Errorf("deploy --image of the image it runs:\n%s", out)
+	}
+
 	// A base image in scfd's registry: push the function's image there
 	// from buildah's storage, and build FROM it.
 	mustRun(t, env, "push", "localhost/scfd-deploy/team/hello:latest", "team/base:1")
