@@ -141,4 +141,7 @@ func TestDemo(t *testing.T) {
 	if out := mustRun(t, cliEnv, "registry", "gc", "--registry", addrs["registry"]); !strings.Contains(out, "removed 0 blobs, 0 manifests") {
 		t.Errorf("registry gc: %s", out)
 	}
+	if out := mustRun(t, cliEnv, "registry", "gc", "--registry", addrs["registry"], "-o", "json"); !strings.Contains(out, `"Blobs": 0`) {
+		t.Errorf("registry gc -o json: %s", out)
+	}
 }
