@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -200,6 +201,8 @@ func runBuildah(ctx context.Context, env, args []string, progress io.Writer) err
 	if err := c.Start(); err != nil {
 		return fmt.Errorf("starting buildah: %w", err)
 	}
+	builds.Store(c.Process.Pid, struct{}{})
+	defer builds.Delete(c.Process.Pid)
 	var tail []string
 	scanned := make(chan struct{})
 	go func() {
@@ -234,6 +237,18 @@ func runBuildah(ctx context.Context, env, args []string, progress io.Writer) err
 		return fmt.Errorf("the build was interrupted (buildah removed its build containers): %w", ctx.Err())
 	}
 	return buildFailure(tail, err)
+}
+
+// builds holds the process groups of the builds running, by their
+// buildah's pid.
+var builds sync.Map
+
+// killBuilds kills every build running, for a CLI made to exit at once.
+func killBuilds() {
+	builds.Range(func(pgid, _ any) bool {
+		syscall.Kill(-pgid.(int), syscall.SIGKILL)
+		return true
+	})
 }
 
 // killGroup sends SIGKILL to the processes of process group pgid but

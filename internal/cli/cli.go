@@ -76,13 +76,20 @@ func NewRoot(getenv Env, out, errOut io.Writer) *cobra.Command {
 
 // Main runs the command line and returns the process exit code. The
 // first SIGINT or SIGTERM cancels the command's context, so that a long
-// wait (a build, a push, a deploy) stops cleanly; a second one kills.
+// wait (a build, a push, a deploy) stops cleanly; a second one kills the
+// builds still running and exits at once with status 130.
 func Main(ctx context.Context, args []string) int {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	go func() {
-		<-ctx.Done()
-		stop() // the next signal gets the default action
+		<-sigs
+		cancel()
+		<-sigs
+		killBuilds()
+		os.Exit(130)
 	}()
 	root := NewRoot(os.Getenv, os.Stdout, os.Stderr)
 	root.SetArgs(args)
