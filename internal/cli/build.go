@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -21,6 +22,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 )
 
 // buildOptions say what `scfd deploy` builds and how.
@@ -39,11 +43,16 @@ func (o buildOptions) file() string {
 }
 
 // contentTag is the image tag of a build: the first 16 hex digits of a
-// SHA-256 over every file of the context (name, mode, contents; .git
-// directories left out), the Dockerfile, the build arguments and the
-// platform. The same sources give the same tag, so a deploy of unchanged
-// sources can tell without building.
+// SHA-256 over every file of the context that the build sees (name, mode,
+// contents; not what .containerignore or .dockerignore exclude, nor .git
+// directories), the Dockerfile, the build arguments and the platform. The
+// same sources give the same tag, so a deploy of unchanged sources can
+// tell without building.
 func contentTag(o buildOptions) (string, error) {
+	ignored, err := ignores(o.dir)
+	if err != nil {
+		return "", err
+	}
 	h := sha256.New()
 	fmt.Fprintf(h, "scfd build 1\nplatform linux/amd64\n")
 	args := append([]string(nil), o.buildArgs...)
@@ -67,6 +76,14 @@ func contentTag(o buildOptions) (string, error) {
 		}
 		if d.IsDir() && d.Name() == ".git" {
 			return filepath.SkipDir
+		}
+		if skip, err := ignored.MatchesOrParentMatches(filepath.ToSlash(rel)); err != nil {
+			return err
+		} else if skip && rel != "." {
+			if d.IsDir() && !ignored.Exclusions() {
+				return filepath.SkipDir
+			}
+			return nil
 		}
 		info, err := d.Info()
 		if err != nil {
@@ -99,6 +116,32 @@ func contentTag(o buildOptions) (string, error) {
 		return "", fmt.Errorf("reading the build context %s: %w", o.dir, err)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// ignores reads the patterns of DIR/.containerignore, else
+// DIR/.dockerignore, as buildah does.
+func ignores(dir string) (*patternmatcher.PatternMatcher, error) {
+	var patterns []string
+	for _, name := range []string{".containerignore", ".dockerignore"} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		patterns, err = ignorefile.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", name, err)
+		}
+		break
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		return nil, errorf("fix the ignore file's patterns", "the ignore file of %s: %w", dir, err)
+	}
+	return pm, nil
 }
 
 // buildahNoise are lines of buildah's output that say nothing to a

@@ -123,6 +123,13 @@ func TestContentTag(t *testing.T) {
 	if got := tag(o); got != first {
 		t.Errorf(".git changed the tag")
 	}
+	write(".dockerignore", "*.md\nbuild/\n")
+	first = tag(o)
+	write("README.md", "docs")
+	write("build/out", "x")
+	if got := tag(o); got != first {
+		t.Errorf("files .dockerignore excludes changed the tag")
+	}
 	for _, change := range []struct {
 		name string
 		do   func() buildOptions
