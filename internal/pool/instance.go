@@ -28,7 +28,8 @@ type inst struct {
 	fresh       bool // provisioned and never used
 	cold        *ColdStart
 	idleTimer   Timer
-	gone        bool // taken out of the pool; being stopped
+	gone        bool   // taken out of the pool; being stopped
+	unpin       func() // releases the image's pin once the instance stopped
 
 	logMu   sync.Mutex
 	sinks   map[uint64]func(sandbox.LogLine)
@@ -177,6 +178,9 @@ func (p *Pool) drop(in *inst) {
 		if err := in.sb.Stop(context.Background()); err != nil {
 			p.log.Warn("pool: stop instance", "instance", in.id, "err", err)
 		}
+		if in.unpin != nil {
+			in.unpin()
+		}
 	}()
 }
 
@@ -289,9 +293,19 @@ func (p *Pool) failUncovered(vp *versionPool, err error) {
 	}
 }
 
-// create looks up the image and starts the instance.
-func (p *Pool) create(in *inst, fn *scf.Function) (ColdStart, error) {
+// create pins and looks up the image and starts the instance; the pin
+// lasts until the instance has stopped.
+func (p *Pool) create(in *inst, fn *scf.Function) (_ ColdStart, err error) {
 	t0 := time.Now()
+	unpin := func() {}
+	if pi, ok := p.opts.Images.(Pinner); ok {
+		unpin = pi.Pin(fn.ImageDigest)
+	}
+	defer func() {
+		if err != nil {
+			unpin()
+		}
+	}()
 	img, err := p.opts.Images.Get(p.ctx, fn.ImageDigest)
 	if err != nil {
 		return ColdStart{}, fmt.Errorf("pool: image of function %q: %w", fn.Name, err)
@@ -324,6 +338,7 @@ func (p *Pool) create(in *inst, fn *scf.Function) (ColdStart, error) {
 	p.mu.Lock()
 	in.sb = sb
 	in.id = sb.ID() // a driver may have started a container it prepared ahead, under its own id
+	in.unpin = unpin
 	p.mu.Unlock()
 	return ColdStart{ImageCheck: imageCheck, Phases: sb.Phases(), Total: time.Since(t0)}, nil
 }
