@@ -4,7 +4,8 @@
 // instance of the function as /{path}, with its method, query string,
 // headers and body. Bodies stream both ways (chunked uploads, server-sent
 // events, full-duplex bodies) and Upgrade requests (WebSocket) pass
-// through. Clients cannot set X-Scf-* headers: the gateway drops them and
+// through. Clients cannot set X-Scf-* headers (nor X_Scf_*, which CGI and
+// WSGI servers read as the same variable): the gateway drops them and
 // adds the platform's own (package invoke's PlatformHeaders), and answers
 // with the request's id in X-Scf-Request-Id.
 //
@@ -179,6 +180,22 @@ func New(opts Options) *Gateway {
 	return g
 }
 
+// dropUnderscoredPlatformHeaders removes the headers whose names read as a
+// platform header once underscores are taken for dashes, as CGI and WSGI
+// servers take them (X_Scf_Request_Id is their HTTP_X_SCF_REQUEST_ID).
+// The X-Scf-* spelling goes with the platform's headers, later.
+func dropUnderscoredPlatformHeaders(h http.Header) {
+	const prefix = "x_scf_"
+	for k := range h {
+		if len(k) < len(prefix) || !strings.Contains(k[:len(prefix)], "_") {
+			continue
+		}
+		if strings.EqualFold(strings.ReplaceAll(k[:len(prefix)], "-", "_"), prefix) {
+			delete(h, k)
+		}
+	}
+}
+
 // target is a parsed gateway path.
 type target struct {
 	namespace, function, qualifier string
@@ -220,6 +237,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := g.now()
 	id := invoke.NewRequestID()
 	w.Header()["X-Scf-Request-Id"] = []string{id}
+	dropUnderscoredPlatformHeaders(r.Header)
 	t, ok := parsePath(r.URL)
 	if !ok {
 		writeError(w, id, http.StatusBadRequest, invoke.CodeInternal, "the path must be /{namespace}/{function}/{path}")
