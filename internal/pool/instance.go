@@ -32,6 +32,7 @@ type inst struct {
 	unpin       func() // releases the image's pin once the instance stopped
 
 	logMu   sync.Mutex
+	limit   *logLimit // guarded by logMu; nil: no bound
 	sinks   map[uint64]func(sandbox.LogLine)
 	sinkSeq uint64
 	logTo   func(*scf.Function, sandbox.LogLine)
@@ -222,7 +223,7 @@ func (p *Pool) startInstance(vp *versionPool, provisioned bool) {
 		return
 	}
 	p.seq++
-	in := &inst{vp: vp, id: newInstanceID(p.seq), logTo: p.opts.InstanceLog}
+	in := &inst{vp: vp, id: newInstanceID(p.seq), logTo: p.opts.InstanceLog, limit: newLogLimit(p.opts.LogRate, p.opts.LogBurst)}
 	fn := vp.fn
 	p.mu.Unlock()
 
@@ -358,9 +359,26 @@ func (p *Pool) watch(in *inst) {
 	p.forgetIfEmpty(vp)
 }
 
-// onLog routes one output line to the attached leases, or to the pool's
-// instance log.
+// onLog routes one output line, within the instance's output bounds, to
+// the attached leases, or to the pool's instance log.
 func (in *inst) onLog(l sandbox.LogLine) {
+	in.logMu.Lock()
+	keep, marker := in.limit.admit(l.Time, len(l.Text))
+	if !keep {
+		in.logMu.Unlock()
+		return
+	}
+	in.logMu.Unlock()
+	if marker != "" {
+		m := l
+		m.Stream, m.Text, m.Dropped = sandbox.Stderr, marker, 0
+		in.route(m)
+	}
+	in.route(l)
+}
+
+// route hands one line to the attached leases, or to the instance log.
+func (in *inst) route(l sandbox.LogLine) {
 	in.logMu.Lock()
 	if len(in.sinks) > 0 {
 		for _, s := range in.sinks {
@@ -408,6 +426,9 @@ func (l *lease) Attach(sink func(sandbox.LogLine)) (detach func()) {
 				s.SyncLogs(LogSyncMax)
 			}
 			in.logMu.Lock()
+			if marker := in.limit.flush(); marker != "" {
+				sink(sandbox.LogLine{Instance: in.id, Stream: sandbox.Stderr, Time: time.Now(), Text: marker})
+			}
 			delete(in.sinks, id)
 			in.logMu.Unlock()
 		})

@@ -86,6 +86,14 @@ type Options struct {
 	// lease is attached to it (start-up output, background work). Nil
 	// discards them.
 	InstanceLog func(fn *scf.Function, line sandbox.LogLine)
+	// LogRate bounds the bytes of output per second each instance may
+	// print, whether a lease is attached or not; lines beyond are dropped
+	// and a marker line says how many. Zero means DefaultLogRate; negative
+	// means no bound.
+	LogRate int
+	// LogBurst is how many bytes an instance may print at once above
+	// LogRate. Zero means DefaultLogBurst.
+	LogBurst int
 	// OnProvisioned is called, outside any lock, when a provisioned
 	// instance is ready, for its "Provisioned Report" log line.
 	OnProvisioned func(fn *scf.Function, instanceID string, cs ColdStart)
