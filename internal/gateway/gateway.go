@@ -222,6 +222,9 @@ func parsePath(u *url.URL) (target, bool) {
 		return target{}, false
 	}
 	t.function, t.qualifier, _ = strings.Cut(fn, "@")
+	if t.function == "" {
+		return target{}, false
+	}
 	t.rawPath = "/" + rest
 	if t.path, err = url.PathUnescape(t.rawPath); err != nil {
 		return target{}, false
