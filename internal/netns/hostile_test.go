@@ -130,7 +130,7 @@ func TestSpoofedSourcesAreDropped(t *testing.T) {
 func TestInstancesOfTwoServersCannotConnect(t *testing.T) {
 	needRoot(t)
 	m1 := newManager(t, t.TempDir())
-	m2, err := New(context.Background(), Options{Dir: t.TempDir(), Name: "scfdtnet2", Subnet: "10.209.251.0/24"})
+	m2, err := New(context.Background(), Options{Dir: t.TempDir(), Name: "scfdtnet2", Subnet: "10.209.240.0/24"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -272,10 +272,8 @@ func (m *Manager) firewall() error {
 			}
 		}
 	}
-	// The jump by source address of earlier versions.
-	if err := m.ipt.DeleteIfExists("filter", "INPUT", "-s", s, "-j", in); err != nil {
-		return fmt.Errorf("netns: iptables: %w", err)
-	}
+	// The jump by source address of earlier versions (best effort).
+	m.ipt.DeleteIfExists("filter", "INPUT", "-s", s, "-j", in)
 	for _, j := range m.jumps() {
 		if err := m.ipt.InsertUnique(j.table, j.chain, 1, j.rule...); err != nil {
 			return fmt.Errorf("netns: iptables: %w", err)
@@ -289,7 +287,7 @@ func (m *Manager) firewall() error {
 func (m *Manager) RemoveFirewall() error {
 	in, fwd, nat := m.chains()
 	var errs []error
-	errs = append(errs, m.ipt.DeleteIfExists("filter", "INPUT", "-s", m.subnet.String(), "-j", in))
+	m.ipt.DeleteIfExists("filter", "INPUT", "-s", m.subnet.String(), "-j", in) // of earlier versions
 	for _, j := range m.jumps() {
 		errs = append(errs, m.ipt.DeleteIfExists(j.table, j.chain, j.rule...))
 	}
