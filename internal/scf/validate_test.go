@@ -56,6 +56,8 @@ func TestValidateEnvironment(t *testing.T) {
 		"bad key": {[]Variable{{"1A", "1"}}, false},
 		"dup":     {[]Variable{{"A", "1"}, {"A", "2"}}, false},
 		"too big": {big, false},
+		"NUL":     {[]Variable{{"A", "x\x00y"}}, false},
+		"NUL end": {[]Variable{{"A", "x\x00"}}, false},
 	} {
 		if err := ValidateEnvironment(tc.vars); (err == nil) != tc.ok {
 			t.Errorf("%s: %v, want ok=%v", name, err, tc.ok)

@@ -28,6 +28,7 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/scf"
 )
 
@@ -210,7 +211,7 @@ func (s *Store) Migrate(ctx context.Context, owner string, migrations []string) 
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: beginning a transaction: %w", err)
+		return errdefs.NoSpace(fmt.Errorf("store: beginning a transaction: %w", err))
 	}
 	defer func() {
 		if err != nil {
@@ -218,12 +219,12 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 		}
 	}()
 	if err = fn(tx); err != nil {
-		return err
+		return errdefs.NoSpace(err)
 	}
 	err = tx.Commit()
 	s.gen.Add(1) // even when the commit failed: it may have applied
 	if err != nil {
-		return fmt.Errorf("store: committing: %w", err)
+		return errdefs.NoSpace(fmt.Errorf("store: committing: %w", err))
 	}
 	return nil
 }
