@@ -88,13 +88,9 @@ func (l poolInstances) Instances() []api.InstanceInfo {
 	return out
 }
 
-// registerConsole adds the monitoring actions to the API and returns the
-// API listener's handler with the console under /console/.
-func registerConsole(apiSrv *api.Server, next http.Handler, m *monitor.Monitor, p *pool.Pool, keys api.KeyLookup, log *slog.Logger) http.Handler {
-	api.RegisterMetrics(apiSrv, m)
-	if p != nil {
-		api.RegisterInstances(apiSrv, poolInstances{p})
-	}
+// withConsole returns the API listener's handler: next, with the console
+// under /console/.
+func withConsole(apiSrv *api.Server, next http.Handler, keys api.KeyLookup, log *slog.Logger) http.Handler {
 	c := console.New(console.Options{API: apiSrv, Keys: keys, Logger: log})
 	mux := http.NewServeMux()
 	mux.Handle(console.Prefix, c)

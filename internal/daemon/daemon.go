@@ -148,17 +148,7 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 	if inv.pool != nil {
 		forget.others = append(forget.others, forgetFunc(inv.pool.Remove))
 	}
-	apiSrv := api.New(api.Options{
-		Store:    st,
-		Deployer: forget,
-		Keys:     inv.keys(adminKeys{key}),
-		Region:   c.Region,
-		AppID:    c.AppID,
-		UIN:      c.UIN,
-		Logger:   log,
-	})
-	inv.register(apiSrv)
-	queue, err := startAsync(ctx, log, st, inv, apiSrv)
+	queue, err := startAsync(ctx, log, st, inv)
 	if err != nil {
 		return err
 	}
@@ -177,13 +167,33 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 		return fmt.Errorf("open the triggers: %w", err)
 	}
 	go trig.Run(sampling)
-	api.RegisterTriggers(apiSrv, trig)
 	forget.others = append(forget.others, forgetFunc(trig.Forget), forgetFunc(mon.Forget), forgetFunc(queue.Forget))
-	api.RegisterUsage(apiSrv, usage, meter.Prices(c.Prices))
-	api.RegisterVersions(apiSrv, st)
+	apiOpts := api.Options{
+		Store:    st,
+		Deployer: forget,
+		Keys:     inv.keys(adminKeys{key}),
+		Region:   c.Region,
+		AppID:    c.AppID,
+		UIN:      c.UIN,
+		Logger:   log,
+		Invoker:  inv.invoker,
+		Queue:    queue,
+		Async:    queue,
+		Logs:     inv.logs,
+		Triggers: trig,
+		Metrics:  mon,
+		Usage:    usage,
+		Prices:   meter.Prices(c.Prices),
+		Versions: st,
+	}
+	if inv.pool != nil {
+		apiOpts.Concurrency = inv.pool
+		apiOpts.Instances = poolInstances{inv.pool}
+	}
+	apiSrv := api.New(apiOpts)
 	emb.useKeys(inv.keys(adminKeys{key}))
 	servers := []*server{
-		{name: "SCF API", addr: c.APIAddr, handler: registerConsole(apiSrv, apiMux(apiSrv, met), mon, inv.pool, inv.keys(adminKeys{key}), log)},
+		{name: "SCF API", addr: c.APIAddr, handler: withConsole(apiSrv, apiMux(apiSrv, met), inv.keys(adminKeys{key}), log)},
 		{name: "gateway", addr: c.GatewayAddr, handler: trig.APIGW(inv.invoker, newGateway(c, log, st, inv, recorder{meter: usage, metrics: met, monitor: mon, log: log}))},
 	}
 	servers = append(servers, emb.servers()...)

@@ -180,15 +180,6 @@ func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st
 	return inv, nil
 }
 
-// register adds the invocation, log and concurrency actions to the API.
-func (inv *invocation) register(s *api.Server) {
-	api.RegisterInvoke(s, api.InvokeOptions{Invoker: inv.invoker})
-	api.RegisterLogs(s, inv.logs)
-	if inv.pool != nil {
-		api.RegisterConcurrency(s, inv.pool)
-	}
-}
-
 // provisionedReport is the log line of a provisioned instance's warm-up,
 // in SCF's format.
 func provisionedReport(id string, fn *scf.Function, cs pool.ColdStart) string {
