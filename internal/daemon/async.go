@@ -1,28 +1,14 @@
 package daemon
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 
-	"github.com/scfd/scfd/internal/async"
 	"github.com/scfd/scfd/internal/config"
 	"github.com/scfd/scfd/internal/gateway"
 	"github.com/scfd/scfd/internal/sandbox"
 	"github.com/scfd/scfd/internal/store"
 )
-
-// startAsync opens the queue of asynchronous invocations over inv's
-// invoker, requeueing the events a previous run left unfinished.
-// Close the queue before inv: running attempts go back to the queue.
-func startAsync(ctx context.Context, log *slog.Logger, st *store.Store, inv *invocation) (*async.Queue, error) {
-	q, err := async.Open(ctx, async.Options{Store: st, Functions: st, Invoker: inv.invoker, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("open the asynchronous queue: %w", err)
-	}
-	return q, nil
-}
 
 // newGateway builds the gateway of web functions over inv's pool.
 func newGateway(c *config.Config, log *slog.Logger, st *store.Store, inv *invocation, rec gateway.Recorder) *gateway.Gateway {

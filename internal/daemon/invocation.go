@@ -14,7 +14,6 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/scfd/scfd/internal/api"
 	"github.com/scfd/scfd/internal/config"
 	"github.com/scfd/scfd/internal/credentials"
 	"github.com/scfd/scfd/internal/errdefs"
@@ -130,14 +129,14 @@ func RuntimeNames(dataDir string) (network, subnet, cgroupParent string) {
 // startInvocation builds the data plane. When the runtime cannot start
 // (not root, no runc), the server still serves the control plane and
 // every invocation fails with the reason.
-func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st *store.Store, cache *images.Cache, rec invoke.Recorder) (*invocation, error) {
+func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st *store.Store, cache *images.Cache, issuer *credentials.Issuer, rec invoke.Recorder) (*invocation, error) {
 	ls, err := logs.Open(ctx, st, logs.Options{Logger: log, Writer: st.Relaxed()})
 	if err != nil {
 		return nil, fmt.Errorf("open logs: %w", err)
 	}
 	bg, stop := context.WithCancel(context.Background())
 	go ls.RunReaper(bg, LogReapInterval)
-	inv := &invocation{logs: ls, issuer: credentials.NewIssuer(credentials.IssuerOptions{}), stop: stop}
+	inv := &invocation{logs: ls, issuer: issuer, stop: stop}
 	acct := sandbox.Account{Region: c.Region, AppID: c.AppID, UIN: c.UIN}
 	var instances invoke.Instances
 	inv.driver, err = newDriver(ctx, c, acct, log)
@@ -185,11 +184,6 @@ func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st
 func provisionedReport(id string, fn *scf.Function, cs pool.ColdStart) string {
 	return fmt.Sprintf("Provisioned Report RequestId:%s InitDuration:%.3fms Memory:%dMB", id,
 		float64(cs.Total.Microseconds())/1000, fn.MemorySize)
-}
-
-// keys wraps the administrator's keys with the functions' temporary ones.
-func (inv *invocation) keys(k api.KeyLookup) api.KeyLookup {
-	return api.WithTemporaryKeys(k, inv.issuer)
 }
 
 // close stops the instances, removes the runtime's host state and flushes
