@@ -16,6 +16,13 @@ import (
 // turns a request away while draining: about how long a restart takes.
 const RetryAfter = time.Second
 
+// Linger is how long, once the requests in flight have finished, the
+// drain still answers requests on open connections (503, closing them)
+// before it closes the idle ones: a client whose kept-alive connection
+// closes under a request it is sending cannot know whether the request
+// ran, one answered 503 can retry safely.
+const Linger = time.Second
+
 // server is one of scfd's listeners.
 type server struct {
 	name, addr string
@@ -38,9 +45,9 @@ func (d *daemon) listen(ctx context.Context) error {
 	}
 	d.drain = newDrain()
 	for _, s := range d.servers {
-		h := s.handler
+		h, state := s.handler, func(net.Conn, http.ConnState) {}
 		if s.refuse != nil {
-			h = d.drain.handler(s.handler, s.refuse)
+			h, state = d.drain.handler(s.handler, s.refuse), d.drain.connState
 		}
 		if s.ln == nil {
 			ln, err := net.Listen("tcp", s.addr)
@@ -50,7 +57,7 @@ func (d *daemon) listen(ctx context.Context) error {
 			}
 			s.ln = ln
 		}
-		s.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		s.srv = &http.Server{Handler: h, ConnState: state, ReadHeaderTimeout: 10 * time.Second}
 	}
 	for _, s := range d.servers {
 		fmt.Fprintf(d.announce, "scfd: %s listening on %s\n", s.name, s.ln.Addr())
@@ -76,8 +83,8 @@ func (d *daemon) serve(ctx context.Context) error {
 
 // shutdown drains the servers: no new connections, requests in flight
 // finish within c.ShutdownGrace while new requests on open connections
-// are answered 503 with Retry-After and the connection closed; then every
-// connection closes.
+// are answered 503 with Retry-After and the connection closed; open
+// connections get Linger more for that; then every connection closes.
 func (d *daemon) shutdown() error {
 	d.log.Info("shutting down: draining", "grace", d.c.ShutdownGrace)
 	for _, s := range d.servers {
@@ -88,6 +95,10 @@ func (d *daemon) shutdown() error {
 	defer cancel()
 	if err := d.drain.wait(grace); err != nil {
 		d.log.Warn("requests still in flight after the grace period are cut", "requests", d.drain.active.Load())
+	} else {
+		linger, cancel := context.WithTimeout(grace, Linger)
+		defer cancel()
+		d.drain.waitConns(linger)
 	}
 	// What is left is idle or being refused: give those a moment.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -131,12 +142,13 @@ func debugHandler() http.Handler {
 	return mux
 }
 
-// drain counts the requests in flight on scfd's listeners and, once
-// started, turns new ones away.
+// drain counts the requests in flight and the open connections on
+// scfd's listeners and, once started, turns new requests away.
 type drain struct {
 	draining atomic.Bool
-	active   atomic.Int64
-	idle     chan struct{} // a token when active may have dropped to 0 while draining
+	active   atomic.Int64  // requests in flight
+	conns    atomic.Int64  // open connections
+	idle     chan struct{} // a token when active or conns may have dropped to 0 while draining
 }
 
 func newDrain() *drain { return &drain{idle: make(chan struct{}, 1)} }
@@ -156,10 +168,27 @@ func (d *drain) handler(next, refuse http.Handler) http.Handler {
 
 func (d *drain) leave() {
 	if d.active.Add(-1) == 0 && d.draining.Load() {
-		select {
-		case d.idle <- struct{}{}:
-		default:
+		d.poke()
+	}
+}
+
+// connState is the servers' http.Server.ConnState: it counts open
+// connections.
+func (d *drain) connState(_ net.Conn, s http.ConnState) {
+	switch s {
+	case http.StateNew:
+		d.conns.Add(1)
+	case http.StateClosed, http.StateHijacked:
+		if d.conns.Add(-1) == 0 && d.draining.Load() {
+			d.poke()
 		}
+	}
+}
+
+func (d *drain) poke() {
+	select {
+	case d.idle <- struct{}{}:
+	default:
 	}
 }
 
@@ -167,7 +196,17 @@ func (d *drain) leave() {
 // ends.
 func (d *drain) wait(ctx context.Context) error {
 	d.draining.Store(true)
-	for d.active.Load() > 0 {
+	return d.until(ctx, &d.active)
+}
+
+// waitConns waits, once the drain started, until no connection is open,
+// or ctx ends.
+func (d *drain) waitConns(ctx context.Context) error {
+	return d.until(ctx, &d.conns)
+}
+
+func (d *drain) until(ctx context.Context, n *atomic.Int64) error {
+	for n.Load() > 0 {
 		select {
 		case <-d.idle:
 		case <-ctx.Done():
