@@ -177,11 +177,11 @@ func (s *Server) updateFunctionCode(ctx context.Context, call *Call, ns string, 
 }
 
 func (s *Server) updateFunctionConfiguration(ctx context.Context, call *Call, ns string, req *UpdateFunctionConfigurationRequest) (any, error) {
-	var err error
 	if err := refusePublish(req.Publish); err != nil {
 		return nil, err
 	}
 	var concurrency scf.InstanceConcurrency
+	var err error
 	if req.InstanceConcurrencyConfig != nil {
 		if concurrency, err = concurrencyFromWire(req.InstanceConcurrencyConfig); err != nil {
 			return nil, err

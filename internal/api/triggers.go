@@ -108,9 +108,9 @@ func enabled(v string) (bool, error) {
 }
 
 func (s *Server) createTrigger(ctx context.Context, call *Call, ns string, req *CreateTriggerRequest) (any, error) {
-	var err error
 	on := true
 	if req.Enable != "" {
+		var err error
 		if on, err = enabled(req.Enable); err != nil {
 			return nil, err
 		}
@@ -127,8 +127,7 @@ func (s *Server) createTrigger(ctx context.Context, call *Call, ns string, req *
 }
 
 func (s *Server) updateTrigger(ctx context.Context, call *Call, ns string, req *UpdateTriggerRequest) (any, error) {
-	var err error
-	_, err = s.opts.Triggers.Update(ctx, ns, req.FunctionName, req.TriggerName, func(t *scf.Trigger) error {
+	_, err := s.opts.Triggers.Update(ctx, ns, req.FunctionName, req.TriggerName, func(t *scf.Trigger) error {
 		if req.Type != "" && req.Type != t.Type {
 			return errdefs.Invalid("Type", "trigger %q is of type %s, not %s", t.Name, t.Type, req.Type)
 		}
