@@ -15,20 +15,25 @@ const (
 	maxMsgTTL      = 6 * 60 * 60
 )
 
-func (s *Server) getAccount(ctx context.Context, call *Call) (any, error) {
-	if err := call.Decode(&struct{}{}); err != nil {
-		return nil, err
-	}
+// getAccount answers GetAccount: the namespaces the caller may see with
+// their functions, and the account's limits. The concurrency quota is the
+// one Concurrency keeps, else Limits.ConcurrencyMemoryMB.
+func (s *Server) getAccount(ctx context.Context, call *Call, _ *struct{}) (any, error) {
 	all, err := s.opts.Store.ListNamespaces(ctx)
 	if err != nil {
 		return nil, err
 	}
 	lim := s.opts.Limits
+	quota, reserved := lim.ConcurrencyMemoryMB, int64(0)
+	if c := s.opts.Concurrency; c != nil {
+		quota, reserved = c.TotalConcurrency()
+	}
 	resp := GetAccountResponse{
 		AccountUsage: UsageInfo{
-			Namespace:               []NamespaceUsage{},
-			TotalConcurrencyMem:     lim.ConcurrencyMemoryMB,
-			UserConcurrencyMemLimit: lim.ConcurrencyMemoryMB,
+			Namespace:                    []NamespaceUsage{},
+			TotalConcurrencyMem:          quota,
+			TotalAllocatedConcurrencyMem: reserved,
+			UserConcurrencyMemLimit:      quota,
 		},
 		AccountLimit: LimitsInfo{
 			NamespacesCount: int64(lim.Namespaces),
@@ -57,12 +62,12 @@ func (s *Server) getAccount(ctx context.Context, call *Call) (any, error) {
 			Functions:           names,
 			Namespace:           ns.Name,
 			FunctionsCount:      int64(total),
-			TotalConcurrencyMem: lim.ConcurrencyMemoryMB,
+			TotalConcurrencyMem: quota,
 		})
 		resp.AccountLimit.Namespace = append(resp.AccountLimit.Namespace, NamespaceLimit{
 			FunctionsCount:       int64(lim.FunctionsPerNamespace),
 			Namespace:            ns.Name,
-			ConcurrentExecutions: lim.ConcurrencyMemoryMB,
+			ConcurrentExecutions: quota,
 			TimeoutLimit:         scf.MaxTimeout,
 			TestModelLimit:       testModelLimit,
 			InitTimeoutLimit:     scf.MaxTimeout,

@@ -5,10 +5,12 @@
 //
 // It is the only place where scfd's error classes (package errdefs) become
 // SCF error codes. Handlers speak to the store through the small Store
-// interface declared here and start image pulls through Deployer; later
-// packages register more actions with Server.Handle. The wire structs of
-// each action (CreateFunctionRequest, GetFunctionResponse, ...) are
-// exported for the CLI.
+// interface declared here, start image pulls through Deployer, and reach
+// every other service (invocations, logs, triggers, concurrency, ...)
+// through a small interface of Options; a service left nil answers its
+// actions with UnsupportedOperation. The action table is built once, by
+// New. The wire structs of each action (CreateFunctionRequest,
+// GetFunctionResponse, ...) are exported for the CLI.
 package api
 
 import (
@@ -23,12 +25,12 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/scfd/scfd/internal/errdefs"
+	"github.com/scfd/scfd/internal/meter"
 	"github.com/scfd/scfd/internal/scf"
 	"github.com/scfd/scfd/internal/store"
 	"github.com/scfd/scfd/internal/tc3"
@@ -66,7 +68,9 @@ type Deployer interface {
 	Forget(namespace, name string)
 }
 
-// Options configure a Server. Only Store is required.
+// Options configure a Server. Only Store is required. Each service
+// after Location serves a group of actions; a nil one answers them with
+// UnsupportedOperation.
 type Options struct {
 	Store    Store
 	Deployer Deployer         // nil: functions become Active at once, with ImageDigest ""
@@ -78,6 +82,37 @@ type Options struct {
 	Logger   *slog.Logger     // nil: slog.Default()
 	Now      func() time.Time // nil: time.Now
 	Location *time.Location   // zone of the times in responses; nil: time.Local
+
+	// Invoker runs Invoke (RequestResponse) and InvokeFunction.
+	Invoker Invoker
+	// Queue takes Invoke with InvocationType Event; nil answers
+	// UnsupportedOperation.InvocationType.
+	Queue AsyncQueue
+	// Async serves ListAsyncEvents, GetAsyncEventStatus,
+	// TerminateAsyncEvent, RetryAsyncEvent,
+	// UpdateFunctionEventInvokeConfig and GetFunctionEventInvokeConfig.
+	Async AsyncEvents
+	// Logs serves GetFunctionLogs.
+	Logs LogQuery
+	// Triggers serves CreateTrigger, UpdateTrigger, UpdateTriggerStatus,
+	// DeleteTrigger and ListTriggers; GetFunction lists a function's
+	// triggers only with it.
+	Triggers Triggers
+	// Concurrency serves the reserved, total and provisioned concurrency
+	// actions; with it GetAccount reports the quota it keeps, without it
+	// Limits.ConcurrencyMemoryMB.
+	Concurrency ConcurrencyService
+	// Metrics serves GetFunctionMetrics.
+	Metrics MetricsSource
+	// Instances serves ListInstances.
+	Instances InstanceLister
+	// Usage serves GetUsage, priced with Prices (the zero Prices make
+	// everything free).
+	Usage  UsageSource
+	Prices meter.Prices
+	// Versions serves PublishVersion, ListVersionByFunction,
+	// DeleteFunctionVersion and the alias actions.
+	Versions VersionStore
 }
 
 // Limits are the account's quotas, enforced and reported by GetAccount.
@@ -96,13 +131,10 @@ var DefaultLimits = Limits{
 
 // Server serves the SCF API. It implements http.Handler.
 type Server struct {
-	opts Options
-	log  *slog.Logger
-	now  func() time.Time
-
-	mu       sync.RWMutex
-	handlers map[string]HandlerFunc
-	triggers Triggers // set by RegisterTriggers; GetFunction lists them
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	actions map[string]HandlerFunc // built by New, never changed
 }
 
 // HandlerFunc serves one action. It returns the action's response struct
@@ -180,8 +212,14 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// New returns a server with the built-in actions registered.
+// New returns a server of every action, each served by its service in
+// opts.
 func New(opts Options) *Server {
+	return newServer(opts, nil)
+}
+
+// newServer is New with more actions, for the tests.
+func newServer(opts Options, more map[string]HandlerFunc) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -200,32 +238,12 @@ func New(opts Options) *Server {
 	if opts.Limits.ConcurrencyMemoryMB == 0 {
 		opts.Limits.ConcurrencyMemoryMB = DefaultLimits.ConcurrencyMemoryMB
 	}
-	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, handlers: map[string]HandlerFunc{}}
-	s.Handle("CreateNamespace", s.createNamespace)
-	s.Handle("ListNamespaces", s.listNamespaces)
-	s.Handle("UpdateNamespace", s.updateNamespace)
-	s.Handle("DeleteNamespace", s.deleteNamespace)
-	s.Handle("CreateFunction", s.createFunction)
-	s.Handle("GetFunction", s.getFunction)
-	s.Handle("ListFunctions", s.listFunctions)
-	s.Handle("UpdateFunctionCode", s.updateFunctionCode)
-	s.Handle("UpdateFunctionConfiguration", s.updateFunctionConfiguration)
-	s.Handle("DeleteFunction", s.deleteFunction)
-	s.Handle("GetAccount", s.getAccount)
+	s := &Server{opts: opts, log: opts.Logger, now: opts.Now}
+	s.actions = s.actionTable()
+	for name, h := range more {
+		s.actions[name] = h
+	}
 	return s
-}
-
-// Handle registers (or replaces) the handler of action.
-func (s *Server) Handle(action string, h HandlerFunc) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.handlers[action] = h
-}
-
-func (s *Server) handler(action string) HandlerFunc {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.handlers[action]
 }
 
 // ServeHTTP serves one API request.
@@ -280,7 +298,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (an
 	if action == "" {
 		return nil, &Error{Code: "MissingParameter", Message: "the X-TC-Action header is required"}
 	}
-	h := s.handler(action)
+	h := s.actions[action]
 	if h == nil {
 		return nil, &Error{Code: "InvalidAction", Message: fmt.Sprintf("action %q does not exist", action)}
 	}
@@ -308,7 +326,7 @@ func (s *Server) ServeAction(w http.ResponseWriter, r *http.Request, action stri
 	reqID := uuid.NewString()
 	r = r.Clone(r.Context())
 	r.Header.Set("X-TC-Action", action) // named in the logs
-	h := s.handler(action)
+	h := s.actions[action]
 	if h == nil {
 		s.writeError(w, r, reqID, &Error{Code: "InvalidAction", Message: fmt.Sprintf("action %q does not exist", action)})
 		return

@@ -59,7 +59,11 @@ type env struct {
 	deployer *recorder
 	admin    *client.Client
 	team     *client.Client
+	more     map[string]api.HandlerFunc // actions added to the server's, by with
 }
+
+// with sets up the services of a test's server, given the store.
+type with func(e *env, o *api.Options)
 
 func keys(id string) (string, api.Scope, error) {
 	switch id {
@@ -71,7 +75,7 @@ func keys(id string) (string, api.Scope, error) {
 	return "", api.Scope{}, errdefs.NotFound("SecretId", "no such key")
 }
 
-func setup(t *testing.T, withDeployer bool) *env {
+func setup(t *testing.T, withDeployer bool, services ...with) *env {
 	t.Helper()
 	st, err := store.Open(context.Background(), t.TempDir())
 	if err != nil {
@@ -91,7 +95,10 @@ func setup(t *testing.T, withDeployer bool) *env {
 		e.deployer = &recorder{}
 		opts.Deployer = e.deployer
 	}
-	e.api = api.New(opts)
+	for _, s := range services {
+		s(e, &opts)
+	}
+	e.api = api.NewWithActions(opts, e.more)
 	e.srv = httptest.NewServer(e.api)
 	t.Cleanup(e.srv.Close)
 	clock := client.WithClock(func() time.Time { return now })
@@ -617,18 +624,21 @@ func TestLimits(t *testing.T) {
 }
 
 func TestHandleAndEnvelope(t *testing.T) {
-	e := setup(t, false)
 	var seen *api.Call
-	e.api.Handle("Echo", func(ctx context.Context, c *api.Call) (any, error) {
-		seen = c
-		var req struct{ Say string }
-		if err := c.Decode(&req); err != nil {
-			return nil, err
+	e := setup(t, false, func(e *env, o *api.Options) {
+		e.more = map[string]api.HandlerFunc{
+			"Echo": func(ctx context.Context, c *api.Call) (any, error) {
+				seen = c
+				var req struct{ Say string }
+				if err := c.Decode(&req); err != nil {
+					return nil, err
+				}
+				return struct{ Said string }{req.Say}, nil
+			},
+			"Fail": func(ctx context.Context, c *api.Call) (any, error) {
+				return nil, fmt.Errorf("disk on fire at /secret/path")
+			},
 		}
-		return struct{ Said string }{req.Say}, nil
-	})
-	e.api.Handle("Fail", func(ctx context.Context, c *api.Call) (any, error) {
-		return nil, fmt.Errorf("disk on fire at /secret/path")
 	})
 	var got struct{ Said, RequestId string }
 	call(t, e.admin, "Echo", map[string]string{"Say": "hi"}, &got)
@@ -661,5 +671,44 @@ func TestHandleAndEnvelope(t *testing.T) {
 	res.Body.Close()
 	if c, _ := errOf(envelope.Response); c != "UnsupportedProtocol" {
 		t.Errorf("GET: %q", c)
+	}
+}
+
+// TestMissingServices: a server without a service answers its actions
+// with UnsupportedOperation, and actions that do not exist with
+// InvalidAction.
+func TestMissingServices(t *testing.T) {
+	e := setup(t, false)
+	ctx := context.Background()
+	call(t, e.admin, "CreateFunction", api.CreateFunctionRequest{FunctionName: "fn", Code: imageCode("r/a:1")}, nil)
+	for _, tc := range []struct {
+		action string
+		req    any
+		want   string
+	}{
+		{"Invoke", api.InvokeRequest{FunctionName: "fn"}, "UnsupportedOperation"},
+		{"Invoke", api.InvokeRequest{FunctionName: "fn", InvocationType: "Event"}, "UnsupportedOperation.InvocationType"},
+		{"InvokeFunction", api.InvokeFunctionRequest{FunctionName: "fn"}, "UnsupportedOperation"},
+		{"GetFunctionLogs", api.GetFunctionLogsRequest{FunctionName: "fn"}, "UnsupportedOperation"},
+		{"ListAsyncEvents", api.ListAsyncEventsRequest{}, "UnsupportedOperation"},
+		{"ListTriggers", api.ListTriggersRequest{FunctionName: "fn"}, "UnsupportedOperation"},
+		{"GetReservedConcurrencyConfig", api.FunctionRef{FunctionName: "fn"}, "UnsupportedOperation"},
+		{"GetFunctionMetrics", api.GetFunctionMetricsRequest{FunctionName: "fn"}, "UnsupportedOperation"},
+		{"ListInstances", api.ListInstancesRequest{FunctionName: "fn"}, "UnsupportedOperation"},
+		{"GetUsage", api.GetUsageRequest{}, "UnsupportedOperation"},
+		{"PublishVersion", api.PublishVersionRequest{FunctionName: "fn"}, "UnsupportedOperation"},
+		{"NoSuchAction", struct{}{}, "InvalidAction"},
+	} {
+		t.Run(tc.action, func(t *testing.T) {
+			if got := code(e.admin.Call(ctx, tc.action, tc.req, nil)); got != tc.want {
+				t.Errorf("%s: %q, want %q", tc.action, got, tc.want)
+			}
+		})
+	}
+	// GetAccount reports Limits' quota without a concurrency service.
+	var acct api.GetAccountResponse
+	call(t, e.admin, "GetAccount", struct{}{}, &acct)
+	if got := acct.AccountUsage.TotalConcurrencyMem; got != api.DefaultLimits.ConcurrencyMemoryMB {
+		t.Errorf("GetAccount's quota = %d, want %d", got, api.DefaultLimits.ConcurrencyMemoryMB)
 	}
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/scfd/scfd/internal/async"
 	"github.com/scfd/scfd/internal/errdefs"
-	"github.com/scfd/scfd/internal/scf"
 )
 
 // AsyncEvents is what the API needs of the asynchronous queue;
@@ -132,161 +131,106 @@ type GetFunctionEventInvokeConfigResponse struct {
 	AsyncTriggerConfig AsyncTriggerConfig
 }
 
-// RegisterAsync registers the asynchronous event actions on s:
-// ListAsyncEvents, GetAsyncEventStatus, TerminateAsyncEvent,
-// UpdateFunctionEventInvokeConfig, GetFunctionEventInvokeConfig and
-// scfd's RetryAsyncEvent.
-func RegisterAsync(s *Server, q AsyncEvents) {
-	s.Handle("ListAsyncEvents", func(ctx context.Context, call *Call) (any, error) {
-		var req ListAsyncEventsRequest
-		if err := call.Decode(&req); err != nil {
-			return nil, err
-		}
-		ns, err := s.namespaceOf(call, req.Namespace, req.FunctionName)
-		if err != nil {
-			return nil, err
-		}
-		lq := async.Query{
-			Namespace: ns, Function: req.FunctionName, Qualifier: req.Qualifier, InvokeTypes: req.InvokeType,
-			Statuses: req.Status, RequestID: req.InvokeRequestId, OrderBy: req.Orderby,
-			Offset: int(req.Offset), Limit: int(req.Limit),
-		}
-		switch req.Order {
-		case "", "DESC", "desc":
-		case "ASC", "asc":
-			lq.Ascending = true
-		default:
-			return nil, errdefs.Invalid("Order", "Order %q is invalid: use ASC or DESC", req.Order)
-		}
-		if req.Limit < 0 || req.Limit > 100 || req.Offset < 0 {
-			return nil, errdefs.Invalid("Limit", "Limit must be 0 to 100 and Offset not negative")
-		}
-		if lq.StartFrom, lq.StartTo, err = s.interval("StartTimeInterval", req.StartTimeInterval); err != nil {
-			return nil, err
-		}
-		if lq.EndFrom, lq.EndTo, err = s.interval("EndTimeInterval", req.EndTimeInterval); err != nil {
-			return nil, err
-		}
-		evs, total, err := q.List(ctx, lq)
-		if err != nil {
-			return nil, err
-		}
-		out := ListAsyncEventsResponse{TotalCount: int64(total), EventList: []AsyncEvent{}}
-		for _, e := range evs {
-			out.EventList = append(out.EventList, AsyncEvent{
-				InvokeRequestId: e.RequestID, InvokeType: e.InvokeType, Qualifier: e.Qualifier, Status: e.Status,
-				StartTime: s.formatTime(e.StartTime), EndTime: s.formatTime(e.EndTime),
-				FunctionName: e.Function, Namespace: e.Namespace, StatusCode: int64(e.StatusCode),
-				ErrMsg: e.ErrMsg, Attempts: int64(e.Attempts),
-			})
-		}
-		return out, nil
-	})
-	s.Handle("GetAsyncEventStatus", func(ctx context.Context, call *Call) (any, error) {
-		var req GetAsyncEventStatusRequest
-		if err := call.Decode(&req); err != nil {
-			return nil, err
-		}
-		e, err := eventOf(ctx, call, q, req.InvokeRequestId)
-		if err != nil {
-			return nil, err
-		}
-		return GetAsyncEventStatusResponse{Result: AsyncEventStatus{
-			Status: e.Status, StatusCode: int64(e.StatusCode), InvokeRequestId: e.RequestID,
-		}}, nil
-	})
-	s.Handle("TerminateAsyncEvent", func(ctx context.Context, call *Call) (any, error) {
-		var req TerminateAsyncEventRequest
-		if err := call.Decode(&req); err != nil {
-			return nil, err
-		}
-		ns, err := target(call, req.Namespace, req.FunctionName)
-		if err != nil {
-			return nil, err
-		}
-		if req.InvokeRequestId == "" {
-			return nil, errdefs.New(errdefs.ErrMissingParameter, "InvokeRequestId", "InvokeRequestId is required")
-		}
-		return struct{}{}, q.Terminate(ctx, ns, req.FunctionName, req.InvokeRequestId)
-	})
-	s.Handle("RetryAsyncEvent", func(ctx context.Context, call *Call) (any, error) {
-		var req RetryAsyncEventRequest
-		if err := call.Decode(&req); err != nil {
-			return nil, err
-		}
-		if _, err := eventOf(ctx, call, q, req.InvokeRequestId); err != nil {
-			return nil, err
-		}
-		return struct{}{}, q.Retry(ctx, req.InvokeRequestId)
-	})
-	s.Handle("UpdateFunctionEventInvokeConfig", func(ctx context.Context, call *Call) (any, error) {
-		var req UpdateFunctionEventInvokeConfigRequest
-		if err := call.Decode(&req); err != nil {
-			return nil, err
-		}
-		ns, err := target(call, req.Namespace, req.FunctionName)
-		if err != nil {
-			return nil, err
-		}
-		if req.AsyncTriggerConfig == nil {
-			return nil, errdefs.New(errdefs.ErrMissingParameter, "AsyncTriggerConfig", "AsyncTriggerConfig is required")
-		}
-		// Fields left out keep their current value.
-		p, err := q.Config(ctx, ns, req.FunctionName)
-		if err != nil {
-			return nil, err
-		}
-		c := req.AsyncTriggerConfig
-		if len(c.RetryConfig) > 1 {
-			return nil, errdefs.Invalid("AsyncTriggerConfig.RetryConfig", "RetryConfig takes one element")
-		}
-		if len(c.RetryConfig) == 1 {
-			p.RetryNum = int(c.RetryConfig[0].RetryNum)
-			if c.RetryConfig[0].RetryInterval != 0 {
-				p.RetryInterval = time.Duration(c.RetryConfig[0].RetryInterval) * time.Second
-			}
-		}
-		if c.MsgTTL != 0 {
-			p.MsgTTL = time.Duration(c.MsgTTL) * time.Second
-		}
-		return struct{}{}, q.SetConfig(ctx, ns, req.FunctionName, p)
-	})
-	s.Handle("GetFunctionEventInvokeConfig", func(ctx context.Context, call *Call) (any, error) {
-		var req GetFunctionEventInvokeConfigRequest
-		if err := call.Decode(&req); err != nil {
-			return nil, err
-		}
-		ns, err := target(call, req.Namespace, req.FunctionName)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := s.opts.Store.GetFunction(ctx, ns, req.FunctionName, scf.Latest); err != nil {
-			return nil, err
-		}
-		p, err := q.Config(ctx, ns, req.FunctionName)
-		if err != nil {
-			return nil, err
-		}
-		return GetFunctionEventInvokeConfigResponse{AsyncTriggerConfig: AsyncTriggerConfig{
-			RetryConfig: []RetryConfig{{RetryNum: int64(p.RetryNum), RetryInterval: int64(p.RetryInterval / time.Second)}},
-			MsgTTL:      int64(p.MsgTTL / time.Second),
-		}}, nil
-	})
+func (s *Server) listAsyncEvents(ctx context.Context, call *Call, ns string, req *ListAsyncEventsRequest) (any, error) {
+	lq := async.Query{
+		Namespace: ns, Function: req.FunctionName, Qualifier: req.Qualifier, InvokeTypes: req.InvokeType,
+		Statuses: req.Status, RequestID: req.InvokeRequestId, OrderBy: req.Orderby,
+		Offset: int(req.Offset), Limit: int(req.Limit),
+	}
+	switch req.Order {
+	case "", "DESC", "desc":
+	case "ASC", "asc":
+		lq.Ascending = true
+	default:
+		return nil, errdefs.Invalid("Order", "Order %q is invalid: use ASC or DESC", req.Order)
+	}
+	if req.Limit < 0 || req.Limit > 100 || req.Offset < 0 {
+		return nil, errdefs.Invalid("Limit", "Limit must be 0 to 100 and Offset not negative")
+	}
+	var err error
+	if lq.StartFrom, lq.StartTo, err = s.interval("StartTimeInterval", req.StartTimeInterval); err != nil {
+		return nil, err
+	}
+	if lq.EndFrom, lq.EndTo, err = s.interval("EndTimeInterval", req.EndTimeInterval); err != nil {
+		return nil, err
+	}
+	evs, total, err := s.opts.Async.List(ctx, lq)
+	if err != nil {
+		return nil, err
+	}
+	out := ListAsyncEventsResponse{TotalCount: int64(total), EventList: []AsyncEvent{}}
+	for _, e := range evs {
+		out.EventList = append(out.EventList, AsyncEvent{
+			InvokeRequestId: e.RequestID, InvokeType: e.InvokeType, Qualifier: e.Qualifier, Status: e.Status,
+			StartTime: s.formatTime(e.StartTime), EndTime: s.formatTime(e.EndTime),
+			FunctionName: e.Function, Namespace: e.Namespace, StatusCode: int64(e.StatusCode),
+			ErrMsg: e.ErrMsg, Attempts: int64(e.Attempts),
+		})
+	}
+	return out, nil
 }
 
-// namespaceOf checks the namespace (and the function name, when given) of
-// a listing and the caller's right to it.
-func (s *Server) namespaceOf(call *Call, ns, function string) (string, error) {
-	if function != "" {
-		return target(call, ns, function)
+func (s *Server) getAsyncEventStatus(ctx context.Context, call *Call, req *GetAsyncEventStatusRequest) (any, error) {
+	e, err := eventOf(ctx, call, s.opts.Async, req.InvokeRequestId)
+	if err != nil {
+		return nil, err
 	}
-	if ns == "" {
-		ns = scf.DefaultNamespace
+	return GetAsyncEventStatusResponse{Result: AsyncEventStatus{
+		Status: e.Status, StatusCode: int64(e.StatusCode), InvokeRequestId: e.RequestID,
+	}}, nil
+}
+
+func (s *Server) terminateAsyncEvent(ctx context.Context, call *Call, ns string, req *TerminateAsyncEventRequest) (any, error) {
+	if req.InvokeRequestId == "" {
+		return nil, errdefs.New(errdefs.ErrMissingParameter, "InvokeRequestId", "InvokeRequestId is required")
 	}
-	if err := scf.ValidateNamespaceName(ns); err != nil {
-		return "", err
+	return struct{}{}, s.opts.Async.Terminate(ctx, ns, req.FunctionName, req.InvokeRequestId)
+}
+
+func (s *Server) retryAsyncEvent(ctx context.Context, call *Call, req *RetryAsyncEventRequest) (any, error) {
+	if _, err := eventOf(ctx, call, s.opts.Async, req.InvokeRequestId); err != nil {
+		return nil, err
 	}
-	return ns, call.Authorize(ns)
+	return struct{}{}, s.opts.Async.Retry(ctx, req.InvokeRequestId)
+}
+
+func (s *Server) updateEventInvokeConfig(ctx context.Context, call *Call, ns string, req *UpdateFunctionEventInvokeConfigRequest) (any, error) {
+	if req.AsyncTriggerConfig == nil {
+		return nil, errdefs.New(errdefs.ErrMissingParameter, "AsyncTriggerConfig", "AsyncTriggerConfig is required")
+	}
+	// Fields left out keep their current value.
+	p, err := s.opts.Async.Config(ctx, ns, req.FunctionName)
+	if err != nil {
+		return nil, err
+	}
+	c := req.AsyncTriggerConfig
+	if len(c.RetryConfig) > 1 {
+		return nil, errdefs.Invalid("AsyncTriggerConfig.RetryConfig", "RetryConfig takes one element")
+	}
+	if len(c.RetryConfig) == 1 {
+		p.RetryNum = int(c.RetryConfig[0].RetryNum)
+		if c.RetryConfig[0].RetryInterval != 0 {
+			p.RetryInterval = time.Duration(c.RetryConfig[0].RetryInterval) * time.Second
+		}
+	}
+	if c.MsgTTL != 0 {
+		p.MsgTTL = time.Duration(c.MsgTTL) * time.Second
+	}
+	return struct{}{}, s.opts.Async.SetConfig(ctx, ns, req.FunctionName, p)
+}
+
+func (s *Server) getEventInvokeConfig(ctx context.Context, call *Call, ns string, req *GetFunctionEventInvokeConfigRequest) (any, error) {
+	if err := s.exists(ctx, ns, req.FunctionName); err != nil {
+		return nil, err
+	}
+	p, err := s.opts.Async.Config(ctx, ns, req.FunctionName)
+	if err != nil {
+		return nil, err
+	}
+	return GetFunctionEventInvokeConfigResponse{AsyncTriggerConfig: AsyncTriggerConfig{
+		RetryConfig: []RetryConfig{{RetryNum: int64(p.RetryNum), RetryInterval: int64(p.RetryInterval / time.Second)}},
+		MsgTTL:      int64(p.MsgTTL / time.Second),
+	}}, nil
 }
 
 // eventOf finds an event the caller may see.

@@ -25,15 +25,15 @@ func (f *failingInvoker) Invoke(ctx context.Context, req invocation.Request) (*i
 
 func setupAsync(t *testing.T) (*env, *failingInvoker) {
 	t.Helper()
-	e := setup(t, false)
 	iv := &failingInvoker{}
-	q, err := async.Open(context.Background(), async.Options{Store: e.store, Functions: e.store, Invoker: iv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { q.Close() })
-	api.RegisterAsync(e.api, q)
-	api.RegisterInvoke(e.api, api.InvokeOptions{Invoker: iv, Queue: q})
+	e := setup(t, false, func(e *env, o *api.Options) {
+		q, err := async.Open(context.Background(), async.Options{Store: e.store, Functions: e.store, Invoker: iv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { q.Close() })
+		o.Invoker, o.Queue, o.Async = iv, q, q
+	})
 	call(t, e.admin, "CreateNamespace", api.CreateNamespaceRequest{Namespace: "team"}, nil)
 	call(t, e.admin, "CreateFunction", api.CreateFunctionRequest{FunctionName: "fn", Code: imageCode("127.0.0.1:5000/a/b:1")}, nil)
 	return e, iv

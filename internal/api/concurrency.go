@@ -105,62 +105,37 @@ type DeleteProvisionedConcurrencyConfigRequest struct {
 	Namespace    string `json:",omitempty"`
 }
 
-// RegisterConcurrency adds the concurrency actions to s, and makes
-// GetAccount report the account quota c keeps.
-func RegisterConcurrency(s *Server, c ConcurrencyService) {
-	h := &concurrency{s: s, c: c}
-	s.Handle("PutReservedConcurrencyConfig", h.putReserved)
-	s.Handle("GetReservedConcurrencyConfig", h.getReserved)
-	s.Handle("DeleteReservedConcurrencyConfig", h.deleteReserved)
-	s.Handle("PutTotalConcurrencyConfig", h.putTotal)
-	s.Handle("PutProvisionedConcurrencyConfig", h.putProvisioned)
-	s.Handle("GetProvisionedConcurrencyConfig", h.getProvisioned)
-	s.Handle("DeleteProvisionedConcurrencyConfig", h.deleteProvisioned)
-	s.Handle("GetAccount", h.getAccount)
-}
-
-type concurrency struct {
-	s *Server
-	c ConcurrencyService
+// exists checks that the function (its $LATEST) exists.
+func (s *Server) exists(ctx context.Context, ns, name string) error {
+	_, err := s.opts.Store.GetFunction(ctx, ns, name, scf.Latest)
+	return err
 }
 
 // function resolves, authorizes and checks the existence of a function.
-func (h *concurrency) function(ctx context.Context, call *Call, namespace, name string) (string, error) {
+func (s *Server) function(ctx context.Context, call *Call, namespace, name string) (string, error) {
 	ns, err := target(call, namespace, name)
 	if err != nil {
 		return "", err
 	}
-	if _, err := h.s.opts.Store.GetFunction(ctx, ns, name, scf.Latest); err != nil {
-		return "", err
-	}
-	return ns, nil
+	return ns, s.exists(ctx, ns, name)
 }
 
-func (h *concurrency) putReserved(ctx context.Context, call *Call) (any, error) {
-	var req PutReservedConcurrencyConfigRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) putReserved(ctx context.Context, call *Call, req *PutReservedConcurrencyConfigRequest) (any, error) {
 	if req.ReservedConcurrencyMem == nil {
 		return nil, errdefs.New(errdefs.ErrMissingParameter, "", "ReservedConcurrencyMem is required")
 	}
-	ns, err := h.function(ctx, call, req.Namespace, req.FunctionName)
+	ns, err := s.function(ctx, call, req.Namespace, req.FunctionName)
 	if err != nil {
 		return nil, err
 	}
-	return struct{}{}, h.c.PutReserved(ctx, ns, req.FunctionName, *req.ReservedConcurrencyMem)
+	return struct{}{}, s.opts.Concurrency.PutReserved(ctx, ns, req.FunctionName, *req.ReservedConcurrencyMem)
 }
 
-func (h *concurrency) getReserved(ctx context.Context, call *Call) (any, error) {
-	var req FunctionRef
-	if err := call.Decode(&req); err != nil {
+func (s *Server) getReserved(ctx context.Context, call *Call, ns string, req *FunctionRef) (any, error) {
+	if err := s.exists(ctx, ns, req.FunctionName); err != nil {
 		return nil, err
 	}
-	ns, err := h.function(ctx, call, req.Namespace, req.FunctionName)
-	if err != nil {
-		return nil, err
-	}
-	mb, ok, err := h.c.GetReserved(ctx, ns, req.FunctionName)
+	mb, ok, err := s.opts.Concurrency.GetReserved(ctx, ns, req.FunctionName)
 	if err != nil {
 		return nil, err
 	}
@@ -171,37 +146,24 @@ func (h *concurrency) getReserved(ctx context.Context, call *Call) (any, error) 
 	return resp, nil
 }
 
-func (h *concurrency) deleteReserved(ctx context.Context, call *Call) (any, error) {
-	var req FunctionRef
-	if err := call.Decode(&req); err != nil {
+func (s *Server) deleteReserved(ctx context.Context, call *Call, ns string, req *FunctionRef) (any, error) {
+	if err := s.exists(ctx, ns, req.FunctionName); err != nil {
 		return nil, err
 	}
-	ns, err := h.function(ctx, call, req.Namespace, req.FunctionName)
-	if err != nil {
-		return nil, err
-	}
-	return struct{}{}, h.c.DeleteReserved(ctx, ns, req.FunctionName)
+	return struct{}{}, s.opts.Concurrency.DeleteReserved(ctx, ns, req.FunctionName)
 }
 
-func (h *concurrency) putTotal(ctx context.Context, call *Call) (any, error) {
-	var req PutTotalConcurrencyConfigRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) putTotal(ctx context.Context, call *Call, req *PutTotalConcurrencyConfigRequest) (any, error) {
 	if !call.Scope.Admin {
 		return nil, errdefs.New(errdefs.ErrUnauthorized, "", "only an administrator key may change the account's concurrency quota")
 	}
 	if req.TotalConcurrencyMem == nil {
 		return nil, errdefs.New(errdefs.ErrMissingParameter, "", "TotalConcurrencyMem is required")
 	}
-	return struct{}{}, h.c.PutTotal(ctx, *req.TotalConcurrencyMem)
+	return struct{}{}, s.opts.Concurrency.PutTotal(ctx, *req.TotalConcurrencyMem)
 }
 
-func (h *concurrency) putProvisioned(ctx context.Context, call *Call) (any, error) {
-	var req PutProvisionedConcurrencyConfigRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) putProvisioned(ctx context.Context, call *Call, req *PutProvisionedConcurrencyConfigRequest) (any, error) {
 	if req.Qualifier == "" {
 		return nil, errdefs.New(errdefs.ErrMissingParameter, "", "Qualifier is required")
 	}
@@ -214,23 +176,18 @@ func (h *concurrency) putProvisioned(ctx context.Context, call *Call) (any, erro
 	if len(req.TriggerActions) > 0 {
 		return nil, errdefs.New(errdefs.ErrUnsupported, "", "scheduled provisioned concurrency (TriggerActions) is not supported")
 	}
-	ns, err := h.function(ctx, call, req.Namespace, req.FunctionName)
+	ns, err := s.function(ctx, call, req.Namespace, req.FunctionName)
 	if err != nil {
 		return nil, err
 	}
-	return struct{}{}, h.c.PutProvisioned(ctx, ns, req.FunctionName, req.Qualifier, *req.VersionProvisionedConcurrencyNum)
+	return struct{}{}, s.opts.Concurrency.PutProvisioned(ctx, ns, req.FunctionName, req.Qualifier, *req.VersionProvisionedConcurrencyNum)
 }
 
-func (h *concurrency) getProvisioned(ctx context.Context, call *Call) (any, error) {
-	var req GetProvisionedConcurrencyConfigRequest
-	if err := call.Decode(&req); err != nil {
+func (s *Server) getProvisioned(ctx context.Context, call *Call, ns string, req *GetProvisionedConcurrencyConfigRequest) (any, error) {
+	if err := s.exists(ctx, ns, req.FunctionName); err != nil {
 		return nil, err
 	}
-	ns, err := h.function(ctx, call, req.Namespace, req.FunctionName)
-	if err != nil {
-		return nil, err
-	}
-	un, pcs, err := h.c.GetProvisioned(ctx, ns, req.FunctionName, req.Qualifier)
+	un, pcs, err := s.opts.Concurrency.GetProvisioned(ctx, ns, req.FunctionName, req.Qualifier)
 	if err != nil {
 		return nil, err
 	}
@@ -248,37 +205,13 @@ func (h *concurrency) getProvisioned(ctx context.Context, call *Call) (any, erro
 	return resp, nil
 }
 
-func (h *concurrency) deleteProvisioned(ctx context.Context, call *Call) (any, error) {
-	var req DeleteProvisionedConcurrencyConfigRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) deleteProvisioned(ctx context.Context, call *Call, req *DeleteProvisionedConcurrencyConfigRequest) (any, error) {
 	if req.Qualifier == "" {
 		return nil, errdefs.New(errdefs.ErrMissingParameter, "", "Qualifier is required")
 	}
-	ns, err := h.function(ctx, call, req.Namespace, req.FunctionName)
+	ns, err := s.function(ctx, call, req.Namespace, req.FunctionName)
 	if err != nil {
 		return nil, err
 	}
-	return struct{}{}, h.c.DeleteProvisioned(ctx, ns, req.FunctionName, req.Qualifier)
-}
-
-// getAccount is GetAccount with the account quota the service keeps.
-func (h *concurrency) getAccount(ctx context.Context, call *Call) (any, error) {
-	r, err := h.s.getAccount(ctx, call)
-	if err != nil {
-		return nil, err
-	}
-	resp := r.(GetAccountResponse)
-	total, reserved := h.c.TotalConcurrency()
-	resp.AccountUsage.TotalConcurrencyMem = total
-	resp.AccountUsage.UserConcurrencyMemLimit = total
-	resp.AccountUsage.TotalAllocatedConcurrencyMem = reserved
-	for i := range resp.AccountUsage.Namespace {
-		resp.AccountUsage.Namespace[i].TotalConcurrencyMem = total
-	}
-	for i := range resp.AccountLimit.Namespace {
-		resp.AccountLimit.Namespace[i].ConcurrentExecutions = total
-	}
-	return resp, nil
+	return struct{}{}, s.opts.Concurrency.DeleteProvisioned(ctx, ns, req.FunctionName, req.Qualifier)
 }

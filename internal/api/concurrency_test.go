@@ -29,13 +29,14 @@ func (noImages) Get(ctx context.Context, digest string) (*images.Image, error) {
 
 func setupConcurrency(t *testing.T) *env {
 	t.Helper()
-	e := setup(t, false)
-	p, err := pool.New(context.Background(), pool.Options{Driver: noRuntime{}, Images: noImages{}, Store: e.store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close(context.Background()) })
-	api.RegisterConcurrency(e.api, p)
+	e := setup(t, false, func(e *env, o *api.Options) {
+		p, err := pool.New(context.Background(), pool.Options{Driver: noRuntime{}, Images: noImages{}, Store: e.store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close(context.Background()) })
+		o.Concurrency = p
+	})
 	call(t, e.admin, "CreateFunction", api.CreateFunctionRequest{FunctionName: "fn", Code: imageCode("127.0.0.1:5000/a/b:1")}, nil)
 	return e
 }

@@ -8,23 +8,6 @@ import (
 	"github.com/scfd/scfd/internal/store"
 )
 
-// target resolves and authorizes the namespace and name of a function.
-func target(call *Call, namespace, name string) (string, error) {
-	if namespace == "" {
-		namespace = scf.DefaultNamespace
-	}
-	if err := scf.ValidateNamespaceName(namespace); err != nil {
-		return "", err
-	}
-	if err := call.Authorize(namespace); err != nil {
-		return "", err
-	}
-	if err := scf.ValidateFunctionName(name); err != nil {
-		return "", err
-	}
-	return namespace, nil
-}
-
 func refusePublish(publish string) error {
 	if publish == "TRUE" {
 		return errdefs.New(errdefs.ErrUnsupported, "Publish", "publishing a version while updating is not supported")
@@ -44,15 +27,7 @@ func (s *Server) initialStatus(creating bool) scf.Status {
 	}
 }
 
-func (s *Server) createFunction(ctx context.Context, call *Call) (any, error) {
-	var req CreateFunctionRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
-	ns, err := target(call, req.Namespace, req.FunctionName)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) createFunction(ctx context.Context, call *Call, ns string, req *CreateFunctionRequest) (any, error) {
 	image, err := imageFromCode(req.Code)
 	if err != nil {
 		return nil, err
@@ -99,24 +74,13 @@ func (s *Server) createFunction(ctx context.Context, call *Call) (any, error) {
 	return struct{}{}, nil
 }
 
-func (s *Server) getFunction(ctx context.Context, call *Call) (any, error) {
-	var req GetFunctionRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
-	ns, err := target(call, req.Namespace, req.FunctionName)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) getFunction(ctx context.Context, call *Call, ns string, req *GetFunctionRequest) (any, error) {
 	fn, err := s.opts.Store.GetFunction(ctx, ns, req.FunctionName, req.Qualifier)
 	if err != nil {
 		return nil, err
 	}
 	resp := s.functionResponse(fn)
-	s.mu.RLock()
-	tr := s.triggers
-	s.mu.RUnlock()
-	if tr != nil {
+	if tr := s.opts.Triggers; tr != nil {
 		ts, err := tr.List(ctx, ns, req.FunctionName)
 		if err != nil {
 			return nil, err
@@ -130,21 +94,7 @@ func (s *Server) getFunction(ctx context.Context, call *Call) (any, error) {
 	return resp, nil
 }
 
-func (s *Server) listFunctions(ctx context.Context, call *Call) (any, error) {
-	var req ListFunctionsRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
-	ns := req.Namespace
-	if ns == "" {
-		ns = scf.DefaultNamespace
-	}
-	if err := scf.ValidateNamespaceName(ns); err != nil {
-		return nil, err
-	}
-	if err := call.Authorize(ns); err != nil {
-		return nil, err
-	}
+func (s *Server) listFunctions(ctx context.Context, call *Call, ns string, req *ListFunctionsRequest) (any, error) {
 	offset, limit, err := page(req.Offset, req.Limit)
 	if err != nil {
 		return nil, err
@@ -191,15 +141,7 @@ func (s *Server) listFunctions(ctx context.Context, call *Call) (any, error) {
 	return resp, nil
 }
 
-func (s *Server) updateFunctionCode(ctx context.Context, call *Call) (any, error) {
-	var req UpdateFunctionCodeRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
-	ns, err := target(call, req.Namespace, req.FunctionName)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) updateFunctionCode(ctx context.Context, call *Call, ns string, req *UpdateFunctionCodeRequest) (any, error) {
 	for _, f := range []*string{req.CosBucketName, req.CosObjectName, req.ZipFile} {
 		if f != nil && *f != "" {
 			return nil, errCodePackage
@@ -234,19 +176,12 @@ func (s *Server) updateFunctionCode(ctx context.Context, call *Call) (any, error
 	return struct{}{}, nil
 }
 
-func (s *Server) updateFunctionConfiguration(ctx context.Context, call *Call) (any, error) {
-	var req UpdateFunctionConfigurationRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
-	ns, err := target(call, req.Namespace, req.FunctionName)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) updateFunctionConfiguration(ctx context.Context, call *Call, ns string, req *UpdateFunctionConfigurationRequest) (any, error) {
 	if err := refusePublish(req.Publish); err != nil {
 		return nil, err
 	}
 	var concurrency scf.InstanceConcurrency
+	var err error
 	if req.InstanceConcurrencyConfig != nil {
 		if concurrency, err = concurrencyFromWire(req.InstanceConcurrencyConfig); err != nil {
 			return nil, err
@@ -282,15 +217,7 @@ func (s *Server) updateFunctionConfiguration(ctx context.Context, call *Call) (a
 	return struct{}{}, nil
 }
 
-func (s *Server) deleteFunction(ctx context.Context, call *Call) (any, error) {
-	var req DeleteFunctionRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
-	ns, err := target(call, req.Namespace, req.FunctionName)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) deleteFunction(ctx context.Context, call *Call, ns string, req *DeleteFunctionRequest) (any, error) {
 	if req.Qualifier != "" && req.Qualifier != scf.Latest {
 		if err := checkPublished(req.Qualifier); err != nil {
 			return nil, err

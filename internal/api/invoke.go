@@ -23,14 +23,6 @@ type AsyncQueue interface {
 	Enqueue(ctx context.Context, req invocation.Request) (requestID string, err error)
 }
 
-// InvokeOptions configure the invocation actions. Invoker is required.
-type InvokeOptions struct {
-	Invoker Invoker
-	// Queue takes Invoke calls with InvocationType Event. Nil: they fail
-	// with UnsupportedOperation.InvocationType.
-	Queue AsyncQueue
-}
-
 // InvokeRequest is Invoke's input.
 type InvokeRequest struct {
 	FunctionName   string
@@ -69,45 +61,38 @@ type InvokeResponse struct {
 	Result InvokeResult
 }
 
-// RegisterInvoke registers Invoke and InvokeFunction on s.
-func RegisterInvoke(s *Server, opts InvokeOptions) {
-	s.Handle("Invoke", func(ctx context.Context, call *Call) (any, error) {
-		var req InvokeRequest
-		if err := call.Decode(&req); err != nil {
-			return nil, err
-		}
-		async := false
-		switch req.InvocationType {
-		case "", "RequestResponse":
-		case "Event":
-			async = true
-		default:
-			return nil, errdefs.Invalid("InvocationType", "InvocationType %q is invalid: use RequestResponse or Event", req.InvocationType)
-		}
-		qualifier := req.Qualifier
-		if qualifier == "" {
-			qualifier = "$LATEST"
-		}
-		return run(ctx, call, opts, req.Namespace, req.FunctionName, qualifier, req.ClientContext, req.LogType, req.RoutingKey, async)
-	})
-	s.Handle("InvokeFunction", func(ctx context.Context, call *Call) (any, error) {
-		var req InvokeFunctionRequest
-		if err := call.Decode(&req); err != nil {
-			return nil, err
-		}
-		qualifier := req.Qualifier
-		if qualifier == "" {
-			qualifier = scf.DefaultAlias
-		}
-		return run(ctx, call, opts, req.Namespace, req.FunctionName, qualifier, req.Event, req.LogType, req.RoutingKey, false)
-	})
-}
-
-func run(ctx context.Context, call *Call, opts InvokeOptions, namespace, name, qualifier, event, logType, routingKey string, async bool) (any, error) {
-	ns, err := target(call, namespace, name)
+// invoke answers Invoke: synchronously through Invoker, or with
+// InvocationType Event through Queue.
+func (s *Server) invoke(ctx context.Context, call *Call, req *InvokeRequest) (any, error) {
+	async := false
+	switch req.InvocationType {
+	case "", "RequestResponse":
+	case "Event":
+		async = true
+	default:
+		return nil, errdefs.Invalid("InvocationType", "InvocationType %q is invalid: use RequestResponse or Event", req.InvocationType)
+	}
+	ns, err := target(call, req.Namespace, req.FunctionName)
 	if err != nil {
 		return nil, err
 	}
+	qualifier := req.Qualifier
+	if qualifier == "" {
+		qualifier = "$LATEST"
+	}
+	return s.run(ctx, ns, req.FunctionName, qualifier, req.ClientContext, req.LogType, req.RoutingKey, async)
+}
+
+// invokeFunction answers InvokeFunction, synchronous only.
+func (s *Server) invokeFunction(ctx context.Context, call *Call, ns string, req *InvokeFunctionRequest) (any, error) {
+	qualifier := req.Qualifier
+	if qualifier == "" {
+		qualifier = scf.DefaultAlias
+	}
+	return s.run(ctx, ns, req.FunctionName, qualifier, req.Event, req.LogType, req.RoutingKey, false)
+}
+
+func (s *Server) run(ctx context.Context, ns, name, qualifier, event, logType, routingKey string, async bool) (any, error) {
 	switch logType {
 	case "", "None", "Tail":
 	default:
@@ -127,16 +112,19 @@ func run(ctx context.Context, call *Call, opts InvokeOptions, namespace, name, q
 		Event: []byte(event), LogTail: logType == "Tail" && !async, Async: async,
 	}
 	if async {
-		if opts.Queue == nil {
+		if s.opts.Queue == nil {
 			return nil, errdefs.New(errdefs.ErrUnsupported, "InvocationType", "asynchronous invocation (InvocationType Event) is not available yet")
 		}
-		id, err := opts.Queue.Enqueue(ctx, req)
+		id, err := s.opts.Queue.Enqueue(ctx, req)
 		if err != nil {
 			return nil, err
 		}
 		return InvokeResponse{Result: InvokeResult{FunctionRequestId: id}}, nil
 	}
-	res, err := opts.Invoker.Invoke(ctx, req)
+	if s.opts.Invoker == nil {
+		return nil, errdefs.New(errdefs.ErrUnsupported, "", "synchronous invocation is not available on this scfd server")
+	}
+	res, err := s.opts.Invoker.Invoke(ctx, req)
 	if err != nil {
 		return nil, err
 	}

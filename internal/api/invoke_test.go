@@ -83,20 +83,20 @@ func setupInvoke(t *testing.T, withQueue bool) *invokeEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.logs.Close() })
-	srv := api.New(api.Options{
+	opts := api.Options{
 		Store:    st,
 		Keys:     api.WithTemporaryKeys(api.KeyLookupFunc(keys), e.issuer),
 		Now:      e.clock.now,
 		Location: time.UTC,
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	opts := api.InvokeOptions{Invoker: e.inv}
+		Invoker:  e.inv,
+		Logs:     e.logs,
+	}
 	if withQueue {
 		e.queue = &fakeQueue{}
 		opts.Queue = e.queue
 	}
-	api.RegisterInvoke(srv, opts)
-	api.RegisterLogs(srv, e.logs)
+	srv := api.New(opts)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	e.url = hs.URL

@@ -6,7 +6,6 @@ import (
 
 	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/logs"
-	"github.com/scfd/scfd/internal/scf"
 )
 
 // LogQuery reads invocation logs; *logs.Store has it.
@@ -66,59 +65,35 @@ type GetFunctionLogsResponse struct {
 	SearchContext *LogSearchContext
 }
 
-// RegisterLogs registers GetFunctionLogs on s.
-func RegisterLogs(s *Server, q LogQuery) {
-	s.Handle("GetFunctionLogs", func(ctx context.Context, call *Call) (any, error) {
-		var req GetFunctionLogsRequest
-		if err := call.Decode(&req); err != nil {
-			return nil, err
-		}
-		ns := req.Namespace
-		if ns == "" {
-			ns = scf.DefaultNamespace
-		}
-		if req.FunctionName != "" {
-			var err error
-			if ns, err = target(call, ns, req.FunctionName); err != nil {
-				return nil, err
-			}
-		} else {
-			if err := scf.ValidateNamespaceName(ns); err != nil {
-				return nil, err
-			}
-			if err := call.Authorize(ns); err != nil {
-				return nil, err
-			}
-		}
-		query := logs.Query{
-			Namespace: ns, Function: req.FunctionName, Qualifier: req.Qualifier, RequestID: req.FunctionRequestId,
-			Offset: int(req.Offset), Limit: int(req.Limit), OrderBy: req.OrderBy, Order: req.Order,
-		}
-		if req.Filter != nil {
-			query.RetCode = logs.RetCodeFilter(req.Filter.RetCode)
-		}
-		var err error
-		if query.Start, err = s.parseTime("StartTime", req.StartTime); err != nil {
-			return nil, err
-		}
-		if query.End, err = s.parseTime("EndTime", req.EndTime); err != nil {
-			return nil, err
-		}
-		entries, total, err := q.Query(ctx, query)
-		if err != nil {
-			return nil, err
-		}
-		out := GetFunctionLogsResponse{TotalCount: int64(total), Data: []FunctionLog{}}
-		for _, e := range entries {
-			out.Data = append(out.Data, FunctionLog{
-				FunctionName: e.Function, RetMsg: e.RetMsg, RequestId: e.RequestID,
-				StartTime: e.StartTime.In(s.opts.Location).Format(time.DateTime),
-				RetCode:   int64(e.RetCode), InvokeFinished: int64(e.InvokeFinished), Duration: e.Duration,
-				BillDuration: e.BillDuration, MemUsage: e.MemUsage, Log: e.Log, RetryNum: int64(e.RetryNum),
-			})
-		}
-		return out, nil
-	})
+func (s *Server) getFunctionLogs(ctx context.Context, call *Call, ns string, req *GetFunctionLogsRequest) (any, error) {
+	query := logs.Query{
+		Namespace: ns, Function: req.FunctionName, Qualifier: req.Qualifier, RequestID: req.FunctionRequestId,
+		Offset: int(req.Offset), Limit: int(req.Limit), OrderBy: req.OrderBy, Order: req.Order,
+	}
+	if req.Filter != nil {
+		query.RetCode = logs.RetCodeFilter(req.Filter.RetCode)
+	}
+	var err error
+	if query.Start, err = s.parseTime("StartTime", req.StartTime); err != nil {
+		return nil, err
+	}
+	if query.End, err = s.parseTime("EndTime", req.EndTime); err != nil {
+		return nil, err
+	}
+	entries, total, err := s.opts.Logs.Query(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	out := GetFunctionLogsResponse{TotalCount: int64(total), Data: []FunctionLog{}}
+	for _, e := range entries {
+		out.Data = append(out.Data, FunctionLog{
+			FunctionName: e.Function, RetMsg: e.RetMsg, RequestId: e.RequestID,
+			StartTime: e.StartTime.In(s.opts.Location).Format(time.DateTime),
+			RetCode:   int64(e.RetCode), InvokeFinished: int64(e.InvokeFinished), Duration: e.Duration,
+			BillDuration: e.BillDuration, MemUsage: e.MemUsage, Log: e.Log, RetryNum: int64(e.RetryNum),
+		})
+	}
+	return out, nil
 }
 
 // parseTime reads a "2006-01-02 15:04:05" time in the server's zone; ""

@@ -51,45 +51,35 @@ type GetFunctionMetricsResponse struct {
 // Periods are the ranges GetFunctionMetrics' Period names.
 var Periods = map[string]time.Duration{"hour": time.Hour, "day": 24 * time.Hour, "week": 7 * 24 * time.Hour}
 
-// RegisterMetrics registers GetFunctionMetrics on s.
-func RegisterMetrics(s *Server, src MetricsSource) {
-	s.Handle("GetFunctionMetrics", func(ctx context.Context, call *Call) (any, error) {
-		var req GetFunctionMetricsRequest
-		if err := call.Decode(&req); err != nil {
-			return nil, err
+func (s *Server) getFunctionMetrics(ctx context.Context, call *Call, ns string, req *GetFunctionMetricsRequest) (any, error) {
+	var err error
+	q := monitor.Query{Namespace: ns, Function: req.FunctionName, Qualifier: req.Qualifier, Step: time.Duration(req.Step) * time.Second}
+	if q.Start, err = utcTime("StartTime", req.StartTime); err != nil {
+		return nil, err
+	}
+	if q.End, err = utcTime("EndTime", req.EndTime); err != nil {
+		return nil, err
+	}
+	if q.Start.IsZero() != q.End.IsZero() {
+		return nil, errdefs.New(errdefs.ErrMissingParameter, "StartTime", "StartTime and EndTime go together")
+	}
+	if q.Start.IsZero() {
+		period := req.Period
+		if period == "" {
+			period = "hour"
 		}
-		ns, err := target(call, req.Namespace, req.FunctionName)
-		if err != nil {
-			return nil, err
+		span, ok := Periods[period]
+		if !ok {
+			return nil, errdefs.Invalid("Period", "Period %q is invalid: use hour, day or week", req.Period)
 		}
-		q := monitor.Query{Namespace: ns, Function: req.FunctionName, Qualifier: req.Qualifier, Step: time.Duration(req.Step) * time.Second}
-		if q.Start, err = utcTime("StartTime", req.StartTime); err != nil {
-			return nil, err
-		}
-		if q.End, err = utcTime("EndTime", req.EndTime); err != nil {
-			return nil, err
-		}
-		if q.Start.IsZero() != q.End.IsZero() {
-			return nil, errdefs.New(errdefs.ErrMissingParameter, "StartTime", "StartTime and EndTime go together")
-		}
-		if q.Start.IsZero() {
-			period := req.Period
-			if period == "" {
-				period = "hour"
-			}
-			span, ok := Periods[period]
-			if !ok {
-				return nil, errdefs.Invalid("Period", "Period %q is invalid: use hour, day or week", req.Period)
-			}
-			q.End = s.now()
-			q.Start = q.End.Add(-span)
-		}
-		series, err := src.Query(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		return metricsToWire(series), nil
-	})
+		q.End = s.now()
+		q.Start = q.End.Add(-span)
+	}
+	series, err := s.opts.Metrics.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return metricsToWire(series), nil
 }
 
 func metricsToWire(s *monitor.Series) GetFunctionMetricsResponse {
@@ -158,33 +148,22 @@ type ListInstancesResponse struct {
 	TotalCount int64
 }
 
-// RegisterInstances registers ListInstances on s.
-func RegisterInstances(s *Server, l InstanceLister) {
-	s.Handle("ListInstances", func(ctx context.Context, call *Call) (any, error) {
-		var req ListInstancesRequest
-		if err := call.Decode(&req); err != nil {
-			return nil, err
+func (s *Server) listInstances(ctx context.Context, call *Call, ns string, req *ListInstancesRequest) (any, error) {
+	var found []InstanceInfo
+	for _, in := range s.opts.Instances.Instances() {
+		if in.Namespace == ns && in.Function == req.FunctionName && (req.Qualifier == "" || in.Qualifier == req.Qualifier) {
+			found = append(found, in)
 		}
-		ns, err := target(call, req.Namespace, req.FunctionName)
-		if err != nil {
-			return nil, err
+	}
+	sort.SliceStable(found, func(i, j int) bool { return found[i].Started.Before(found[j].Started) })
+	out := ListInstancesResponse{Instances: make([]Instance, 0, len(found)), TotalCount: int64(len(found))}
+	for _, in := range found {
+		w := Instance{InstanceId: in.ID, Qualifier: in.Qualifier, State: in.State, Requests: int64(in.Requests), Provisioned: in.Provisioned,
+			StartTime: in.Started.In(s.opts.Location).Format(time.DateTime)}
+		if !in.LastUsed.IsZero() {
+			w.LastUsedTime = in.LastUsed.In(s.opts.Location).Format(time.DateTime)
 		}
-		var found []InstanceInfo
-		for _, in := range l.Instances() {
-			if in.Namespace == ns && in.Function == req.FunctionName && (req.Qualifier == "" || in.Qualifier == req.Qualifier) {
-				found = append(found, in)
-			}
-		}
-		sort.SliceStable(found, func(i, j int) bool { return found[i].Started.Before(found[j].Started) })
-		out := ListInstancesResponse{Instances: make([]Instance, 0, len(found)), TotalCount: int64(len(found))}
-		for _, in := range found {
-			w := Instance{InstanceId: in.ID, Qualifier: in.Qualifier, State: in.State, Requests: int64(in.Requests), Provisioned: in.Provisioned,
-				StartTime: in.Started.In(s.opts.Location).Format(time.DateTime)}
-			if !in.LastUsed.IsZero() {
-				w.LastUsedTime = in.LastUsed.In(s.opts.Location).Format(time.DateTime)
-			}
-			out.Instances = append(out.Instances, w)
-		}
-		return out, nil
-	})
+		out.Instances = append(out.Instances, w)
+	}
+	return out, nil
 }

@@ -13,12 +13,15 @@ import (
 )
 
 func TestGetFunctionMetrics(t *testing.T) {
-	e := setup(t, false)
-	m, err := monitor.Open(context.Background(), monitor.Options{DB: e.store, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api.RegisterMetrics(e.api, m)
+	var m *monitor.Monitor
+	e := setup(t, false, func(e *env, o *api.Options) {
+		var err error
+		m, err = monitor.Open(context.Background(), monitor.Options{DB: e.store, Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Metrics = m
+	})
 	k := monitor.Key{Namespace: "team", Function: "fn", Qualifier: "$LATEST"}
 	m.Record(monitor.Invocation{Key: k, Time: now.Add(-2 * time.Minute), Duration: 20 * time.Millisecond, Cold: true, ColdStart: 250 * time.Millisecond})
 	m.Record(monitor.Invocation{Key: k, Time: now.Add(-2 * time.Minute), Duration: 20 * time.Millisecond, Error: true, GBSeconds: 0.5})
@@ -73,11 +76,12 @@ type instances []api.InstanceInfo
 func (l instances) Instances() []api.InstanceInfo { return l }
 
 func TestListInstances(t *testing.T) {
-	e := setup(t, false)
-	api.RegisterInstances(e.api, instances{
-		{Namespace: "team", Function: "fn", Qualifier: "1", ID: "b", State: "idle", Started: now.Add(-time.Minute), LastUsed: now},
-		{Namespace: "team", Function: "fn", Qualifier: "$LATEST", ID: "a", State: "busy", Requests: 1, Started: now.Add(-2 * time.Minute)},
-		{Namespace: "team", Function: "gn", Qualifier: "$LATEST", ID: "c", State: "ready", Started: now},
+	e := setup(t, false, func(e *env, o *api.Options) {
+		o.Instances = instances{
+			{Namespace: "team", Function: "fn", Qualifier: "1", ID: "b", State: "idle", Started: now.Add(-time.Minute), LastUsed: now},
+			{Namespace: "team", Function: "fn", Qualifier: "$LATEST", ID: "a", State: "busy", Requests: 1, Started: now.Add(-2 * time.Minute)},
+			{Namespace: "team", Function: "gn", Qualifier: "$LATEST", ID: "c", State: "ready", Started: now},
+		}
 	})
 	var got api.ListInstancesResponse
 	call(t, e.team, "ListInstances", api.ListInstancesRequest{Namespace: "team", FunctionName: "fn"}, &got)

@@ -26,11 +26,7 @@ func validateNamespaceDescription(d string) error {
 	return nil
 }
 
-func (s *Server) createNamespace(ctx context.Context, call *Call) (any, error) {
-	var req CreateNamespaceRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) createNamespace(ctx context.Context, call *Call, req *CreateNamespaceRequest) (any, error) {
 	if err := requireAdmin(call); err != nil {
 		return nil, err
 	}
@@ -53,11 +49,7 @@ func (s *Server) createNamespace(ctx context.Context, call *Call) (any, error) {
 	return struct{}{}, nil
 }
 
-func (s *Server) updateNamespace(ctx context.Context, call *Call) (any, error) {
-	var req UpdateNamespaceRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) updateNamespace(ctx context.Context, call *Call, req *UpdateNamespaceRequest) (any, error) {
 	if err := requireAdmin(call); err != nil {
 		return nil, err
 	}
@@ -73,11 +65,7 @@ func (s *Server) updateNamespace(ctx context.Context, call *Call) (any, error) {
 	return struct{}{}, nil
 }
 
-func (s *Server) deleteNamespace(ctx context.Context, call *Call) (any, error) {
-	var req DeleteNamespaceRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) deleteNamespace(ctx context.Context, call *Call, req *DeleteNamespaceRequest) (any, error) {
 	if err := requireAdmin(call); err != nil {
 		return nil, err
 	}
@@ -90,11 +78,7 @@ func (s *Server) deleteNamespace(ctx context.Context, call *Call) (any, error) {
 	return struct{}{}, nil
 }
 
-func (s *Server) listNamespaces(ctx context.Context, call *Call) (any, error) {
-	var req ListNamespacesRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
+func (s *Server) listNamespaces(ctx context.Context, call *Call, req *ListNamespacesRequest) (any, error) {
 	offset, limit, err := page(req.Offset, req.Limit)
 	if err != nil {
 		return nil, err

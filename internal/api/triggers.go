@@ -96,25 +96,6 @@ type CreateTriggerResponse struct {
 	TriggerInfo Trigger
 }
 
-// RegisterTriggers registers the trigger actions on s, and makes
-// GetFunction list a function's triggers.
-func RegisterTriggers(s *Server, tr Triggers) {
-	h := &triggers{Server: s, tr: tr}
-	s.Handle("CreateTrigger", h.create)
-	s.Handle("UpdateTrigger", h.update)
-	s.Handle("UpdateTriggerStatus", h.update)
-	s.Handle("DeleteTrigger", h.delete)
-	s.Handle("ListTriggers", h.list)
-	s.mu.Lock()
-	s.triggers = tr
-	s.mu.Unlock()
-}
-
-type triggers struct {
-	*Server
-	tr Triggers
-}
-
 // enabled reads SCF's Enable: OPEN or CLOSE (also TRUE/FALSE, 1/0).
 func enabled(v string) (bool, error) {
 	switch strings.ToUpper(v) {
@@ -126,17 +107,10 @@ func enabled(v string) (bool, error) {
 	return false, errdefs.Invalid("Enable", "Enable %q is invalid: use OPEN or CLOSE", v)
 }
 
-func (h *triggers) create(ctx context.Context, call *Call) (any, error) {
-	var req CreateTriggerRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
-	ns, err := target(call, req.Namespace, req.FunctionName)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) createTrigger(ctx context.Context, call *Call, ns string, req *CreateTriggerRequest) (any, error) {
 	on := true
 	if req.Enable != "" {
+		var err error
 		if on, err = enabled(req.Enable); err != nil {
 			return nil, err
 		}
@@ -146,22 +120,14 @@ func (h *triggers) create(ctx context.Context, call *Call) (any, error) {
 		Qualifier: req.Qualifier, Desc: req.TriggerDesc, CustomArgument: req.CustomArgument,
 		Description: req.Description, Enabled: on,
 	}
-	if err := h.tr.Create(ctx, t); err != nil {
+	if err := s.opts.Triggers.Create(ctx, t); err != nil {
 		return nil, err
 	}
-	return CreateTriggerResponse{TriggerInfo: h.triggerToWire(t)}, nil
+	return CreateTriggerResponse{TriggerInfo: s.triggerToWire(t)}, nil
 }
 
-func (h *triggers) update(ctx context.Context, call *Call) (any, error) {
-	var req UpdateTriggerRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
-	ns, err := target(call, req.Namespace, req.FunctionName)
-	if err != nil {
-		return nil, err
-	}
-	_, err = h.tr.Update(ctx, ns, req.FunctionName, req.TriggerName, func(t *scf.Trigger) error {
+func (s *Server) updateTrigger(ctx context.Context, call *Call, ns string, req *UpdateTriggerRequest) (any, error) {
+	_, err := s.opts.Triggers.Update(ctx, ns, req.FunctionName, req.TriggerName, func(t *scf.Trigger) error {
 		if req.Type != "" && req.Type != t.Type {
 			return errdefs.Invalid("Type", "trigger %q is of type %s, not %s", t.Name, t.Type, req.Type)
 		}
@@ -192,42 +158,26 @@ func (h *triggers) update(ctx context.Context, call *Call) (any, error) {
 	return struct{}{}, nil
 }
 
-func (h *triggers) delete(ctx context.Context, call *Call) (any, error) {
-	var req DeleteTriggerRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
-	ns, err := target(call, req.Namespace, req.FunctionName)
-	if err != nil {
-		return nil, err
-	}
-	t, err := h.tr.Get(ctx, ns, req.FunctionName, req.TriggerName)
+func (s *Server) deleteTrigger(ctx context.Context, call *Call, ns string, req *DeleteTriggerRequest) (any, error) {
+	t, err := s.opts.Triggers.Get(ctx, ns, req.FunctionName, req.TriggerName)
 	if err != nil {
 		return nil, err
 	}
 	if req.Type != "" && req.Type != t.Type {
 		return nil, errdefs.NotFound("Trigger", "trigger %q of type %s not found", req.TriggerName, req.Type)
 	}
-	return struct{}{}, h.tr.Delete(ctx, ns, req.FunctionName, req.TriggerName)
+	return struct{}{}, s.opts.Triggers.Delete(ctx, ns, req.FunctionName, req.TriggerName)
 }
 
-func (h *triggers) list(ctx context.Context, call *Call) (any, error) {
-	var req ListTriggersRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
-	ns, err := target(call, req.Namespace, req.FunctionName)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) listTriggers(ctx context.Context, call *Call, ns string, req *ListTriggersRequest) (any, error) {
 	offset, limit, desc, err := pageOrder(req.Offset, req.Limit, req.Order, true)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.opts.Store.GetFunction(ctx, ns, req.FunctionName, scf.Latest); err != nil {
+	if _, err := s.opts.Store.GetFunction(ctx, ns, req.FunctionName, scf.Latest); err != nil {
 		return nil, err
 	}
-	all, err := h.tr.List(ctx, ns, req.FunctionName)
+	all, err := s.opts.Triggers.List(ctx, ns, req.FunctionName)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +189,7 @@ func (h *triggers) list(ctx context.Context, call *Call) (any, error) {
 			continue
 		}
 		if resp.TotalCount >= int64(offset) && len(resp.Triggers) < limit {
-			w := h.triggerToWire(t)
+			w := s.triggerToWire(t)
 			resp.Triggers = append(resp.Triggers, TriggerInfo{
 				Enable: w.Enable, Qualifier: w.Qualifier, TriggerName: w.TriggerName, Type: w.Type,
 				TriggerDesc: w.TriggerDesc, AvailableStatus: w.AvailableStatus, CustomArgument: w.CustomArgument,

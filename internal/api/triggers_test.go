@@ -15,12 +15,13 @@ type nopQueue struct{}
 func (nopQueue) Enqueue(context.Context, invocation.Request) (string, error) { return "", nil }
 
 func TestTriggerActions(t *testing.T) {
-	e := setup(t, false)
-	svc, err := trigger.Open(context.Background(), trigger.Options{DB: e.store, Functions: e.store, Queue: nopQueue{}, GatewayURL: "http://gw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api.RegisterTriggers(e.api, svc)
+	e := setup(t, false, func(e *env, o *api.Options) {
+		svc, err := trigger.Open(context.Background(), trigger.Options{DB: e.store, Functions: e.store, Queue: nopQueue{}, GatewayURL: "http://gw"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Triggers = svc
+	})
 	ctx := context.Background()
 	img := &api.Code{ImageConfig: &api.ImageConfig{ImageType: "personal", ImageUri: "127.0.0.1:5000/a/b:1"}}
 	call(t, e.admin, "CreateFunction", api.CreateFunctionRequest{FunctionName: "hello", Code: img}, nil)

@@ -42,50 +42,44 @@ type GetUsageResponse struct {
 	Total     FunctionUsage
 }
 
-// RegisterUsage registers GetUsage on s, pricing usage with prices.
-func RegisterUsage(s *Server, src UsageSource, prices meter.Prices) {
-	s.Handle("GetUsage", func(ctx context.Context, call *Call) (any, error) {
-		var req GetUsageRequest
-		if err := call.Decode(&req); err != nil {
+// getUsage answers GetUsage, pricing usage with Options.Prices.
+func (s *Server) getUsage(ctx context.Context, call *Call, req *GetUsageRequest) (any, error) {
+	q := meter.Query{Namespace: req.Namespace, Function: req.FunctionName}
+	if q.Namespace != "" {
+		if err := scf.ValidateNamespaceName(q.Namespace); err != nil {
 			return nil, err
 		}
-		q := meter.Query{Namespace: req.Namespace, Function: req.FunctionName}
-		if q.Namespace != "" {
-			if err := scf.ValidateNamespaceName(q.Namespace); err != nil {
-				return nil, err
-			}
+	}
+	if q.Namespace == "" && !call.Scope.Admin {
+		if len(call.Scope.Namespaces) != 1 {
+			return nil, errdefs.New(errdefs.ErrMissingParameter, "Namespace", "Namespace is required for this key")
 		}
-		if q.Namespace == "" && !call.Scope.Admin {
-			if len(call.Scope.Namespaces) != 1 {
-				return nil, errdefs.New(errdefs.ErrMissingParameter, "Namespace", "Namespace is required for this key")
-			}
-			q.Namespace = call.Scope.Namespaces[0]
-		}
-		if q.Namespace != "" {
-			if err := call.Authorize(q.Namespace); err != nil {
-				return nil, err
-			}
-		}
-		var err error
-		if q.Start, err = utcTime("StartTime", req.StartTime); err != nil {
+		q.Namespace = call.Scope.Namespaces[0]
+	}
+	if q.Namespace != "" {
+		if err := call.Authorize(q.Namespace); err != nil {
 			return nil, err
 		}
-		if q.End, err = utcTime("EndTime", req.EndTime); err != nil {
-			return nil, err
-		}
-		if !q.Start.IsZero() && !q.End.IsZero() && !q.End.After(q.Start) {
-			return nil, errdefs.Invalid("EndTime", "EndTime must be after StartTime")
-		}
-		fns, total, err := src.Usage(ctx, q, prices)
-		if err != nil {
-			return nil, err
-		}
-		resp := GetUsageResponse{Functions: make([]FunctionUsage, 0, len(fns)), Total: usageToWire(total)}
-		for _, u := range fns {
-			resp.Functions = append(resp.Functions, usageToWire(u))
-		}
-		return resp, nil
-	})
+	}
+	var err error
+	if q.Start, err = utcTime("StartTime", req.StartTime); err != nil {
+		return nil, err
+	}
+	if q.End, err = utcTime("EndTime", req.EndTime); err != nil {
+		return nil, err
+	}
+	if !q.Start.IsZero() && !q.End.IsZero() && !q.End.After(q.Start) {
+		return nil, errdefs.Invalid("EndTime", "EndTime must be after StartTime")
+	}
+	fns, total, err := s.opts.Usage.Usage(ctx, q, s.opts.Prices)
+	if err != nil {
+		return nil, err
+	}
+	resp := GetUsageResponse{Functions: make([]FunctionUsage, 0, len(fns)), Total: usageToWire(total)}
+	for _, u := range fns {
+		resp.Functions = append(resp.Functions, usageToWire(u))
+	}
+	return resp, nil
 }
 
 func utcTime(field, v string) (time.Time, error) {

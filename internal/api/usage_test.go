@@ -10,13 +10,16 @@ import (
 )
 
 func TestGetUsage(t *testing.T) {
-	e := setup(t, false)
-	m, err := meter.Open(context.Background(), meter.Options{DB: e.store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	api.RegisterUsage(e.api, m, meter.DefaultPrices)
+	var m *meter.Meter
+	e := setup(t, false, func(e *env, o *api.Options) {
+		var err error
+		m, err = meter.Open(context.Background(), meter.Options{DB: e.store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		o.Usage, o.Prices = m, meter.DefaultPrices
+	})
 	at := time.Date(2026, 11, 27, 10, 30, 0, 0, time.UTC)
 	for i, ns := range []string{"default", "team", "team"} {
 		err := m.Record(context.Background(), meter.Invocation{RequestID: string(rune('a' + i)), Namespace: ns, Function: "f",

@@ -135,37 +135,11 @@ type ListAliasesResponse struct {
 	TotalCount int64
 }
 
-// RegisterVersions registers the version and alias actions on s.
-func RegisterVersions(s *Server, st VersionStore) {
-	v := &versions{Server: s, st: st}
-	s.Handle("PublishVersion", v.publish)
-	s.Handle("ListVersionByFunction", v.list)
-	s.Handle("DeleteFunctionVersion", v.deleteVersion)
-	s.Handle("CreateAlias", v.createAlias)
-	s.Handle("UpdateAlias", v.updateAlias)
-	s.Handle("GetAlias", v.getAlias)
-	s.Handle("DeleteAlias", v.deleteAlias)
-	s.Handle("ListAliases", v.listAliases)
-}
-
-type versions struct {
-	*Server
-	st VersionStore
-}
-
-func (v *versions) publish(ctx context.Context, call *Call) (any, error) {
-	var req PublishVersionRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
-	ns, err := target(call, req.Namespace, req.FunctionName)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) publishVersion(ctx context.Context, call *Call, ns string, req *PublishVersionRequest) (any, error) {
 	if len(req.Description) > scf.MaxDescription {
 		return nil, errdefs.Invalid("Description", "Description is longer than %d characters", scf.MaxDescription)
 	}
-	fn, err := v.st.PublishVersion(ctx, ns, req.FunctionName, req.Description)
+	fn, err := s.opts.Versions.PublishVersion(ctx, ns, req.FunctionName, req.Description)
 	if err != nil {
 		return nil, err
 	}
@@ -175,20 +149,12 @@ func (v *versions) publish(ctx context.Context, call *Call) (any, error) {
 	}, nil
 }
 
-func (v *versions) list(ctx context.Context, call *Call) (any, error) {
-	var req ListVersionByFunctionRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
-	ns, err := target(call, req.Namespace, req.FunctionName)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) listVersions(ctx context.Context, call *Call, ns string, req *ListVersionByFunctionRequest) (any, error) {
 	offset, limit, desc, err := pageOrder(req.Offset, req.Limit, req.Order, false)
 	if err != nil {
 		return nil, err
 	}
-	all, err := v.st.ListVersions(ctx, ns, req.FunctionName)
+	all, err := s.opts.Versions.ListVersions(ctx, ns, req.FunctionName)
 	if err != nil {
 		return nil, err
 	}
@@ -205,25 +171,17 @@ func (v *versions) list(ctx context.Context, call *Call) (any, error) {
 		resp.FunctionVersion = append(resp.FunctionVersion, fn.Version)
 		resp.Versions = append(resp.Versions, FunctionVersion{
 			Version: fn.Version, Description: fn.Description, Status: string(fn.Status),
-			AddTime: v.formatTime(fn.AddTime), ModTime: v.formatTime(fn.ModTime),
+			AddTime: s.formatTime(fn.AddTime), ModTime: s.formatTime(fn.ModTime),
 		})
 	}
 	return resp, nil
 }
 
-func (v *versions) deleteVersion(ctx context.Context, call *Call) (any, error) {
-	var req DeleteFunctionVersionRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
-	ns, err := target(call, req.Namespace, req.FunctionName)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) deleteVersion(ctx context.Context, call *Call, ns string, req *DeleteFunctionVersionRequest) (any, error) {
 	if err := checkPublished(req.Qualifier); err != nil {
 		return nil, err
 	}
-	return struct{}{}, v.st.DeleteVersion(ctx, ns, req.FunctionName, req.Qualifier)
+	return struct{}{}, s.opts.Versions.DeleteVersion(ctx, ns, req.FunctionName, req.Qualifier)
 }
 
 // checkPublished accepts the number of a published version.
@@ -237,11 +195,8 @@ func checkPublished(q string) error {
 	return nil
 }
 
-func (v *versions) alias(call *Call, req AliasRequest) (*scf.Alias, error) {
-	ns, err := target(call, req.Namespace, req.FunctionName)
-	if err != nil {
-		return nil, err
-	}
+// alias reads the alias of CreateAlias and UpdateAlias in namespace ns.
+func alias(ns string, req *AliasRequest) (*scf.Alias, error) {
 	if err := scf.ValidateAliasName(req.Name); err != nil {
 		return nil, err
 	}
@@ -269,74 +224,42 @@ func (v *versions) alias(call *Call, req AliasRequest) (*scf.Alias, error) {
 	return a, nil
 }
 
-func (v *versions) createAlias(ctx context.Context, call *Call) (any, error) {
-	var req AliasRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
-	a, err := v.alias(call, req)
+func (s *Server) createAlias(ctx context.Context, call *Call, ns string, req *AliasRequest) (any, error) {
+	a, err := alias(ns, req)
 	if err != nil {
 		return nil, err
 	}
-	return struct{}{}, v.st.CreateAlias(ctx, a)
+	return struct{}{}, s.opts.Versions.CreateAlias(ctx, a)
 }
 
-func (v *versions) updateAlias(ctx context.Context, call *Call) (any, error) {
-	var req AliasRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
-	a, err := v.alias(call, req)
+func (s *Server) updateAlias(ctx context.Context, call *Call, ns string, req *AliasRequest) (any, error) {
+	a, err := alias(ns, req)
 	if err != nil {
 		return nil, err
 	}
 	if req.Description == nil {
-		cur, err := v.st.GetAlias(ctx, a.Namespace, a.Function, a.Name)
+		cur, err := s.opts.Versions.GetAlias(ctx, a.Namespace, a.Function, a.Name)
 		if err != nil {
 			return nil, err
 		}
 		a.Description = cur.Description
 	}
-	return struct{}{}, v.st.UpdateAlias(ctx, a)
+	return struct{}{}, s.opts.Versions.UpdateAlias(ctx, a)
 }
 
-func (v *versions) getAlias(ctx context.Context, call *Call) (any, error) {
-	var req AliasKey
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
-	ns, err := target(call, req.Namespace, req.FunctionName)
+func (s *Server) getAlias(ctx context.Context, call *Call, ns string, req *AliasKey) (any, error) {
+	a, err := s.opts.Versions.GetAlias(ctx, ns, req.FunctionName, req.Name)
 	if err != nil {
 		return nil, err
 	}
-	a, err := v.st.GetAlias(ctx, ns, req.FunctionName, req.Name)
-	if err != nil {
-		return nil, err
-	}
-	return v.aliasToWire(a), nil
+	return s.aliasToWire(a), nil
 }
 
-func (v *versions) deleteAlias(ctx context.Context, call *Call) (any, error) {
-	var req AliasKey
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
-	ns, err := target(call, req.Namespace, req.FunctionName)
-	if err != nil {
-		return nil, err
-	}
-	return struct{}{}, v.st.DeleteAlias(ctx, ns, req.FunctionName, req.Name)
+func (s *Server) deleteAlias(ctx context.Context, call *Call, ns string, req *AliasKey) (any, error) {
+	return struct{}{}, s.opts.Versions.DeleteAlias(ctx, ns, req.FunctionName, req.Name)
 }
 
-func (v *versions) listAliases(ctx context.Context, call *Call) (any, error) {
-	var req ListAliasesRequest
-	if err := call.Decode(&req); err != nil {
-		return nil, err
-	}
-	ns, err := target(call, req.Namespace, req.FunctionName)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) listAliases(ctx context.Context, call *Call, ns string, req *ListAliasesRequest) (any, error) {
 	offset, err := numberString("Offset", req.Offset)
 	if err != nil {
 		return nil, err
@@ -349,12 +272,12 @@ func (v *versions) listAliases(ctx context.Context, call *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	all, err := v.st.ListAliases(ctx, ns, req.FunctionName)
+	all, err := s.opts.Versions.ListAliases(ctx, ns, req.FunctionName)
 	if err != nil {
 		return nil, err
 	}
 	if len(all) == 0 {
-		if _, err := v.opts.Store.GetFunction(ctx, ns, req.FunctionName, scf.Latest); err != nil {
+		if _, err := s.opts.Store.GetFunction(ctx, ns, req.FunctionName, scf.Latest); err != nil {
 			return nil, err
 		}
 	}
@@ -364,7 +287,7 @@ func (v *versions) listAliases(ctx context.Context, call *Call) (any, error) {
 			continue
 		}
 		if resp.TotalCount >= int64(from) && len(resp.Aliases) < n {
-			resp.Aliases = append(resp.Aliases, v.aliasToWire(a))
+			resp.Aliases = append(resp.Aliases, s.aliasToWire(a))
 		}
 		resp.TotalCount++
 	}
@@ -392,10 +315,10 @@ func numberString(field, s string) (int64, error) {
 	return n, nil
 }
 
-func (v *versions) aliasToWire(a *scf.Alias) Alias {
+func (s *Server) aliasToWire(a *scf.Alias) Alias {
 	out := Alias{
 		FunctionVersion: a.FunctionVersion, Name: a.Name, Description: a.Description,
-		AddTime: v.formatTime(a.AddTime), ModTime: v.formatTime(a.ModTime),
+		AddTime: s.formatTime(a.AddTime), ModTime: s.formatTime(a.ModTime),
 	}
 	for _, w := range a.Routing.AdditionalVersionWeights {
 		out.RoutingConfig.AdditionalVersionWeights = append(out.RoutingConfig.AdditionalVersionWeights, VersionWeight(w))

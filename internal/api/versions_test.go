@@ -10,8 +10,7 @@ import (
 )
 
 func TestVersionsAndAliases(t *testing.T) {
-	e := setup(t, false)
-	api.RegisterVersions(e.api, e.store)
+	e := setup(t, false, func(e *env, o *api.Options) { o.Versions = e.store })
 	ctx := context.Background()
 	img := &api.Code{ImageConfig: &api.ImageConfig{ImageType: "personal", ImageUri: "127.0.0.1:5000/a/b:1"}}
 	call(t, e.admin, "CreateFunction", api.CreateFunctionRequest{FunctionName: "hello", Code: img}, nil)

@@ -50,8 +50,7 @@ func TestAsyncCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { q.Close() })
-	s := api.New(api.Options{Store: st, Keys: keys})
-	api.RegisterAsync(s, q)
+	s := api.New(api.Options{Store: st, Keys: keys, Async: q})
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	env := map[string]string{"SCFD_ENDPOINT": srv.URL, "SCFD_DATA_DIR": dir}

@@ -51,10 +51,8 @@ func invokeServer(t *testing.T) (map[string]string, *echoInvoker, *logs.Store) {
 		}
 		return key.SecretKey, api.Scope{Admin: true}, nil
 	})
-	srv := api.New(api.Options{Store: st, Keys: keys})
 	inv := &echoInvoker{}
-	api.RegisterInvoke(srv, api.InvokeOptions{Invoker: inv})
-	api.RegisterLogs(srv, ls)
+	srv := api.New(api.Options{Store: st, Keys: keys, Invoker: inv, Logs: ls})
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	return map[string]string{"SCFD_ENDPOINT": hs.URL, "SCFD_DATA_DIR": dir}, inv, ls

@@ -47,6 +47,8 @@ type Config struct {
 	LogFormat          string        // SCFD_LOG_FORMAT: text or json
 	LogLevel           string        // SCFD_LOG_LEVEL: debug, info, warn, error
 	Prices             Prices        // SCFD_PRICE_*, SCFD_FREE_TIER: what usage costs
+	ShutdownGrace      time.Duration // SCFD_SHUTDOWN_GRACE: how long in-flight requests may finish after SIGTERM
+	DebugAddr          string        // SCFD_DEBUG_ADDR: the net/http/pprof listener; empty = off
 }
 
 // Prices turn metered usage into cost (US dollars). The defaults are
@@ -73,6 +75,8 @@ const (
 	DefaultOCIRuntime   = "runc"
 	DefaultBackend      = BackendLocal
 	DefaultK8sNamespace = "scfd"
+	// DefaultShutdownGrace bounds the drain after SIGTERM.
+	DefaultShutdownGrace = 30 * time.Second
 )
 
 // The backends: where instances run.
@@ -123,6 +127,8 @@ var settings = []setting{
 	{"price-idle-gb-second", "SCFD_PRICE_IDLE_GB_SECOND", "0.00000847", "price in USD of one GB-second of idle provisioned instances"},
 	{"price-outbound-gb", "SCFD_PRICE_OUTBOUND_GB", "0.1203", "price in USD of one GB of outbound traffic"},
 	{"free-tier", "SCFD_FREE_TIER", "true", "deduct SCF's monthly free package from the cost (true or false)"},
+	{"shutdown-grace", "SCFD_SHUTDOWN_GRACE", DefaultShutdownGrace.String(), "how long in-flight requests may take to finish after SIGTERM (0: none)"},
+	{"debug-addr", "SCFD_DEBUG_ADDR", "", "listen address of net/http/pprof's /debug/pprof/ (empty or off: none)"},
 }
 
 // Flags registers every setting on fs with its environment variable's value
@@ -160,6 +166,7 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 		Kubeconfig:   get("kubeconfig"),
 		LogFormat:    get("log-format"),
 		LogLevel:     get("log-level"),
+		DebugAddr:    get("debug-addr"),
 	}
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir()
@@ -178,6 +185,14 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 	if c.RegistryAddr != "" {
 		if err := checkAddr(c.RegistryAddr); err != nil {
 			return nil, fmt.Errorf("invalid SCFD_REGISTRY_ADDR %q: %w", c.RegistryAddr, err)
+		}
+	}
+	if c.DebugAddr == "off" {
+		c.DebugAddr = ""
+	}
+	if c.DebugAddr != "" {
+		if err := checkAddr(c.DebugAddr); err != nil {
+			return nil, fmt.Errorf("invalid SCFD_DEBUG_ADDR %q: %w", c.DebugAddr, err)
 		}
 	}
 	if (c.SecretID == "") != (c.SecretKey == "") {
@@ -221,6 +236,9 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 		return nil, fmt.Errorf("invalid SCFD_INSTANCE_IDLE_TIMEOUT %q: want a positive duration such as 10m", get("instance-idle-timeout"))
 	}
 	c.IdleTimeout = d
+	if c.ShutdownGrace, err = time.ParseDuration(get("shutdown-grace")); err != nil || c.ShutdownGrace < 0 {
+		return nil, fmt.Errorf("invalid SCFD_SHUTDOWN_GRACE %q: want a duration such as 30s, 0 or more", get("shutdown-grace"))
+	}
 	if c.OCIRuntime == "" {
 		return nil, fmt.Errorf("invalid SCFD_OCI_RUNTIME: must not be empty")
 	}

@@ -24,7 +24,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.APIAddr != DefaultAPIAddr || c.GatewayAddr != DefaultGatewayAddr || c.Region != DefaultRegion ||
-		c.IdleTimeout != DefaultIdleTimeout || c.OCIRuntime != "runc" || c.ImageCacheMax != 0 {
+		c.IdleTimeout != DefaultIdleTimeout || c.OCIRuntime != "runc" || c.ImageCacheMax != 0 ||
+		c.ShutdownGrace != DefaultShutdownGrace || c.DebugAddr != "" {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -35,6 +36,8 @@ func TestEnvironmentAndFlags(t *testing.T) {
 		"SCFD_INSECURE_REGISTRIES":   "127.0.0.1:5000, localhost:5001",
 		"SCFD_INSTANCE_IDLE_TIMEOUT": "90s",
 		"SCFD_IMAGE_CACHE_MAX":       "2G",
+		"SCFD_SHUTDOWN_GRACE":        "5s",
+		"SCFD_DEBUG_ADDR":            "127.0.0.1:6060",
 	}
 	c, err := load(t, env, "--api-addr", "127.0.0.1:4321")
 	if err != nil {
@@ -49,6 +52,9 @@ func TestEnvironmentAndFlags(t *testing.T) {
 	if c.IdleTimeout != 90*time.Second || c.ImageCacheMax != 2<<30 {
 		t.Errorf("IdleTimeout %v, ImageCacheMax %d", c.IdleTimeout, c.ImageCacheMax)
 	}
+	if c.ShutdownGrace != 5*time.Second || c.DebugAddr != "127.0.0.1:6060" {
+		t.Errorf("ShutdownGrace %v, DebugAddr %q", c.ShutdownGrace, c.DebugAddr)
+	}
 }
 
 func TestInvalidNamesTheSetting(t *testing.T) {
@@ -58,6 +64,8 @@ func TestInvalidNamesTheSetting(t *testing.T) {
 		"SCFD_INSTANCE_IDLE_TIMEOUT": "soon",
 		"SCFD_APPID":                 "abc",
 		"SCFD_IMAGE_CACHE_MAX":       "lots",
+		"SCFD_SHUTDOWN_GRACE":        "-1s",
+		"SCFD_DEBUG_ADDR":            "nowhere",
 		"SCFD_SECRET_ID":             "AKIDonly",
 		"SCFD_INSECURE_REGISTRIES":   "http://x/y",
 		"SCFD_LOG_FORMAT":            "xml",

@@ -1,10 +1,8 @@
 package daemon
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/scfd/scfd/internal/api"
@@ -20,29 +18,6 @@ const (
 	MonitorFlushInterval  = time.Minute
 	MonitorSampleInterval = time.Second
 )
-
-// openMonitor opens the console's time series. stop ends its goroutines
-// and writes what is left; call it after the invocation path has stopped
-// and before the store closes.
-func openMonitor(ctx context.Context, db monitor.Migrator, log *slog.Logger) (m *monitor.Monitor, start func(p *pool.Pool), stop func(), err error) {
-	m, err = monitor.Open(ctx, monitor.Options{DB: db, Logger: log})
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	bg, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	start = func(p *pool.Pool) {
-		wg.Go(func() { m.Run(bg, MonitorFlushInterval) })
-		if p != nil {
-			wg.Go(func() { m.RunSampler(bg, MonitorSampleInterval, instanceCounts(p)) })
-		}
-	}
-	stop = func() {
-		cancel()
-		wg.Wait()
-	}
-	return m, start, stop, nil
-}
 
 // monitored is what the recorder tells the monitor of an invocation.
 func monitored(f invocation.Finished, gbSeconds float64) monitor.Invocation {
@@ -88,13 +63,9 @@ func (l poolInstances) Instances() []api.InstanceInfo {
 	return out
 }
 
-// registerConsole adds the monitoring actions to the API and returns the
-// API listener's handler with the console under /console/.
-func registerConsole(apiSrv *api.Server, next http.Handler, m *monitor.Monitor, p *pool.Pool, keys api.KeyLookup, log *slog.Logger) http.Handler {
-	api.RegisterMetrics(apiSrv, m)
-	if p != nil {
-		api.RegisterInstances(apiSrv, poolInstances{p})
-	}
+// withConsole returns the API listener's handler: next, with the console
+// under /console/.
+func withConsole(apiSrv *api.Server, next http.Handler, keys api.KeyLookup, log *slog.Logger) http.Handler {
 	c := console.New(console.Options{API: apiSrv, Keys: keys, Logger: log})
 	mux := http.NewServeMux()
 	mux.Handle(console.Prefix, c)

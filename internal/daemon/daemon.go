@@ -1,9 +1,10 @@
 // Package daemon is scfd's composition root: the one place that knows every
-// concrete type. It opens the store and the image cache, builds the API,
-// the deployer, the data plane (the runc driver, the instance pool, the
-// invoker, the logs and the functions' temporary credentials) and the
-// gateway, serves them, and shuts them down in order.
-// cmd/scfd parses the configuration and calls Run.
+// concrete type. Run opens scfd's parts one after the other (the store,
+// the embedded registry, the image cache, metering, the deployer, the data
+// plane, the asynchronous queue, the triggers, the API and the gateway, the
+// listeners), serves, and on a stop signal drains the listeners and closes
+// the parts in reverse order. cmd/scfd parses the configuration and calls
+// Run.
 package daemon
 
 import (
@@ -13,7 +14,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -21,21 +21,24 @@ import (
 	"time"
 
 	"github.com/scfd/scfd/internal/api"
+	"github.com/scfd/scfd/internal/async"
 	"github.com/scfd/scfd/internal/config"
 	"github.com/scfd/scfd/internal/credentials"
 	"github.com/scfd/scfd/internal/deploy"
+	"github.com/scfd/scfd/internal/gateway"
 	"github.com/scfd/scfd/internal/images"
 	"github.com/scfd/scfd/internal/meter"
 	"github.com/scfd/scfd/internal/metrics"
+	"github.com/scfd/scfd/internal/monitor"
 	"github.com/scfd/scfd/internal/scf"
 	"github.com/scfd/scfd/internal/store"
 	"github.com/scfd/scfd/internal/tc3"
 	"github.com/scfd/scfd/internal/trigger"
 )
 
-// ShutdownGrace bounds how long in-flight API calls may take to finish
-// after a stop signal.
-const ShutdownGrace = 30 * time.Second
+// StopTimeout bounds how long stopping the instances, and forgetting a
+// deleted function, may take.
+const StopTimeout = 30 * time.Second
 
 // NewLogger builds the server's structured logger from the configuration.
 func NewLogger(c *config.Config, w io.Writer) *slog.Logger {
@@ -48,11 +51,88 @@ func NewLogger(c *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// Run serves until ctx is cancelled, then stops cleanly: listeners close,
-// in-flight calls finish, background work stops, the store is closed.
-// announce receives the lines meant for the person who started scfd (the
-// generated key, the addresses).
+// Run serves until ctx is cancelled, then stops cleanly: the listeners
+// stop accepting, requests in flight finish within c.ShutdownGrace (later
+// ones are answered 503 with Retry-After), then the instances stop,
+// background work stops and the store is closed. announce receives the
+// lines meant for the person who started scfd (the generated key, the
+// addresses).
 func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Writer) (err error) {
+	d := &daemon{c: c, log: log, announce: announce}
+	defer func() { err = errors.Join(err, d.close()) }()
+	for _, open := range []func(context.Context) error{
+		d.openKeys,      // the data dir, the administrator's key, the functions' temporary keys
+		d.openStore,     // SQLite: functions, versions, aliases, triggers, events, logs, usage
+		d.openRegistry,  // the embedded image registry, listening already
+		d.openImages,    // the image cache
+		d.openMetering,  // Prometheus metrics, usage, the console's time series
+		d.openDeployer,  // image pulls, resuming those a previous run left
+		d.openDataPlane, // the runtime driver, the pool, the logs, the invoker
+		d.openAsync,     // the queue of asynchronous invocations
+		d.openTriggers,  // timers and API gateway triggers
+		d.openAPI,       // the SCF API and the console
+		d.openGateway,   // web functions and API gateway triggers
+		d.listen,        // the listeners, drained on the way out
+	} {
+		if err := open(ctx); err != nil {
+			return err
+		}
+	}
+	return d.serve(ctx)
+}
+
+// daemon holds the parts of one run of scfd serve, each set by its open
+// function.
+type daemon struct {
+	c        *config.Config
+	log      *slog.Logger
+	announce io.Writer
+	closers  []func() error // in the order the parts opened
+
+	admin   credentials.Key
+	issuer  *credentials.Issuer
+	keys    api.KeyLookup // the administrator's key, then the functions' temporary ones
+	st      *store.Store
+	reg     *embedded
+	cache   *images.Cache
+	met     *metrics.Metrics
+	usage   *meter.Meter
+	mon     *monitor.Monitor
+	rec     recorder
+	dep     *deploy.Deployer
+	inv     *dataPlane
+	queue   *async.Queue
+	trig    *trigger.Service
+	api     *api.Server
+	servers []*server
+	drain   *drain
+}
+
+// onClose adds the closing of the part being opened.
+func (d *daemon) onClose(f func() error) { d.closers = append(d.closers, f) }
+
+// background runs fns, each in a goroutine, until the part that started
+// them closes.
+func (d *daemon) background(fns ...func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, fn := range fns {
+		wg.Go(func() { fn(ctx) })
+	}
+	d.onClose(func() error { cancel(); wg.Wait(); return nil })
+}
+
+// close closes the parts in the reverse order of their opening.
+func (d *daemon) close() error {
+	var errs []error
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		errs = append(errs, d.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+func (d *daemon) openKeys(ctx context.Context) error {
+	c := d.c
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -65,194 +145,197 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 		return err
 	}
 	if created {
-		fmt.Fprintf(announce, "scfd: generated the administrator key pair, kept in %s (mode 0600):\n  SecretId:  %s\n  SecretKey: %s\n",
+		fmt.Fprintf(d.announce, "scfd: generated the administrator key pair, kept in %s (mode 0600):\n  SecretId:  %s\n  SecretKey: %s\n",
 			credentials.Path(c.DataDir), key.SecretID, key.SecretKey)
 	}
+	d.admin = key
+	d.issuer = credentials.NewIssuer(credentials.IssuerOptions{Reuse: CredentialReuse})
+	d.keys = api.WithTemporaryKeys(adminKeys{key}, d.issuer)
+	return nil
+}
 
-	st, err := store.Open(ctx, c.DataDir)
+func (d *daemon) openStore(ctx context.Context) error {
+	st, err := store.Open(ctx, d.c.DataDir)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	defer func() { err = errors.Join(err, st.Close()) }()
+	d.st = st
+	d.onClose(st.Close)
+	return nil
+}
 
-	emb, err := openRegistry(ctx, c, log, st, key)
+func (d *daemon) openRegistry(ctx context.Context) error {
+	reg, err := openRegistry(ctx, d.c, d.log, d.st, d.admin, d.keys)
 	if err != nil {
 		return fmt.Errorf("open registry: %w", err)
 	}
-	defer func() { err = errors.Join(err, emb.close()) }()
+	d.reg = reg
+	d.onClose(reg.close)
+	return nil
+}
 
-	_, subnet, _ := RuntimeNames(c.DataDir)
-	policy := images.RegistryPolicy{Allowed: c.AllowedRegistries, Denied: []netip.Prefix{netip.MustParsePrefix(subnet)}}
+func (d *daemon) openImages(ctx context.Context) error {
+	_, subnet, _ := RuntimeNames(d.c.DataDir)
+	policy := images.RegistryPolicy{Allowed: d.c.AllowedRegistries, Denied: []netip.Prefix{netip.MustParsePrefix(subnet)}}
 	cache, err := images.Open(ctx, images.Options{
-		Dir:                filepath.Join(c.DataDir, "images"),
-		InsecureRegistries: c.InsecureRegistries,
-		MaxCacheBytes:      c.ImageCacheMax,
-		MaxUnpackedBytes:   c.ImageMaxUnpacked,
-		MaxFiles:           c.ImageMaxFiles,
+		Dir:                filepath.Join(d.c.DataDir, "images"),
+		InsecureRegistries: d.c.InsecureRegistries,
+		MaxCacheBytes:      d.c.ImageCacheMax,
+		MaxUnpackedBytes:   d.c.ImageMaxUnpacked,
+		MaxFiles:           d.c.ImageMaxFiles,
 		Policy:             policy,
-		Transport:          emb.transport(policy.Transport()),
-		Logger:             log,
+		Transport:          d.reg.transport(policy.Transport()),
+		Logger:             d.log,
 	})
 	if err != nil {
 		return fmt.Errorf("open image cache: %w", err)
 	}
-	met := metrics.New()
-	usage, err := meter.Open(ctx, meter.Options{DB: st, Logger: log})
+	d.cache = cache
+	return nil
+}
+
+// openMetering opens what is told of every finished invocation: the
+// Prometheus metrics, the meter and the console's time series.
+func (d *daemon) openMetering(ctx context.Context) error {
+	d.met = metrics.New()
+	usage, err := meter.Open(ctx, meter.Options{DB: d.st, Logger: d.log})
 	if err != nil {
 		return fmt.Errorf("open the meter: %w", err)
 	}
-	defer func() { err = errors.Join(err, usage.Close()) }()
-	mon, startMonitor, stopMonitor, err := openMonitor(ctx, st, log)
-	if err != nil {
+	d.usage = usage
+	d.onClose(usage.Close)
+	// The monitor's minutes are written once a minute and when it stops,
+	// after the invocations have.
+	if d.mon, err = monitor.Open(ctx, monitor.Options{DB: d.st, Logger: d.log}); err != nil {
 		return fmt.Errorf("open the monitor: %w", err)
 	}
-	defer stopMonitor()
-	dep := deploy.New(st, cache, deploy.Options{Logger: log, PullObserved: met.ImagePull})
-	defer dep.Close()
-	pending, _, err := st.ListFunctions(ctx, store.FunctionQuery{
+	d.background(func(ctx context.Context) { d.mon.Run(ctx, MonitorFlushInterval) })
+	d.rec = recorder{meter: d.usage, metrics: d.met, monitor: d.mon, log: d.log}
+	return nil
+}
+
+func (d *daemon) openDeployer(ctx context.Context) error {
+	d.dep = deploy.New(d.st, d.cache, deploy.Options{Logger: d.log, PullObserved: d.met.ImagePull})
+	d.onClose(func() error { d.dep.Close(); return nil })
+	pending, _, err := d.st.ListFunctions(ctx, store.FunctionQuery{
 		Statuses: []scf.Status{scf.StatusCreating, scf.StatusUpdating},
 		Limit:    1 << 30,
 	})
 	if err != nil {
 		return fmt.Errorf("list pending functions: %w", err)
 	}
-	dep.Resume(ctx, pending)
+	d.dep.Resume(ctx, pending)
+	return nil
+}
 
-	inv, err := startInvocation(ctx, c, log, st, cache, recorder{meter: usage, metrics: met, monitor: mon, log: log})
+// openDataPlane starts the data plane and the samplers that read its
+// pool. Closing it stops the instances.
+func (d *daemon) openDataPlane(ctx context.Context) error {
+	inv, err := startInvocation(ctx, d.c, d.log, d.st, d.cache, d.issuer, d.rec)
 	if err != nil {
 		return err
 	}
-	startMonitor(inv.pool)
-	met.Instances(instanceStates(inv.pool))
-	sampling, stopSampling := context.WithCancel(context.Background())
-	defer stopSampling()
-	if inv.pool != nil {
-		go usage.RunIdleSampler(sampling, provisionedIdle(inv.pool, st))
+	d.inv = inv
+	d.onClose(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), StopTimeout)
+		defer cancel()
+		return inv.close(ctx, d.log)
+	})
+	d.met.Instances(instanceStates(inv.pool))
+	var samplers []func(context.Context)
+	if p := inv.pool; p != nil {
+		samplers = append(samplers,
+			func(ctx context.Context) { d.usage.RunIdleSampler(ctx, provisionedIdle(p, d.st)) },
+			func(ctx context.Context) { d.mon.RunSampler(ctx, MonitorSampleInterval, instanceCounts(p)) })
 	}
 	if eg, ok := inv.driver.(egressCounter); ok {
-		go usage.RunOutboundSampler(sampling, OutboundInterval, outbound(eg))
+		samplers = append(samplers, func(ctx context.Context) { d.usage.RunOutboundSampler(ctx, OutboundInterval, outbound(eg)) })
 	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
-		defer cancel()
-		err = errors.Join(err, inv.close(cctx, log))
-	}()
+	d.background(samplers...)
+	return nil
+}
 
-	forget := &lifecycle{Deployer: dep, log: log, others: []forgetter{
-		forgetFunc(func(_ context.Context, ns, name string) error { met.Forget(ns, name); return nil }),
-	}}
-	if inv.pool != nil {
-		forget.others = append(forget.others, forgetFunc(inv.pool.Remove))
-	}
-	apiSrv := api.New(api.Options{
-		Store:    st,
-		Deployer: forget,
-		Keys:     inv.keys(adminKeys{key}),
-		Region:   c.Region,
-		AppID:    c.AppID,
-		UIN:      c.UIN,
-		Logger:   log,
-	})
-	inv.register(apiSrv)
-	queue, err := startAsync(ctx, log, st, inv, apiSrv)
+// openAsync opens the queue of asynchronous invocations over the
+// invoker, requeueing the events a previous run left unfinished. It
+// closes before the data plane: running attempts go back to the queue.
+func (d *daemon) openAsync(ctx context.Context) error {
+	q, err := async.Open(ctx, async.Options{Store: d.st, Functions: d.st, Invoker: d.inv.invoker, Logger: d.log})
 	if err != nil {
-		return err
+		return fmt.Errorf("open the asynchronous queue: %w", err)
 	}
-	defer queue.Close()
-	met.AsyncQueueDepth(func() float64 {
-		n, err := queue.Depth(context.Background())
+	d.queue = q
+	d.onClose(q.Close)
+	d.met.AsyncQueueDepth(func() float64 {
+		n, err := q.Depth(context.Background())
 		if err != nil {
-			log.Warn("reading the async queue depth", "err", err)
+			d.log.Warn("reading the async queue depth", "err", err)
 		}
 		return float64(n)
 	})
+	return nil
+}
+
+func (d *daemon) openTriggers(ctx context.Context) error {
 	trig, err := trigger.Open(ctx, trigger.Options{
-		DB: st, Functions: st, Queue: queue, GatewayURL: gatewayURL(c.GatewayAddr), Logger: log,
+		DB: d.st, Functions: d.st, Queue: d.queue, GatewayURL: gatewayURL(d.c.GatewayAddr), Logger: d.log,
 	})
 	if err != nil {
 		return fmt.Errorf("open the triggers: %w", err)
 	}
-	go trig.Run(sampling)
-	api.RegisterTriggers(apiSrv, trig)
-	forget.others = append(forget.others, forgetFunc(trig.Forget), forgetFunc(mon.Forget), forgetFunc(queue.Forget))
-	api.RegisterUsage(apiSrv, usage, meter.Prices(c.Prices))
-	api.RegisterVersions(apiSrv, st)
-	emb.useKeys(inv.keys(adminKeys{key}))
-	servers := []*server{
-		{name: "SCF API", addr: c.APIAddr, handler: registerConsole(apiSrv, apiMux(apiSrv, met), mon, inv.pool, inv.keys(adminKeys{key}), log)},
-		{name: "gateway", addr: c.GatewayAddr, handler: trig.APIGW(inv.invoker, newGateway(log, st, inv))},
-	}
-	servers = append(servers, emb.servers()...)
-	for _, s := range servers {
-		if err := s.listen(); err != nil {
-			closeAll(servers)
-			return err
-		}
-		fmt.Fprintf(announce, "scfd: %s listening on %s\n", s.name, s.ln.Addr())
-		log.Info("listening", "server", s.name, "addr", s.ln.Addr().String())
-	}
-	errc := make(chan error, len(servers))
-	for _, s := range servers {
-		go func() { errc <- s.serve() }()
-	}
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
-	defer cancel()
-	var wg sync.WaitGroup
-	for _, s := range servers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = s.srv.Shutdown(sctx)
-		}()
-	}
-	wg.Wait()
-	return err
-}
-
-type server struct {
-	name, addr string
-	handler    http.Handler
-	ln         net.Listener
-	srv        *http.Server
-}
-
-func (s *server) listen() error {
-	if s.ln == nil { // else listening already
-		ln, err := net.Listen("tcp", s.addr)
-		if err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
-		}
-		s.ln = ln
-	}
-	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	d.trig = trig
+	d.background(trig.Run)
 	return nil
 }
 
-func (s *server) serve() error {
-	if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("%s: %w", s.name, err)
+func (d *daemon) openAPI(ctx context.Context) error {
+	c := d.c
+	// A deleted function is forgotten by everything that holds something
+	// of it.
+	forget := &lifecycle{Deployer: d.dep, log: d.log, others: []forgetter{
+		forgetFunc(func(_ context.Context, ns, name string) error { d.met.Forget(ns, name); return nil }),
+		forgetFunc(d.trig.Forget), forgetFunc(d.mon.Forget), forgetFunc(d.queue.Forget),
+	}}
+	opts := api.Options{
+		Store:    d.st,
+		Deployer: forget,
+		Keys:     d.keys,
+		Region:   c.Region,
+		AppID:    c.AppID,
+		UIN:      c.UIN,
+		Logger:   d.log,
+		Invoker:  d.inv.invoker,
+		Queue:    d.queue,
+		Async:    d.queue,
+		Logs:     d.inv.logs,
+		Triggers: d.trig,
+		Metrics:  d.mon,
+		Usage:    d.usage,
+		Prices:   meter.Prices(c.Prices),
+		Versions: d.st,
 	}
+	if p := d.inv.pool; p != nil {
+		forget.others = append(forget.others, forgetFunc(p.Remove))
+		opts.Concurrency = p
+		opts.Instances = poolInstances{p}
+	}
+	d.api = api.New(opts)
+	d.servers = append(d.servers, &server{
+		name:    "SCF API",
+		addr:    c.APIAddr,
+		handler: withConsole(d.api, apiMux(d.api, d.met), d.keys, d.log),
+		refuse:  api.ShuttingDown(RetryAfter),
+	})
 	return nil
 }
 
-func closeAll(servers []*server) {
-	for _, s := range servers {
-		if s.ln != nil {
-			s.ln.Close()
-		}
-	}
-}
-
-// notFound answers the gateway until web functions are served.
-func notFound(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusNotFound)
-	io.WriteString(w, `{"error":"function not found"}`+"\n")
+func (d *daemon) openGateway(ctx context.Context) error {
+	d.servers = append(d.servers, &server{
+		name:    "gateway",
+		addr:    d.c.GatewayAddr,
+		handler: d.trig.APIGW(d.inv.invoker, newGateway(d.log, d.st, d.inv)),
+		refuse:  gateway.ShuttingDown(RetryAfter),
+	})
+	return nil
 }
 
 // adminKeys lets the administrator's key act on everything.

@@ -15,7 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/scfd/scfd/internal/api"
 	"github.com/scfd/scfd/internal/config"
 	"github.com/scfd/scfd/internal/credentials"
 	"github.com/scfd/scfd/internal/errdefs"
@@ -135,14 +134,14 @@ func RuntimeNames(dataDir string) (network, subnet, cgroupParent string) {
 // startInvocation builds the data plane. When the runtime cannot start
 // (not root, no runc), the server still serves the control plane and
 // every invocation fails with the reason.
-func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st *store.Store, cache *images.Cache, rec invoke.Recorder) (*dataPlane, error) {
+func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st *store.Store, cache *images.Cache, issuer *credentials.Issuer, rec invoke.Recorder) (*dataPlane, error) {
 	ls, err := logs.Open(ctx, st, logs.Options{Logger: log, MaxBytes: logBudget(c)})
 	if err != nil {
 		return nil, fmt.Errorf("open logs: %w", err)
 	}
 	bg, stop := context.WithCancel(context.Background())
 	go ls.RunReaper(bg, LogReapInterval)
-	inv := &dataPlane{logs: ls, issuer: credentials.NewIssuer(credentials.IssuerOptions{Reuse: CredentialReuse}), stop: stop}
+	inv := &dataPlane{logs: ls, issuer: issuer, stop: stop}
 	acct := sandbox.Account{Region: c.Region, AppID: c.AppID, UIN: c.UIN}
 	var instances invoke.Instances
 	inv.driver, err = newDriver(ctx, c, acct, log)
@@ -185,25 +184,11 @@ func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st
 	return inv, nil
 }
 
-// register adds the invocation, log and concurrency actions to the API.
-func (inv *dataPlane) register(s *api.Server) {
-	api.RegisterInvoke(s, api.InvokeOptions{Invoker: inv.invoker})
-	api.RegisterLogs(s, inv.logs)
-	if inv.pool != nil {
-		api.RegisterConcurrency(s, inv.pool)
-	}
-}
-
 // provisionedReport is the log line of a provisioned instance's warm-up,
 // in SCF's format.
 func provisionedReport(id string, fn *scf.Function, cs pool.ColdStart) string {
 	return fmt.Sprintf("Provisioned Report RequestId:%s InitDuration:%.3fms Memory:%dMB", id,
 		float64(cs.Total.Microseconds())/1000, fn.MemorySize)
-}
-
-// keys wraps the administrator's keys with the functions' temporary ones.
-func (inv *dataPlane) keys(k api.KeyLookup) api.KeyLookup {
-	return api.WithTemporaryKeys(k, inv.issuer)
 }
 
 // close stops the instances, removes the runtime's host state and flushes

@@ -31,7 +31,7 @@ type lifecycle struct {
 // Forget tells the deployer, then the others, that a function is gone.
 func (l *lifecycle) Forget(namespace, name string) {
 	l.Deployer.Forget(namespace, name)
-	ctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+	ctx, cancel := context.WithTimeout(context.Background(), StopTimeout)
 	defer cancel()
 	for _, o := range l.others {
 		if err := o.Forget(ctx, namespace, name); err != nil {

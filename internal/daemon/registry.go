@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
-	"sync/atomic"
+	"strconv"
+	"time"
 
 	"github.com/scfd/scfd/internal/api"
 	"github.com/scfd/scfd/internal/config"
@@ -19,24 +21,22 @@ import (
 // zero value (SCFD_REGISTRY_ADDR off) has no registry; its methods then do
 // nothing.
 type embedded struct {
-	reg  *registry.Registry
-	srv  *server
-	keys atomic.Pointer[api.KeyLookup]
+	reg *registry.Registry
+	srv *server
 }
 
 // openRegistry opens the registry under DATA/registry and listens on
-// c.RegistryAddr. It authenticates with the administrator's key until
-// useKeys adds the functions' temporary keys.
-func openRegistry(ctx context.Context, c *config.Config, log *slog.Logger, st *store.Store, admin credentials.Key) (*embedded, error) {
+// c.RegistryAddr. It authenticates with keys (the administrator's and
+// the functions' temporary ones).
+func openRegistry(ctx context.Context, c *config.Config, log *slog.Logger, st *store.Store, admin credentials.Key, keys api.KeyLookup) (*embedded, error) {
 	e := &embedded{}
 	if c.RegistryAddr == "" {
 		return e, nil
 	}
-	e.useKeys(adminKeys{admin})
 	reg, err := registry.New(ctx, registry.Options{
 		Dir:    filepath.Join(c.DataDir, "registry"),
 		Addr:   c.RegistryAddr,
-		Keys:   api.KeyLookupFunc(func(id string) (string, api.Scope, error) { return (*e.keys.Load()).Lookup(id) }),
+		Keys:   keys,
 		Admin:  admin,
 		Pins:   st,
 		Logger: log,
@@ -50,11 +50,9 @@ func openRegistry(ctx context.Context, c *config.Config, log *slog.Logger, st *s
 		return nil, err
 	}
 	e.reg = reg
-	e.srv = &server{name: "registry", addr: c.RegistryAddr, handler: reg, ln: ln}
+	e.srv = &server{name: "registry", addr: c.RegistryAddr, handler: reg, ln: ln, refuse: http.HandlerFunc(registryShuttingDown)}
 	return e, nil
 }
-
-func (e *embedded) useKeys(k api.KeyLookup) { e.keys.Store(&k) }
 
 // transport is the image cache's transport: base, with the embedded
 // registry's hosts served in-process when there is one.
@@ -77,6 +75,17 @@ func (e *embedded) close() error {
 	if e.reg == nil {
 		return nil
 	}
-	e.srv.ln.Close()
+	e.srv.ln.Close() // closed already after serving; not when scfd stops before
 	return e.reg.Close()
+}
+
+// registryShuttingDown answers the registry's requests while scfd drains:
+// 503 with Retry-After and an error of the distribution API.
+func registryShuttingDown(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Retry-After", strconv.Itoa(int(RetryAfter/time.Second)))
+	h.Set("Connection", "close")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	io.WriteString(w, `{"errors":[{"code":"UNAVAILABLE","message":"scfd is shutting down: retry"}]}`+"\n")
 }

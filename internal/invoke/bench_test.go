@@ -24,10 +24,9 @@ import (
 func BenchmarkInvokeOverhead(b *testing.B) {
 	iv, name, addr := invoke.NewRealInvoker(b)
 	cred := tc3.Credential{SecretID: "AKIDbench", SecretKey: "bench"}
-	srv := api.New(api.Options{Store: nil, Keys: api.KeyLookupFunc(func(string) (string, api.Scope, error) {
+	srv := api.New(api.Options{Store: nil, Invoker: iv, Keys: api.KeyLookupFunc(func(string) (string, api.Scope, error) {
 		return cred.SecretKey, api.Scope{Admin: true}, nil
 	})})
-	api.RegisterInvoke(srv, api.InvokeOptions{Invoker: iv})
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	c := client.New(hs.URL, cred)

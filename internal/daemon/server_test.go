@@ -1,0 +1,77 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// TestDrainWaitsForRequestsInFlight: once the drain starts, new requests
+// are refused, and wait returns when the request in flight has ended, or
+// with ctx's error when ctx ends first.
+func TestDrainWaitsForRequestsInFlight(t *testing.T) {
+	d := newDrain()
+	started, release := make(chan struct{}), make(chan struct{})
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(started)
+			<-release
+		}
+		io.WriteString(w, "served")
+	})
+	refuse := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	srv := httptest.NewServer(d.handler(slow, refuse))
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		t.Helper()
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, _ := get("/"); code != http.StatusOK {
+		t.Fatalf("before the drain: %d", code)
+	}
+
+	inFlight := make(chan string, 1)
+	go func() {
+		res, err := http.Get(srv.URL + "/slow")
+		if err != nil {
+			inFlight <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		inFlight <- string(b)
+	}()
+	<-started
+
+	expired, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := d.wait(expired); !errors.Is(err, context.Canceled) {
+		t.Errorf("wait with a request in flight and an ended ctx = %v", err)
+	}
+	if code, _ := get("/"); code != http.StatusServiceUnavailable {
+		t.Errorf("a request during the drain: %d, want 503", code)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- d.wait(context.Background()) }()
+	select {
+	case err := <-waited:
+		t.Fatalf("wait returned (%v) with a request in flight", err)
+	default:
+	}
+	close(release)
+	if got := <-inFlight; got != "served" {
+		t.Errorf("the request in flight: %q", got)
+	}
+	if err := <-waited; err != nil {
+		t.Errorf("wait: %v", err)
+	}
+}
