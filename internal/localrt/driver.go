@@ -159,7 +159,7 @@ func New(ctx context.Context, opts Options) (_ *Driver, err error) {
 		spares: map[string][]*spare{}, lru: list.New(), preparing: map[string]*preparation{},
 		lastCost: PreparedKernelOverhead + 4<<20, prepSem: make(chan struct{}, backgroundPreparations()),
 		closed: make(chan struct{}),
-		rt: &runc.Runc{Command: opts.Runtime, Root: filepath.Join(dir, "runc")},
+		rt:     &runc.Runc{Command: opts.Runtime, Root: filepath.Join(dir, "runc")},
 	}
 	for _, sub := range []string{"runc", "bundles"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
