@@ -55,8 +55,9 @@ func verOf(spec sandbox.Spec) verID {
 
 // preparation is a container being created for a spec's next start.
 type preparation struct {
-	done chan struct{} // closed once the container is a spare, or failed
-	cost int64         // bytes reserved in the budget meanwhile
+	done    chan struct{} // closed once the container is a spare, or failed
+	cost    int64         // bytes reserved in the budget meanwhile
+	claimed bool          // a start waits for it
 }
 
 // spareFields is what makes two specs' containers interchangeable:
@@ -146,7 +147,16 @@ func (d *Driver) startPrepared(ctx context.Context, spec sandbox.Spec, key strin
 	for {
 		d.mu.Lock()
 		in := d.takeSpare(key)
+		// A container being prepared serves one start: the first to come
+		// waits for it, the others create their own at once.
 		p := d.preparing[key]
+		if p != nil && in == nil {
+			if p.claimed {
+				p = nil
+			} else {
+				p.claimed = true
+			}
+		}
 		d.mu.Unlock()
 		if in != nil {
 			in.phases = sandbox.Phases{Prepared: true} // nothing before the start was on this path

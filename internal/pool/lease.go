@@ -41,6 +41,20 @@ type ColdStart struct {
 	Provisioned bool
 }
 
+// Path names the way the instance started, for the Init Report:
+// "prepared" when its container had been created ahead and only its
+// process started (Phases.Prepared), "provisioned" for the first use of a
+// provisioned instance, "create" otherwise.
+func (c *ColdStart) Path() string {
+	switch {
+	case c.Provisioned:
+		return "provisioned"
+	case c.Phases.Prepared:
+		return "prepared"
+	}
+	return "create"
+}
+
 // Lease is one instance lent to one invocation (or to one of several
 // concurrent requests of an HTTP function). Release it exactly once.
 type Lease interface {
