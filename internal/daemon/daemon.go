@@ -110,7 +110,7 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 		return fmt.Errorf("open the monitor: %w", err)
 	}
 	defer stopMonitor()
-	dep := deploy.New(st, cache, deploy.Options{Logger: log, PullObserved: met.ImagePull})
+	dep := deploy.New(st, cache, deploy.Options{Logger: log, PullObserved: met.ImagePull, Prepare: prepareOn(&running)})
 	defer dep.Close()
 	pending, _, err := st.ListFunctions(ctx, store.FunctionQuery{
 		Statuses: []scf.Status{scf.StatusCreating, scf.StatusUpdating},
@@ -180,7 +180,11 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 	api.RegisterTriggers(apiSrv, trig)
 	forget.others = append(forget.others, forgetFunc(trig.Forget), forgetFunc(mon.Forget), forgetFunc(queue.Forget))
 	api.RegisterUsage(apiSrv, usage, meter.Prices(c.Prices))
-	api.RegisterVersions(apiSrv, st)
+	if inv.pool != nil {
+		api.RegisterVersions(apiSrv, preparedVersions{Store: st, pool: inv.pool, log: log})
+	} else {
+		api.RegisterVersions(apiSrv, st)
+	}
 	emb.useKeys(inv.keys(adminKeys{key}))
 	servers := []*server{
 		{name: "SCF API", addr: c.APIAddr, handler: registerConsole(apiSrv, apiMux(apiSrv, met), mon, inv.pool, inv.keys(adminKeys{key}), log)},
