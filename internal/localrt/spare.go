@@ -364,3 +364,16 @@ func (d *Driver) PreparedMemory() int64 {
 
 // backgroundPreparations is how many prepareLater creates run at once.
 func backgroundPreparations() int { return max(1, runtime.NumCPU()/2) }
+
+// Prepared reports whether a container is ready for the next start of
+// spec.
+func (d *Driver) Prepared(spec sandbox.Spec) bool {
+	spec.ID = "p"
+	spec, _, err := d.check(spec)
+	if err != nil {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.spares[spareKey(spec)]) > 0
+}
