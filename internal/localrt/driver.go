@@ -31,6 +31,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	runc "github.com/containerd/go-runc"
@@ -108,6 +109,7 @@ type Driver struct {
 	lastCost   int64                   // the last prepared container's cost: the next one's estimate
 	maxSpares  int                     // a quarter of the network's addresses
 	prepSem    chan struct{}           // background preparations running
+	starting   atomic.Int32            // Start and StartPrepared calls in flight
 	prepWG     sync.WaitGroup          // preparations in flight
 	closing    bool
 	closed     chan struct{} // closed when Close begins

@@ -59,6 +59,8 @@ var _ sandbox.Instance = (*instance)(nil)
 // Prepare), only its process starts: the instance then has that
 // container's id, not spec.ID, and its phases before the start are zero.
 func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Instance, err error) {
+	d.starting.Add(1)
+	defer d.starting.Add(-1)
 	spec, budget, err := d.check(spec)
 	if err != nil {
 		return nil, err

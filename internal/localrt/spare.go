@@ -132,6 +132,8 @@ func (d *Driver) touch(key string) {
 // StartPrepared starts a container prepared for spec, waiting for one
 // being prepared; nil and no error when there is none.
 func (d *Driver) StartPrepared(ctx context.Context, spec sandbox.Spec) (sandbox.Instance, error) {
+	d.starting.Add(1)
+	defer d.starting.Add(-1)
 	spec, budget, err := d.check(spec)
 	if err != nil {
 		return nil, err
@@ -225,7 +227,8 @@ func (d *Driver) Unprepare(namespace, function, version string) {
 
 // prepareLater prepares, in the background, the next container of a spec
 // that just started. At most half the CPUs' worth of these run at once,
-// so that a burst of starts is not slowed by the creates that follow it.
+// and each waits until no start is in flight (QuietWait at most), so that
+// a burst of starts is not slowed by the creates that follow it.
 func (d *Driver) prepareLater(spec sandbox.Spec, key string) {
 	if d.opts.Spares <= 0 {
 		return
@@ -247,6 +250,9 @@ func (d *Driver) prepareLater(spec sandbox.Spec, key string) {
 			return
 		}
 		defer func() { <-d.prepSem }()
+		if !d.quiet() {
+			return
+		}
 		d.prepare(context.Background(), spec, key)
 	}()
 }
@@ -376,4 +382,22 @@ func (d *Driver) Prepared(spec sandbox.Spec) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.spares[spareKey(spec)]) > 0
+}
+
+// QuietWait bounds how long a background preparation waits for a moment
+// without starts in flight.
+const QuietWait = 2 * time.Second
+
+// quiet waits until no start is in flight, or QuietWait passed; false
+// when the driver closes meanwhile.
+func (d *Driver) quiet() bool {
+	deadline := time.Now().Add(QuietWait)
+	for d.starting.Load() > 0 && time.Now().Before(deadline) {
+		select {
+		case <-d.closed:
+			return false
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return true
 }
