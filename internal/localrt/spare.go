@@ -56,8 +56,10 @@ func verOf(spec sandbox.Spec) verID {
 // preparation is a container being created for a spec's next start.
 type preparation struct {
 	done    chan struct{} // closed once the container is a spare, or failed
-	cost    int64         // bytes reserved in the budget meanwhile
-	claimed bool          // a start waits for it
+	ver     verID
+	cost    int64 // bytes reserved in the budget meanwhile
+	claimed bool  // a start waits for it
+	discard bool  // its version was unprepared or reconfigured meanwhile
 }
 
 // spareFields is what makes two specs' containers interchangeable:
@@ -201,6 +203,11 @@ func (d *Driver) Prepare(ctx context.Context, spec sandbox.Spec) error {
 	for _, sp := range stale {
 		d.unlink(sp)
 	}
+	for k, p := range d.preparing {
+		if p.ver == ver && k != key {
+			p.discard = true
+		}
+	}
 	d.touch(key)
 	d.mu.Unlock()
 	d.stopSpares(stale)
@@ -220,6 +227,11 @@ func (d *Driver) Unprepare(namespace, function, version string) {
 	}
 	for _, sp := range gone {
 		d.unlink(sp)
+	}
+	for _, p := range d.preparing {
+		if p.ver.ns == namespace && p.ver.fn == function && (version == "" || p.ver.version == version) {
+			p.discard = true
+		}
 	}
 	d.mu.Unlock()
 	d.stopSpares(gone)
@@ -260,7 +272,7 @@ func (d *Driver) prepareLater(spec sandbox.Spec, key string) {
 // prepare creates a container for key when Options.Spares allows one more
 // for it and the budget has room once less recently used ones are gone.
 func (d *Driver) prepare(ctx context.Context, spec sandbox.Spec, key string) error {
-	p, evicted := d.reserve(key)
+	p, evicted := d.reserve(key, verOf(spec))
 	d.stopSpares(evicted)
 	if p == nil {
 		return nil
@@ -283,7 +295,7 @@ func (d *Driver) prepare(ctx context.Context, spec sandbox.Spec, key string) err
 		d.log.Warn("localrt: preparing a container", "function", spec.Function, "err", err)
 		return err
 	}
-	if d.closing {
+	if d.closing || p.discard {
 		close(p.done)
 		d.mu.Unlock()
 		in.Stop(context.Background())
@@ -304,18 +316,21 @@ func (d *Driver) prepare(ctx context.Context, spec sandbox.Spec, key string) err
 // reserve registers a preparation of key with its estimated cost, after
 // taking out of the budget the least recently used containers it needs
 // room from; nil when key has its containers or the budget has no room.
-func (d *Driver) reserve(key string) (*preparation, []*spare) {
+func (d *Driver) reserve(key string, ver verID) (*preparation, []*spare) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closing || d.opts.Spares <= 0 || d.preparing[key] != nil || len(d.spares[key]) >= d.opts.Spares {
 		return nil, nil
 	}
 	est := d.lastCost
+	if est > d.opts.PreparedMaxMemory {
+		return nil, nil // nothing to make room for
+	}
 	evicted := d.evict(est, nil)
 	if d.spareBytes+est > d.opts.PreparedMaxMemory || d.lru.Len()+len(d.preparing) >= d.maxSpares {
 		return nil, evicted
 	}
-	p := &preparation{done: make(chan struct{}), cost: est}
+	p := &preparation{done: make(chan struct{}), ver: ver, cost: est}
 	d.preparing[key] = p
 	d.spareBytes += est
 	d.prepWG.Add(1) // Close waits for it
