@@ -14,7 +14,11 @@
 //
 // Writable layers and network namespaces are prepared ahead of demand
 // (Options.Pool of each), so a cold start is the runtime's create and
-// start plus the server's own start-up.
+// start plus the server's own start-up. Whole containers can be prepared
+// too (Options.Spares, Prepare: sandbox.Preparer), created by the runtime
+// with their process waiting, so that a start only starts the process;
+// they are kept within Options.PreparedMaxMemory, the least recently
+// prepared or started specs' going first.
 //
 // Everything lives under Options.DataDir: runc/ (the runtime's --root),
 // bundles/, rootfs/, net/. New removes whatever a previous run left there

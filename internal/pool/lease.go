@@ -5,7 +5,10 @@
 //
 // Callers see only Acquire and the Lease it returns; the pool owns every
 // instance it starts, through a sandbox.Driver, and routes each instance's
-// output lines to the lease that currently holds it.
+// output lines to the lease that currently holds it. With a driver that
+// prepares containers ahead (sandbox.Preparer), Prepare readies a
+// version's next cold start, and starts from a prepared container do not
+// wait for a start token.
 package pool
 
 import (
