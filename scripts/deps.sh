@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(runc containernetworking-plugins iptables iproute2 e2fsprogs util-linux)
+packages=(runc containernetworking-plugins iptables iproute2 e2fsprogs util-linux buildah)
 if [ "${1:-}" = "--test" ]; then
 	packages+=(docker-registry apache2-utils skopeo umoci wrk nodejs npm chromium)
 fi

@@ -334,7 +334,7 @@ func (q *Queue) Enqueue(ctx context.Context, req invocation.Request) (string, er
 		if isUniqueViolation(err) {
 			return "", errdefs.New(errdefs.ErrAlreadyExists, "InvokeRequestId", "an event with request id %s exists", req.RequestID)
 		}
-		return "", fmt.Errorf("async: storing the event: %w", err)
+		return "", errdefs.NoSpace(fmt.Errorf("async: storing the event: %w", err))
 	}
 	q.poke()
 	return req.RequestID, nil

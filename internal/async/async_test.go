@@ -12,6 +12,7 @@ import (
 	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/store"
+	"github.com/scfd/scfd/internal/testenv"
 )
 
 type env struct {
@@ -427,5 +428,30 @@ func TestForgetResetsThePolicy(t *testing.T) {
 	}
 	if got != e.q.DefaultPolicy() {
 		t.Errorf("policy after Forget %+v, want the default %+v", got, e.q.DefaultPolicy())
+	}
+}
+
+// With the data directory full, Enqueue answers a class and a message
+// naming the cause.
+func TestEnqueueOnAFullDataDirectoryNamesTheCause(t *testing.T) {
+	dir := testenv.SmallDisk(t, 4<<20)
+	st, err := store.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := &env{st: st, clock: newFakeClock()}
+	e.q, e.iv = e.open(t, answer(0))
+	e.enqueue(t)
+	testenv.FillDisk(t, dir)
+	event := []byte(`{"pad":"` + strings.Repeat("x", 100<<10) + `"}`)
+	for i := 0; i < 50 && err == nil; i++ {
+		_, err = e.q.Enqueue(context.Background(), invocation.Request{Function: "fn", Event: event})
+	}
+	if !errors.Is(err, errdefs.ErrResourceExhausted) || errdefs.Resource(err) != "DiskSpace" {
+		t.Fatalf("Enqueue on a full disk = %v, want ErrResourceExhausted about DiskSpace", err)
+	}
+	if msg := errdefs.Message(err, ""); !strings.Contains(msg, "data directory is full") {
+		t.Errorf("message %q does not name the cause", msg)
 	}
 }

@@ -1,11 +1,16 @@
 // Package cli is scfd's command line: `scfd serve` runs the platform, and
-// the other commands (ns, fn, ...) are a client of its SCF API for people.
+// the other commands (deploy, push, ns, fn, version, alias, trigger,
+// concurrency, async, ...) are a client of its SCF API and its registry
+// for people.
 //
 // Every client command goes through internal/client, signs its requests
 // like the official SDKs do, prints a table by default and the API's JSON
 // with -o json. The endpoint and key come from flags, SCFD_ENDPOINT,
 // SCFD_SECRET_ID and SCFD_SECRET_KEY, defaulting to the local server and
-// the administrator key it keeps in its data directory.
+// the administrator key it keeps in its data directory. Failures are one
+// line with SCF's error code and what to do next (errors.go). `scfd
+// deploy` builds with buildah, run as a child process (build.go), and
+// pushes with go-containerregistry (push.go).
 package cli
 
 import (
@@ -14,7 +19,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -32,6 +39,7 @@ type Env func(string) string
 type app struct {
 	getenv    Env
 	out       io.Writer
+	errOut    io.Writer // progress of long commands when out carries JSON
 	endpoint  string
 	secretID  string
 	secretKey string
@@ -42,7 +50,7 @@ type app struct {
 
 // NewRoot returns the scfd command tree writing to out.
 func NewRoot(getenv Env, out, errOut io.Writer) *cobra.Command {
-	a := &app{getenv: getenv, out: out}
+	a := &app{getenv: getenv, out: out, errOut: errOut}
 	root := &cobra.Command{
 		Use:           "scfd",
 		Short:         "scfd runs container images as serverless functions, compatible with Tencent Cloud SCF",
@@ -61,16 +69,32 @@ func NewRoot(getenv Env, out, errOut io.Writer) *cobra.Command {
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	pf.StringVar(&a.region, "region", or(getenv("SCFD_REGION"), config.DefaultRegion), "region sent with requests [SCFD_REGION]")
 	root.AddCommand(a.namespaceCmd(), a.functionCmd(), a.invokeCmd(), a.logsCmd(), a.demoCmd(), a.registryCmd(), a.usageCmd())
-	root.AddCommand(a.asyncCmd())
+	root.AddCommand(a.asyncCmd(), a.deployCmd(), a.pushCmd(), a.versionCmd(), a.aliasCmd(), a.triggerCmd(), a.concurrencyCmd(), a.accountCmd())
+	explainAll(root)
 	return root
 }
 
-// Main runs the command line and returns the process exit code.
+// Main runs the command line and returns the process exit code. The
+// first SIGINT or SIGTERM cancels the command's context, so that a long
+// wait (a build, a push, a deploy) stops cleanly; a second one kills the
+// builds still running and exits at once with status 130.
 func Main(ctx context.Context, args []string) int {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		<-sigs
+		cancel()
+		<-sigs
+		killBuilds()
+		os.Exit(130)
+	}()
 	root := NewRoot(os.Getenv, os.Stdout, os.Stderr)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "scfd:", err)
+		fmt.Fprintln(os.Stderr, "scfd:", oneLine(err))
 		return 1
 	}
 	return 0
@@ -118,9 +142,7 @@ func (a *app) call(cmd *cobra.Command, action string, req, resp any, table func(
 		return err
 	}
 	if a.output == "json" {
-		enc := json.NewEncoder(a.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(resp)
+		return a.printJSON(resp)
 	}
 	if table == nil {
 		return nil
@@ -128,6 +150,13 @@ func (a *app) call(cmd *cobra.Command, action string, req, resp any, table func(
 	w := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 	table(w)
 	return w.Flush()
+}
+
+// printJSON writes v as indented JSON, the output of -o json.
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func row(w io.Writer, cols ...any) {

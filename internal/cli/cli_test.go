@@ -107,6 +107,12 @@ func TestErrorsAreClear(t *testing.T) {
 		{[]string{"fn", "create", "hello"}, "--image is required"},
 		{[]string{"fn", "create", "hello", "--image", "a/b", "--env", "novalue"}, `want K=V`},
 		{[]string{"ns", "ls", "-o", "yaml"}, "unknown output format"},
+		{[]string{"deploy", ".", "--name", "9lives"}, "name the function with --name"},
+		{[]string{"deploy", ".", "--name", "ok", "-n", "Team"}, "use a lower-case namespace"},
+		{[]string{"deploy", "no-such-dir", "--name", "ok"}, "no-such-dir is not a directory"},
+		{[]string{"deploy", ".", "--name", "ok"}, "write a Dockerfile there"},
+		{[]string{"push", "oci:" + t.TempDir(), "a/b:1"}, "is not an OCI image layout"},
+		{[]string{"alias", "create", "f", "a", "--version", "1", "--match", "2:k"}, "want VERSION:KEY:exact:VALUE"},
 	} {
 		_, err := run(t, env, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

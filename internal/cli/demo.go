@@ -150,9 +150,11 @@ func (a *app) demo(cmd *cobra.Command, o demoOptions) error {
 	fmt.Fprintf(w, "  scfd invoke %s -n %s --event '{\"name\":\"you\"}'\n", demoEvent, o.namespace)
 	fmt.Fprintf(w, "  scfd logs %s -n %s\n", demoEvent, o.namespace)
 	fmt.Fprintf(w, "  curl 'http://%s/%s/%s/any/path?q=1'\n", o.gateway, o.namespace, demoWeb)
-	fmt.Fprintf(w, "Deploy your own image: push it to %s/<namespace>/<repo>:<tag> with your SecretId as user name and SecretKey as password, e.g.\n", o.registry)
-	fmt.Fprintf(w, "  skopeo copy --dest-creds ID:KEY --dest-tls-verify=false docker-daemon:my/app:1 docker://%s/%s/app:1\n", o.registry, o.namespace)
-	fmt.Fprintf(w, "  scfd fn create app -n %s --image %s/%s/app:1 --wait\n", o.namespace, o.registry, o.namespace)
+	fmt.Fprintf(w, "Deploy your own function from a directory with a Dockerfile (built with buildah):\n")
+	fmt.Fprintf(w, "  scfd deploy DIR -n %s --name app\n", o.namespace)
+	fmt.Fprintf(w, "or push an image built elsewhere (an OCI layout, a docker save archive, buildah or podman storage) and deploy it:\n")
+	fmt.Fprintf(w, "  scfd push app.tar %s/app:1\n", o.namespace)
+	fmt.Fprintf(w, "  scfd deploy -n %s --name app --image %s/%s/app:1\n", o.namespace, o.registry, o.namespace)
 	return nil
 }
 

@@ -43,16 +43,12 @@ func (a *announcements) addrs() map[string]string {
 	return out
 }
 
-// TestDemo runs the quick start against a real server: `scfd serve` (in
-// process, with runc) from an empty data dir, then `scfd demo` twice (the
-// second run updates what the first created).
-func TestDemo(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the demo runs containers, which needs root")
-	}
-	if _, err := exec.LookPath("runc"); err != nil {
-		t.Skip("runc not installed")
-	}
+// serve starts a real `scfd serve` (in process, with runc) on ephemeral
+// ports from an empty data dir, stopped when the test ends. It returns
+// the CLI's environment for it and its listeners by name ("SCF API",
+// "gateway", "registry").
+func serve(t *testing.T) (cliEnv, addrs map[string]string) {
+	t.Helper()
 	dir := t.TempDir()
 	env := map[string]string{
 		"SCFD_DATA_DIR":      dir,
@@ -81,7 +77,6 @@ func TestDemo(t *testing.T) {
 			t.Error("scfd serve did not stop in a minute")
 		}
 	})
-	var addrs map[string]string
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		addrs = ann.addrs()
 		if len(addrs) == 3 {
@@ -96,13 +91,32 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("scfd serve did not listen in 30 s; it said:\n%s", ann.buf.String())
 		}
 	}
-
-	cliEnv := map[string]string{
+	return map[string]string{
 		"SCFD_DATA_DIR":      dir,
 		"SCFD_ENDPOINT":      "http://" + addrs["SCF API"],
 		"SCFD_REGISTRY_ADDR": addrs["registry"],
 		"SCFD_GATEWAY_ADDR":  addrs["gateway"],
+	}, addrs
+}
+
+// needRoot skips a test that runs containers unless it runs as root with
+// runc installed.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("this test runs containers, which needs root")
 	}
+	if _, err := exec.LookPath("runc"); err != nil {
+		t.Skip("runc not installed")
+	}
+}
+
+// TestDemo runs the quick start against a real server: `scfd serve` (in
+// process, with runc) from an empty data dir, then `scfd demo` twice (the
+// second run updates what the first created).
+func TestDemo(t *testing.T) {
+	needRoot(t)
+	cliEnv, addrs := serve(t)
 	for run := 1; run <= 2; run++ {
 		out := mustRun(t, cliEnv, "demo", "--source", "../../examples/hello")
 		for _, want := range []string{
@@ -126,5 +140,8 @@ func TestDemo(t *testing.T) {
 	// enough to go).
 	if out := mustRun(t, cliEnv, "registry", "gc", "--registry", addrs["registry"]); !strings.Contains(out, "removed 0 blobs, 0 manifests") {
 		t.Errorf("registry gc: %s", out)
+	}
+	if out := mustRun(t, cliEnv, "registry", "gc", "--registry", addrs["registry"], "-o", "json"); !strings.Contains(out, `"Blobs": 0`) {
+		t.Errorf("registry gc -o json: %s", out)
 	}
 }

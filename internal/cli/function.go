@@ -28,7 +28,6 @@ func (f *functionFlags) register(fs *pflag.FlagSet, create bool) {
 	fs.StringVar(&f.command, "command", "", "replaces the image's entrypoint (shell-like quoting)")
 	fs.StringVar(&f.args, "args", "", "replaces the image's command (shell-like quoting)")
 	fs.StringVar(&f.description, "description", "", "description")
-	fs.BoolVar(&f.wait, "wait", false, "wait until the image is pulled and the function is Active or failed")
 	if create {
 		fs.StringVar(&f.typ, "type", "Event", "function type: Event or HTTP")
 	}
@@ -50,6 +49,7 @@ func (a *app) functionCmd() *cobra.Command {
 	fn := &cobra.Command{Use: "fn", Aliases: []string{"function"}, Short: "Manage functions"}
 	var namespace string
 	fn.PersistentFlags().StringVarP(&namespace, "namespace", "n", "default", "namespace")
+	a.completeNamespaceFlag(fn, "namespace")
 
 	var cf functionFlags
 	create := &cobra.Command{
@@ -75,6 +75,7 @@ func (a *app) functionCmd() *cobra.Command {
 		},
 	}
 	cf.register(create.Flags(), true)
+	create.Flags().BoolVar(&cf.wait, "wait", false, "wait until the image is pulled and the function is Active or failed")
 
 	var uf functionFlags
 	update := &cobra.Command{
@@ -131,6 +132,7 @@ func (a *app) functionCmd() *cobra.Command {
 		},
 	}
 	uf.register(update.Flags(), false)
+	update.Flags().BoolVar(&uf.wait, "wait", false, "wait until the image is pulled and the function is Active or failed")
 
 	var search string
 	ls := &cobra.Command{
@@ -164,7 +166,10 @@ func (a *app) functionCmd() *cobra.Command {
 			return a.call(cmd, "DeleteFunction", api.DeleteFunctionRequest{FunctionName: args[0], Namespace: namespace}, &resp, nil)
 		},
 	}
-	fn.AddCommand(create, ls, get, update, rm)
+	for _, c := range []*cobra.Command{get, update, rm} {
+		c.ValidArgsFunction = a.completeFunction
+	}
+	fn.AddCommand(create, ls, get, update, rm, a.instancesCmd(&namespace))
 	return fn
 }
 

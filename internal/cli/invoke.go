@@ -58,6 +58,8 @@ func (a *app) invokeCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&namespace, "namespace", "n", "default", "namespace")
+	a.completeNamespaceFlag(cmd, "namespace")
+	cmd.ValidArgsFunction = a.completeFunction
 	f.StringVarP(&event, "event", "e", "{}", "the event: JSON, or @FILE to read it from a file (@- for stdin)")
 	f.StringVarP(&qualifier, "qualifier", "q", "", "version to run (default $LATEST)")
 	f.BoolVar(&async, "async", false, "queue the event (InvocationType Event) instead of waiting for the answer")

@@ -70,6 +70,8 @@ func (a *app) logsCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&namespace, "namespace", "n", "default", "namespace")
+	a.completeNamespaceFlag(cmd, "namespace")
+	cmd.ValidArgsFunction = a.completeFunction
 	f.StringVar(&requestID, "request-id", "", "only the invocation with this request id")
 	f.StringVar(&filter, "filter", "", "only these results: is0, not0, TimeLimitExceeded, ResourceLimitExceeded, UserCodeException")
 	f.Int64Var(&limit, "limit", 20, "how many invocations to show at first")

@@ -50,6 +50,7 @@ func (a *app) namespaceCmd() *cobra.Command {
 			return a.call(cmd, "DeleteNamespace", api.DeleteNamespaceRequest{Namespace: args[0]}, &resp, nil)
 		},
 	}
+	update.ValidArgsFunction, rm.ValidArgsFunction = a.completeNamespace, a.completeNamespace
 	ns.AddCommand(create, ls, update, rm)
 	return ns
 }

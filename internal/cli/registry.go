@@ -42,6 +42,9 @@ func (a *app) registryCmd() *cobra.Command {
 			if err := json.Unmarshal(body, &res); err != nil {
 				return fmt.Errorf("registry gc: %w", err)
 			}
+			if a.output == "json" {
+				return a.printJSON(res)
+			}
 			fmt.Fprintf(a.out, "removed %d blobs, %d manifests, %d abandoned uploads\n", res.Blobs, res.Manifests, res.Uploads)
 			return nil
 		},

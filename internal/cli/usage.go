@@ -37,6 +37,7 @@ func (a *app) usageCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "only this namespace")
+	a.completeNamespaceFlag(cmd, "namespace")
 	cmd.Flags().StringVar(&function, "function", "", "only functions of this name")
 	cmd.Flags().StringVar(&since, "since", "", `start: a duration back from now ("24h") or "YYYY-MM-DD HH:MM:SS" UTC`)
 	cmd.Flags().StringVar(&until, "until", "", `end: a duration back from now or "YYYY-MM-DD HH:MM:SS" UTC`)

@@ -35,6 +35,9 @@ type Config struct {
 	UIN                string        // SCFD_UIN
 	DockerConfig       string        // DOCKER_CONFIG: directory holding config.json
 	InsecureRegistries []string      // SCFD_INSECURE_REGISTRIES: host:port reached over plain HTTP
+	AllowedRegistries  []string      // SCFD_ALLOWED_REGISTRIES: host[:port] pulled from even on loopback, link-local or instance addresses; "*" = all
+	ImageMaxUnpacked   int64         // SCFD_IMAGE_MAX_UNPACKED: bytes of files one image may unpack to
+	ImageMaxFiles      int           // SCFD_IMAGE_MAX_FILES: entries one image's layers may hold
 	IdleTimeout        time.Duration // SCFD_INSTANCE_IDLE_TIMEOUT
 	OCIRuntime         string        // SCFD_OCI_RUNTIME
 	Backend            string        // SCFD_BACKEND: where instances run, local or kubernetes
@@ -105,6 +108,9 @@ var settings = []setting{
 	{"uin", "SCFD_UIN", DefaultUIN, "account UIN that functions see"},
 	{"docker-config", "DOCKER_CONFIG", "", "directory of the Docker config.json with registry credentials (default ~/.docker)"},
 	{"insecure-registries", "SCFD_INSECURE_REGISTRIES", "", "comma-separated host:port registries reached over plain HTTP"},
+	{"allowed-registries", "SCFD_ALLOWED_REGISTRIES", "", "comma-separated host or host:port registries pulled from even on loopback, link-local or the instances' addresses (* = any)"},
+	{"image-max-unpacked", "SCFD_IMAGE_MAX_UNPACKED", "4G", "bytes of files one image may unpack to (suffixes K, M, G)"},
+	{"image-max-files", "SCFD_IMAGE_MAX_FILES", "1000000", "files, directories and links one image may hold"},
 	{"instance-idle-timeout", "SCFD_INSTANCE_IDLE_TIMEOUT", DefaultIdleTimeout.String(), "how long an idle instance is kept"},
 	{"oci-runtime", "SCFD_OCI_RUNTIME", DefaultOCIRuntime, "the OCI runtime binary"},
 	{"backend", "SCFD_BACKEND", DefaultBackend, "where instances run: local (runc on this host) or kubernetes (Pods)"},
@@ -196,6 +202,22 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 			}
 			c.InsecureRegistries = append(c.InsecureRegistries, r)
 		}
+	}
+	if v := get("allowed-registries"); v != "" {
+		for _, r := range strings.Split(v, ",") {
+			r = strings.TrimSpace(r)
+			if r == "" || strings.Contains(r, "/") {
+				return nil, fmt.Errorf("invalid SCFD_ALLOWED_REGISTRIES %q: want comma-separated host or host:port, or *", v)
+			}
+			c.AllowedRegistries = append(c.AllowedRegistries, r)
+		}
+	}
+	var perr error
+	if c.ImageMaxUnpacked, perr = ParseBytes(get("image-max-unpacked")); perr != nil || c.ImageMaxUnpacked <= 0 {
+		return nil, fmt.Errorf("invalid SCFD_IMAGE_MAX_UNPACKED %q: want a positive size such as 4G", get("image-max-unpacked"))
+	}
+	if c.ImageMaxFiles, perr = strconv.Atoi(get("image-max-files")); perr != nil || c.ImageMaxFiles <= 0 {
+		return nil, fmt.Errorf("invalid SCFD_IMAGE_MAX_FILES %q: want a positive number", get("image-max-files"))
 	}
 	d, err := time.ParseDuration(get("instance-idle-timeout"))
 	if err != nil || d <= 0 {

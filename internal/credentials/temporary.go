@@ -57,8 +57,8 @@ type Issuer struct {
 	mu      sync.Mutex
 	keys    map[string]Temporary
 	current map[string]Temporary // by namespace, see IssuerOptions.Reuse
-	sweep  int // len(keys) at which the next sweep runs
-	issued uint64
+	sweep   int                  // len(keys) at which the next sweep runs
+	issued  uint64
 }
 
 // NewIssuer returns an empty issuer.

@@ -14,10 +14,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/scfd/scfd/internal/api"
@@ -27,7 +27,6 @@ import (
 	"github.com/scfd/scfd/internal/images"
 	"github.com/scfd/scfd/internal/meter"
 	"github.com/scfd/scfd/internal/metrics"
-	"github.com/scfd/scfd/internal/pool"
 	"github.com/scfd/scfd/internal/scf"
 	"github.com/scfd/scfd/internal/store"
 	"github.com/scfd/scfd/internal/tc3"
@@ -82,18 +81,16 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 	}
 	defer func() { err = errors.Join(err, emb.close()) }()
 
-	// The image cache keeps what running instances use; the pool that
-	// knows comes later.
-	var running atomic.Pointer[pool.Pool]
+	_, subnet, _ := RuntimeNames(c.DataDir)
+	policy := images.RegistryPolicy{Allowed: c.AllowedRegistries, Denied: []netip.Prefix{netip.MustParsePrefix(subnet)}}
 	cache, err := images.Open(ctx, images.Options{
-		InUse: func(digest string) bool {
-			p := running.Load()
-			return p != nil && p.ImageInUse(digest)
-		},
 		Dir:                filepath.Join(c.DataDir, "images"),
 		InsecureRegistries: c.InsecureRegistries,
 		MaxCacheBytes:      c.ImageCacheMax,
-		Transport:          emb.transport(),
+		MaxUnpackedBytes:   c.ImageMaxUnpacked,
+		MaxFiles:           c.ImageMaxFiles,
+		Policy:             policy,
+		Transport:          emb.transport(policy.Transport()),
 		Logger:             log,
 	})
 	if err != nil {
@@ -110,7 +107,13 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 		return fmt.Errorf("open the monitor: %w", err)
 	}
 	defer stopMonitor()
-	dep := deploy.New(st, cache, deploy.Options{Logger: log, PullObserved: met.ImagePull, Prepare: prepareOn(&running)})
+	inv, err := startInvocation(ctx, c, log, st, cache, recorder{meter: usage, metrics: met, monitor: mon, log: log})
+	if err != nil {
+		return err
+	}
+	// The deployer comes after the pool, which prepares the first start
+	// of each version it activates.
+	dep := deploy.New(st, cache, deploy.Options{Logger: log, PullObserved: met.ImagePull, Prepare: prepareOn(inv.pool)})
 	defer dep.Close()
 	pending, _, err := st.ListFunctions(ctx, store.FunctionQuery{
 		Statuses: []scf.Status{scf.StatusCreating, scf.StatusUpdating},
@@ -120,12 +123,6 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 		return fmt.Errorf("list pending functions: %w", err)
 	}
 	dep.Resume(ctx, pending)
-
-	inv, err := startInvocation(ctx, c, log, st, cache, recorder{meter: usage, metrics: met, monitor: mon, log: log})
-	if err != nil {
-		return err
-	}
-	running.Store(inv.pool)
 	startMonitor(inv.pool)
 	met.Instances(instanceStates(inv.pool))
 	sampling, stopSampling := context.WithCancel(context.Background())

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"log/slog"
-	"sync/atomic"
 
 	"github.com/scfd/scfd/internal/pool"
 	"github.com/scfd/scfd/internal/scf"
@@ -11,14 +10,12 @@ import (
 )
 
 // prepareOn is the deployer's Prepare: it readies a version's first cold
-// start on the pool, once the pool is running.
-func prepareOn(p *atomic.Pointer[pool.Pool]) func(context.Context, *scf.Function) error {
-	return func(ctx context.Context, fn *scf.Function) error {
-		if pl := p.Load(); pl != nil {
-			return pl.Prepare(ctx, fn)
-		}
+// start on the pool; nil (nothing prepared) when instances cannot run here.
+func prepareOn(p *pool.Pool) func(context.Context, *scf.Function) error {
+	if p == nil {
 		return nil
 	}
+	return p.Prepare
 }
 
 // preparedVersions is the API's version store: a version's first cold

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"sync/atomic"
 
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
 	"github.com/scfd/scfd/internal/api"
 	"github.com/scfd/scfd/internal/config"
 	"github.com/scfd/scfd/internal/credentials"
@@ -58,13 +56,12 @@ func openRegistry(ctx context.Context, c *config.Config, log *slog.Logger, st *s
 
 func (e *embedded) useKeys(k api.KeyLookup) { e.keys.Store(&k) }
 
-// transport is the image cache's transport: nil (the default) without a
-// registry.
-func (e *embedded) transport() http.RoundTripper {
+// transport is the image cache's transport: base, with the embedded
+// registry's hosts served in-process when there is one.
+func (e *embedded) transport(base *http.Transport) http.RoundTripper {
 	if e.reg == nil {
-		return nil
+		return base
 	}
-	base := remote.DefaultTransport.(*http.Transport).Clone()
 	base.MaxIdleConnsPerHost = 8
 	return e.reg.Transport(base)
 }

@@ -37,8 +37,12 @@ type Store interface {
 // Images is what the Deployer needs from the image cache; *images.Cache
 // has it.
 type Images interface {
-	Pull(ctx context.Context, ref string, progress func(images.Progress)) (*images.Image, error)
-	GC(ctx context.Context, keep func(digest string) bool) (int, error)
+	// PullPinned pulls and keeps the image from collection until unpin
+	// is called.
+	PullPinned(ctx context.Context, ref string, progress func(images.Progress)) (*images.Image, func(), error)
+	// GC collects what roots does not name and nobody pins; roots is
+	// called once GC may decide.
+	GC(ctx context.Context, roots func(context.Context) (map[string]bool, error)) (int, error)
 }
 
 // Options configure a Deployer; the zero value works.
@@ -74,9 +78,8 @@ type Deployer struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	closed  bool
-	pending map[string]int // digests pulled but not yet pinned in the store
+	mu     sync.Mutex
+	closed bool
 
 	gcMu sync.Mutex // one GC at a time
 }
@@ -92,7 +95,7 @@ func New(store Store, cache Images, o Options) *Deployer {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	d := &Deployer{store: store, cache: cache, o: o, log: o.Logger, pending: map[string]int{}}
+	d := &Deployer{store: store, cache: cache, o: o, log: o.Logger}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -203,13 +206,14 @@ func (d *Deployer) deploy(ns, name string) {
 	}
 
 	began := time.Now()
-	img, pullErr := d.cache.Pull(ctx, uri, progress)
-	if pullErr == nil && d.o.PullObserved != nil {
-		d.o.PullObserved(time.Since(began))
-	}
+	// Pinned until the store names the digest, so that a collection
+	// deciding meanwhile keeps the image.
+	img, unpin, pullErr := d.cache.PullPinned(ctx, uri, progress)
 	if pullErr == nil {
-		d.hold(img.Digest)
-		defer d.release(img.Digest)
+		defer unpin()
+		if d.o.PullObserved != nil {
+			d.o.PullObserved(time.Since(began))
+		}
 		if d.o.Prepare != nil {
 			next := *f
 			next.ImageDigest, next.Status, next.StatusDesc = img.Digest, scf.StatusActive, ""
@@ -250,35 +254,14 @@ func (d *Deployer) deploy(ns, name string) {
 	}
 }
 
-func (d *Deployer) hold(digest string) {
-	d.mu.Lock()
-	d.pending[digest]++
-	d.mu.Unlock()
-}
-
-func (d *Deployer) release(digest string) {
-	d.mu.Lock()
-	if d.pending[digest]--; d.pending[digest] <= 0 {
-		delete(d.pending, digest)
-	}
-	d.mu.Unlock()
-}
-
-// gc collects every cached image no function version pins and no pull in
-// progress is about to pin.
+// gc collects every cached image no function version pins. The pinned
+// digests are read when the collection may decide (after the pulls it
+// waits for), and images pulled but not yet recorded in the store are
+// pinned in the cache.
 func (d *Deployer) gc(ctx context.Context) {
 	d.gcMu.Lock()
 	defer d.gcMu.Unlock()
-	pinned, err := d.store.ImageDigests(ctx)
-	if err != nil {
-		d.log.ErrorContext(ctx, "deploy: listing pinned images for GC", "err", err)
-		return
-	}
-	n, err := d.cache.GC(ctx, func(digest string) bool {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		return pinned[digest] || d.pending[digest] > 0
-	})
+	n, err := d.cache.GC(ctx, d.store.ImageDigests)
 	if err != nil {
 		d.log.ErrorContext(ctx, "deploy: image GC", "err", err)
 		return

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,7 +108,7 @@ func setup(t *testing.T) *env {
 	r := testenv.StartRegistry(t)
 	t.Setenv("DOCKER_CONFIG", r.DockerConfigDir)
 	dir := filepath.Join(t.TempDir(), "cache")
-	c, err := images.Open(context.Background(), images.Options{Dir: dir})
+	c, err := images.Open(context.Background(), images.Options{Dir: dir, Policy: images.RegistryPolicy{Allowed: []string{r.Addr}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,5 +280,68 @@ func TestTwoFunctionsShareAnImageUntilBothAreDeleted(t *testing.T) {
 	dep.Close()
 	if n := layers(); n != 0 {
 		t.Errorf("after deleting both: %d layers, want 0", n)
+	}
+}
+
+// blockingTransport holds blob downloads until released.
+type blockingTransport struct {
+	started chan struct{} // receives one value per held request
+	release chan struct{}
+}
+
+func (b *blockingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/blobs/") {
+		b.started <- struct{}{}
+		<-b.release
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// A function that becomes Active while an image collection waits behind a
+// long pull keeps its image: the collection decides on what the store and
+// the pins say once it may decide, not on what they said when it began.
+func TestFunctionActivatedWhileGCWaitsKeepsItsImage(t *testing.T) {
+	e := setup(t)
+	e.push(t, "app/cached:v1")
+	if _, err := e.cache.Pull(context.Background(), e.reg.Ref("app/cached:v1"), nil); err != nil {
+		t.Fatal(err)
+	}
+	e.push(t, "app/slow:v1")
+
+	// A second cache on the same directory whose blob downloads wait: the
+	// slow pull holds off collections while it runs.
+	bt := &blockingTransport{started: make(chan struct{}, 16), release: make(chan struct{})}
+	cache, err := images.Open(context.Background(), images.Options{Dir: e.dir, Transport: bt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.store.put(function("slow", e.reg.Ref("app/slow:v1"), 256))
+	dep := New(e.store, cache, Options{})
+	dep.Deploy("default", "slow")
+	<-bt.started // the slow pull is downloading
+
+	dep.Forget("default", "gone")      // a collection begins and waits behind the pull
+	time.Sleep(200 * time.Millisecond) // (long enough for it to have read the store, were it reading early)
+
+	e.store.put(function("quick", e.reg.Ref("app/cached:v1"), 256))
+	dep.Deploy("default", "quick") // a cache hit: Active at once
+	deadline := time.Now().Add(10 * time.Second)
+	for e.store.get("default", "quick").Status != scf.StatusActive {
+		if time.Now().After(deadline) {
+			t.Fatalf("quick: %+v", e.store.get("default", "quick"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(bt.release)
+	dep.Close()
+
+	for _, name := range []string{"quick", "slow"} {
+		f := e.store.get("default", name)
+		if f.Status != scf.StatusActive {
+			t.Fatalf("%s: %s %+v", name, f.Status, f.StatusReasons)
+		}
+		if _, err := cache.Get(context.Background(), f.ImageDigest); err != nil {
+			t.Errorf("%s is Active but its image was collected: %v", name, err)
+		}
 	}
 }

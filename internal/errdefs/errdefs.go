@@ -11,6 +11,8 @@ package errdefs
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"syscall"
 )
 
 // The error classes. Test with errors.Is.
@@ -90,4 +92,27 @@ func Message(err error, fallback string) string {
 		return e.Error()
 	}
 	return fallback
+}
+
+// ErrNoSpace is the cause of errors NoSpace classifies.
+var ErrNoSpace = errors.New("no space left in the data directory")
+
+// NoSpace returns err classified as ErrResourceExhausted about
+// "DiskSpace", with a message naming the cause, when err says the file
+// system is full (ENOSPC, or SQLite's "database or disk is full"); else
+// err unchanged. Stores call it on their write errors, so that a client
+// learns why its request could not be kept.
+func NoSpace(err error) error {
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, ErrNoSpace) && !strings.Contains(err.Error(), "database or disk is full") {
+		return err
+	}
+	return &Error{
+		Class:    ErrResourceExhausted,
+		Resource: "DiskSpace",
+		Msg:      "scfd's data directory is full (no space left on its file system): nothing new can be stored until space is freed",
+		Cause:    errors.Join(ErrNoSpace, err),
+	}
 }

@@ -4,9 +4,10 @@
 // reaches an instance of the function as /{path}, with its method, query
 // string, headers and body. Bodies stream both ways (chunked uploads,
 // server-sent events, full-duplex bodies) and Upgrade requests (WebSocket)
-// pass through. Clients cannot set X-Scf-* headers: the gateway drops them
-// and the instance gets the platform's own (invocation.PlatformHeaders);
-// the client gets the request's id in X-Scf-Request-Id.
+// pass through. Clients cannot set X-Scf-* headers (nor X_Scf_*, which CGI
+// and WSGI servers read as the same variable): the gateway drops them and
+// the instance gets the platform's own (invocation.PlatformHeaders); the
+// client gets the request's id in X-Scf-Request-Id.
 //
 // The gateway finds the function (cached for FunctionCacheTTL) and hands
 // each request to the invocation engine (Engine.Run, the lifecycle that
@@ -139,6 +140,22 @@ func New(opts Options) *Gateway {
 	return g
 }
 
+// dropUnderscoredPlatformHeaders removes the headers whose names read as a
+// platform header once underscores are taken for dashes, as CGI and WSGI
+// servers take them (X_Scf_Request_Id is their HTTP_X_SCF_REQUEST_ID).
+// The X-Scf-* spelling goes with the platform's headers, later.
+func dropUnderscoredPlatformHeaders(h http.Header) {
+	const prefix = "x_scf_"
+	for k := range h {
+		if len(k) < len(prefix) || !strings.Contains(k[:len(prefix)], "_") {
+			continue
+		}
+		if strings.EqualFold(strings.ReplaceAll(k[:len(prefix)], "-", "_"), prefix) {
+			delete(h, k)
+		}
+	}
+}
+
 // target is a parsed gateway path.
 type target struct {
 	namespace, function, qualifier string
@@ -165,6 +182,9 @@ func parsePath(u *url.URL) (target, bool) {
 		return target{}, false
 	}
 	t.function, t.qualifier, _ = strings.Cut(fn, "@")
+	if t.function == "" {
+		return target{}, false
+	}
 	t.rawPath = "/" + rest
 	if t.path, err = url.PathUnescape(t.rawPath); err != nil {
 		return target{}, false
@@ -180,6 +200,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := g.now()
 	id := invocation.NewRequestID()
 	w.Header()["X-Scf-Request-Id"] = []string{id}
+	dropUnderscoredPlatformHeaders(r.Header)
 	t, ok := parsePath(r.URL)
 	if !ok {
 		writeError(w, id, http.StatusBadRequest, invocation.CodeInternal, "the path must be /{namespace}/{function}/{path}")

@@ -35,6 +35,9 @@ func TestPathQueryHeadersAndBodyPassThrough(t *testing.T) {
 			req.Header.Set("X-Scf-Request-Id", "forged")
 			req.Header.Set("x-scf-secret-id", "forged")
 			req.Header.Set("X-Scf-Anything", "forged")
+			req.Header["X_Scf_Request_Id"] = []string{"forged"}
+			req.Header["x_scf_secret_key"] = []string{"forged"}
+			req.Header["X-Scf_Name"] = []string{"forged"}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -51,6 +54,11 @@ func TestPathQueryHeadersAndBodyPassThrough(t *testing.T) {
 			h := got.Headers
 			if h.Get("X-Custom") != "kept" || h.Get("X-Scf-Anything") != "" {
 				t.Errorf("client headers: X-Custom %q, X-Scf-Anything %q", h.Get("X-Custom"), h.Get("X-Scf-Anything"))
+			}
+			for k := range h {
+				if n := strings.ToLower(strings.ReplaceAll(k, "_", "-")); strings.HasPrefix(n, "x-scf-") && strings.Contains(k, "_") {
+					t.Errorf("the function saw the client's %s: %q", k, h[k])
+				}
 			}
 			if id == "" || h.Get("X-Scf-Request-Id") != id || len(h["X-Scf-Request-Id"]) != 1 {
 				t.Errorf("X-Scf-Request-Id: the function saw %q, the client got %q", h["X-Scf-Request-Id"], id)

@@ -76,7 +76,7 @@ func BenchmarkPullAgainstSkopeoUmoci(b *testing.B) {
 		work := b.TempDir()
 		// scfd: cold cache.
 		start := time.Now()
-		c, err := Open(context.Background(), Options{Dir: filepath.Join(work, "cache")})
+		c, err := Open(context.Background(), Options{Dir: filepath.Join(work, "cache"), Policy: testRegistries})
 		if err != nil {
 			b.Fatal(err)
 		}

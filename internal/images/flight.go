@@ -11,7 +11,8 @@ type flight struct {
 	done    chan struct{}
 	img     *Image
 	err     error
-	waiters int // guarded by Cache.mu
+	waiters int  // guarded by Cache.mu
+	pinned  bool // one pin per waiter taken on success; guarded by Cache.mu
 	cancel  context.CancelFunc
 
 	mu   sync.Mutex
@@ -49,10 +50,11 @@ func (f *flight) unsubscribe(id int) {
 	delete(f.subs, id)
 }
 
-// join runs fn once per key while callers wait for it. fn's context
-// outlives any single caller: it is cancelled when the last waiting caller
-// gives up.
-func (c *Cache) join(ctx context.Context, key string, progress func(Progress), fn func(context.Context, func(Progress)) (*Image, error)) (*Image, error) {
+// join runs fn once per key while callers wait for it, and answers each
+// caller the image with a pin of its own (taken, for every caller still
+// waiting, before collections may run again). fn's context outlives any
+// single caller: it is cancelled when the last waiting caller gives up.
+func (c *Cache) join(ctx context.Context, key string, progress func(Progress), fn func(context.Context, func(Progress)) (*Image, error)) (*Image, func(), error) {
 	c.mu.Lock()
 	f, ok := c.flights[key]
 	if !ok {
@@ -60,12 +62,18 @@ func (c *Cache) join(ctx context.Context, key string, progress func(Progress), f
 		f = &flight{done: make(chan struct{}), cancel: cancel, subs: map[int]func(Progress){}}
 		c.flights[key] = f
 		go func() {
+			c.gcMu.RLock()
 			img, err := fn(fctx, f.report)
 			c.mu.Lock()
 			if c.flights[key] == f {
 				delete(c.flights, key)
 			}
+			if err == nil {
+				c.pins[key] += f.waiters
+				f.pinned = true
+			}
 			c.mu.Unlock()
+			c.gcMu.RUnlock()
 			f.img, f.err = img, err
 			cancel()
 			close(f.done)
@@ -78,17 +86,21 @@ func (c *Cache) join(ctx context.Context, key string, progress func(Progress), f
 
 	select {
 	case <-f.done:
-		return f.img, f.err
+		if f.err != nil {
+			return nil, nil, f.err
+		}
+		return f.img, c.unpinner(key), nil
 	case <-ctx.Done():
 		c.mu.Lock()
-		f.waiters--
-		if f.waiters == 0 {
+		if f.pinned { // done meanwhile: give back this caller's pin
+			c.unpinLocked(key)
+		} else if f.waiters--; f.waiters == 0 {
 			f.cancel()
 			if c.flights[key] == f {
 				delete(c.flights, key)
 			}
 		}
 		c.mu.Unlock()
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
 }

@@ -7,29 +7,82 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 )
 
-// GC removes cached images whose manifest digest keep rejects and that no
-// instance uses (Options.InUse), then every layer no remaining image
-// needs. Without a budget (Options.MaxCacheBytes zero) every such image
-// goes; with one, they are evicted least recently used first only while
-// the unpacked layers exceed the budget. GC waits for pulls in progress
-// and keeps pulls out while it runs. It returns how many images it removed.
-func (c *Cache) GC(ctx context.Context, keep func(digest string) bool) (removed int, err error) {
+// Pin keeps the image with this manifest digest from collection until
+// unpin is called (once; later calls do nothing). The owners of an image's
+// use take pins: the deployer from the end of its pull until the function
+// store names the digest, the pool while an instance runs the image. A
+// digest may be pinned before it is cached, and a pin taken while a GC
+// runs counts until that GC has decided.
+func (c *Cache) Pin(digest string) (unpin func()) {
+	c.mu.Lock()
+	c.pinLocked(digest)
+	c.mu.Unlock()
+	return c.unpinner(digest)
+}
+
+func (c *Cache) pinLocked(digest string) {
+	c.pins[digest]++
+	if c.pinnedInGC != nil {
+		c.pinnedInGC[digest] = true
+	}
+}
+
+func (c *Cache) unpinLocked(digest string) {
+	if c.pins[digest]--; c.pins[digest] <= 0 {
+		delete(c.pins, digest)
+	}
+}
+
+// unpinner releases one pin of digest, once.
+func (c *Cache) unpinner(digest string) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			c.unpinLocked(digest)
+			c.mu.Unlock()
+		})
+	}
+}
+
+// GC removes cached images that roots does not name and nobody pins,
+// then every layer no remaining image needs. Without a budget
+// (Options.MaxCacheBytes zero) every such image goes; with one, they are
+// evicted least recently used first only while the unpacked layers exceed
+// the budget. GC waits for pulls in progress and keeps pulls out while it
+// runs. roots (nil means none) is called once, after that wait, so that it
+// sees what became in use meanwhile; an image pinned at any moment from
+// then until GC decides is kept too. It returns how many images it
+// removed.
+func (c *Cache) GC(ctx context.Context, roots func(context.Context) (map[string]bool, error)) (removed int, err error) {
 	c.gcMu.Lock()
 	defer c.gcMu.Unlock()
 
 	c.mu.Lock()
+	c.pinnedInGC = map[string]bool{}
+	c.mu.Unlock()
+	keep := map[string]bool{}
+	if roots != nil {
+		if keep, err = roots(ctx); err != nil {
+			c.mu.Lock()
+			c.pinnedInGC = nil
+			c.mu.Unlock()
+			return 0, fmt.Errorf("images: GC roots: %w", err)
+		}
+	}
+
+	c.mu.Lock()
 	var candidates []*record
 	for d, r := range c.images {
-		if keep != nil && keep(d) {
-			continue
-		}
-		if c.o.InUse != nil && c.o.InUse(d) {
+		if keep[d] || c.pins[d] > 0 || c.pinnedInGC[d] {
 			continue
 		}
 		candidates = append(candidates, r)
 	}
+	c.pinnedInGC = nil
 	slices.SortFunc(candidates, func(a, b *record) int { return a.lastUsed.Compare(b.lastUsed) })
 	var victims []*record
 	if c.o.MaxCacheBytes <= 0 {

@@ -3,6 +3,7 @@ package images
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,7 +65,7 @@ func TestGCRemovesUnreferencedImagesAndLayers(t *testing.T) {
 		t.Fatalf("shared base layer unpacked twice: %s, %s", ia.Layers[0], ib.Layers[0])
 	}
 	refs := map[string]bool{ia.Digest: true, ib.Digest: true}
-	keep := func(d string) bool { return refs[d] }
+	keep := func(context.Context) (map[string]bool, error) { return maps.Clone(refs), nil }
 	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
 
 	if n, err := c.GC(context.Background(), keep); err != nil || n != 0 {
@@ -82,13 +83,14 @@ func TestGCRemovesUnreferencedImagesAndLayers(t *testing.T) {
 		t.Error("a is still cached")
 	}
 
-	// An image in use by an instance stays even when unreferenced.
-	c.o.InUse = func(d string) bool { return d == ib.Digest }
+	// An image pinned (in use by an instance) stays even when unreferenced.
+	unpin := c.Pin(ib.Digest)
 	delete(refs, ib.Digest)
 	if n, err := c.GC(context.Background(), keep); err != nil || n != 0 {
-		t.Fatalf("GC with b in use = %d, %v", n, err)
+		t.Fatalf("GC with b pinned = %d, %v", n, err)
 	}
-	c.o.InUse = nil
+	unpin()
+	unpin() // a second call does nothing
 	if n, err := c.GC(context.Background(), keep); err != nil || n != 1 {
 		t.Fatalf("GC with nothing referenced = %d, %v", n, err)
 	}
@@ -122,7 +124,7 @@ func TestGCWithBudgetEvictsLeastRecentlyUsedFirst(t *testing.T) {
 	}
 	per := c.Usage() / 3
 	c.o.MaxCacheBytes = 2*per + per/2 // room for two of the three
-	if n, err := c.GC(context.Background(), func(string) bool { return false }); err != nil || n != 1 {
+	if n, err := c.GC(context.Background(), nil); err != nil || n != 1 {
 		t.Fatalf("GC = %d, %v; want 1 eviction", n, err)
 	}
 	for i, want := range []bool{true, false, true} {
@@ -137,7 +139,7 @@ func TestInterruptedPullLeavesNothingUsed(t *testing.T) {
 	needRoot(t)
 	r, _, _ := setup(t)
 	dir := filepath.Join(t.TempDir(), "cache")
-	c, err := Open(context.Background(), Options{Dir: dir, Concurrency: 1})
+	c, err := Open(context.Background(), Options{Dir: dir, Concurrency: 1, Policy: testRegistries})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +173,7 @@ func TestInterruptedPullLeavesNothingUsed(t *testing.T) {
 	missing := "sha256:" + strings.Repeat("0", 64)
 	os.WriteFile(c.recordPath(d), []byte(`{"Digest":"`+d+`","LayerDigests":["`+missing+`"],"LayerBytes":[1]}`), 0o644)
 
-	c2, err := Open(context.Background(), Options{Dir: dir})
+	c2, err := Open(context.Background(), Options{Dir: dir, Policy: testRegistries})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/scfd/scfd/internal/errdefs"
@@ -55,11 +54,23 @@ type Options struct {
 	// Concurrency bounds the layers downloaded at once across all pulls.
 	// Zero means 4.
 	Concurrency int
-	// InUse reports whether a running instance uses the image with this
-	// manifest digest; GC never removes such an image. Nil means none is.
-	InUse func(digest string) bool
-	// Transport is the HTTP transport to registries. Nil means a clone of
-	// remote.DefaultTransport.
+	// MaxUnpackedBytes bounds the bytes of file content one image unpacks
+	// to; unpacking stops when an image passes it. Zero means
+	// DefaultMaxUnpackedBytes.
+	MaxUnpackedBytes int64
+	// MaxFiles bounds the entries of one image's layers together. Zero
+	// means DefaultMaxFiles.
+	MaxFiles int
+	// ReadTimeout is how long a registry may send nothing before a fetch
+	// fails as stalled (a layer is tried again, up to three times). Zero
+	// means DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// Policy says which registry addresses pulls may connect to; it
+	// shapes the transport built when Transport is nil.
+	Policy RegistryPolicy
+	// Transport is the HTTP transport to registries. Nil means
+	// Policy.Transport(). A transport given here should itself be built
+	// on Policy.Transport().
 	Transport http.RoundTripper
 	// Logger receives warnings (skipped device nodes, removed leftovers).
 	// Nil means discard.
@@ -119,6 +130,10 @@ type Cache struct {
 	mu      sync.Mutex
 	images  map[string]*record // by manifest digest
 	flights map[string]*flight // pulls in progress, by manifest digest
+	pins    map[string]int     // holders of Pin, by manifest digest
+	// pinnedInGC collects every digest pinned while a GC runs, from its
+	// start until it decides: nil when no GC runs.
+	pinnedInGC map[string]bool
 
 	layers singleflight.Group // one download per layer digest
 }
@@ -138,6 +153,15 @@ func Open(ctx context.Context, o Options) (*Cache, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
+	if o.MaxUnpackedBytes <= 0 {
+		o.MaxUnpackedBytes = DefaultMaxUnpackedBytes
+	}
+	if o.MaxFiles <= 0 {
+		o.MaxFiles = DefaultMaxFiles
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = DefaultReadTimeout
+	}
 	c := &Cache{
 		o:        o,
 		log:      o.Logger,
@@ -148,6 +172,7 @@ func Open(ctx context.Context, o Options) (*Cache, error) {
 		root:     os.Geteuid() == 0,
 		images:   map[string]*record{},
 		flights:  map[string]*flight{},
+		pins:     map[string]int{},
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -156,7 +181,7 @@ func Open(ctx context.Context, o Options) (*Cache, error) {
 		c.keychain = authn.DefaultKeychain
 	}
 	if c.rt == nil {
-		t := remote.DefaultTransport.(*http.Transport).Clone()
+		t := o.Policy.Transport()
 		t.MaxIdleConnsPerHost = o.Concurrency * 2
 		c.rt = t
 	}

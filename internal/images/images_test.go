@@ -50,6 +50,10 @@ func (c *countingTransport) count(digest string) int {
 	return c.blobs[digest]
 }
 
+// testRegistries allows the tests' registries, all on loopback, as an
+// administrator would with SCFD_ALLOWED_REGISTRIES.
+var testRegistries = RegistryPolicy{Allowed: []string{"127.0.0.1"}}
+
 // setup starts a registry, points DOCKER_CONFIG at its credentials and
 // opens a cache in a temporary directory.
 func setup(t *testing.T) (*testenv.Registry, *Cache, *countingTransport) {
@@ -288,7 +292,7 @@ func TestPullRefusesImageOver1GiB(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c, err := Open(context.Background(), Options{Dir: t.TempDir(), Keychain: anonymous{}})
+	c, err := Open(context.Background(), Options{Dir: t.TempDir(), Keychain: anonymous{}, Policy: testRegistries})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +396,7 @@ func TestPullCannotEscapeLayerDir(t *testing.T) {
 	needRoot(t)
 	r, _, _ := setup(t)
 	top := t.TempDir()
-	c, err := Open(context.Background(), Options{Dir: filepath.Join(top, "a", "b", "cache")})
+	c, err := Open(context.Background(), Options{Dir: filepath.Join(top, "a", "b", "cache"), Policy: testRegistries})
 	if err != nil {
 		t.Fatal(err)
 	}

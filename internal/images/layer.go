@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/archive"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
@@ -33,7 +34,7 @@ const layerAttempts = 3
 // cache, downloading it if needed, and returns the bytes of file content
 // it unpacked to (0 when it was already there). add reports progress.
 // Concurrent calls for one layer share a single download.
-func (c *Cache) layer(ctx context.Context, ref name.Reference, l v1.Layer, desc v1.Descriptor, diffID v1.Hash, add func(int64, bool)) (int64, error) {
+func (c *Cache) layer(ctx context.Context, puller *remote.Puller, ref name.Digest, desc v1.Descriptor, diffID v1.Hash, b *budget, add func(int64, bool)) (int64, error) {
 	d := desc.Digest.String()
 	for attempt := 1; ; attempt++ {
 		leader := false
@@ -48,7 +49,7 @@ func (c *Cache) layer(ctx context.Context, ref name.Reference, l v1.Layer, desc 
 				return int64(0), ctx.Err()
 			}
 			defer func() { <-c.sem }()
-			return c.unpack(ctx, ref, l, desc, diffID, add)
+			return c.unpack(ctx, puller, ref, desc, diffID, b, add)
 		})
 		var res singleflightResult
 		select {
@@ -69,8 +70,9 @@ func (c *Cache) layer(ctx context.Context, ref name.Reference, l v1.Layer, desc 
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		// A shared download cancelled by another caller: try again ourselves.
-		retry := errors.Is(err, context.Canceled) || errors.Is(err, errNetwork)
+		// A shared download cancelled by another caller, or interrupted:
+		// try again ourselves.
+		retry := errors.Is(err, context.Canceled) || errors.Is(err, errNetwork) || errors.Is(err, errStalled)
 		if !retry || attempt >= layerAttempts {
 			return 0, classify(ref, err)
 		}
@@ -90,8 +92,10 @@ type singleflightResult struct {
 // unpack streams one layer: download → verify the compressed digest →
 // decompress → extract into a temporary directory while hashing the
 // uncompressed stream against diffID → rename into the cache. The
-// compressed blob is never stored.
-func (c *Cache) unpack(ctx context.Context, ref name.Reference, l v1.Layer, desc v1.Descriptor, diffID v1.Hash, add func(int64, bool)) (_ any, err error) {
+// compressed blob is never stored. The download stops when the registry
+// sends more than desc.Size or nothing for Options.ReadTimeout; the
+// extraction stops when the image passes its budget of bytes or entries.
+func (c *Cache) unpack(ctx context.Context, puller *remote.Puller, ref name.Digest, desc v1.Descriptor, diffID v1.Hash, b *budget, add func(int64, bool)) (_ any, err error) {
 	d := desc.Digest.String()
 	tmp, err := os.MkdirTemp(c.tmpDir(), "layer-")
 	if err != nil {
@@ -106,6 +110,17 @@ func (c *Cache) unpack(ctx context.Context, ref name.Reference, l v1.Layer, desc
 		return nil, err
 	}
 
+	ctx, dog, stop := withWatchdog(ctx, c.o.ReadTimeout)
+	defer stop()
+	defer func() {
+		if err != nil && stalled(ctx) {
+			err = fmt.Errorf("%w: %w", errStalled, stallError(ref, "layer "+d, c.o.ReadTimeout))
+		}
+	}()
+	l, err := puller.Layer(ctx, ref.Context().Digest(d))
+	if err != nil {
+		return nil, err
+	}
 	rc, err := l.Compressed()
 	if err != nil {
 		return nil, err
@@ -117,7 +132,8 @@ func (c *Cache) unpack(ctx context.Context, ref name.Reference, l v1.Layer, desc
 			add(-done, false)
 		}
 	}()
-	compressed := &hashingReader{r: rc, h: sha256.New(), count: func(n int64) {
+	bounded := &boundedReader{r: rc, max: desc.Size, dog: dog, what: "layer " + d}
+	compressed := &hashingReader{r: bounded, h: sha256.New(), count: func(n int64) {
 		done += n
 		add(n, false)
 	}}
@@ -127,11 +143,28 @@ func (c *Cache) unpack(ctx context.Context, ref name.Reference, l v1.Layer, desc
 		return nil, fmt.Errorf("%w: %v", errNetwork, err)
 	}
 	defer dec.Close()
-	uncompressed := &hashingReader{r: dec, h: sha256.New()}
+	// The uncompressed stream holds the file content plus tar headers: a
+	// stream past the budget with room for headers is a bomb too.
+	streamMax := b.maxBytes + int64(b.maxFiles)*1024 + 1<<20
+	uncompressed := &hashingReader{r: &boundedReader{r: dec, max: streamMax, what: "layer " + d + " uncompressed"}, h: sha256.New()}
 
+	overBudget := false
+	var tookBytes, tookFiles int64
+	defer func() {
+		if err != nil && !overBudget { // a retry spends the budget again
+			b.bytes.Add(tookBytes)
+			b.files.Add(tookFiles)
+		}
+	}()
 	opts := []archive.ApplyOpt{
 		archive.WithConvertWhiteout(archive.OverlayConvertWhiteout),
 		archive.WithFilter(func(h *tar.Header) (bool, error) {
+			tookBytes += max(h.Size, 0)
+			tookFiles++
+			if !b.take(h.Size) {
+				overBudget = true
+				return false, errOverBudget
+			}
 			if h.Typeflag == tar.TypeChar || h.Typeflag == tar.TypeBlock {
 				c.log.WarnContext(ctx, "skipping device node in image layer", "layer", d, "path", h.Name)
 				return false, nil
@@ -144,10 +177,15 @@ func (c *Cache) unpack(ctx context.Context, ref name.Reference, l v1.Layer, desc
 	}
 	n, err := archive.Apply(ctx, tmp, uncompressed, opts...)
 	if err != nil {
-		if ctx.Err() != nil {
+		var over *overrunError
+		switch {
+		case overBudget || errors.As(uncompressed.err, &over) && over.what != bounded.what:
+			return nil, c.overBudget(ref, b)
+		case errors.As(compressed.err, &over):
+			return nil, classify(ref, over)
+		case ctx.Err() != nil:
 			return nil, ctx.Err()
-		}
-		if compressed.err != nil {
+		case compressed.err != nil:
 			return nil, fmt.Errorf("%w: %v", errNetwork, compressed.err)
 		}
 		return nil, errdefs.New(errdefs.ErrUnsupported, "ImageUri", "image %s: layer %s cannot be unpacked: %w", ref, d, err)
@@ -155,9 +193,20 @@ func (c *Cache) unpack(ctx context.Context, ref name.Reference, l v1.Layer, desc
 	// Read what the tar reader left: end-of-archive padding, the
 	// compression trailer, so that both digests cover every byte.
 	if _, err := io.Copy(io.Discard, uncompressed); err != nil {
+		var over *overrunError
+		if errors.As(err, &over) {
+			if over.what == bounded.what {
+				return nil, classify(ref, over)
+			}
+			return nil, c.overBudget(ref, b)
+		}
 		return nil, fmt.Errorf("%w: %v", errNetwork, err)
 	}
 	if _, err := io.Copy(io.Discard, br); err != nil {
+		var over *overrunError
+		if errors.As(err, &over) {
+			return nil, classify(ref, over)
+		}
 		return nil, fmt.Errorf("%w: %v", errNetwork, err)
 	}
 	if got := "sha256:" + hex.EncodeToString(compressed.h.Sum(nil)); got != d || compressed.n != desc.Size {
@@ -175,6 +224,18 @@ func (c *Cache) unpack(ctx context.Context, ref name.Reference, l v1.Layer, desc
 	}
 	add(0, true)
 	return n, nil
+}
+
+// errOverBudget stops an extraction past the image's budget.
+var errOverBudget = errors.New("image unpacks past its budget")
+
+// overBudget is the reason an image failed for unpacking past b.
+func (c *Cache) overBudget(ref name.Reference, b *budget) error {
+	if b.files.Load() < 0 {
+		return errdefs.New(errdefs.ErrResourceExhausted, "ImageSize",
+			"image %s has more than %d files, the limit of this server (SCFD_IMAGE_MAX_FILES); unpacking stopped", ref, b.maxFiles)
+	}
+	return unpackedTooLarge(ref, b.maxBytes, 0)
 }
 
 // decompressor picks gzip, zstd or none by the stream's magic bytes.

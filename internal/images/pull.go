@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"slices"
@@ -60,26 +62,51 @@ func humanBytes(n int64) string {
 // ErrInvalidArgument (malformed reference), ErrUnavailable (registry
 // unreachable after retries).
 func (c *Cache) Pull(ctx context.Context, ref string, progress func(Progress)) (*Image, error) {
+	img, unpin, err := c.PullPinned(ctx, ref, progress)
+	if err != nil {
+		return nil, err
+	}
+	unpin()
+	return img, nil
+}
+
+// PullPinned is Pull that also pins the image (see Pin) before any
+// collection may decide, until unpin is called: the caller that records
+// the digest somewhere (the function store) releases the pin once it has.
+func (c *Cache) PullPinned(ctx context.Context, ref string, progress func(Progress)) (_ *Image, unpin func(), _ error) {
 	r, err := c.parse(ref)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if d, ok := r.(name.Digest); ok {
-		if img, err := c.Get(ctx, d.DigestStr()); err == nil {
-			return img, nil
+		if img, unpin := c.getPinned(d.DigestStr()); img != nil {
+			return img, unpin, nil
 		}
 	}
-	img, digest, err := c.resolve(ctx, r)
+	m, digest, err := c.resolve(ctx, r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if cached, err := c.Get(ctx, digest); err == nil {
-		return cached, nil
+	if img, unpin := c.getPinned(digest); img != nil {
+		return img, unpin, nil
 	}
 	repo := r.Context()
 	return c.join(ctx, digest, progress, func(ctx context.Context, report func(Progress)) (*Image, error) {
-		return c.fetch(ctx, repo, digest, img, report)
+		return c.fetch(ctx, repo, digest, m, report)
 	})
+}
+
+// getPinned returns the cached image with this digest, pinned, or nil.
+func (c *Cache) getPinned(digest string) (*Image, func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.images[digest]
+	if r == nil {
+		return nil, nil
+	}
+	c.touch(r)
+	c.pinLocked(digest)
+	return c.image(r), c.unpinner(digest)
 }
 
 // parse turns ref into a go-containerregistry reference, plain HTTP for
@@ -107,47 +134,59 @@ func (c *Cache) remoteOptions(ctx context.Context) []remote.Option {
 	}
 }
 
-// resolve fetches the manifest of r and, for an index, picks its
-// linux/amd64 image. It returns the image (layers not yet fetched) and its
-// manifest digest.
-func (c *Cache) resolve(ctx context.Context, r name.Reference) (v1.Image, string, error) {
+// resolve fetches the manifest of r and, for an index, that of its
+// linux/amd64 image. It returns the image manifest and its digest. The
+// registry must answer within Options.ReadTimeout.
+func (c *Cache) resolve(ctx context.Context, r name.Reference) (_ *v1.Manifest, _ string, err error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, c.o.ReadTimeout, errStalled)
+	defer cancel()
+	defer func() {
+		if err != nil && stalled(ctx) {
+			err = stallError(r, "its manifest", c.o.ReadTimeout)
+		}
+	}()
 	desc, err := remote.Get(r, c.remoteOptions(ctx)...)
 	if err != nil {
 		return nil, "", classify(r, err)
 	}
 	switch desc.MediaType {
 	case types.OCIManifestSchema1, types.DockerManifestSchema2:
-		img, err := desc.Image()
+		m, err := parseManifest(desc.Manifest)
 		if err != nil {
-			return nil, "", classify(r, err)
+			return nil, "", errdefs.New(errdefs.ErrInvalidArgument, "ImageUri", "image %s has a malformed manifest: %w", r, err)
 		}
-		return img, desc.Digest.String(), nil
+		return m, desc.Digest.String(), nil
 	case types.OCIImageIndex, types.DockerManifestList:
-		idx, err := desc.ImageIndex()
+		im, err := parseIndex(desc.Manifest)
 		if err != nil {
-			return nil, "", classify(r, err)
-		}
-		im, err := idx.IndexManifest()
-		if err != nil {
-			return nil, "", classify(r, err)
+			return nil, "", errdefs.New(errdefs.ErrInvalidArgument, "ImageUri", "image %s has a malformed index: %w", r, err)
 		}
 		var found []string
-		for _, m := range im.Manifests {
-			if m.Platform == nil {
+		for _, d := range im.Manifests {
+			if d.Platform == nil {
 				continue
 			}
-			if m.Platform.OS == "linux" && m.Platform.Architecture == "amd64" {
-				if m.MediaType != types.OCIManifestSchema1 && m.MediaType != types.DockerManifestSchema2 {
+			if d.Platform.OS == "linux" && d.Platform.Architecture == "amd64" {
+				if d.MediaType != types.OCIManifestSchema1 && d.MediaType != types.DockerManifestSchema2 {
 					return nil, "", errdefs.New(errdefs.ErrUnsupported, "ImageUri",
-						"image %s: the linux/amd64 entry has media type %q; only Docker v2 schema 2 and OCI image manifests are supported", r, m.MediaType)
+						"image %s: the linux/amd64 entry has media type %q; only Docker v2 schema 2 and OCI image manifests are supported", r, d.MediaType)
 				}
-				img, err := idx.Image(m.Digest)
+				child := r.Context().Digest(d.Digest.String())
+				cd, err := remote.Get(child, c.remoteOptions(ctx)...)
 				if err != nil {
-					return nil, "", classify(r, err)
+					return nil, "", classify(child, err)
 				}
-				return img, m.Digest.String(), nil
+				if cd.MediaType != types.OCIManifestSchema1 && cd.MediaType != types.DockerManifestSchema2 {
+					return nil, "", errdefs.New(errdefs.ErrUnsupported, "ImageUri",
+						"image %s has manifest media type %q: only Docker v2 schema 2 and OCI image manifests are supported", child, cd.MediaType)
+				}
+				m, err := parseManifest(cd.Manifest)
+				if err != nil {
+					return nil, "", errdefs.New(errdefs.ErrInvalidArgument, "ImageUri", "image %s has a malformed manifest: %w", child, err)
+				}
+				return m, cd.Digest.String(), nil
 			}
-			found = append(found, m.Platform.OS+"/"+m.Platform.Architecture)
+			found = append(found, d.Platform.OS+"/"+d.Platform.Architecture)
 		}
 		return nil, "", errdefs.New(errdefs.ErrUnsupported, "ImageArchitecture",
 			"image %s has no linux/amd64 entry (found %s): only x86-64 (amd64) images run", r, orNone(found))
@@ -155,6 +194,13 @@ func (c *Cache) resolve(ctx context.Context, r name.Reference) (v1.Image, string
 		return nil, "", errdefs.New(errdefs.ErrUnsupported, "ImageUri",
 			"image %s has manifest media type %q: only Docker v2 schema 2 and OCI image manifests are supported", r, desc.MediaType)
 	}
+}
+
+// stallError is the reason a pull failed because the registry stopped
+// sending.
+func stallError(r name.Reference, what string, timeout time.Duration) error {
+	return errdefs.New(errdefs.ErrUnavailable, "Image",
+		"registry %s sent nothing for %s while scfd fetched %s of %s: the registry stalled", r.Context().RegistryStr(), timeout, what, r)
 }
 
 func orNone(s []string) string {
@@ -179,7 +225,13 @@ func checkManifest(repo name.Repository, digest string, m *v1.Manifest) (size in
 	if m.Config.MediaType != types.DockerConfigJSON && m.Config.MediaType != types.OCIConfigJSON {
 		return 0, errdefs.New(errdefs.ErrUnsupported, "ImageUri", "image %s has config media type %q: it is not a container image", ref, m.Config.MediaType)
 	}
-	size = m.Config.Size
+	if m.Config.Size < 0 {
+		return 0, errdefs.Invalid("ImageUri", "image %s declares a negative config size", ref)
+	}
+	if m.Config.Size > maxConfigBytes {
+		return 0, errdefs.New(errdefs.ErrResourceExhausted, "ImageSize", "image %s declares a config of %d bytes; at most %d are read", ref, m.Config.Size, maxConfigBytes)
+	}
+	sizes := []int64{m.Config.Size}
 	for _, l := range m.Layers {
 		if !layerTypes[l.MediaType] {
 			return 0, errdefs.New(errdefs.ErrUnsupported, "ImageUri", "image %s has a layer of media type %q: only tar, tar+gzip and tar+zstd layers are supported", ref, l.MediaType)
@@ -187,11 +239,12 @@ func checkManifest(repo name.Repository, digest string, m *v1.Manifest) (size in
 		if l.Size < 0 {
 			return 0, errdefs.Invalid("ImageUri", "image %s declares a negative layer size", ref)
 		}
-		size += l.Size
+		sizes = append(sizes, l.Size)
 	}
-	if size >= scf.MaxImageBytes {
+	size, ok := sumBelow(scf.MaxImageBytes, sizes...)
+	if !ok {
 		return 0, errdefs.New(errdefs.ErrResourceExhausted, "ImageSize",
-			"image %s is %d bytes (%s) as its manifest declares; images must be below %d bytes (1 GiB)", ref, size, humanBytes(size), int64(scf.MaxImageBytes))
+			"image %s is %s as its manifest declares; images must be below %d bytes (1 GiB)", ref, declaredSize(sizes), int64(scf.MaxImageBytes))
 	}
 	return size, nil
 }
@@ -209,6 +262,18 @@ func checkConfig(repo name.Repository, digest string, m *v1.Manifest, cf *v1.Con
 	return nil
 }
 
+// declaredSize renders the sum of sizes exactly, however large.
+func declaredSize(sizes []int64) string {
+	sum := new(big.Int)
+	for _, s := range sizes {
+		sum.Add(sum, big.NewInt(s))
+	}
+	if sum.IsInt64() {
+		return fmt.Sprintf("%d bytes (%s)", sum.Int64(), humanBytes(sum.Int64()))
+	}
+	return sum.String() + " bytes"
+}
+
 func orUnknown(s string) string {
 	if s == "" {
 		return "an unknown architecture"
@@ -216,25 +281,25 @@ func orUnknown(s string) string {
 	return s
 }
 
-// fetch downloads and unpacks the layers of img and records it.
-func (c *Cache) fetch(ctx context.Context, repo name.Repository, digest string, img v1.Image, report func(Progress)) (*Image, error) {
-	c.gcMu.RLock()
-	defer c.gcMu.RUnlock()
+// fetch downloads and unpacks the layers of the image with manifest m and
+// records it.
+// Called with c.gcMu held shared (by join).
+func (c *Cache) fetch(ctx context.Context, repo name.Repository, digest string, m *v1.Manifest, report func(Progress)) (*Image, error) {
 	if cached, err := c.Get(ctx, digest); err == nil {
 		return cached, nil
 	}
 	ref := repo.Digest(digest)
-	m, err := img.Manifest()
-	if err != nil {
-		return nil, classify(ref, err)
-	}
 	size, err := checkManifest(repo, digest, m)
 	if err != nil {
 		return nil, err
 	}
-	cf, err := img.ConfigFile()
+	puller, err := remote.NewPuller(c.remoteOptions(ctx)...)
 	if err != nil {
 		return nil, classify(ref, err)
+	}
+	cf, err := c.config(ctx, puller, ref, m.Config)
+	if err != nil {
+		return nil, err
 	}
 	if err := checkConfig(repo, digest, m, cf); err != nil {
 		return nil, err
@@ -256,16 +321,13 @@ func (c *Cache) fetch(ctx context.Context, repo name.Repository, digest string, 
 		report(p)
 	}
 
+	b := newBudget(c.o.MaxUnpackedBytes, int64(c.o.MaxFiles))
 	layerBytes := make([]int64, len(m.Layers))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, desc := range m.Layers {
 		diffID := cf.RootFS.DiffIDs[i]
 		g.Go(func() error {
-			l, err := img.LayerByDigest(desc.Digest)
-			if err != nil {
-				return classify(ref, err)
-			}
-			n, err := c.layer(gctx, ref, l, desc, diffID, add)
+			n, err := c.layer(gctx, puller, ref, desc, diffID, b, add)
 			if err != nil {
 				return err
 			}
@@ -286,6 +348,9 @@ func (c *Cache) fetch(ctx context.Context, repo name.Repository, digest string, 
 		}
 	}
 	c.mu.Unlock()
+	if total, ok := sumBelow(c.o.MaxUnpackedBytes+1, layerBytes...); !ok {
+		return nil, unpackedTooLarge(ref, c.o.MaxUnpackedBytes, total)
+	}
 
 	r := &record{
 		Digest:     digest,
@@ -308,8 +373,49 @@ func (c *Cache) fetch(ctx context.Context, repo name.Repository, digest string, 
 	return c.image(r), nil
 }
 
+// config fetches and parses the image config blob, at most its declared
+// size, within the read timeout.
+func (c *Cache) config(ctx context.Context, puller *remote.Puller, ref name.Digest, desc v1.Descriptor) (*v1.ConfigFile, error) {
+	ctx, dog, stop := withWatchdog(ctx, c.o.ReadTimeout)
+	defer stop()
+	b, err := func() ([]byte, error) {
+		l, err := puller.Layer(ctx, ref.Context().Digest(desc.Digest.String()))
+		if err != nil {
+			return nil, err
+		}
+		rc, err := l.Compressed()
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		return io.ReadAll(&boundedReader{r: rc, max: desc.Size, dog: dog, what: "the image config"})
+	}()
+	if err != nil {
+		if stalled(ctx) {
+			return nil, stallError(ref, "the config", c.o.ReadTimeout)
+		}
+		return nil, classify(ref, err)
+	}
+	if int64(len(b)) != desc.Size {
+		return nil, errdefs.Invalid("ImageUri", "image %s: its config is %d bytes, %d declared", ref, len(b), desc.Size)
+	}
+	cf, err := parseConfig(b)
+	if err != nil {
+		return nil, errdefs.New(errdefs.ErrInvalidArgument, "ImageUri", "image %s has a malformed config: %w", ref, err)
+	}
+	return cf, nil
+}
+
+func unpackedTooLarge(ref name.Reference, max, got int64) error {
+	return errdefs.New(errdefs.ErrResourceExhausted, "ImageSize",
+		"image %s unpacks to more than %d bytes (%s) of files, the limit of this server (SCFD_IMAGE_MAX_UNPACKED); unpacking stopped", ref, max, humanBytes(max))
+}
+
 // classify gives a registry error its errdefs class and a message naming
-// the image and the cause.
+// the image and the cause. The message never carries what the registry
+// sent (an ImageUri may name any server, and the message reaches the
+// caller in StatusReasons): only status codes and the registry's error
+// codes; the full error stays the cause, for the server's log.
 func classify(ref name.Reference, err error) error {
 	if err == nil {
 		return nil
@@ -322,29 +428,63 @@ func classify(ref name.Reference, err error) error {
 		return err
 	}
 	reg := ref.Context().RegistryStr()
+	safe := func(class error, format string, args ...any) error {
+		return &errdefs.Error{Class: class, Resource: "Image", Msg: fmt.Sprintf(format, args...), Cause: err}
+	}
+	var refused *refusedError
+	if errors.As(err, &refused) {
+		return &errdefs.Error{Class: errdefs.ErrInvalidArgument, Resource: "ImageUri", Cause: err,
+			Msg: fmt.Sprintf("image %s: registry %s: %s", ref, reg, refused)}
+	}
+	var over *overrunError
+	if errors.As(err, &over) {
+		return safe(errdefs.ErrInvalidArgument, "image %s: %s: download stopped", ref, over)
+	}
 	var te *transport.Error
 	if errors.As(err, &te) {
+		var codes []string
 		for _, d := range te.Errors {
 			switch d.Code {
 			case transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode:
-				return errdefs.New(errdefs.ErrNotFound, "Image", "image %s not found in registry %s: %w", ref, reg, err)
+				return safe(errdefs.ErrNotFound, "image %s not found in registry %s (%s)", ref, reg, d.Code)
 			case transport.UnauthorizedErrorCode, transport.DeniedErrorCode:
-				return errdefs.New(errdefs.ErrUnauthorized, "Image", "registry %s refused access to %s: check the credentials in DOCKER_CONFIG: %w", reg, ref, err)
+				return safe(errdefs.ErrUnauthorized, "registry %s refused access to %s (%s): check the credentials in DOCKER_CONFIG", reg, ref, d.Code)
+			}
+			if validCode(string(d.Code)) {
+				codes = append(codes, string(d.Code))
 			}
 		}
 		switch te.StatusCode {
 		case http.StatusNotFound:
-			return errdefs.New(errdefs.ErrNotFound, "Image", "image %s not found in registry %s: %w", ref, reg, err)
+			return safe(errdefs.ErrNotFound, "image %s not found in registry %s (HTTP 404)", ref, reg)
 		case http.StatusUnauthorized, http.StatusForbidden:
-			return errdefs.New(errdefs.ErrUnauthorized, "Image", "registry %s refused access to %s: check the credentials in DOCKER_CONFIG: %w", reg, ref, err)
+			return safe(errdefs.ErrUnauthorized, "registry %s refused access to %s (HTTP %d): check the credentials in DOCKER_CONFIG", reg, ref, te.StatusCode)
 		}
-		return errdefs.New(errdefs.ErrUnavailable, "Image", "registry %s failed while pulling %s: %w", reg, ref, err)
+		detail := fmt.Sprintf("HTTP %d", te.StatusCode)
+		if len(codes) > 0 {
+			detail += ", " + strings.Join(codes, ", ")
+		}
+		return safe(errdefs.ErrUnavailable, "registry %s failed while pulling %s (%s)", reg, ref, detail)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) || errors.Is(err, errNetwork) {
-		return errdefs.New(errdefs.ErrUnavailable, "Image", "network error pulling %s from registry %s after retries: %w", ref, reg, err)
+		return safe(errdefs.ErrUnavailable, "network error pulling %s from registry %s after retries", ref, reg)
 	}
-	return errdefs.New(errdefs.ErrUnavailable, "Image", "pulling %s from registry %s failed: %w", ref, reg, err)
+	return safe(errdefs.ErrUnavailable, "pulling %s from registry %s failed", ref, reg)
+}
+
+// validCode reports whether a registry error code looks like one (upper
+// case letters and underscores, short): anything else is not repeated.
+func validCode(s string) bool {
+	if s == "" || len(s) > 40 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'A' && r <= 'Z' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // RecommendedMemoryMB is the smallest MemorySize SCF's image-size table

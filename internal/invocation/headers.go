@@ -28,24 +28,29 @@ type PlatformHeaders struct {
 	TriggerSrc  string // X-Scf-Trigger-Src when set
 }
 
-// Set writes the headers into h.
+// Set writes the headers into h. Their values share one allocation.
 func (p PlatformHeaders) Set(h http.Header) {
-	h["X-Scf-Request-Id"] = []string{p.RequestID}
-	h["X-Scf-Memory"] = []string{strconv.FormatInt(p.Function.MemorySize, 10)}
-	h["X-Scf-Timeout"] = []string{strconv.FormatInt(p.Timeout.Milliseconds(), 10)}
-	h["X-Scf-Version"] = []string{p.Function.Version}
-	h["X-Scf-Name"] = []string{p.Function.Name}
-	h["X-Scf-Namespace"] = []string{p.Function.Namespace}
-	h["X-Scf-Region"] = []string{p.Account.Region}
-	h["X-Scf-Appid"] = []string{p.Account.AppID}
-	h["X-Scf-Uin"] = []string{p.Account.UIN}
+	v := make([]string, 0, 13)
+	set := func(k, val string) {
+		v = append(v, val)
+		h[k] = v[len(v)-1 : len(v) : len(v)]
+	}
+	set("X-Scf-Request-Id", p.RequestID)
+	set("X-Scf-Memory", strconv.FormatInt(p.Function.MemorySize, 10))
+	set("X-Scf-Timeout", strconv.FormatInt(p.Timeout.Milliseconds(), 10))
+	set("X-Scf-Version", p.Function.Version)
+	set("X-Scf-Name", p.Function.Name)
+	set("X-Scf-Namespace", p.Function.Namespace)
+	set("X-Scf-Region", p.Account.Region)
+	set("X-Scf-Appid", p.Account.AppID)
+	set("X-Scf-Uin", p.Account.UIN)
 	if t := p.Credentials; t != nil {
-		h["X-Scf-Secret-Id"] = []string{t.SecretID}
-		h["X-Scf-Secret-Key"] = []string{t.SecretKey}
-		h["X-Scf-Session-Token"] = []string{t.Token}
+		set("X-Scf-Secret-Id", t.SecretID)
+		set("X-Scf-Secret-Key", t.SecretKey)
+		set("X-Scf-Session-Token", t.Token)
 	}
 	if p.TriggerSrc != "" {
-		h["X-Scf-Trigger-Src"] = []string{p.TriggerSrc}
+		set("X-Scf-Trigger-Src", p.TriggerSrc)
 	}
 }
 

@@ -108,7 +108,7 @@ func testFunction() *scf.Function {
 }
 
 // fakeSetup serves handler as the function's server.
-func fakeSetup(t *testing.T, handler http.HandlerFunc) (*fakeLease, functions) {
+func fakeSetup(t testing.TB, handler http.HandlerFunc) (*fakeLease, functions) {
 	t.Helper()
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -21,40 +22,78 @@ func unified() bool {
 	return unix.Statfs(cgroupRoot, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
-// memCgroup is the memory cgroup directory of one instance.
+// memCgroup is the memory cgroup directory of one instance. Its usage
+// files are opened once and read with pread at every invocation; close
+// releases them.
 type memCgroup struct {
 	dir string
 	v2  bool
+
+	mu            sync.Mutex
+	current, peak *os.File // opened on first use
 }
 
-func newMemCgroup(cgroupsPath string) memCgroup {
+func newMemCgroup(cgroupsPath string) *memCgroup {
 	if unified() {
-		return memCgroup{dir: filepath.Join(cgroupRoot, cgroupsPath), v2: true}
+		return &memCgroup{dir: filepath.Join(cgroupRoot, cgroupsPath), v2: true}
 	}
-	return memCgroup{dir: filepath.Join(cgroupRoot, "memory", cgroupsPath)}
+	return &memCgroup{dir: filepath.Join(cgroupRoot, "memory", cgroupsPath)}
 }
 
-func readUint(path string) (uint64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
+// files opens the usage files: memory.usage_in_bytes and
+// memory.max_usage_in_bytes on v1, memory.current and memory.peak on v2.
+func (c *memCgroup) files() (current, peak *os.File, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.peak != nil {
+		return c.current, c.peak, nil
+	}
+	cur, pk := "memory.usage_in_bytes", "memory.max_usage_in_bytes"
+	if c.v2 {
+		cur, pk = "memory.current", "memory.peak"
+	}
+	if c.current, err = os.Open(filepath.Join(c.dir, cur)); err != nil {
+		return nil, nil, err
+	}
+	if c.peak, err = os.OpenFile(filepath.Join(c.dir, pk), os.O_RDWR, 0); err != nil {
+		c.current.Close()
+		c.current = nil
+		return nil, nil, err
+	}
+	return c.current, c.peak, nil
+}
+
+// close releases the usage files.
+func (c *memCgroup) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.peak != nil {
+		c.current.Close()
+		c.peak.Close()
+		c.current, c.peak = nil, nil
+	}
+}
+
+func readUintAt(f *os.File) (uint64, error) {
+	var buf [32]byte
+	n, err := f.ReadAt(buf[:], 0)
+	if n == 0 && err != nil {
 		return 0, err
 	}
-	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return strconv.ParseUint(strings.TrimSpace(string(buf[:n])), 10, 64)
 }
 
-// stats reads current and peak usage: memory.usage_in_bytes and
-// memory.max_usage_in_bytes on v1, memory.current and memory.peak on v2.
-func (c memCgroup) stats() (sandbox.Stats, error) {
-	cur, peak := "memory.usage_in_bytes", "memory.max_usage_in_bytes"
-	if c.v2 {
-		cur, peak = "memory.current", "memory.peak"
-	}
+// stats reads current and peak usage.
+func (c *memCgroup) stats() (sandbox.Stats, error) {
 	var s sandbox.Stats
-	var err error
-	if s.MemoryBytes, err = readUint(filepath.Join(c.dir, cur)); err != nil {
+	cur, peak, err := c.files()
+	if err != nil {
 		return s, fmt.Errorf("localrt: memory usage: %w", err)
 	}
-	if s.MemoryPeakBytes, err = readUint(filepath.Join(c.dir, peak)); err != nil {
+	if s.MemoryBytes, err = readUintAt(cur); err != nil {
+		return s, fmt.Errorf("localrt: memory usage: %w", err)
+	}
+	if s.MemoryPeakBytes, err = readUintAt(peak); err != nil {
 		return s, fmt.Errorf("localrt: memory peak: %w", err)
 	}
 	return s, nil
@@ -62,12 +101,12 @@ func (c memCgroup) stats() (sandbox.Stats, error) {
 
 // resetPeak starts a new peak: writing to memory.max_usage_in_bytes on v1
 // or memory.peak on v2 (Linux 6.12+) sets it to the current usage.
-func (c memCgroup) resetPeak() error {
-	name := "memory.max_usage_in_bytes"
-	if c.v2 {
-		name = "memory.peak"
+func (c *memCgroup) resetPeak() error {
+	_, peak, err := c.files()
+	if err == nil {
+		_, err = peak.WriteAt([]byte("0"), 0)
 	}
-	if err := os.WriteFile(filepath.Join(c.dir, name), []byte("0"), 0); err != nil {
+	if err != nil {
 		return fmt.Errorf("localrt: reset memory peak: %w", err)
 	}
 	return nil
@@ -75,7 +114,7 @@ func (c memCgroup) resetPeak() error {
 
 // oomKills reads how many processes the kernel killed for memory: the
 // oom_kill line of memory.oom_control (v1) or memory.events (v2).
-func (c memCgroup) oomKills() uint64 {
+func (c *memCgroup) oomKills() uint64 {
 	name := "memory.oom_control"
 	if c.v2 {
 		name = "memory.events"

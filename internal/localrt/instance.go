@@ -36,7 +36,7 @@ type instance struct {
 
 	rootfs *rootfs.RootFS
 	att    *netns.Attachment
-	cg     memCgroup
+	cg     *memCgroup
 	pump   *sandbox.LogPump
 	pidfd  *os.File // nil until the container exists
 	pid    int
@@ -411,6 +411,7 @@ func (in *instance) Stop(ctx context.Context) error {
 
 func (in *instance) teardown(ctx context.Context) error {
 	ctx = context.WithoutCancel(ctx)
+	in.cg.close()
 	var errs []error
 	if in.pidfd != nil {
 		select {

@@ -263,3 +263,67 @@ func TestBuilderCapAndTail(t *testing.T) {
 		t.Errorf("Tail split a rune: %q", got)
 	}
 }
+
+// Past their budget the logs lose their oldest entries and instance
+// lines first, and the budget holds across a reopening.
+func TestBudgetDeletesTheOldestFirst(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Now().Add(-time.Hour)}
+	dir := t.TempDir()
+	st, err := store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const max = 2 << 20
+	ls, err := Open(ctx, st, Options{Now: c.now, MaxBytes: max})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.Repeat("x", 1000) + "\n"
+	const n = 6000 // about 7 MB
+	for i := range n {
+		e := entry(fmt.Sprintf("r%05d", i), c.now(), 0, 1)
+		e.Log = body
+		if err := ls.Put(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 0 {
+			ls.Instance("default", "fn", "$LATEST", sandbox.LogLine{Instance: "i", Time: c.now(), Stream: sandbox.Stderr, Text: body})
+		}
+		c.add(time.Millisecond)
+	}
+	if err := ls.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A trim queued by the last batch may still be running.
+	for deadline := time.Now().Add(10 * time.Second); ls.Bytes() > max && time.Now().Before(deadline); {
+		ls.Sync(ctx)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if b := ls.Bytes(); b > max {
+		t.Errorf("the logs keep %d bytes, over their budget of %d", b, max)
+	}
+	got, total, err := ls.Query(ctx, Query{Start: c.now().Add(-MaxWindow), End: c.now(), Order: "asc", Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total == 0 || total > n/2 {
+		t.Fatalf("%d entries kept of %d", total, n)
+	}
+	if first := got[0].RequestID; first != fmt.Sprintf("r%05d", n-total) {
+		t.Errorf("the oldest kept is %s, want r%05d: the newest %d should be the ones kept", first, n-total, total)
+	}
+	if newest, _, _ := ls.Query(ctx, Query{Start: c.now().Add(-MaxWindow), End: c.now(), Limit: 1}); newest[0].RequestID != fmt.Sprintf("r%05d", n-1) {
+		t.Errorf("the newest entry %s is not the last written", newest[0].RequestID)
+	}
+	ls.Close()
+	again, err := Open(ctx, st, Options{Now: c.now, MaxBytes: max})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if b := again.Bytes(); b > max || b < max/2 {
+		t.Errorf("reopened, the logs count %d bytes; want what was kept, at most %d", b, max)
+	}
+}

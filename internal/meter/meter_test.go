@@ -275,3 +275,43 @@ func TestOutboundSamplerRecordsDeltas(t *testing.T) {
 		}
 	})
 }
+
+// Only replayable attempts keep a key, and only while a replay can come.
+func TestReplayKeysAreForgotten(t *testing.T) {
+	ctx := context.Background()
+	now := hour0
+	st, err := store.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m, err := Open(ctx, Options{DB: st, Now: func() time.Time { return now }, ReplayWindow: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	keys := func() int {
+		m.Sync(ctx)
+		var n int
+		if err := st.DB().QueryRow(`SELECT count(*) FROM usage_seen`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for i := range 100 {
+		m.Record(ctx, Invocation{RequestID: fmt.Sprint("sync", i), Namespace: "ns", Function: "f", Qualifier: "$LATEST", MemoryMB: 128, BillDuration: 1, Time: now})
+	}
+	m.Record(ctx, Invocation{RequestID: "async", Namespace: "ns", Function: "f", Qualifier: "$LATEST", MemoryMB: 128, BillDuration: 1, Time: now, Replayable: true})
+	if n := keys(); n != 1 {
+		t.Fatalf("%d keys kept after 100 synchronous and 1 async invocation, want 1", n)
+	}
+	now = now.Add(4 * time.Hour) // past the window, and an hour after the last forgetting
+	m.Record(ctx, Invocation{RequestID: "later", Namespace: "ns", Function: "f", Qualifier: "$LATEST", MemoryMB: 128, BillDuration: 1, Time: now})
+	if n := keys(); n != 0 {
+		t.Errorf("%d keys kept past the replay window, want 0", n)
+	}
+	fns, _, err := m.Usage(ctx, Query{Function: "f"}, DefaultPrices)
+	if err != nil || len(fns) != 1 || fns[0].Invocations != 102 {
+		t.Errorf("usage %+v, %v; want 102 invocations", fns, err)
+	}
+}

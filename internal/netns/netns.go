@@ -6,15 +6,25 @@
 // Each attachment is a named network namespace (a bind mount under
 // Options.Dir/ns) with loopback up and an eth0 from the "ptp" plugin: a
 // routed veth per instance with an address from "host-local", whose state
-// lives under Options.Dir/ipam. Because each instance has a routed veth
-// rather than a bridge port, all its traffic crosses the host's iptables,
-// where the Manager keeps three chains of its own:
+// lives under Options.Dir/ipam. IPv6 is off inside the namespace and on the
+// host side of the veth, so an instance has no IPv6 path to the host. The
+// host side of every instance's veth, of every scfd server on the host,
+// is in interface group InstanceGroup, with strict reverse-path filtering.
+// Because each instance has a routed veth rather than a bridge port, all
+// its traffic crosses the host's iptables, where the Manager keeps chains
+// of its own that match instances by that group (the interface), never by
+// the source address a packet claims:
 //
-//	filter SCFD-<NAME>-IN   (from INPUT, for the subnet): replies only; no
-//	                        instance opens a connection to the host, so the
-//	                        scfd API and gateway listeners are out of reach
-//	filter SCFD-<NAME>-FWD  (from FORWARD): replies in, instance-to-instance
-//	                        dropped, instance-to-world accepted
+//	raw    SCFD-<NAME>-RAW  (from PREROUTING): drops what an instance sends
+//	                        with a source address not routed back to its
+//	                        own veth (spoofed sources)
+//	filter SCFD-<NAME>-IN   (from INPUT, for instances' interfaces): replies
+//	                        only; no instance opens a connection to the
+//	                        host, so the scfd API and gateway listeners are
+//	                        out of reach
+//	filter SCFD-<NAME>-FWD  (from FORWARD): instance-to-instance rejected,
+//	                        whichever server's, replies in, instance-to-world
+//	                        accepted
 //	nat    SCFD-<NAME>-NAT  (from POSTROUTING): masquerade egress
 //
 // The Manager also turns on net.ipv4.ip_forward. Cleanup removes every
@@ -31,6 +41,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,9 +99,10 @@ type Manager struct {
 
 // Attachment is one instance's network namespace and address.
 type Attachment struct {
-	ID   string // the id it was set up with
-	Path string // the namespace file, for the OCI spec
-	IP   net.IP // the instance's address, reachable from the host
+	ID       string // the id it was set up with
+	Path     string // the namespace file, for the OCI spec
+	IP       net.IP // the instance's address, reachable from the host
+	HostVeth string // the host side of its veth
 }
 
 // New prepares the network (iptables chains, forwarding), removes what a
@@ -190,6 +202,32 @@ func (m *Manager) chains() (in, fwd, nat string) {
 	return "SCFD-" + n + "-IN", "SCFD-" + n + "-FWD", "SCFD-" + n + "-NAT"
 }
 
+func (m *Manager) rawChain() string { return "SCFD-" + strings.ToUpper(m.opts.Name) + "-RAW" }
+
+// fromInstances and toInstances match packets that came in on, or go out
+// of, the veth of any instance of any scfd server on the host.
+var (
+	fromInstances = []string{"-m", "devgroup", "--src-group", strconv.Itoa(InstanceGroup)}
+	toInstances   = []string{"-m", "devgroup", "--dst-group", strconv.Itoa(InstanceGroup)}
+)
+
+// jumps are the rules in the built-in chains that lead to the Manager's.
+func (m *Manager) jumps() []struct {
+	table, chain string
+	rule         []string
+} {
+	in, fwd, nat := m.chains()
+	return []struct {
+		table, chain string
+		rule         []string
+	}{
+		{"raw", "PREROUTING", append(slices.Clone(fromInstances), "-j", m.rawChain())},
+		{"filter", "INPUT", append(slices.Clone(fromInstances), "-j", in)},
+		{"filter", "FORWARD", []string{"-j", fwd}},
+		{"nat", "POSTROUTING", []string{"-j", nat}},
+	}
+}
+
 // acctChain counts, with one rule per instance address, the bytes each
 // instance sends through the host to anything outside the subnet: its
 // outbound traffic. What instances send to scfd itself goes to INPUT, not
@@ -204,12 +242,16 @@ func (m *Manager) firewall() error {
 		table, chain string
 		rules        [][]string
 	}{
+		{"raw", m.rawChain(), [][]string{
+			{"-m", "rpfilter", "--invert", "-j", "DROP"},
+		}},
 		{"filter", in, [][]string{
 			{"-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"},
 			{"-j", "REJECT"},
 		}},
 		{"filter", m.acctChain(), nil},
 		{"filter", fwd, [][]string{
+			append(append(slices.Clone(fromInstances), toInstances...), "-j", "REJECT"),
 			{"-s", s, "!", "-d", s, "-j", m.acctChain()},
 			{"-d", s, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
 			{"-s", s, "-d", s, "-j", "REJECT"},
@@ -230,14 +272,9 @@ func (m *Manager) firewall() error {
 			}
 		}
 	}
-	for _, j := range []struct {
-		table, chain string
-		rule         []string
-	}{
-		{"filter", "INPUT", []string{"-s", s, "-j", in}},
-		{"filter", "FORWARD", []string{"-j", fwd}},
-		{"nat", "POSTROUTING", []string{"-j", nat}},
-	} {
+	// The jump by source address of earlier versions (best effort).
+	m.ipt.DeleteIfExists("filter", "INPUT", "-s", s, "-j", in)
+	for _, j := range m.jumps() {
 		if err := m.ipt.InsertUnique(j.table, j.chain, 1, j.rule...); err != nil {
 			return fmt.Errorf("netns: iptables: %w", err)
 		}
@@ -249,19 +286,12 @@ func (m *Manager) firewall() error {
 // running scfd keeps them; tests and uninstallers remove them.
 func (m *Manager) RemoveFirewall() error {
 	in, fwd, nat := m.chains()
-	s := m.subnet.String()
 	var errs []error
-	for _, j := range []struct {
-		table, chain string
-		rule         []string
-	}{
-		{"filter", "INPUT", []string{"-s", s, "-j", in}},
-		{"filter", "FORWARD", []string{"-j", fwd}},
-		{"nat", "POSTROUTING", []string{"-j", nat}},
-	} {
+	m.ipt.DeleteIfExists("filter", "INPUT", "-s", m.subnet.String(), "-j", in) // of earlier versions
+	for _, j := range m.jumps() {
 		errs = append(errs, m.ipt.DeleteIfExists(j.table, j.chain, j.rule...))
 	}
-	for _, c := range []struct{ table, chain string }{{"filter", in}, {"filter", fwd}, {"filter", m.acctChain()}, {"nat", nat}} {
+	for _, c := range []struct{ table, chain string }{{"raw", m.rawChain()}, {"filter", in}, {"filter", fwd}, {"filter", m.acctChain()}, {"nat", nat}} {
 		if ok, _ := m.ipt.ChainExists(c.table, c.chain); ok {
 			errs = append(errs, m.ipt.ClearAndDeleteChain(c.table, c.chain))
 		}
@@ -295,6 +325,18 @@ func (m *Manager) Setup(ctx context.Context, id string) (_ *Attachment, err erro
 	if err != nil {
 		return nil, fmt.Errorf("netns: CNI result: %w", err)
 	}
+	hostVeth := ""
+	for _, i := range r.Interfaces {
+		if i.Sandbox == "" {
+			hostVeth = i.Name
+		}
+	}
+	if hostVeth == "" {
+		return nil, errors.New("netns: CNI named no host interface")
+	}
+	if err := hardenHostVeth(hostVeth); err != nil {
+		return nil, err
+	}
 	for _, ip := range r.IPs {
 		if ip.Address.IP.To4() != nil {
 			addr := ip.Address.IP.String()
@@ -304,7 +346,7 @@ func (m *Manager) Setup(ctx context.Context, id string) (_ *Attachment, err erro
 			m.mu.Lock()
 			m.ips[id] = addr
 			m.mu.Unlock()
-			return &Attachment{ID: id, Path: path, IP: ip.Address.IP}, nil
+			return &Attachment{ID: id, Path: path, IP: ip.Address.IP, HostVeth: hostVeth}, nil
 		}
 	}
 	return nil, errors.New("netns: CNI gave no IPv4 address")
@@ -454,6 +496,9 @@ func createNS(path string) error {
 			self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
 			if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
 				return fmt.Errorf("bind mount: %w", err)
+			}
+			if err := disableIPv6(); err != nil {
+				return err
 			}
 			return loopbackUp()
 		}()

@@ -135,6 +135,33 @@ func (fakeImages) Get(ctx context.Context, digest string) (*images.Image, error)
 	return &images.Image{Digest: digest, Layers: []string{"/nonexistent"}}, nil
 }
 
+// pinningImages counts the pins held per digest.
+type pinningImages struct {
+	fakeImages
+	mu   sync.Mutex
+	pins map[string]int
+}
+
+func (f *pinningImages) Pin(d string) func() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pins[d]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.pins[d]--
+		})
+	}
+}
+
+func (f *pinningImages) held(d string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pins[d]
+}
+
 // fakeClock fires its timers when the test advances it, in the test's
 // goroutine.
 type fakeClock struct {

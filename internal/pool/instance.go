@@ -29,9 +29,11 @@ type inst struct {
 	fresh       bool // provisioned and never used
 	cold        *ColdStart
 	idleTimer   Timer
-	gone        bool // taken out of the pool; being stopped
+	gone        bool   // taken out of the pool; being stopped
+	unpin       func() // releases the image's pin once the instance stopped
 
 	logMu   sync.Mutex
+	limit   *logLimit // guarded by logMu; nil: no bound
 	sinks   map[uint64]func(sandbox.LogLine)
 	sinkSeq uint64
 	logTo   func(*scf.Function, sandbox.LogLine)
@@ -178,6 +180,9 @@ func (p *Pool) drop(in *inst) {
 		if err := in.sb.Stop(context.Background()); err != nil {
 			p.log.Warn("pool: stop instance", "instance", in.id, "err", err)
 		}
+		if in.unpin != nil {
+			in.unpin()
+		}
 	}()
 }
 
@@ -203,7 +208,7 @@ func (p *Pool) startInstance(vp *versionPool, provisioned bool) {
 	defer p.bg.Done()
 	p.mu.Lock()
 	p.seq++
-	in := &inst{vp: vp, id: newInstanceID(p.seq), logTo: p.opts.InstanceLog}
+	in := &inst{vp: vp, id: newInstanceID(p.seq), logTo: p.opts.InstanceLog, limit: newLogLimit(p.opts.LogRate, p.opts.LogBurst)}
 	fn := vp.fn
 	p.mu.Unlock()
 
@@ -297,7 +302,8 @@ func (p *Pool) failUncovered(vp *versionPool, err error) {
 	}
 }
 
-// create looks up the image and starts the instance.
+// create pins and looks up the image and starts the instance; the pin
+// lasts until the instance has stopped.
 func (p *Pool) create(in *inst, fn *scf.Function) (ColdStart, error) {
 	cs, _, err := p.start(in, fn, p.opts.Driver.Start)
 	return cs, err
@@ -313,10 +319,20 @@ func (p *Pool) startPrepared(in *inst, fn *scf.Function) (cs ColdStart, started 
 	return p.start(in, fn, pr.StartPrepared)
 }
 
-// start looks up the image and starts the instance with start, which may
-// start nothing (nil instance, nil error).
-func (p *Pool) start(in *inst, fn *scf.Function, start func(context.Context, sandbox.Spec) (sandbox.Instance, error)) (ColdStart, bool, error) {
+// start pins and looks up the image and starts the instance with start,
+// which may start nothing (nil instance, nil error); the pin lasts until
+// the instance has stopped.
+func (p *Pool) start(in *inst, fn *scf.Function, start func(context.Context, sandbox.Spec) (sandbox.Instance, error)) (_ ColdStart, started bool, err error) {
 	t0 := time.Now()
+	unpin := func() {}
+	if pi, ok := p.opts.Images.(Pinner); ok {
+		unpin = pi.Pin(fn.ImageDigest)
+	}
+	defer func() {
+		if err != nil || !started {
+			unpin()
+		}
+	}()
 	img, err := p.opts.Images.Get(p.ctx, fn.ImageDigest)
 	if err != nil {
 		return ColdStart{}, true, fmt.Errorf("pool: image of function %q: %w", fn.Name, err)
@@ -332,6 +348,7 @@ func (p *Pool) start(in *inst, fn *scf.Function, start func(context.Context, san
 	p.mu.Lock()
 	in.sb = sb
 	in.id = sb.ID() // a driver may have started a container it prepared ahead, under its own id
+	in.unpin = unpin
 	p.mu.Unlock()
 	return ColdStart{ImageCheck: imageCheck, Phases: sb.Phases(), Total: time.Since(t0)}, true, nil
 }
@@ -381,9 +398,26 @@ func (p *Pool) watch(in *inst) {
 	p.forgetIfEmpty(vp)
 }
 
-// onLog routes one output line to the attached leases, or to the pool's
-// instance log.
+// onLog routes one output line, within the instance's output bounds, to
+// the attached leases, or to the pool's instance log.
 func (in *inst) onLog(l sandbox.LogLine) {
+	in.logMu.Lock()
+	keep, marker := in.limit.admit(l.Time, len(l.Text))
+	if !keep {
+		in.logMu.Unlock()
+		return
+	}
+	in.logMu.Unlock()
+	if marker != "" {
+		m := l
+		m.Stream, m.Text, m.Dropped = sandbox.Stderr, marker, 0
+		in.route(m)
+	}
+	in.route(l)
+}
+
+// route hands one line to the attached leases, or to the instance log.
+func (in *inst) route(l sandbox.LogLine) {
 	in.logMu.Lock()
 	if len(in.sinks) > 0 {
 		for _, s := range in.sinks {
@@ -431,6 +465,9 @@ func (l *lease) Attach(sink func(sandbox.LogLine)) (detach func()) {
 				s.SyncLogs(LogSyncMax)
 			}
 			in.logMu.Lock()
+			if marker := in.limit.flush(); marker != "" {
+				sink(sandbox.LogLine{Instance: in.id, Stream: sandbox.Stderr, Time: time.Now(), Text: marker})
+			}
 			delete(in.sinks, id)
 			in.logMu.Unlock()
 		})

@@ -37,6 +37,15 @@ type Images interface {
 	Get(ctx context.Context, digest string) (*images.Image, error)
 }
 
+// Pinner is an image cache that keeps an image from collection while it
+// is pinned; *images.Cache is one. When Options.Images is a Pinner, the
+// pool pins each instance's image from before it looks the image up until
+// the instance has stopped: the pool, which knows what runs, owns that
+// retention.
+type Pinner interface {
+	Pin(digest string) (unpin func())
+}
+
 // Store is what the pool needs of the function store; *store.Store has
 // it. The pool keeps its settings in its own tables (owner "pool") and
 // reads published versions for provisioned concurrency.
@@ -77,6 +86,14 @@ type Options struct {
 	// lease is attached to it (start-up output, background work). Nil
 	// discards them.
 	InstanceLog func(fn *scf.Function, line sandbox.LogLine)
+	// LogRate bounds the bytes of output per second each instance may
+	// print, whether a lease is attached or not; lines beyond are dropped
+	// and a marker line says how many. Zero means DefaultLogRate; negative
+	// means no bound.
+	LogRate int
+	// LogBurst is how many bytes an instance may print at once above
+	// LogRate. Zero means DefaultLogBurst.
+	LogBurst int
 	// OnProvisioned is called, outside any lock, when a provisioned
 	// instance is ready, for its "Provisioned Report" log line.
 	OnProvisioned func(fn *scf.Function, instanceID string, cs ColdStart)
@@ -509,21 +526,6 @@ func (p *Pool) Instances() []InstanceInfo {
 		}
 	}
 	return out
-}
-
-// ImageInUse reports whether a started instance runs the image with this
-// manifest digest (for the image cache's garbage collection).
-func (p *Pool) ImageInUse(digest string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, fs := range p.fns {
-		for vp := range fs.vps {
-			if vp.fn.ImageDigest == digest && (len(vp.live) > 0 || vp.starting+vp.provOn > 0) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }

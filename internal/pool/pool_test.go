@@ -510,3 +510,22 @@ func mustNil(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// The pool owns the retention of the images its instances run: a pin from
+// before the image is looked up until the instance has stopped, so that an
+// image collection never removes the layers of a running instance.
+func TestInstancesPinTheirImageUntilStopped(t *testing.T) {
+	imgs := &pinningImages{pins: map[string]int{}}
+	e := newFakeEnv(t, func(o *Options) { o.Images = imgs })
+	fn := testFunction("f")
+	a := acquire(t, e.p, fn)
+	b := acquire(t, e.p, fn)
+	if n := imgs.held(fn.ImageDigest); n != 2 {
+		t.Fatalf("%d pins with two instances, want 2", n)
+	}
+	a.Release(Healthy)
+	b.Release(Broken)
+	eventually(t, "the broken instance's pin released", func() bool { return imgs.held(fn.ImageDigest) == 1 })
+	e.clock.Advance(time.Hour) // the idle one is reaped
+	eventually(t, "every pin released", func() bool { return imgs.held(fn.ImageDigest) == 0 })
+}

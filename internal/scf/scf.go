@@ -8,7 +8,10 @@
 // after that a Name is safe to use as a file or cgroup name.
 package scf
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Fixed names and numbers of the SCF contract.
 const (
@@ -135,6 +138,15 @@ type Function struct {
 
 	AddTime time.Time // set by the store
 	ModTime time.Time // set by the store
+}
+
+// Clone returns a copy of f that shares nothing with it.
+func (f *Function) Clone() *Function {
+	c := *f
+	c.Environment = slices.Clone(f.Environment)
+	c.Tags = slices.Clone(f.Tags)
+	c.StatusReasons = slices.Clone(f.StatusReasons)
+	return &c
 }
 
 // Env returns the function's environment as a map.

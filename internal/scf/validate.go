@@ -2,6 +2,7 @@ package scf
 
 import (
 	"regexp"
+	"strings"
 
 	"github.com/scfd/scfd/internal/errdefs"
 )
@@ -67,7 +68,9 @@ func ValidateTimeout(s int64) error {
 	return nil
 }
 
-// ValidateEnvironment checks variable names, duplicates and the 4 KB limit.
+// ValidateEnvironment checks variable names, duplicates, values (no NUL:
+// a process environment cannot hold one, so the function could not start)
+// and the 4 KB limit.
 func ValidateEnvironment(vars []Variable) error {
 	size := 0
 	seen := make(map[string]bool, len(vars))
@@ -77,6 +80,9 @@ func ValidateEnvironment(vars []Variable) error {
 		}
 		if seen[v.Key] {
 			return errdefs.Invalid("Environment", "environment variable %q is set twice", v.Key)
+		}
+		if strings.IndexByte(v.Value, 0) >= 0 {
+			return errdefs.Invalid("Environment", "the value of environment variable %q contains a NUL character, which no process environment can hold", v.Key)
 		}
 		seen[v.Key] = true
 		size += len(v.Key) + len(v.Value)

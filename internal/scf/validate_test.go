@@ -2,6 +2,7 @@ package scf
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -55,6 +56,8 @@ func TestValidateEnvironment(t *testing.T) {
 		"bad key": {[]Variable{{"1A", "1"}}, false},
 		"dup":     {[]Variable{{"A", "1"}, {"A", "2"}}, false},
 		"too big": {big, false},
+		"NUL":     {[]Variable{{"A", "x\x00y"}}, false},
+		"NUL end": {[]Variable{{"A", "x\x00"}}, false},
 	} {
 		if err := ValidateEnvironment(tc.vars); (err == nil) != tc.ok {
 			t.Errorf("%s: %v, want ok=%v", name, err, tc.ok)
@@ -74,5 +77,32 @@ func TestApplyDefaultsThenValidate(t *testing.T) {
 	f.Image.ImagePort = -1
 	if err := ValidateFunction(f); !errors.Is(err, errdefs.ErrUnsupported) {
 		t.Errorf("ImagePort -1: %v, want ErrUnsupported", err)
+	}
+}
+
+// Clone must copy every field that could be shared: a field added later
+// with a slice, map or pointer fails here until Clone copies it.
+func TestCloneSharesNothing(t *testing.T) {
+	f := &Function{
+		Environment:   []Variable{{Key: "A", Value: "1"}},
+		Tags:          []Tag{{Key: "t", Value: "v"}},
+		StatusReasons: []StatusReason{{ErrorCode: "x"}},
+	}
+	c := f.Clone()
+	fv, cv := reflect.ValueOf(f).Elem(), reflect.ValueOf(c).Elem()
+	for i := range fv.NumField() {
+		switch fv.Field(i).Kind() {
+		case reflect.Slice, reflect.Map, reflect.Pointer:
+			if fv.Field(i).IsNil() {
+				t.Errorf("field %s is not set in the test: set it", fv.Type().Field(i).Name)
+				continue
+			}
+			if fv.Field(i).Pointer() == cv.Field(i).Pointer() {
+				t.Errorf("Clone shares field %s", fv.Type().Field(i).Name)
+			}
+		}
+	}
+	if !reflect.DeepEqual(f, c) {
+		t.Errorf("Clone = %+v, want %+v", c, f)
 	}
 }

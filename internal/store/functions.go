@@ -86,8 +86,46 @@ func insertFunction(ctx context.Context, tx *sql.Tx, fn *scf.Function) error {
 // GetFunction returns one version of a function; version "" means $LATEST.
 // A missing function is ErrNotFound about "Function"; a missing published
 // version of an existing function is ErrNotFound about "Version".
+//
+// Versions read are kept in memory until the next transaction of the
+// store commits (every change of a function goes through one), so the
+// invocation path reads a warm function without SQLite; each caller gets
+// its own copy.
 func (s *Store) GetFunction(ctx context.Context, ns, name, version string) (*scf.Function, error) {
-	return getFunction(ctx, s.db, ns, name, version)
+	if version == "" {
+		version = scf.Latest
+	}
+	k := fnKey{ns, name, version}
+	gen := s.gen.Load()
+	s.cacheMu.RLock()
+	c, ok := s.cache[k]
+	s.cacheMu.RUnlock()
+	if ok && c.gen == gen {
+		return c.fn.Clone(), nil
+	}
+	fn, err := getFunction(ctx, s.db, ns, name, version)
+	if err != nil {
+		return nil, err
+	}
+	s.cacheMu.Lock()
+	if len(s.cache) >= maxCachedFunctions {
+		clear(s.cache)
+	}
+	s.cache[k] = cachedFunction{fn: fn.Clone(), gen: gen}
+	s.cacheMu.Unlock()
+	return fn, nil
+}
+
+// maxCachedFunctions bounds the function versions kept in memory.
+const maxCachedFunctions = 10000
+
+// fnKey names a function version in the cache.
+type fnKey struct{ ns, name, version string }
+
+// cachedFunction is a version read at generation gen of the store.
+type cachedFunction struct {
+	fn  *scf.Function
+	gen uint64
 }
 
 type querier interface {

@@ -22,10 +22,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/scf"
 )
 
@@ -38,9 +41,15 @@ const busyTimeout = 10 * time.Second
 // Store is scfd's function store. It is safe for concurrent use.
 type Store struct {
 	db      *sql.DB
-	relaxed *sql.DB // the Writer's one connection
+	relaxed *sql.DB // the Writer's connections
 	writer  *Writer
 	now     func() time.Time
+
+	// gen counts the transactions committed; cache holds the function
+	// versions read, valid while gen has not moved (see GetFunction).
+	gen     atomic.Uint64
+	cacheMu sync.RWMutex
+	cache   map[fnKey]cachedFunction
 }
 
 // migrations of the store's own tables, owner "store". Append only: a
@@ -97,7 +106,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: opening %s: %w", dir, err)
 	}
-	s := &Store{db: db, now: time.Now}
+	s := &Store{db: db, now: time.Now, cache: map[fnKey]cachedFunction{}}
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -202,7 +211,7 @@ func (s *Store) Migrate(ctx context.Context, owner string, migrations []string) 
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: beginning a transaction: %w", err)
+		return errdefs.NoSpace(fmt.Errorf("store: beginning a transaction: %w", err))
 	}
 	defer func() {
 		if err != nil {
@@ -210,10 +219,12 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 		}
 	}()
 	if err = fn(tx); err != nil {
-		return err
+		return errdefs.NoSpace(err)
 	}
-	if err = tx.Commit(); err != nil {
-		return fmt.Errorf("store: committing: %w", err)
+	err = tx.Commit()
+	s.gen.Add(1) // even when the commit failed: it may have applied
+	if err != nil {
+		return errdefs.NoSpace(fmt.Errorf("store: committing: %w", err))
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/scf"
+	"github.com/scfd/scfd/internal/testenv"
 )
 
 // clock is a fake time source that advances one second per reading.
@@ -448,5 +451,73 @@ func TestFunctionIDsDiffer(t *testing.T) {
 			t.Fatalf("duplicate id %s", id)
 		}
 		seen[id] = true
+	}
+}
+
+// GetFunction serves a version read before from memory, until a change
+// of the store; callers get copies.
+func TestGetFunctionCacheFollowsChanges(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	fn := &scf.Function{Namespace: scf.DefaultNamespace, Name: "f", Image: scf.ImageConfig{ImageUri: "r/i:1"}}
+	scf.ApplyDefaults(fn)
+	if err := s.CreateFunction(ctx, fn); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.GetFunction(ctx, fn.Namespace, "f", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Description = "changed by a caller"
+	b, err := s.GetFunction(ctx, fn.Namespace, "f", scf.Latest)
+	if err != nil || b.Description != "" {
+		t.Fatalf("second read %q, %v: a caller's change leaked into the cache", b.Description, err)
+	}
+	if _, err := s.UpdateFunction(ctx, fn.Namespace, "f", scf.Latest, func(f *scf.Function) error {
+		f.Description = "updated"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.GetFunction(ctx, fn.Namespace, "f", scf.Latest); err != nil || c.Description != "updated" {
+		t.Errorf("after an update: %q, %v", c.Description, err)
+	}
+	if err := s.DeleteFunction(ctx, fn.Namespace, "f"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetFunction(ctx, fn.Namespace, "f", scf.Latest); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("after a delete: %v, want ErrNotFound", err)
+	}
+}
+
+// With the data directory full, writes fail with a class and a message
+// naming the cause, and reads still work.
+func TestFullDataDirectoryNamesTheCause(t *testing.T) {
+	dir := testenv.SmallDisk(t, 4<<20)
+	s := openTest(t, dir)
+	if err := s.CreateFunction(context.Background(), newFunction("default", "before")); err != nil {
+		t.Fatal(err)
+	}
+	free := testenv.FillDisk(t, dir)
+	fn := newFunction("default", "after")
+	fn.Environment = []scf.Variable{{Key: "BIG", Value: strings.Repeat("x", 4000)}}
+	var err error
+	for i := 0; i < 50 && err == nil; i++ { // until SQLite needs a page it has not got
+		fn.Name = fmt.Sprintf("after%d", i)
+		err = s.CreateFunction(context.Background(), fn)
+	}
+	if !errors.Is(err, errdefs.ErrResourceExhausted) || errdefs.Resource(err) != "DiskSpace" {
+		t.Fatalf("CreateFunction on a full disk = %v, want ErrResourceExhausted about DiskSpace", err)
+	}
+	if msg := errdefs.Message(err, ""); !strings.Contains(msg, "data directory is full") {
+		t.Errorf("message %q does not name the cause", msg)
+	}
+	if _, err := s.GetFunction(context.Background(), "default", "before", scf.Latest); err != nil {
+		t.Errorf("reading on a full disk: %v", err)
+	}
+	free()
+	fn.Name = "later"
+	if err := s.CreateFunction(context.Background(), fn); err != nil {
+		t.Errorf("CreateFunction once space is back: %v", err)
 	}
 }

@@ -215,6 +215,9 @@ func writeIntegration(w http.ResponseWriter, retMsg string) {
 		if strings.EqualFold(k, "Location") {
 			continue // SCF's gateway does not support it
 		}
+		if strings.EqualFold(strings.ReplaceAll(k, "_", "-"), "X-Scf-Request-Id") {
+			continue // the platform's id wins, as on web functions
+		}
 		w.Header()[k] = vs
 	}
 	w.WriteHeader(*resp.StatusCode)

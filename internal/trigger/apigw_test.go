@@ -75,6 +75,16 @@ func TestAPIGWRoundTrip(t *testing.T) {
 		t.Errorf("queryString x = %v, want both values", ev.QueryString["x"])
 	}
 
+	// The platform's request id wins over the integration response's.
+	res = post("/default/ev/apigw/api/", `{"statusCode":200,"headers":{"x-scf-request-id":"forged","X_Scf_Request_Id":["forged"]},"body":"ok"}`)
+	read(res)
+	if ids := res.Header.Values("X-Scf-Request-Id"); len(ids) != 1 || ids[0] == "forged" || ids[0] != fn.events[len(fn.events)-1].RequestContext.RequestID {
+		t.Errorf("X-Scf-Request-Id = %q, want the platform's %q", ids, fn.events[len(fn.events)-1].RequestContext.RequestID)
+	}
+	if v := res.Header.Values("X_Scf_Request_Id"); len(v) != 0 {
+		t.Errorf("X_Scf_Request_Id = %q, want none", v)
+	}
+
 	res = post("/default/ev/apigw/api/", `{"statusCode":200,"body":"aGVsbG8=","isBase64Encoded":true}`)
 	if got := read(res); got != "hello" {
 		t.Errorf("base64 body answered %q", got)

@@ -235,7 +235,7 @@ func startServer(t *testing.T, reg *testenv.Registry) string {
 	cmd.Env = append(os.Environ(),
 		"SCFD_API_ADDR="+apiAddr, "SCFD_GATEWAY_ADDR="+gwAddr, "SCFD_REGISTRY_ADDR=off",
 		"SCFD_DATA_DIR="+data, "SCFD_SECRET_ID="+cred.SecretID, "SCFD_SECRET_KEY="+cred.SecretKey,
-		"SCFD_INSECURE_REGISTRIES="+reg.Addr, "DOCKER_CONFIG="+reg.DockerConfigDir,
+		"SCFD_INSECURE_REGISTRIES="+reg.Addr, "SCFD_ALLOWED_REGISTRIES="+reg.Addr, "DOCKER_CONFIG="+reg.DockerConfigDir,
 	)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

@@ -56,7 +56,7 @@ func TestNodeSDK(t *testing.T) {
 		"SCFD_E2E_IMAGE_ECHO="+reg.Ref("e2e/echo:v1"),
 		"SCFD_E2E_IMAGE_ECHO2="+reg.Ref("e2e/echo:v2"),
 		"SCFD_E2E_IMAGE_TESTFUNC="+reg.Ref("e2e/testfunc:v1"),
-		"SCFD_INSECURE_REGISTRIES="+reg.Addr,
+		"SCFD_INSECURE_REGISTRIES="+reg.Addr, "SCFD_ALLOWED_REGISTRIES="+reg.Addr,
 		"DOCKER_CONFIG="+reg.DockerConfigDir,
 		"SCFD_E2E_WORLD="+world,
 	)

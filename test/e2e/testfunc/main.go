@@ -46,6 +46,7 @@ type event struct {
 	Body    *string  `json:"body"`
 	BigMB   int      `json:"big_mb"`
 	Later   string   `json:"later"`
+	FloodMB int      `json:"flood_mb"` // print this many MiB of 1 KiB lines
 	UDP     *struct {
 		Addr  string `json:"addr"`
 		Count int    `json:"count"`
@@ -82,6 +83,12 @@ func invoke(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, l := range ev.Stderr {
 		fmt.Fprintln(os.Stderr, l)
+	}
+	if ev.FloodMB > 0 {
+		line := strings.Repeat("f", 1023)
+		for range ev.FloodMB << 10 {
+			fmt.Println(line)
+		}
 	}
 	if ev.SleepMS > 0 {
 		time.Sleep(time.Duration(ev.SleepMS) * time.Millisecond)

@@ -75,7 +75,7 @@ func TestKubernetesBackend(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"SCFD_BIN="+bin,
 		"SCFD_E2E_IMAGE_TESTFUNC="+reg.Ref("e2e/testfunc:v1"),
-		"SCFD_INSECURE_REGISTRIES="+reg.Addr,
+		"SCFD_INSECURE_REGISTRIES="+reg.Addr, "SCFD_ALLOWED_REGISTRIES="+reg.Addr,
 		"DOCKER_CONFIG="+reg.DockerConfigDir,
 		"SCFD_BACKEND=kubernetes",
 		"SCFD_K8S_NAMESPACE="+ns,

@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scfd/scfd/internal/api"
+)
+
+// triggerCmd is `scfd trigger`: CreateTrigger, UpdateTriggerStatus,
+// DeleteTrigger, ListTriggers.
+func (a *app) triggerCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "trigger", Aliases: []string{"triggers"}, Short: "Manage a function's timer and API gateway triggers"}
+	var ns string
+
+	var typ, cron, qualifier, argument, desc string
+	var disabled bool
+	add := &cobra.Command{
+		Use:   "add FUNCTION TRIGGER --type timer --cron EXPR | --type apigw",
+		Short: "Add a trigger: a timer (SCF's 7-field cron, UTC) or an HTTP endpoint on the gateway (apigw)",
+		Example: "  scfd trigger add hello every5m --type timer --cron '0 */5 * * * * *' --argument '{\"k\":1}'\n" +
+			"  scfd trigger add hello web --type apigw",
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: a.completeFunction,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if typ == "timer" && cron == "" {
+				return fmt.Errorf("a timer needs --cron, such as '0 */5 * * * * *' (every five minutes)")
+			}
+			req := api.CreateTriggerRequest{
+				FunctionName: args[0], TriggerName: args[1], Type: typ, TriggerDesc: cron, Namespace: ns,
+				Qualifier: qualifier, CustomArgument: argument, Description: desc,
+			}
+			if disabled {
+				req.Enable = "CLOSE"
+			}
+			var resp api.CreateTriggerResponse
+			return a.call(cmd, "CreateTrigger", req, &resp, func(w *tabwriter.Writer) {
+				t := resp.TriggerInfo
+				if t.Type == "apigw" {
+					fmt.Fprintf(w, "added trigger %s: %s\n", t.TriggerName, t.TriggerDesc)
+				} else {
+					fmt.Fprintf(w, "added trigger %s (%s %s)\n", t.TriggerName, t.Type, t.TriggerDesc)
+				}
+			})
+		},
+	}
+	a.nsFlag(add, &ns)
+	f := add.Flags()
+	f.StringVar(&typ, "type", "timer", "timer or apigw")
+	f.StringVar(&cron, "cron", "", "the timer's schedule: SCF's 7-field cron (second minute hour day month weekday year) or 5 fields, UTC")
+	f.StringVarP(&qualifier, "qualifier", "q", "", "the version or alias the trigger invokes (default $LATEST)")
+	f.StringVar(&argument, "argument", "", "the timer event's Message")
+	f.StringVar(&desc, "description", "", "description")
+	f.BoolVar(&disabled, "disabled", false, "add it disabled")
+	add.RegisterFlagCompletionFunc("type", cobra.FixedCompletions([]string{"timer", "apigw"}, cobra.ShellCompDirectiveNoFileComp))
+
+	status := func(use, short, enable string) *cobra.Command {
+		c := &cobra.Command{
+			Use: use + " FUNCTION TRIGGER", Short: short, Args: cobra.ExactArgs(2),
+			ValidArgsFunction: a.completeFunction,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				req := api.UpdateTriggerRequest{FunctionName: args[0], TriggerName: args[1], Namespace: ns, Enable: &enable}
+				return a.call(cmd, "UpdateTriggerStatus", req, &ok{}, nil)
+			},
+		}
+		a.nsFlag(c, &ns)
+		return c
+	}
+
+	rm := &cobra.Command{
+		Use: "rm FUNCTION TRIGGER", Aliases: []string{"delete"}, Short: "Delete a trigger", Args: cobra.ExactArgs(2),
+		ValidArgsFunction: a.completeFunction,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.call(cmd, "DeleteTrigger", api.DeleteTriggerRequest{FunctionName: args[0], TriggerName: args[1], Namespace: ns}, &ok{}, nil)
+		},
+	}
+	a.nsFlag(rm, &ns)
+
+	ls := &cobra.Command{
+		Use: "ls FUNCTION", Aliases: []string{"list"}, Short: "List a function's triggers", Args: cobra.ExactArgs(1),
+		ValidArgsFunction: a.completeFunction,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var resp api.ListTriggersResponse
+			return a.call(cmd, "ListTriggers", api.ListTriggersRequest{FunctionName: args[0], Namespace: ns, Limit: 1000, Order: "ASC"}, &resp, func(w *tabwriter.Writer) {
+				row(w, "NAME", "TYPE", "ENABLED", "QUALIFIER", "DESC", "ARGUMENT")
+				for _, t := range resp.Triggers {
+					row(w, t.TriggerName, t.Type, t.Enable == 1, or(t.Qualifier, "$LATEST"), t.TriggerDesc, t.CustomArgument)
+				}
+			})
+		},
+	}
+	a.nsFlag(ls, &ns)
+	cmd.AddCommand(add, status("enable", "Enable a trigger", "OPEN"), status("disable", "Disable a trigger", "CLOSE"), rm, ls)
+	return cmd
+}
