@@ -25,7 +25,8 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.APIAddr != DefaultAPIAddr || c.GatewayAddr != DefaultGatewayAddr || c.Region != DefaultRegion ||
 		c.IdleTimeout != DefaultIdleTimeout || c.OCIRuntime != "runc" || c.ImageCacheMax != 0 ||
-		c.ShutdownGrace != DefaultShutdownGrace || c.DebugAddr != "" {
+		c.ShutdownGrace != DefaultShutdownGrace || c.DebugAddr != "" ||
+		c.PreparedMaxMemory <= 0 || c.PreparedMaxMemory != totalMemory()/20 {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -38,6 +39,7 @@ func TestEnvironmentAndFlags(t *testing.T) {
 		"SCFD_IMAGE_CACHE_MAX":       "2G",
 		"SCFD_SHUTDOWN_GRACE":        "5s",
 		"SCFD_DEBUG_ADDR":            "127.0.0.1:6060",
+		"SCFD_PREPARED_MAX_MEMORY":   "512M",
 	}
 	c, err := load(t, env, "--api-addr", "127.0.0.1:4321")
 	if err != nil {
@@ -49,8 +51,8 @@ func TestEnvironmentAndFlags(t *testing.T) {
 	if got := strings.Join(c.InsecureRegistries, ","); got != "127.0.0.1:5000,localhost:5001" {
 		t.Errorf("InsecureRegistries = %q", got)
 	}
-	if c.IdleTimeout != 90*time.Second || c.ImageCacheMax != 2<<30 {
-		t.Errorf("IdleTimeout %v, ImageCacheMax %d", c.IdleTimeout, c.ImageCacheMax)
+	if c.IdleTimeout != 90*time.Second || c.ImageCacheMax != 2<<30 || c.PreparedMaxMemory != 512<<20 {
+		t.Errorf("IdleTimeout %v, ImageCacheMax %d, PreparedMaxMemory %d", c.IdleTimeout, c.ImageCacheMax, c.PreparedMaxMemory)
 	}
 	if c.ShutdownGrace != 5*time.Second || c.DebugAddr != "127.0.0.1:6060" {
 		t.Errorf("ShutdownGrace %v, DebugAddr %q", c.ShutdownGrace, c.DebugAddr)
@@ -66,6 +68,7 @@ func TestInvalidNamesTheSetting(t *testing.T) {
 		"SCFD_IMAGE_CACHE_MAX":       "lots",
 		"SCFD_SHUTDOWN_GRACE":        "-1s",
 		"SCFD_DEBUG_ADDR":            "nowhere",
+		"SCFD_PREPARED_MAX_MEMORY":   "150%",
 		"SCFD_SECRET_ID":             "AKIDonly",
 		"SCFD_INSECURE_REGISTRIES":   "http://x/y",
 		"SCFD_LOG_FORMAT":            "xml",
@@ -161,5 +164,20 @@ func TestPrices(t *testing.T) {
 	}
 	if c.Prices.GBSecond != 0.00002 || c.Prices.FreeTier {
 		t.Errorf("prices %+v", c.Prices)
+	}
+}
+
+func TestParseShare(t *testing.T) {
+	total := func() int64 { return 1000 }
+	for in, want := range map[string]int64{"5%": 50, "0": 0, "0%": 0, "2K": 2048, " 12.5% ": 125} {
+		got, err := parseShare(in, total)
+		if err != nil || got != want {
+			t.Errorf("parseShare(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "x%", "-1%", "101%", "lots"} {
+		if _, err := parseShare(in, total); err == nil {
+			t.Errorf("parseShare(%q) accepted", in)
+		}
 	}
 }

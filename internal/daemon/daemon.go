@@ -66,8 +66,8 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 		d.openRegistry,  // the embedded image registry, listening already
 		d.openImages,    // the image cache
 		d.openMetering,  // Prometheus metrics, usage, the console's time series
-		d.openDeployer,  // image pulls, resuming those a previous run left
 		d.openDataPlane, // the runtime driver, the pool, the logs, the invoker
+		d.openDeployer,  // image pulls, resuming those a previous run left; each activated version's first start prepared by the pool
 		d.openAsync,     // the queue of asynchronous invocations
 		d.openTriggers,  // timers and API gateway triggers
 		d.openAPI,       // the SCF API and the console
@@ -215,7 +215,7 @@ func (d *daemon) openMetering(ctx context.Context) error {
 }
 
 func (d *daemon) openDeployer(ctx context.Context) error {
-	d.dep = deploy.New(d.st, d.cache, deploy.Options{Logger: d.log, PullObserved: d.met.ImagePull})
+	d.dep = deploy.New(d.st, d.cache, deploy.Options{Logger: d.log, PullObserved: d.met.ImagePull, Prepare: prepareOn(d.inv.pool)})
 	d.onClose(func() error { d.dep.Close(); return nil })
 	pending, _, err := d.st.ListFunctions(ctx, store.FunctionQuery{
 		Statuses: []scf.Status{scf.StatusCreating, scf.StatusUpdating},
@@ -311,7 +311,7 @@ func (d *daemon) openAPI(ctx context.Context) error {
 		Metrics:  d.mon,
 		Usage:    d.usage,
 		Prices:   meter.Prices(c.Prices),
-		Versions: d.st,
+		Versions: d.versions(),
 	}
 	if p := d.inv.pool; p != nil {
 		forget.others = append(forget.others, forgetFunc(p.Remove))

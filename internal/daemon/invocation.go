@@ -95,9 +95,10 @@ func newDriver(ctx context.Context, c *config.Config, acct sandbox.Account, log 
 		CgroupParent: cgroup,
 		Network:      netns.Options{Name: network, Subnet: subnet},
 		Logger:       log,
-		// Keep one container prepared for each function version that
-		// started, so that its next cold start only starts a process.
-		Spares: 1,
+		// Keep one container prepared for each function version deployed
+		// or started, so that its next cold start only starts a process.
+		Spares:            int(min(c.PreparedMaxMemory, 1)), // none when the budget is 0
+		PreparedMaxMemory: c.PreparedMaxMemory,
 	})
 	if err != nil {
 		return nil, err

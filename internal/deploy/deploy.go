@@ -2,8 +2,9 @@
 // and the image cache. When a function is created, or its code updated,
 // the API calls Deploy and answers at once; the Deployer then resolves the
 // function's ImageUri to a digest, pulls and unpacks it through
-// images.Cache, reports progress in StatusDesc, and finally pins the
-// digest and moves the function to Active — or CreateFailed/UpdateFailed
+// images.Cache, reports progress in StatusDesc, has the first start
+// readied (Options.Prepare), and finally pins the digest and moves the
+// function to Active — or CreateFailed/UpdateFailed
 // with a StatusReason naming the cause. A result is written only if the
 // function's CodeRevision is still the one that was pulled, so a slow pull
 // never overwrites a newer update. Deleted functions (Forget) and
@@ -58,6 +59,12 @@ type Options struct {
 	// PullObserved is told how long each successful pull took (metrics).
 	// Nil means nobody is.
 	PullObserved func(time.Duration)
+	// Prepare is called after a successful pull and before the version
+	// is marked Active, with the version as it will be stored, so that
+	// its first cold start can be readied (the instance pool prepares its
+	// container). Its error is logged; the version becomes Active all the
+	// same. Nil means nothing is prepared.
+	Prepare func(ctx context.Context, fn *scf.Function) error
 }
 
 // Deployer runs image pulls in the background. Its methods are safe for
@@ -206,6 +213,13 @@ func (d *Deployer) deploy(ns, name string) {
 		defer unpin()
 		if d.o.PullObserved != nil {
 			d.o.PullObserved(time.Since(began))
+		}
+		if d.o.Prepare != nil {
+			next := *f
+			next.ImageDigest, next.Status, next.StatusDesc = img.Digest, scf.StatusActive, ""
+			if err := d.o.Prepare(ctx, &next); err != nil {
+				d.log.WarnContext(ctx, "deploy: preparing the first start", "namespace", ns, "function", name, "err", err)
+			}
 		}
 	}
 	_, err = d.store.UpdateFunction(ctx, ns, name, scf.Latest, func(f *scf.Function) error {

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -134,10 +135,24 @@ func TestDeployPinsTheDigestAndActivates(t *testing.T) {
 	d1 := e.push(t, "app/hello:v1")
 	e.store.put(function("small", e.reg.Ref("app/hello:v1"), 128))
 	e.store.put(function("roomy", e.reg.Ref("app/hello:v1"), 256))
-	dep := New(e.store, e.cache, Options{})
+	var prepared []string
+	var mu sync.Mutex
+	dep := New(e.store, e.cache, Options{Prepare: func(_ context.Context, fn *scf.Function) error {
+		mu.Lock()
+		defer mu.Unlock()
+		// Before the version is Active in the store, with its digest.
+		if st := e.store.get(fn.Namespace, fn.Name); st.Status != scf.StatusCreating || fn.ImageDigest != d1 || fn.Status != scf.StatusActive {
+			t.Errorf("Prepare of %s with %s %s while the store says %s", fn.Name, fn.Status, fn.ImageDigest, st.Status)
+		}
+		prepared = append(prepared, fn.Name)
+		return errors.New("no runtime here") // logged; the version is Active all the same
+	}})
 	dep.Deploy("default", "small")
 	dep.Deploy("default", "roomy")
 	dep.Close()
+	if len(prepared) != 2 {
+		t.Errorf("prepared %q, want both functions", prepared)
+	}
 
 	small, roomy := e.store.get("default", "small"), e.store.get("default", "roomy")
 	if small.Status != scf.StatusActive || small.ImageDigest != d1 {

@@ -93,7 +93,7 @@ func TestHeadersBodyAndResult(t *testing.T) {
 	lines := strings.Split(strings.TrimSuffix(res.Log, "\n"), "\n")
 	patterns := []string{
 		`^START RequestId:req-1$`,
-		`^Init Report RequestId:req-1 InitDuration:50ms ImageCheck:1ms .*Memory:128MB$`,
+		`^Init Report RequestId:req-1 InitDuration:50ms Path:create ImageCheck:1ms .*Memory:128MB$`,
 		`^hello from the function$`,
 		`^Response RequestId:req-1 RetMsg:"\{\\"ok\\":true\}"$`,
 		`^END RequestId:req-1$`,

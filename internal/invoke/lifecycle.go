@@ -83,7 +83,7 @@ func (r *run) call(ctx context.Context, lease pool.Lease, x invocation.Exchange)
 		for _, p := range r.cold.Phases {
 			b.WriteString(" " + p.Name + ":" + ms(p.Duration))
 		}
-		r.log.Platform("Init Report RequestId:%s InitDuration:%s%s Memory:%dMB", id, ms(cs.Total), b.String(), r.fn.MemorySize)
+		r.log.Platform("Init Report RequestId:%s InitDuration:%s Path:%s%s Memory:%dMB", id, ms(cs.Total), cs.Path(), b.String(), r.fn.MemorySize)
 	}
 	detach := lease.Attach(func(l sandbox.LogLine) {
 		r.log.Dropped(l.Dropped)

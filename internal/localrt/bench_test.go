@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/scfd/scfd/internal/netns"
@@ -229,4 +230,113 @@ func BenchmarkColdStart(b *testing.B) {
 		b.Log(sb.String())
 		fmt.Print(sb.String())
 	}
+}
+
+// BenchmarkPreparedCost prepares 20 containers of distinct specs and
+// prints what one costs: the memory counted against PreparedMaxMemory,
+// its cgroup's usage, the proportional set size of its waiting `runc
+// init`, the growth of the host's kernel memory (noisy on a shared
+// machine), and its processes, threads, host mounts and network
+// namespaces.
+func BenchmarkPreparedCost(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root: runs runc containers")
+	}
+	const count = 20
+	opts := testOptions(filepath.Join(b.TempDir(), "data"))
+	opts.Network = netns.Options{Name: "scfdtrtpc", Subnet: "10.209.245.0/24"}
+	opts.CgroupParent, opts.Spares = "scfdtestpc", 1
+	d, err := New(context.Background(), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		d.Close(context.Background())
+		d.Network().RemoveFirewall()
+	})
+	for n := 0; n < b.N; n++ {
+		mounts0, ns0, kern0 := len(mountsAll()), len(d.Network().Namespaces()), kernelMemory()
+		for i := range count {
+			s := spec("")
+			s.Version = fmt.Sprint(n*count + i)
+			if err := d.Prepare(context.Background(), s); err != nil {
+				b.Fatal(err)
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+		mounts1, ns1, kern1 := len(mountsAll()), len(d.Network().Namespaces()), kernelMemory()
+		var cg, pss, procs, threads int64
+		d.mu.Lock()
+		for e := d.lru.Front(); e != nil; e = e.Next() {
+			in := e.Value.(*spare).in
+			if st, err := in.cg.stats(); err == nil {
+				cg += int64(st.MemoryBytes)
+			}
+			pids, _ := readUintsLines(filepath.Join(in.cg.dir, "cgroup.procs"))
+			for _, pid := range pids {
+				procs++
+				pss += procKB(pid, "smaps_rollup", "Pss:") << 10
+				threads += procKB(pid, "status", "Threads:")
+			}
+		}
+		spares := int64(d.lru.Len())
+		counted := d.spareBytes
+		d.mu.Unlock()
+		if spares != count {
+			b.Fatalf("%d containers prepared, want %d", spares, count)
+		}
+		mb := func(v int64) float64 { return float64(v) / float64(spares) / (1 << 20) }
+		b.ReportMetric(mb(counted), "MB-counted/prepared")
+		b.ReportMetric(mb(kern1-kern0), "MB-kernel/prepared")
+		fmt.Printf("\none prepared container (mean of %d):\n", count)
+		fmt.Printf("  counted against SCFD_PREPARED_MAX_MEMORY %6.2f MB (cgroup usage %.2f MB + %.2f MB kernel overhead)\n",
+			mb(counted), mb(cg), float64(PreparedKernelOverhead)/(1<<20))
+		fmt.Printf("  runc init's proportional set size        %6.2f MB\n", mb(pss))
+		fmt.Printf("  host slab, kernel stacks, page tables    %6.2f MB (host-wide change: noisy on a shared machine)\n", mb(kern1-kern0))
+		fmt.Printf("  processes %.1f (runc init, %.1f threads), host mounts %.1f, network namespaces %.1f, loop devices 1\n",
+			float64(procs)/float64(spares), float64(threads)/float64(spares),
+			float64(mounts1-mounts0)/float64(spares), float64(ns1-ns0)/float64(spares))
+		d.Unprepare("", "f", "")
+	}
+}
+
+func mountsAll() []*mountinfo.Info {
+	ms, _ := mountinfo.GetMounts(nil)
+	return ms
+}
+
+// kernelMemory is the host's slab, kernel stacks and page tables, in
+// bytes.
+func kernelMemory() int64 {
+	return (procKB(0, "", "Slab:") + procKB(0, "", "KernelStack:") + procKB(0, "", "PageTables:")) << 10
+}
+
+// procKB reads the number after key in /proc/<pid>/<file>, or in
+// /proc/meminfo when pid is 0.
+func procKB(pid int64, file, key string) int64 {
+	path := fmt.Sprintf("/proc/%d/%s", pid, file)
+	if pid == 0 {
+		path = "/proc/meminfo"
+	}
+	b, _ := os.ReadFile(path)
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, key); ok {
+			var v int64
+			fmt.Sscan(strings.TrimSpace(rest), &v)
+			return v
+		}
+	}
+	return 0
+}
+
+func readUintsLines(path string) ([]int64, error) {
+	b, err := os.ReadFile(path)
+	var out []int64
+	for _, f := range strings.Fields(string(b)) {
+		var v int64
+		if _, err := fmt.Sscan(f, &v); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out, err
 }

@@ -14,7 +14,11 @@
 //
 // Writable layers and network namespaces are prepared ahead of demand
 // (Options.Pool of each), so a cold start is the runtime's create and
-// start plus the server's own start-up.
+// start plus the server's own start-up. Whole containers can be prepared
+// too (Options.Spares, Prepare: sandbox.Preparer), created by the runtime
+// with their process waiting, so that a start only starts the process;
+// they are kept within Options.PreparedMaxMemory, the least recently
+// prepared or started specs' going first.
 //
 // Everything lives under Options.DataDir: runc/ (the runtime's --root),
 // bundles/, rootfs/, net/. New removes whatever a previous run left there
@@ -23,6 +27,7 @@
 package localrt
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +35,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	runc "github.com/containerd/go-runc"
@@ -72,16 +78,16 @@ type Options struct {
 	// Logger receives background errors. Nil discards them.
 	Logger *slog.Logger
 	// Spares is how many containers to keep prepared ahead for each spec
-	// that was started (its runtime create done, its process waiting),
-	// so that the next start of the same spec only starts a process.
-	// Zero (the default) prepares none.
+	// that was started or prepared (Prepare): its runtime create done, its
+	// process waiting, so that the next start of the same spec only starts
+	// a process. Zero (the default) prepares none.
 	Spares int
-	// MaxSpares bounds the prepared containers of all specs. Zero means
-	// DefaultMaxSpares.
-	MaxSpares int
-	// SpareTTL is how long a prepared container waits for a start. Zero
-	// means DefaultSpareTTL.
-	SpareTTL time.Duration
+	// PreparedMaxMemory bounds the memory the prepared containers hold,
+	// in bytes, each counted as its cgroup's usage after the create plus
+	// PreparedKernelOverhead: the containers of the specs least recently
+	// prepared or started go first. They are also at most a quarter of
+	// the network's addresses. Zero means DefaultPreparedMaxMemory().
+	PreparedMaxMemory int64
 }
 
 // Driver runs instances with a local OCI runtime. It implements
@@ -98,14 +104,20 @@ type Driver struct {
 	live   map[string]*instance
 	owners map[string]*owner // network attachment id → instance, for Egress
 
-	// Containers prepared ahead (see Options.Spares), by spareKey.
-	spares       map[string][]*spare
-	spareCount   int
-	preparing    map[string]int
-	preparingAll int
-	prepWG       sync.WaitGroup // preparations in flight
-	closing      bool
-	close        sync.Once
+	// Containers prepared ahead (see Options.Spares), by spareKey, and
+	// all of them least recently used first.
+	spares     map[string][]*spare
+	lru        *list.List
+	preparing  map[string]*preparation // at most one per key
+	spareBytes int64                   // costs of the spares and reservations of the preparations
+	lastCost   int64                   // the last prepared container's cost: the next one's estimate
+	maxSpares  int                     // a quarter of the network's addresses
+	prepSem    chan struct{}           // background preparations running
+	starting   atomic.Int32            // Start and StartPrepared calls in flight
+	prepWG     sync.WaitGroup          // preparations in flight
+	closing    bool
+	closed     chan struct{} // closed when Close begins
+	close      sync.Once
 }
 
 var _ sandbox.Driver = (*Driver)(nil)
@@ -136,11 +148,8 @@ func New(ctx context.Context, opts Options) (_ *Driver, err error) {
 	if opts.Poll == 0 {
 		opts.Poll = DefaultPoll
 	}
-	if opts.MaxSpares == 0 {
-		opts.MaxSpares = DefaultMaxSpares
-	}
-	if opts.SpareTTL == 0 {
-		opts.SpareTTL = DefaultSpareTTL
+	if opts.PreparedMaxMemory == 0 {
+		opts.PreparedMaxMemory = DefaultPreparedMaxMemory()
 	}
 	log := opts.Logger
 	if log == nil {
@@ -153,8 +162,10 @@ func New(ctx context.Context, opts Options) (_ *Driver, err error) {
 	}
 	d := &Driver{
 		opts: opts, log: log, live: map[string]*instance{}, owners: map[string]*owner{},
-		spares: map[string][]*spare{}, preparing: map[string]int{},
-		rt: &runc.Runc{Command: opts.Runtime, Root: filepath.Join(dir, "runc")},
+		spares: map[string][]*spare{}, lru: list.New(), preparing: map[string]*preparation{},
+		lastCost: PreparedKernelOverhead + 4<<20, prepSem: make(chan struct{}, backgroundPreparations()),
+		closed: make(chan struct{}),
+		rt:     &runc.Runc{Command: opts.Runtime, Root: filepath.Join(dir, "runc")},
 	}
 	for _, sub := range []string{"runc", "bundles"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
@@ -193,6 +204,8 @@ func New(ctx context.Context, opts Options) (_ *Driver, err error) {
 	if err != nil {
 		return nil, err
 	}
+	ones, bits := d.net.Subnet().Mask.Size()
+	d.maxSpares = max(1, (1<<(bits-ones)-3)/4)
 	d.nets = newPool(pool, func() (*netns.Attachment, error) {
 		return d.net.Setup(context.Background(), "n"+randomID())
 	}, func(a *netns.Attachment) {
@@ -226,12 +239,9 @@ func (d *Driver) Close(ctx context.Context) error {
 	d.close.Do(func() {
 		d.mu.Lock()
 		d.closing = true
-		for _, list := range d.spares {
-			for _, sp := range list {
-				sp.timer.Stop()
-			}
-		}
-		d.spares, d.spareCount = map[string][]*spare{}, 0
+		close(d.closed)
+		d.spares, d.spareBytes = map[string][]*spare{}, 0
+		d.lru.Init()
 		d.mu.Unlock()
 		d.prepWG.Wait()
 		d.mu.Lock()

@@ -55,18 +55,47 @@ type instance struct {
 var _ sandbox.Instance = (*instance)(nil)
 
 // Start runs spec and returns once its server accepts a connection. When
-// a container was prepared ahead for the same spec (see Options.Spares),
-// only its process starts: the instance then has that container's id, not
-// spec.ID, and its phases before the start are zero.
+// a container was prepared ahead for the same spec (see Options.Spares and
+// Prepare), only its process starts: the instance then has that
+// container's id, not spec.ID, and its phases before the start are zero.
 func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Instance, err error) {
-	if err := sandbox.ValidateID(spec.ID); err != nil {
+	d.starting.Add(1)
+	defer d.starting.Add(-1)
+	spec, budget, err := d.check(spec)
+	if err != nil {
 		return nil, err
 	}
+	key := spareKey(spec)
+	if in, err := d.startPrepared(ctx, spec, key, budget); in != nil || err != nil {
+		if in == nil {
+			return nil, err
+		}
+		return in, err
+	}
+	in, err := d.create(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	in.setSink(spec.Logs)
+	if err := in.begin(ctx, budget); err != nil {
+		in.Stop(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	d.prepareLater(spec, key)
+	return in, nil
+}
+
+// check validates spec and fills its defaults; it returns the start-up
+// budget.
+func (d *Driver) check(spec sandbox.Spec) (sandbox.Spec, time.Duration, error) {
+	if err := sandbox.ValidateID(spec.ID); err != nil {
+		return spec, 0, err
+	}
 	if len(spec.Layers) == 0 {
-		return nil, errdefs.Invalid("Image", "instance %s: no image layers", spec.ID)
+		return spec, 0, errdefs.Invalid("Image", "instance %s: no image layers", spec.ID)
 	}
 	if spec.MemoryMB <= 0 {
-		return nil, errdefs.Invalid("MemorySize", "instance %s: memory size %d MB", spec.ID, spec.MemoryMB)
+		return spec, 0, errdefs.Invalid("MemorySize", "instance %s: memory size %d MB", spec.ID, spec.MemoryMB)
 	}
 	if spec.Port == 0 {
 		spec.Port = scf.DefaultPort
@@ -76,24 +105,9 @@ func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Instan
 		budget = scf.StartupTimeout
 	}
 	if _, err := sandbox.Argv(spec); err != nil {
-		return nil, err
+		return spec, 0, err
 	}
-	key := spareKey(spec)
-	in := d.takeSpare(key)
-	if in != nil {
-		in.phases = sandbox.Phases{} // prepared ahead: nothing before the start was on this path
-	} else {
-		if in, err = d.create(ctx, spec); err != nil {
-			return nil, err
-		}
-	}
-	in.setSink(spec.Logs)
-	if err := in.begin(ctx, budget); err != nil {
-		in.Stop(context.WithoutCancel(ctx))
-		return nil, err
-	}
-	d.prepare(spec, key)
-	return in, nil
+	return spec, budget, nil
 }
 
 // create makes the container of spec, up to the runtime's create: its

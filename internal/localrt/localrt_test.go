@@ -189,7 +189,9 @@ func init() {
 	// passed the image layer.
 	testImage.Layers = []string{os.Getenv(crashEnv + "_LAYER")}
 	testImage.Config = sandbox.ImageConfig{Entrypoint: []string{"/server"}}
-	d, err := New(context.Background(), testOptions(dir))
+	opts := testOptions(dir)
+	opts.Spares = 1
+	d, err := New(context.Background(), opts)
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
@@ -200,12 +202,24 @@ func init() {
 			os.Exit(1)
 		}
 	}
+	// And containers prepared ahead: one for the spec started, one for
+	// a version never started.
+	s := spec("")
+	s.Version = "1"
+	if err := d.Prepare(context.Background(), s); err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	for d.Spares() < 2 {
+		time.Sleep(5 * time.Millisecond)
+	}
 	fmt.Println("READY")
 	select {}
 }
 
-// A driver killed with instances running leaves them behind; the next
-// driver over the same data directory removes every trace.
+// A driver killed with instances running and containers prepared leaves
+// them behind; the next driver over the same data directory removes every
+// trace.
 func TestRestartCleansUp(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: runs runc containers")
@@ -299,45 +313,21 @@ func TestSparesMakeTheNextStartOnlyAStart(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: runs runc containers")
 	}
-	opts := testOptions(filepath.Join(t.TempDir(), "data"))
-	opts.Spares, opts.SpareTTL = 1, time.Hour
-	d, err := New(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := d.Close(context.Background()); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		if left := d.Leftovers(context.Background()); len(left) > 0 {
-			t.Errorf("left after Close: %q", left)
-		}
-		d.Network().RemoveFirewall()
-	})
-	waitSpares := func(n int) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for d.Spares() != n {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d containers prepared, want %d", d.Spares(), n)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
+	d := newPreparingDriver(t, 0)
 	s := spec("spare-first")
 	s.Env = []scf.Variable{{Key: "WHO", Value: "spare"}}
 	first := start(t, d, s)
-	if first.Phases().RuntimeCreate == 0 {
+	if p := first.Phases(); p.RuntimeCreate == 0 || p.Prepared {
 		t.Errorf("the first start had no create: %+v", first.Phases())
 	}
-	waitSpares(1)
+	waitSpares(t, d, 1)
 
 	var lines []string
 	var mu sync.Mutex
 	s.ID = "spare-second"
 	s.Logs = func(l sandbox.LogLine) { mu.Lock(); lines = append(lines, l.Text); mu.Unlock() }
 	second := start(t, d, s)
-	if p := second.Phases(); p.RuntimeCreate != 0 || p.RuntimeStart == 0 || p.Ready == 0 {
+	if p := second.Phases(); !p.Prepared || p.RuntimeCreate != 0 || p.RuntimeStart == 0 || p.Ready == 0 {
 		t.Errorf("a start from a prepared container: phases %+v, want no create", p)
 	}
 	if second.ID() == "spare-second" || second.ID() == first.ID() {
@@ -352,57 +342,159 @@ func TestSparesMakeTheNextStartOnlyAStart(t *testing.T) {
 	if !strings.Contains(string(body), "WHO=spare") || !strings.Contains(string(body), "SCF_FUNCTIONNAME=f") {
 		t.Errorf("the prepared instance's environment:\n%s", body)
 	}
-	waitSpares(1) // and the one after it
+	waitSpares(t, d, 1) // and the one after it
 
 	other := spec("spare-other")
 	other.MemoryMB = 256 // another spec: no prepared container fits
 	if third := start(t, d, other); third.Phases().RuntimeCreate == 0 {
 		t.Errorf("a start of another spec used a prepared container")
 	}
-	waitSpares(2)
+	waitSpares(t, d, 2)
 }
 
-// A prepared container nobody starts goes after SpareTTL.
-func TestSparesExpire(t *testing.T) {
+// Prepare readies a version's first start; a Prepare of another
+// configuration of the same version discards the older one, and
+// Unprepare discards what a version has.
+func TestPrepareReadiesTheFirstStart(t *testing.T) {
+	d := newPreparingDriver(t, 0)
+	ctx := context.Background()
+	s := spec("")
+	s.Version = "1"
+	if err := d.Prepare(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.Spares(); n != 1 {
+		t.Fatalf("%d containers prepared, want 1", n)
+	}
+	if got := d.PreparedMemory(); got < PreparedKernelOverhead+1<<20 || got > 64<<20 {
+		t.Errorf("a prepared container counts %d bytes", got)
+	}
+	if err := d.Prepare(ctx, s); err != nil || d.Spares() != 1 {
+		t.Fatalf("a second Prepare of the same spec: %v, %d prepared, want 1", err, d.Spares())
+	}
+	s.ID = "prepared-first"
+	in := start(t, d, s)
+	if p := in.Phases(); !p.Prepared || p.RuntimeCreate != 0 || p.RuntimeStart == 0 {
+		t.Errorf("the first start after Prepare: phases %+v, want prepared", p)
+	}
+	waitSpares(t, d, 1) // the next one
+
+	// StartPrepared of a spec with nothing prepared does nothing.
+	other := spec("prepared-other")
+	other.Version = "1"
+	other.MemoryMB = 256
+	if in, err := d.StartPrepared(ctx, other); in != nil || err != nil {
+		t.Fatalf("StartPrepared with nothing prepared: %v, %v", in, err)
+	}
+	// A new configuration of version 1 replaces the prepared one.
+	if err := d.Prepare(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.Spares(); n != 1 {
+		t.Errorf("%d containers prepared after a new configuration, want 1", n)
+	}
+	in2, err := d.StartPrepared(ctx, other)
+	if err != nil || in2 == nil {
+		t.Fatalf("StartPrepared: %v, %v", in2, err)
+	}
+	defer in2.Stop(ctx)
+	waitSpares(t, d, 1)
+	d.Unprepare("", "f", "2")
+	if n := d.Spares(); n != 1 {
+		t.Errorf("Unprepare of another version: %d left, want 1", n)
+	}
+	d.Unprepare("", "f", "")
+	if n := d.Spares(); n != 0 {
+		t.Errorf("Unprepare of the function: %d left, want 0", n)
+	}
+}
+
+// The prepared containers stay within their budget: the least recently
+// prepared or started go first; a start makes its spec the most recent.
+func TestPreparedBudgetEvictsLeastRecentlyUsed(t *testing.T) {
+	// Room for three (each counts about 4.7 MB).
+	d := newPreparingDriver(t, 3*PreparedKernelOverhead+3*(4<<20)+(2<<20))
+	ctx := context.Background()
+	versions := func() []string {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		var out []string
+		for e := d.lru.Front(); e != nil; e = e.Next() {
+			out = append(out, e.Value.(*spare).ver.version)
+		}
+		return out
+	}
+	prep := func(v string) sandbox.Spec {
+		t.Helper()
+		s := spec("")
+		s.Version = v
+		if err := d.Prepare(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	one := prep("1")
+	prep("2")
+	prep("3")
+	if got := strings.Join(versions(), ","); got != "1,2,3" {
+		t.Fatalf("prepared %s, want 1,2,3 (budget %d, used %d)", got, d.opts.PreparedMaxMemory, d.PreparedMemory())
+	}
+	one.ID = "budget-one"
+	start(t, d, one) // 1 is used: its next container is the most recent
+	waitSpares(t, d, 3)
+	if got := strings.Join(versions(), ","); got != "2,3,1" {
+		t.Errorf("after a start of 1: %s, want 2,3,1", got)
+	}
+	prep("4")
+	if got := strings.Join(versions(), ","); got != "3,1,4" {
+		t.Errorf("after preparing 4: %s, want 3,1,4", got)
+	}
+	if d.PreparedMemory() > d.opts.PreparedMaxMemory {
+		t.Errorf("%d bytes prepared, above the budget of %d", d.PreparedMemory(), d.opts.PreparedMaxMemory)
+	}
+	containers := 0
+	for _, l := range d.Leftovers(ctx) {
+		if strings.HasPrefix(l, "container ") {
+			containers++
+		}
+	}
+	if containers != 4 { // three prepared, one running
+		t.Errorf("%d runtime containers, want 4", containers)
+	}
+}
+
+// newPreparingDriver is a driver keeping one container per spec, within
+// budget bytes (0: the default).
+func newPreparingDriver(t *testing.T, budget int64) *Driver {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: runs runc containers")
 	}
 	opts := testOptions(filepath.Join(t.TempDir(), "data"))
-	opts.Spares, opts.SpareTTL = 1, 300*time.Millisecond
+	opts.Spares, opts.PreparedMaxMemory = 1, budget
 	d, err := New(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		d.Close(context.Background())
-		d.Network().RemoveFirewall()
-	}()
-	in, err := d.Start(context.Background(), spec("expire-first"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := in.Stop(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	containers := func() (n int) {
-		for _, l := range d.Leftovers(context.Background()) {
-			if strings.HasPrefix(l, "container ") {
-				n++
-			}
+	t.Cleanup(func() {
+		if err := d.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
 		}
-		return n
-	}
+		if left := d.Leftovers(context.Background()); len(left) > 0 {
+			t.Errorf("left after Close: %q", left)
+		}
+		d.Network().RemoveFirewall()
+	})
+	return d
+}
+
+func waitSpares(t *testing.T, d *Driver, n int) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for d.Spares() != 1 {
+	for d.Spares() != n {
 		if time.Now().After(deadline) {
-			t.Fatal("no container was prepared")
+			t.Fatalf("%d containers prepared, want %d", d.Spares(), n)
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-	for d.Spares() != 0 || containers() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the prepared container stayed: %d prepared, %d runtime containers", d.Spares(), containers())
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -20,12 +20,23 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/scfd/scfd/internal/scf"
 )
 
-// BenchmarkColdStart measures a cold start of an event function (image
-// cached) to its first answer, against "runc run" of a bundle of the
-// same layer to its first answer, alternating the two, and prints the
-// ratio of the medians.
+// BenchmarkColdStart measures cold invocations to their first answer,
+// interleaved, and prints their medians side by side:
+//
+//   - scaled to zero: a version deployed (Prepare, as the deployer does
+//     before Active), called once, then idle for 6 minutes on the
+//     injected clock, so that the pool stopped its instance: the call
+//     starts the container prepared after the first start;
+//   - first call after deploy: a new version prepared as it became
+//     Active, called for the first time;
+//   - first start, not prepared: a new version never prepared (the
+//     runtime's create on the call's path);
+//   - runc run: `runc run -d` of a bundle of the same layer on the host
+//     network, to its first answer.
 func BenchmarkColdStart(b *testing.B) {
 	if testLayer == "" {
 		b.Skip("needs root: runs runc containers")
@@ -35,92 +46,210 @@ func BenchmarkColdStart(b *testing.B) {
 		b.Skip("port 9000 is taken on the host; the runc baseline needs it")
 	}
 	bundle := baselineBundle(b)
-	n := max(b.N, 10)
-	var ours, base []time.Duration
-	var phases []ColdStart
+	n := max(b.N, 11)
+	var zero, deployed, created, base []time.Duration
+	var zeroPhases, createdPhases []ColdStart
 	ctx := context.Background()
-	for i := range n {
-		// scfd: a new pool each time, so that every call is a cold start.
-		e := newRealEnv(b, nil)
-		fn := realFunction(fmt.Sprintf("cold%d", i))
+	e := newRealEnv(b, func(o *Options) { o.IdleTimeout = 5 * time.Minute })
+	img, _ := testImages.Get(ctx, "")
+	settle := func(fn *scf.Function) {
+		// What the minutes between calls give: the container prepared
+		// after the last start is ready.
+		deadline := time.Now().Add(30 * time.Second)
+		for !testDriver.Prepared(specOf(fn, img, "", nil)) && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cold := func(fn *scf.Function) (time.Duration, ColdStart) {
 		t0 := time.Now()
 		l, err := call(ctx, e.p, fn, `{}`)
 		if err != nil {
 			b.Fatal(err)
 		}
-		ours = append(ours, time.Since(t0))
-		phases = append(phases, *l.Cold())
-		e.p.Close(ctx)
+		took := time.Since(t0)
+		if l.Cold() == nil {
+			b.Fatalf("the call of %s was not a cold start", fn.Name)
+		}
+		return took, *l.Cold()
+	}
+	for i := range n {
+		// Scaled to zero more than 5 minutes ago.
+		fn := realFunction(fmt.Sprintf("zero%d", i))
+		if err := e.p.Prepare(ctx, fn); err != nil {
+			b.Fatal(err)
+		}
+		cold(fn)
+		e.clock.Advance(6 * time.Minute)
+		for len(e.p.Instances()) > 0 {
+			time.Sleep(time.Millisecond)
+		}
+		settle(fn)
+		d, cs := cold(fn)
+		if cs.Path() != "prepared" {
+			b.Errorf("%s after scaling to zero took the %s path", fn.Name, cs.Path())
+		}
+		zero, zeroPhases = append(zero, d), append(zeroPhases, cs)
+
+		// The first call after deploy.
+		fn = realFunction(fmt.Sprintf("deployed%d", i))
+		if err := e.p.Prepare(ctx, fn); err != nil {
+			b.Fatal(err)
+		}
+		settle(fn)
+		d, cs = cold(fn)
+		if cs.Path() != "prepared" {
+			b.Errorf("the first call of %s after deploy took the %s path", fn.Name, cs.Path())
+		}
+		deployed = append(deployed, d)
+
+		// A first start without preparation.
+		fn = realFunction(fmt.Sprintf("created%d", i))
+		d, cs = cold(fn)
+		created, createdPhases = append(created, d), append(createdPhases, cs)
+		settle(fn)
 
 		d, err := runcRun(bundle, fmt.Sprintf("poolbench%d", i))
 		if err != nil {
 			b.Fatal(err)
 		}
 		base = append(base, d)
+		e.clock.Advance(6 * time.Minute) // scale everything to zero
 	}
-	om, op := quantiles(ours)
+	zm, zp := quantiles(zero)
+	dm, dp := quantiles(deployed)
+	cm, cp := quantiles(created)
 	bm, bp := quantiles(base)
-	b.ReportMetric(float64(om.Microseconds())/1000, "ms-p50")
-	b.ReportMetric(float64(op.Microseconds())/1000, "ms-p95")
-	b.ReportMetric(float64(bm.Microseconds())/1000, "runc-ms-p50")
-	b.ReportMetric(float64(bm)/float64(om), "speedup")
-	var sum ColdStart
-	for _, c := range phases {
-		sum.ImageCheck += c.ImageCheck
-		sum.Phases.RootFS += c.Phases.RootFS
-		sum.Phases.Network += c.Phases.Network
-		sum.Phases.RuntimeCreate += c.Phases.RuntimeCreate
-		sum.Phases.RuntimeStart += c.Phases.RuntimeStart
-		sum.Phases.Ready += c.Phases.Ready
-		sum.Total += c.Total
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(zm), "zero-ms-p50")
+	b.ReportMetric(ms(dm), "deployed-ms-p50")
+	b.ReportMetric(ms(cm), "created-ms-p50")
+	b.ReportMetric(ms(bm), "runc-ms-p50")
+	fmt.Printf("cold invocation to first answer, %d runs each (%d CPUs):\n", n, runtime.NumCPU())
+	row := func(name string, p50, p95 time.Duration) {
+		fmt.Printf("  %-44s p50 %7.1f ms  p95 %7.1f ms   p50 vs not prepared %.2f, vs runc run %.2f\n",
+			name, ms(p50), ms(p95), float64(p50)/float64(cm), float64(p50)/float64(bm))
 	}
-	avg := func(d time.Duration) time.Duration { return d / time.Duration(len(phases)) }
-	fmt.Printf("cold start to first answer, %d runs each:\n", n)
-	fmt.Printf("  %-28s p50 %8s  p95 %8s\n", "scfd (pool+localrt)", om.Round(time.Microsecond), op.Round(time.Microsecond))
-	fmt.Printf("  %-28s p50 %8s  p95 %8s\n", "runc run (same layer)", bm.Round(time.Microsecond), bp.Round(time.Microsecond))
-	fmt.Printf("  ratio runc/scfd at p50: %.2fx\n", float64(bm)/float64(om))
-	fmt.Printf("  scfd mean phases: image %s, rootfs %s, network %s, runtime create %s, runtime start %s, ready %s, start total %s\n",
-		avg(sum.ImageCheck), avg(sum.Phases.RootFS), avg(sum.Phases.Network), avg(sum.Phases.RuntimeCreate),
-		avg(sum.Phases.RuntimeStart), avg(sum.Phases.Ready), avg(sum.Total))
+	row("scaled to zero >5 min ago (prepared)", zm, zp)
+	row("first call after deploy (prepared)", dm, dp)
+	row("first start, not prepared (create)", cm, cp)
+	row("runc run -d, host network (same layer)", bm, bp)
+	for _, c := range []struct {
+		name string
+		cs   []ColdStart
+	}{{"prepared", zeroPhases}, {"create", createdPhases}} {
+		var sum ColdStart
+		for _, x := range c.cs {
+			sum.ImageCheck += x.ImageCheck
+			sum.Phases.RootFS += x.Phases.RootFS
+			sum.Phases.Network += x.Phases.Network
+			sum.Phases.RuntimeCreate += x.Phases.RuntimeCreate
+			sum.Phases.RuntimeStart += x.Phases.RuntimeStart
+			sum.Phases.Ready += x.Phases.Ready
+			sum.Total += x.Total
+		}
+		avg := func(d time.Duration) string {
+			return (d / time.Duration(len(c.cs))).Round(10 * time.Microsecond).String()
+		}
+		fmt.Printf("  mean phases, path %-8s image %s, rootfs %s, network %s, runtime create %s, runtime start %s, ready %s, start total %s\n",
+			c.name+":", avg(sum.ImageCheck), avg(sum.Phases.RootFS), avg(sum.Phases.Network), avg(sum.Phases.RuntimeCreate),
+			avg(sum.Phases.RuntimeStart), avg(sum.Phases.Ready), avg(sum.Total))
+	}
 }
 
 // BenchmarkBurst invokes 50 different functions cold at once and reports
-// the time to first answer (p50, p95) and until all 50 answered.
+// the time to first answer (p50, p95) and until all 50 answered, then
+// calls each again to check that all are warm: once with every function
+// deployed just before (its container prepared, as the deployer does),
+// once with none prepared.
 func BenchmarkBurst(b *testing.B) {
 	if testLayer == "" {
 		b.Skip("needs root: runs runc containers")
 	}
 	const fns = 50
 	ctx := context.Background()
-	var p50s, p95s, alls []time.Duration
-	for i := range max(b.N, 1) {
+	type result struct{ p50, p95, all time.Duration }
+	burst := func(i int, prepared bool) result {
 		e := newRealEnv(b, nil)
+		name := fmt.Sprintf("burst%d-%t-", i, prepared)
+		if prepared {
+			var wg sync.WaitGroup
+			for j := range fns {
+				wg.Go(func() {
+					if err := e.p.Prepare(ctx, realFunction(fmt.Sprint(name, j))); err != nil {
+						b.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			time.Sleep(200 * time.Millisecond) // the deploys are over
+		}
 		lat := make([]time.Duration, fns)
+		paths := make([]string, fns)
 		var wg sync.WaitGroup
 		t0 := time.Now()
 		for j := range fns {
-			fn := realFunction(fmt.Sprintf("burst%d-%d", i, j))
+			fn := realFunction(fmt.Sprint(name, j))
 			wg.Go(func() {
-				if _, err := call(ctx, e.p, fn, `{}`); err != nil {
+				l, err := call(ctx, e.p, fn, `{}`)
+				if err != nil {
 					b.Error(err)
+					return
 				}
 				lat[j] = time.Since(t0)
+				if c := l.Cold(); c != nil {
+					paths[j] = c.Path()
+				}
 			})
 		}
 		wg.Wait()
 		all := time.Since(t0)
+		warm := 0
+		for j := range fns {
+			if l, err := call(ctx, e.p, realFunction(fmt.Sprint(name, j)), `{}`); err == nil && l.Cold() == nil {
+				warm++
+			}
+		}
+		if warm != fns {
+			b.Errorf("%d of %d functions warm after the burst", warm, fns)
+		}
+		if prepared {
+			for j, p := range paths {
+				if p != "prepared" {
+					b.Errorf("function %d of the prepared burst took the %q path", j, p)
+				}
+			}
+		}
 		p50, p95 := quantiles(lat)
-		p50s, p95s, alls = append(p50s, p50), append(p95s, p95), append(alls, all)
 		e.p.Close(ctx)
+		return result{p50, p95, all}
 	}
-	p50, _ := quantiles(p50s)
-	p95, _ := quantiles(p95s)
-	all, _ := quantiles(alls)
-	b.ReportMetric(float64(p50.Milliseconds()), "ms-p50")
-	b.ReportMetric(float64(p95.Milliseconds()), "ms-p95")
-	b.ReportMetric(float64(all.Milliseconds()), "ms-all-warm")
-	fmt.Printf("burst of %d cold functions (MaxStarts %d, %d CPUs): first answer p50 %s, p95 %s; all warm after %s\n",
-		fns, DefaultMaxStarts(), runtime.NumCPU(), p50.Round(time.Millisecond), p95.Round(time.Millisecond), all.Round(time.Millisecond))
+	var with, without []result
+	for i := range max(b.N, 1) {
+		with = append(with, burst(i, true))
+		without = append(without, burst(i, false))
+	}
+	med := func(rs []result) result {
+		var a, c, d []time.Duration
+		for _, r := range rs {
+			a, c, d = append(a, r.p50), append(c, r.p95), append(d, r.all)
+		}
+		p50, _ := quantiles(a)
+		p95, _ := quantiles(c)
+		all, _ := quantiles(d)
+		return result{p50, p95, all}
+	}
+	w, wo := med(with), med(without)
+	b.ReportMetric(float64(w.p50.Milliseconds()), "ms-p50")
+	b.ReportMetric(float64(w.p95.Milliseconds()), "ms-p95")
+	b.ReportMetric(float64(w.all.Milliseconds()), "ms-all-warm")
+	b.ReportMetric(float64(wo.p95.Milliseconds()), "unprepared-ms-p95")
+	fmt.Printf("burst of %d cold functions at once (MaxStarts %d, %d CPUs), first answer:\n", fns, DefaultMaxStarts(), runtime.NumCPU())
+	fmt.Printf("  deployed just before (prepared)  p50 %6s  p95 %6s  all answered %6s, all warm after\n",
+		w.p50.Round(time.Millisecond), w.p95.Round(time.Millisecond), w.all.Round(time.Millisecond))
+	fmt.Printf("  not prepared (create)            p50 %6s  p95 %6s  all answered %6s, all warm after\n",
+		wo.p50.Round(time.Millisecond), wo.p95.Round(time.Millisecond), wo.all.Round(time.Millisecond))
+	fmt.Printf("  prepared/not prepared at p95: %.2f\n", float64(w.p95)/float64(wo.p95))
 }
 
 // BenchmarkIdleDensity measures scfd's own memory per idle instance (Go

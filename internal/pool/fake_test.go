@@ -78,18 +78,21 @@ func (d *fakeDriver) running() []string {
 }
 
 type fakeInstance struct {
-	id     string
-	spec   sandbox.Spec
-	state  sandbox.StateBox
-	exited chan struct{}
-	once   sync.Once
-	mu     sync.Mutex
-	reason sandbox.ExitReason
+	id       string
+	prepared bool // started from a container prepared ahead
+	spec     sandbox.Spec
+	state    sandbox.StateBox
+	exited   chan struct{}
+	once     sync.Once
+	mu       sync.Mutex
+	reason   sandbox.ExitReason
 }
 
-func (f *fakeInstance) ID() string                     { return f.id }
-func (f *fakeInstance) Addr() string                   { return "192.0.2.1:9000" }
-func (f *fakeInstance) Phases() sandbox.Phases         { return sandbox.Phases{Total: time.Millisecond} }
+func (f *fakeInstance) ID() string   { return f.id }
+func (f *fakeInstance) Addr() string { return "192.0.2.1:9000" }
+func (f *fakeInstance) Phases() sandbox.Phases {
+	return sandbox.Phases{Prepared: f.prepared, Total: time.Millisecond}
+}
 func (f *fakeInstance) State() sandbox.State           { return f.state.Get() }
 func (f *fakeInstance) SetState(s sandbox.State) error { return f.state.Set(s) }
 func (f *fakeInstance) Stats() (sandbox.Stats, error)  { return sandbox.Stats{}, nil }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scfd/scfd/internal/errdefs"
+	"github.com/scfd/scfd/internal/images"
 	"github.com/scfd/scfd/internal/sandbox"
 	"github.com/scfd/scfd/internal/scf"
 )
@@ -199,36 +200,43 @@ func (p *Pool) startMore(vp *versionPool) {
 }
 
 // startInstance starts one instance of vp: for waiting calls, or for
-// provisioned concurrency. It holds a machine-wide start token while the
-// driver works, and never p.mu.
+// provisioned concurrency. A start from a container the driver prepared
+// ahead only starts a process and goes at once; any other holds a
+// machine-wide start token while the driver works. It never holds p.mu
+// while the driver works.
 func (p *Pool) startInstance(vp *versionPool, provisioned bool) {
 	defer p.bg.Done()
-	select {
-	case p.starts <- struct{}{}:
-	case <-p.ctx.Done():
-		p.mu.Lock()
-		p.startDone(vp, provisioned)
-		p.failUncovered(vp, errdefs.New(errdefs.ErrUnavailable, "", "scfd is shutting down"))
-		p.mu.Unlock()
-		return
-	}
 	p.mu.Lock()
-	// The calls this start was for may have been served or given up
-	// while it waited for a token.
-	if !provisioned && ceilDiv(len(vp.waiters), vp.slots) < vp.starting {
-		vp.starting--
-		p.forgetIfEmpty(vp)
-		p.mu.Unlock()
-		<-p.starts
-		return
-	}
 	p.seq++
 	in := &inst{vp: vp, id: newInstanceID(p.seq), logTo: p.opts.InstanceLog, limit: newLogLimit(p.opts.LogRate, p.opts.LogBurst)}
 	fn := vp.fn
 	p.mu.Unlock()
 
-	cs, err := p.create(in, fn)
-	<-p.starts
+	cs, started, err := p.startPrepared(in, fn)
+	if !started && err == nil {
+		select {
+		case p.starts <- struct{}{}:
+		case <-p.ctx.Done():
+			p.mu.Lock()
+			p.startDone(vp, provisioned)
+			p.failUncovered(vp, errdefs.New(errdefs.ErrUnavailable, "", "scfd is shutting down"))
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Lock()
+		// The calls this start was for may have been served or given up
+		// while it waited for a token.
+		if !provisioned && ceilDiv(len(vp.waiters), vp.slots) < vp.starting {
+			vp.starting--
+			p.forgetIfEmpty(vp)
+			p.mu.Unlock()
+			<-p.starts
+			return
+		}
+		p.mu.Unlock()
+		cs, err = p.create(in, fn)
+		<-p.starts
+	}
 
 	p.mu.Lock()
 	p.startDone(vp, provisioned)
@@ -296,27 +304,67 @@ func (p *Pool) failUncovered(vp *versionPool, err error) {
 
 // create pins and looks up the image and starts the instance; the pin
 // lasts until the instance has stopped.
-func (p *Pool) create(in *inst, fn *scf.Function) (_ ColdStart, err error) {
+func (p *Pool) create(in *inst, fn *scf.Function) (ColdStart, error) {
+	cs, _, err := p.start(in, fn, p.opts.Driver.Start)
+	return cs, err
+}
+
+// startPrepared starts the instance from a container the driver prepared
+// ahead, if it has one; started is false when it has none.
+func (p *Pool) startPrepared(in *inst, fn *scf.Function) (cs ColdStart, started bool, err error) {
+	pr, ok := p.opts.Driver.(sandbox.Preparer)
+	if !ok {
+		return ColdStart{}, false, nil
+	}
+	return p.start(in, fn, pr.StartPrepared)
+}
+
+// start pins and looks up the image and starts the instance with start,
+// which may start nothing (nil instance, nil error); the pin lasts until
+// the instance has stopped.
+func (p *Pool) start(in *inst, fn *scf.Function, start func(context.Context, sandbox.Spec) (sandbox.Instance, error)) (_ ColdStart, started bool, err error) {
 	t0 := time.Now()
 	unpin := func() {}
 	if pi, ok := p.opts.Images.(Pinner); ok {
 		unpin = pi.Pin(fn.ImageDigest)
 	}
 	defer func() {
-		if err != nil {
+		if err != nil || !started {
 			unpin()
 		}
 	}()
 	img, err := p.opts.Images.Get(p.ctx, fn.ImageDigest)
 	if err != nil {
-		return ColdStart{}, fmt.Errorf("pool: image of function %q: %w", fn.Name, err)
+		return ColdStart{}, true, fmt.Errorf("pool: image of function %q: %w", fn.Name, err)
 	}
 	imageCheck := time.Since(t0)
-	sb, err := p.opts.Driver.Start(p.ctx, sandbox.Spec{
-		ID:        in.id,
+	sb, err := start(p.ctx, specOf(fn, img, in.id, in.onLog))
+	if err != nil {
+		return ColdStart{}, true, err
+	}
+	if sb == nil {
+		return ColdStart{}, false, nil
+	}
+	p.mu.Lock()
+	in.sb = sb
+	in.id = sb.ID() // a driver may have started a container it prepared ahead, under its own id
+	in.unpin = unpin
+	p.mu.Unlock()
+	return ColdStart{ImageCheck: imageCheck, Phases: sb.Phases(), Total: time.Since(t0)}, true, nil
+}
+
+// specOf is the sandbox spec of an instance of fn (one version, as
+// stored).
+func specOf(fn *scf.Function, img *images.Image, id string, logs func(sandbox.LogLine)) sandbox.Spec {
+	version := fn.Version
+	if version == "" {
+		version = scf.Latest
+	}
+	return sandbox.Spec{
+		ID:        id,
 		Namespace: fn.Namespace,
 		Function:  fn.Name,
-		Version:   fn.Version,
+		Version:   version,
 		Layers:    img.Layers,
 		ImageRef:  img.Ref,
 		Image: sandbox.ImageConfig{
@@ -331,17 +379,8 @@ func (p *Pool) create(in *inst, fn *scf.Function) (_ ColdStart, err error) {
 		Env:      fn.Environment,
 		MemoryMB: memoryMB(fn),
 		Port:     fn.Image.Port(),
-		Logs:     in.onLog,
-	})
-	if err != nil {
-		return ColdStart{}, err
+		Logs:     logs,
 	}
-	p.mu.Lock()
-	in.sb = sb
-	in.id = sb.ID() // a driver may have started a container it prepared ahead, under its own id
-	in.unpin = unpin
-	p.mu.Unlock()
-	return ColdStart{ImageCheck: imageCheck, Phases: sb.Phases(), Total: time.Since(t0)}, nil
 }
 
 // watch takes an instance out of the pool when its process ends.

@@ -5,7 +5,10 @@
 //
 // Callers see only Acquire and the Lease it returns; the pool owns every
 // instance it starts, through a sandbox.Driver, and routes each instance's
-// output lines to the lease that currently holds it.
+// output lines to the lease that currently holds it. With a driver that
+// prepares containers ahead (sandbox.Preparer), Prepare readies a
+// version's next cold start, and starts from a prepared container do not
+// wait for a start token.
 package pool
 
 import (
@@ -39,6 +42,20 @@ type ColdStart struct {
 	// Provisioned is true when the instance was started ahead of demand
 	// (provisioned concurrency) and this is its first use.
 	Provisioned bool
+}
+
+// Path names the way the instance started, for the Init Report:
+// "prepared" when its container had been created ahead and only its
+// process started (Phases.Prepared), "provisioned" for the first use of a
+// provisioned instance, "create" otherwise.
+func (c *ColdStart) Path() string {
+	switch {
+	case c.Provisioned:
+		return "provisioned"
+	case c.Phases.Prepared:
+		return "prepared"
+	}
+	return "create"
 }
 
 // Lease is one instance lent to one invocation (or to one of several

@@ -32,7 +32,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(localrttest.Main(m, localrttest.Options{Name: testNetwork, Subnet: testSubnet, Package: testFuncPackage}, func(e *localrttest.Env) {
+	os.Exit(localrttest.Main(m, localrttest.Options{Name: testNetwork, Subnet: testSubnet, Package: testFuncPackage, Spares: 1}, func(e *localrttest.Env) {
 		testLayer, testDriver, testImages = e.Layer, e.Driver, e.Images()
 	}))
 }

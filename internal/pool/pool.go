@@ -424,8 +424,9 @@ func (vp *versionPool) removeLive(in *inst) {
 	}
 }
 
-// Remove stops every instance of a deleted function, fails its waiting
-// calls with errdefs.ErrNotFound and forgets its concurrency settings.
+// Remove stops every instance of a deleted function, discards the
+// containers prepared for it, fails its waiting calls with
+// errdefs.ErrNotFound and forgets its concurrency settings.
 func (p *Pool) Remove(ctx context.Context, ns, name string) error {
 	k := fnKey{ns, name}
 	p.mu.Lock()
@@ -453,6 +454,7 @@ func (p *Pool) Remove(ctx context.Context, ns, name string) error {
 		delete(p.fns, k)
 	}
 	p.mu.Unlock()
+	p.Unprepare(ns, name, "")
 	return p.deleteSettings(ctx, ns, name)
 }
 

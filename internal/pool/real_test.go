@@ -180,3 +180,36 @@ func TestRealIdleTimeoutMakesTheNextCallCold(t *testing.T) {
 	}
 	t.Logf("cold start: total %s, image %s, phases %+v", c.Total, c.ImageCheck, c.Phases)
 }
+
+// A version prepared as it became Active starts its first instance from
+// the prepared container; after it scaled to zero, the next cold start
+// does too (the container prepared after the first start waited).
+func TestRealPreparedColdStarts(t *testing.T) {
+	e := newRealEnv(t, nil)
+	fn := realFunction("prepared")
+	ctx := context.Background()
+	mustNil(t, e.p.Prepare(ctx, fn))
+	first, err := call(ctx, e.p, fn, `{}`)
+	mustNil(t, err)
+	if c := first.Cold(); c == nil || c.Path() != "prepared" || c.Phases.RuntimeCreate != 0 {
+		t.Fatalf("the first call after Prepare: cold start %+v, want the prepared path", c)
+	}
+	e.clock.Advance(time.Hour)
+	eventually(t, "scaled to zero", func() bool {
+		select {
+		case <-first.Instance().Exited():
+			return len(e.p.Instances()) == 0
+		default:
+			return false
+		}
+	})
+	eventually(t, "a container prepared again", func() bool { return testDriver.Spares() > 0 })
+	l, err := call(ctx, e.p, fn, `{}`)
+	mustNil(t, err)
+	if c := l.Cold(); c == nil || c.Path() != "prepared" {
+		t.Errorf("the call after scaling to zero: cold start %+v, want the prepared path", c)
+	} else {
+		t.Logf("cold start from a prepared container: total %s, start %s, ready %s", c.Total, c.Phases.RuntimeStart, c.Phases.Ready)
+	}
+	mustNil(t, e.p.Remove(ctx, fn.Namespace, fn.Name))
+}

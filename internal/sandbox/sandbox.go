@@ -88,6 +88,29 @@ type Driver interface {
 	Start(ctx context.Context, spec Spec) (Instance, error)
 }
 
+// Preparer is a Driver that can do the slow part of a start ahead of
+// demand: create an instance's container (root file system, network, the
+// runtime's create) with its process not yet started and no user code
+// run, so that a later start of an identical spec only starts the
+// process. It is optional: the local driver has it, the Kubernetes driver
+// has not.
+type Preparer interface {
+	// Prepare creates a container for spec's next start and returns once
+	// it is ready; at once when one is ready, being prepared, or does not
+	// fit the driver's budget. spec.ID and spec.Logs are ignored. It also
+	// discards the containers prepared for other specs of the same
+	// namespace, function and version (an older configuration).
+	Prepare(ctx context.Context, spec Spec) error
+	// StartPrepared starts, as Start would, a container prepared for an
+	// identical spec, waiting for one being prepared; it returns a nil
+	// Instance and a nil error when there is none, and the caller then
+	// calls Start. Its Phases have Prepared set.
+	StartPrepared(ctx context.Context, spec Spec) (Instance, error)
+	// Unprepare discards the containers prepared for a version of a
+	// function, or for all its versions when version is empty.
+	Unprepare(namespace, function, version string)
+}
+
 // Instance is one running copy of a function's image.
 type Instance interface {
 	ID() string
@@ -124,6 +147,11 @@ type Stats struct {
 // Phases are the durations of the steps of one start, for cold-start
 // reports. A driver that has no such step leaves it zero.
 type Phases struct {
+	// Prepared is true when the container was created ahead (Preparer):
+	// RootFS, Network and RuntimeCreate were not on this start's path and
+	// are zero.
+	Prepared bool
+
 	RootFS        time.Duration // writable layer and overlay
 	Network       time.Duration // network namespace and address
 	RuntimeCreate time.Duration // OCI runtime create

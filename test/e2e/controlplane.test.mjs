@@ -1,6 +1,9 @@
 // The SCF control plane through the official SDK: namespaces, functions,
-// their errors, and state across a kill -9 of the server.
+// their errors, and state across a kill -9 of the server (and no container
+// of the killed server left after the restart).
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Server, expectCode, image, waitFor } from "./harness.mjs";
 
@@ -16,6 +19,14 @@ after(async () => {
   await server.stop();
   server.cleanup();
 });
+
+// runcContainers lists the server's runc containers, or null when not
+// root (no containers run).
+function runcContainers() {
+  if (process.getuid() !== 0) return null;
+  const out = execFileSync("runc", ["--root", path.join(server.dataDir, "runtime", "runc"), "list", "-q"], { encoding: "utf8" });
+  return out.split("\n").filter(Boolean);
+}
 
 async function waitStatus(FunctionName, Namespace, statuses) {
   return waitFor(
@@ -173,7 +184,15 @@ describe("restart", () => {
     });
     await waitStatus("keep", "durable", ["Active"]);
     await server.stop("SIGKILL");
+    // The container prepared at deploy outlives the killed server; the
+    // restarted one removes it like any instance's.
+    const prepared = runcContainers();
+    if (prepared) assert.ok(prepared.length >= 1, "no prepared container was left by the killed server");
     await server.start();
+    if (prepared) {
+      const left = runcContainers().filter((id) => prepared.includes(id));
+      assert.deepEqual(left, [], "containers of the killed server left after the restart");
+    }
     scf = server.client();
     const f = await scf.GetFunction({ FunctionName: "keep", Namespace: "durable" });
     assert.equal(f.Status, "Active");

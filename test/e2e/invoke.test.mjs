@@ -69,6 +69,7 @@ describe("Invoke", () => {
     assert.ok(r.MemUsage > 0);
     assert.match(r.Log, new RegExp(`^START RequestId:${r.FunctionRequestId}$`, "m"));
     assert.match(r.Log, /^printed by the function$/m);
+    assert.match(r.Log, /^Init Report .* Path:prepared /m, "the first call after Active starts the container prepared at deploy");
     assert.match(r.Log, new RegExp(`^END RequestId:${r.FunctionRequestId}$`, "m"));
     assert.match(r.Log, new RegExp(`^Report RequestId:${r.FunctionRequestId} Duration:[\\d.]+ms Memory:128MB MemUsage:[\\d.]+MB$`, "m"));
     ids.ok = r.FunctionRequestId;

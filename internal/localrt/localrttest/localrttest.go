@@ -34,6 +34,9 @@ type Options struct {
 	// Pool is how many writable layers and namespaces to prepare ahead;
 	// 0 takes the driver's default.
 	Pool int
+	// Spares is how many containers to keep prepared per spec
+	// (localrt.Options.Spares); 0 prepares none.
+	Spares int
 }
 
 // Env is the runtime of a test binary run as root.
@@ -92,6 +95,7 @@ func Main(m *testing.M, o Options, set func(*Env)) int {
 		CgroupParent: o.Name,
 		Network:      netns.Options{Name: o.Name, Subnet: o.Subnet},
 		Pool:         o.Pool,
+		Spares:       o.Spares,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
