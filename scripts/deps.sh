@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(runc containernetworking-plugins iptables iproute2 e2fsprogs util-linux buildah)
 if [ "${1:-}" = "--test" ]; then
-	packages+=(docker-registry apache2-utils skopeo umoci wrk nodejs npm chromium)
+	packages+=(docker-registry apache2-utils skopeo umoci wrk nodejs npm chromium nginx-light)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -30,6 +30,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# Debian starts nginx on port 80 when it installs it; the benchmarks
+	# run their own.
+	if [[ " ${missing[*]} " == *" nginx-light "* ]] && [ -x /etc/init.d/nginx ]; then
+		/etc/init.d/nginx stop >/dev/null 2>&1 || true
+	fi
 fi
 
 if [ "${1:-}" = "--test" ] && [ ! -d test/e2e/node_modules/tencentcloud-sdk-nodejs-scf ]; then
