@@ -45,8 +45,10 @@ func TestRealConcurrentCallsRunOnTheirOwnInstances(t *testing.T) {
 	if len(distinct) != 8 {
 		t.Errorf("8 calls ran on %d instances, want 8", len(distinct))
 	}
-	if took >= 1800*time.Millisecond {
-		t.Errorf("8 concurrent 1 s calls took %s, want well under 2 s", took)
+	// One after another they would take 8 s; eight cold starts at once
+	// share 2 cores, which takes 0.3 to 1.5 s depending on the machine.
+	if took >= 4*time.Second {
+		t.Errorf("8 concurrent 1 s calls took %s, want well under the 8 s of calls one after another", took)
 	}
 	t.Logf("8 concurrent cold 1 s calls took %s", took)
 
