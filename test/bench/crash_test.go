@@ -20,6 +20,7 @@ import (
 	"github.com/scfd/scfd/internal/api"
 	"github.com/scfd/scfd/internal/client"
 	"github.com/scfd/scfd/internal/credentials"
+	"github.com/scfd/scfd/internal/daemon/daemontest"
 	"github.com/scfd/scfd/internal/tc3"
 )
 
@@ -46,27 +47,14 @@ func startProcess(tb testing.TB, bin, dir string) *process {
 		tb.Fatal(err)
 	}
 	p := &process{cmd: cmd, done: make(chan struct{})}
-	ann := &announcements{}
+	ann := &daemontest.Announcements{}
 	go func() {
 		io.Copy(ann, stdout)
 		cmd.Wait()
 		close(p.done)
 	}()
 	tb.Cleanup(func() { p.kill(syscall.SIGKILL) })
-	var addrs map[string]string
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if addrs = ann.addrs(); len(addrs) == 3 {
-			break
-		}
-		select {
-		case <-p.done:
-			tb.Fatalf("scfd serve exited:\n%s", ann.buf.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("scfd serve did not listen in 30 s:\n%s", ann.buf.String())
-		}
-	}
+	addrs := ann.WaitListening(tb, p.done)
 	key, err := credentials.LoadAdmin(dir)
 	if err != nil {
 		tb.Fatal(err)

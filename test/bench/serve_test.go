@@ -11,56 +11,26 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/spf13/pflag"
 
 	"github.com/scfd/scfd/internal/api"
 	"github.com/scfd/scfd/internal/client"
-	"github.com/scfd/scfd/internal/config"
 	"github.com/scfd/scfd/internal/credentials"
-	"github.com/scfd/scfd/internal/daemon"
-	"github.com/scfd/scfd/internal/tc3"
+	"github.com/scfd/scfd/internal/daemon/daemontest"
 	"github.com/scfd/scfd/internal/testenv"
 )
 
 // webFuncDir is the web function the benchmarks deploy.
 const webFuncDir = "../../internal/gateway/webfunc"
-
-// announcements collects what scfd serve tells the person who started it.
-type announcements struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (a *announcements) Write(p []byte) (int, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.buf.Write(p)
-}
-
-var listening = regexp.MustCompile(`scfd: (.+) listening on (\S+)`)
-
-func (a *announcements) addrs() map[string]string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	out := map[string]string{}
-	for _, m := range listening.FindAllStringSubmatch(a.buf.String(), -1) {
-		out[m[1]] = m[2]
-	}
-	return out
-}
 
 // server is a running scfd serve.
 type server struct {
@@ -70,7 +40,6 @@ type server struct {
 	registry string // the embedded registry's address
 	key      credentials.Key
 	client   *client.Client
-	stop     func()
 }
 
 // serve starts scfd serve in this process on a fresh data directory,
@@ -83,65 +52,14 @@ func serve(tb testing.TB, env map[string]string) *server {
 	if _, err := exec.LookPath("runc"); err != nil {
 		tb.Skip("runc is not installed")
 	}
-	dir := tb.TempDir()
-	all := map[string]string{
-		"SCFD_DATA_DIR":      dir,
-		"SCFD_API_ADDR":      "127.0.0.1:0",
-		"SCFD_GATEWAY_ADDR":  "127.0.0.1:0",
-		"SCFD_REGISTRY_ADDR": "127.0.0.1:0",
-		"SCFD_LOG_LEVEL":     "warn",
-	}
+	all := map[string]string{"SCFD_LOG_LEVEL": "warn"}
 	for k, v := range env {
 		all[k] = v
 	}
-	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
-	config.Flags(fs, func(k string) string { return all[k] })
-	c, err := config.Load(fs)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ann := &announcements{}
-	done := make(chan error, 1)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	go func() { done <- daemon.Run(ctx, c, log, ann) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					tb.Errorf("scfd serve: %v", err)
-				}
-			case <-time.After(2 * time.Minute):
-				tb.Error("scfd serve did not stop in 2 minutes")
-			}
-		})
-	}
-	tb.Cleanup(stop)
-	var addrs map[string]string
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if addrs = ann.addrs(); len(addrs) == 3 {
-			break
-		}
-		select {
-		case err := <-done:
-			tb.Fatalf("scfd serve stopped: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("scfd serve did not listen in 30 s:\n%s", ann.buf.String())
-		}
-	}
-	key, err := credentials.LoadAdmin(dir)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	s := daemontest.Serve(tb, all)
 	return &server{
-		dir: dir, api: addrs["SCF API"], gateway: "http://" + addrs["gateway"], registry: addrs["registry"], key: key,
-		client: client.New("http://"+addrs["SCF API"], tc3.Credential{SecretID: key.SecretID, SecretKey: key.SecretKey}),
-		stop:   stop,
+		dir: s.Dir, api: s.Addrs["SCF API"], gateway: "http://" + s.Addrs["gateway"], registry: s.Addrs["registry"],
+		key: s.Key, client: s.Client,
 	}
 }
 
