@@ -21,7 +21,10 @@ func TestRealConcurrentCallsRunOnTheirOwnInstances(t *testing.T) {
 	start := time.Now()
 	for i := range 8 {
 		wg.Go(func() {
-			l, err := call(ctx, e.p, fn, `{"sleep_ms": 1000}`)
+			// Each call holds its instance 3 s, longer than any start takes,
+			// so that no call finishes and hands its instance to a call
+			// still waiting for its own.
+			l, err := call(ctx, e.p, fn, `{"sleep_ms": 3000}`)
 			if err == nil {
 				ids[i] = l.Instance().ID()
 				if l.Cold() == nil {
@@ -45,12 +48,12 @@ func TestRealConcurrentCallsRunOnTheirOwnInstances(t *testing.T) {
 	if len(distinct) != 8 {
 		t.Errorf("8 calls ran on %d instances, want 8", len(distinct))
 	}
-	// One after another they would take 8 s; eight cold starts at once
+	// One after another they would take 24 s; eight cold starts at once
 	// share 2 cores, which takes 0.3 to 1.5 s depending on the machine.
-	if took >= 4*time.Second {
-		t.Errorf("8 concurrent 1 s calls took %s, want well under the 8 s of calls one after another", took)
+	if took >= 6*time.Second {
+		t.Errorf("8 concurrent 3 s calls took %s, want well under the 24 s of calls one after another", took)
 	}
-	t.Logf("8 concurrent cold 1 s calls took %s", took)
+	t.Logf("8 concurrent cold 3 s calls took %s", took)
 
 	l, err := call(ctx, e.p, fn, `{}`)
 	if err != nil {
