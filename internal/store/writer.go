@@ -145,37 +145,43 @@ func NewWriter(db *sql.DB, opts WriterOptions) *Writer {
 var ErrWriterClosed = errors.New("store: writer closed")
 
 // Put queues r. It waits only while the queue is full, until ctx ends.
+// The queue is tried again every millisecond: a send that blocked could
+// not be stopped by Close, which closes the queue under the lock.
 func (w *Writer) Put(ctx context.Context, r Record) error {
-	if w.enqueue(r) {
-		return nil
-	}
-	w.mu.Lock()
-	closed := w.closed
-	w.mu.Unlock()
-	if closed {
-		return ErrWriterClosed
-	}
-	// Full: wait for room. Close cannot close the queue meanwhile
-	// without this send panicking, so the send happens under the lock
-	// in short attempts.
-	t := time.NewTicker(time.Millisecond)
-	defer t.Stop()
+	var t *time.Ticker
 	for {
+		switch err := w.offer(r); {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrWriterClosed):
+			return err
+		}
+		if t == nil {
+			t = time.NewTicker(time.Millisecond)
+			defer t.Stop()
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
 		}
-		if w.enqueue(r) {
-			return nil
-		}
-		w.mu.Lock()
-		closed := w.closed
-		w.mu.Unlock()
-		if closed {
-			return ErrWriterClosed
-		}
 	}
+}
+
+// errFull is offer's answer when the queue has no room.
+var errFull = errors.New("store: writer queue full")
+
+// offer queues r if there is room: nil, errFull or ErrWriterClosed.
+func (w *Writer) offer(r Record) error {
+	if w.enqueue(r) {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrWriterClosed
+	}
+	return errFull
 }
 
 // TryPut queues r unless the queue is full or the writer closed, and
