@@ -295,3 +295,22 @@ func TestRecorderSeesBilledAndRefusedCalls(t *testing.T) {
 		t.Errorf("a refused call: billed %v, code %d", f.Billed, f.Result.RetCode)
 	}
 }
+
+// The first request of a provisioned instance is warm: no Init Report,
+// not a cold start for the recorder.
+func TestProvisionedFirstRequestIsNotCold(t *testing.T) {
+	lease, fns := fakeSetup(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	lease.cold = &pool.ColdStart{Provisioned: true}
+	rec := &recorder{}
+	iv := New(Options{Functions: fns, Instances: &fakeInstances{lease: lease}, Recorder: rec})
+	res, err := iv.Invoke(context.Background(), invocation.Request{Function: "fn", LogTail: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Cold || strings.Contains(res.Log, "Init Report") {
+		t.Errorf("cold %v, log:\n%s", res.Cold, res.Log)
+	}
+	if len(rec.got) != 1 || rec.got[0].Cold != nil {
+		t.Errorf("the recorder saw %+v, want one warm invocation", rec.got)
+	}
+}

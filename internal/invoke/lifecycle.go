@@ -77,7 +77,10 @@ func (r *run) call(ctx context.Context, lease pool.Lease, x invocation.Exchange)
 	in := lease.Instance()
 	id := r.c.RequestID
 	r.sent = true
-	if cs := lease.Cold(); cs != nil {
+	// The first request of a provisioned instance is not a cold start:
+	// the instance started ahead of it (its Provisioned Report line is
+	// the instance's), so it has no Init Report and counts as warm.
+	if cs := lease.Cold(); cs != nil && !cs.Provisioned {
 		r.cold = coldStart(cs)
 		var b strings.Builder
 		for _, p := range r.cold.Phases {
