@@ -127,8 +127,9 @@ describe("metering", () => {
     const f = (await usage({ FunctionName: "warm" })).Functions[0];
     // 2 instances × 0.5 GB × 10 s per full step. Steps follow the
     // sampler's clock, not the test's, and a step counts only when the
-    // instances were idle at every look: 21 s hold one or two full steps.
-    assert.ok([10, 20].includes(f.ProvisionedIdleGBSeconds), `idle provisioned GB-s ${f.ProvisionedIdleGBSeconds}`);
+    // instances were idle at every look: the 21 s, with the moments
+    // before the test saw both instances ready, hold one to three.
+    assert.ok([10, 20, 30].includes(f.ProvisionedIdleGBSeconds), `idle provisioned GB-s ${f.ProvisionedIdleGBSeconds}`);
     assert.equal(f.Invocations, 0);
   });
 
