@@ -51,7 +51,7 @@ const DefaultMaxBytes = 10 << 30
 // it: the other columns and the three index entries.
 const rowOverhead = 200
 
-// trimChunk is how many of the oldest rows one trim deletes.
+// trimChunk is the most of the oldest rows one step of a trim deletes.
 const trimChunk = 1024
 
 // Options configure a Store. The zero value takes every default.
@@ -137,6 +137,10 @@ var migrations = []string{
 	ALTER TABLE instance_logs ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
 	UPDATE instance_logs SET size = length(CAST(text AS BLOB)) + 200;
 	CREATE INDEX instance_logs_time ON instance_logs (time);`,
+	// 3: the budget is shared fairly: trims take the oldest rows of the
+	// namespace that keeps the most.
+	`CREATE INDEX invocation_logs_namespace_time ON invocation_logs (namespace, start_time);
+	CREATE INDEX instance_logs_namespace_time ON instance_logs (namespace, time);`,
 }
 
 // Store keeps logs. It is safe for concurrent use.
@@ -149,8 +153,9 @@ type Store struct {
 	log       *slog.Logger
 
 	mu       sync.Mutex
-	bytes    int64 // what the kept rows cost, see Options.MaxBytes
-	trimming bool  // a trim is queued
+	bytes    int64            // what the kept rows cost, see Options.MaxBytes
+	byNS     map[string]int64 // the same, by namespace
+	trimming bool             // a trim is queued
 	closed   bool
 }
 
@@ -173,9 +178,24 @@ func Open(ctx context.Context, m Migrator, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		db: m.DB(), w: m.Writer(), now: opts.Now, retention: opts.Retention, max: opts.MaxBytes, log: opts.Logger,
+		byNS: map[string]int64{},
 	}
-	if err := s.db.QueryRowContext(ctx, `SELECT
-		(SELECT COALESCE(SUM(size), 0) FROM invocation_logs) + (SELECT COALESCE(SUM(size), 0) FROM instance_logs)`).Scan(&s.bytes); err != nil {
+	rows, err := s.db.QueryContext(ctx, `SELECT namespace, SUM(size) FROM
+		(SELECT namespace, size FROM invocation_logs UNION ALL SELECT namespace, size FROM instance_logs) GROUP BY namespace`)
+	if err != nil {
+		return nil, fmt.Errorf("logs: reading the size of the logs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ns string
+		var n int64
+		if err := rows.Scan(&ns, &n); err != nil {
+			return nil, fmt.Errorf("logs: reading the size of the logs: %w", err)
+		}
+		s.byNS[ns] = n
+		s.bytes += n
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("logs: reading the size of the logs: %w", err)
 	}
 	return s, nil
@@ -233,7 +253,7 @@ func (r entryRecord) Apply(b *store.Batch) error {
 		e.RetCode, e.RetMsg, e.Duration, e.BillDuration, e.MemUsage, e.Log, e.InvokeFinished, e.Truncated, size); err != nil {
 		return fmt.Errorf("logs: keeping the log of %s: %w", e.RequestID, err)
 	}
-	r.s.grow(size)
+	r.s.grow(e.Namespace, size)
 	return nil
 }
 
@@ -250,15 +270,20 @@ func (r lineRecord) Apply(b *store.Batch) error {
 		l.Namespace, l.Function, l.Qualifier, l.Instance, l.Time.UnixNano(), string(l.Stream), l.Text, size); err != nil {
 		return fmt.Errorf("logs: keeping an instance line: %w", err)
 	}
-	r.s.grow(size)
+	r.s.grow(l.Namespace, size)
 	return nil
 }
 
-// grow counts bytes kept (or, negative, freed) and queues a trim when the
-// logs pass their budget.
-func (s *Store) grow(n int64) {
+// grow counts bytes a namespace keeps (or, negative, freed) and queues a
+// trim when the logs pass their budget.
+func (s *Store) grow(namespace string, n int64) {
 	s.mu.Lock()
 	s.bytes += n
+	if n != 0 {
+		if s.byNS[namespace] += n; s.byNS[namespace] <= 0 {
+			delete(s.byNS, namespace)
+		}
+	}
 	trim := s.bytes > s.max && !s.trimming
 	if trim {
 		s.trimming = true
@@ -271,8 +296,10 @@ func (s *Store) grow(n int64) {
 	}
 }
 
-// trim deletes the oldest rows, a chunk at a time, from whichever table
-// holds the oldest, until the logs fit their budget again. It runs in the
+// trim deletes the oldest rows of the namespace that keeps the most, a
+// chunk at a time, from whichever table holds its oldest, until the logs
+// fit their budget again: a namespace that logs a lot loses its own old
+// logs before any other's. It runs in the
 // writer, between batches of new rows; when 64 chunks were not enough it
 // queues itself again.
 func (s *Store) trim(b *store.Batch) error {
@@ -281,7 +308,7 @@ func (s *Store) trim(b *store.Batch) error {
 	s.trimming = false
 	s.mu.Unlock()
 	if err == nil {
-		s.grow(0)
+		s.grow("", 0)
 	}
 	return err
 }
@@ -289,31 +316,48 @@ func (s *Store) trim(b *store.Batch) error {
 func (s *Store) trimChunks(b *store.Batch) error {
 	for range 64 {
 		s.mu.Lock()
-		over := s.bytes > s.max
+		excess := s.bytes - s.max
+		over := excess > 0
+		ns, most := "", int64(-1)
+		for k, n := range s.byNS {
+			if n > most || n == most && k < ns {
+				ns, most = k, n
+			}
+		}
 		s.mu.Unlock()
 		if !over {
 			return nil
 		}
-		var oldEntry, oldLine sql.NullInt64
-		if err := b.QueryRow(`SELECT (SELECT MIN(start_time) FROM invocation_logs), (SELECT MIN(time) FROM instance_logs)`).Scan(&oldEntry, &oldLine); err != nil {
-			return fmt.Errorf("logs: trim: %w", err)
-		}
-		q := `DELETE FROM invocation_logs WHERE rowid IN (SELECT rowid FROM invocation_logs ORDER BY start_time LIMIT ?) RETURNING size`
-		switch {
-		case !oldEntry.Valid && !oldLine.Valid:
+		if most < 0 { // nothing counted: the count drifted
 			s.mu.Lock()
 			s.bytes = 0
 			s.mu.Unlock()
 			return nil
-		case !oldEntry.Valid, oldLine.Valid && oldLine.Int64 < oldEntry.Int64:
-			q = `DELETE FROM instance_logs WHERE id IN (SELECT id FROM instance_logs ORDER BY time LIMIT ?) RETURNING size`
 		}
-		freed, err := sumRows(b.Query(q, trimChunk))
+		var oldEntry, oldLine sql.NullInt64
+		if err := b.QueryRow(`SELECT (SELECT MIN(start_time) FROM invocation_logs WHERE namespace = ?), (SELECT MIN(time) FROM instance_logs WHERE namespace = ?)`, ns, ns).Scan(&oldEntry, &oldLine); err != nil {
+			return fmt.Errorf("logs: trim: %w", err)
+		}
+		q := `DELETE FROM invocation_logs WHERE rowid IN (SELECT rowid FROM invocation_logs WHERE namespace = ? ORDER BY start_time LIMIT ?) RETURNING size`
+		switch {
+		case !oldEntry.Valid && !oldLine.Valid:
+			s.grow(ns, -most) // its rows are gone
+			continue
+		case !oldEntry.Valid, oldLine.Valid && oldLine.Int64 < oldEntry.Int64:
+			q = `DELETE FROM instance_logs WHERE id IN (SELECT id FROM instance_logs WHERE namespace = ? ORDER BY time LIMIT ?) RETURNING size`
+		}
+		// A chunk of about what is too much (counting 4 KB a row, so rows
+		// of any size go a few at a time), within [16, trimChunk] rows.
+		limit := min(max(excess/4096+1, 16), trimChunk)
+		freed, err := sumRows(b.Query(q, ns, limit))
 		if err != nil {
 			return fmt.Errorf("logs: trim: %w", err)
 		}
 		s.mu.Lock()
 		s.bytes -= freed
+		if s.byNS[ns] -= freed; s.byNS[ns] <= 0 {
+			delete(s.byNS, ns)
+		}
 		s.mu.Unlock()
 	}
 	return nil
@@ -354,10 +398,10 @@ func (s *Store) Reap(ctx context.Context) (int64, error) {
 	var n int64
 	errc := make(chan error, 1)
 	err := s.w.Put(ctx, store.RecordFunc(func(b *store.Batch) error {
-		var freed int64
+		freed := map[string]int64{}
 		for _, q := range []string{
-			`DELETE FROM invocation_logs WHERE start_time < ? RETURNING size`,
-			`DELETE FROM instance_logs WHERE time < ? RETURNING size`,
+			`DELETE FROM invocation_logs WHERE start_time < ? RETURNING namespace, size`,
+			`DELETE FROM instance_logs WHERE time < ? RETURNING namespace, size`,
 		} {
 			rows, err := b.Query(q, cutoff)
 			if err != nil {
@@ -365,18 +409,21 @@ func (s *Store) Reap(ctx context.Context) (int64, error) {
 				return err
 			}
 			for rows.Next() {
+				var ns string
 				var size int64
-				if err := rows.Scan(&size); err != nil {
+				if err := rows.Scan(&ns, &size); err != nil {
 					rows.Close()
 					errc <- err
 					return err
 				}
-				freed += size
+				freed[ns] += size
 				n++
 			}
 			rows.Close()
 		}
-		s.grow(-freed)
+		for ns, size := range freed {
+			s.grow(ns, -size)
+		}
 		errc <- nil
 		return nil
 	}))

@@ -327,3 +327,58 @@ func TestBudgetDeletesTheOldestFirst(t *testing.T) {
 		t.Errorf("reopened, the logs count %d bytes; want what was kept, at most %d", b, max)
 	}
 }
+
+// A namespace that logs a lot loses its own oldest logs first, not those
+// of a quieter namespace, even older ones.
+func TestBudgetTrimsTheLoudestNamespace(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Now().Add(-time.Hour)}
+	st, err := store.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const max = 1 << 20
+	ls, err := Open(ctx, st, Options{Now: c.now, MaxBytes: max})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ls.Close()
+	body := strings.Repeat("x", 1000) + "\n"
+	put := func(ns, id string) {
+		e := entry(id, c.now(), 0, 1)
+		e.Namespace, e.Log = ns, body
+		if err := ls.Put(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		c.add(time.Millisecond)
+	}
+	for i := range 100 { // about 120 KB, the oldest rows
+		put("quiet", fmt.Sprintf("q%03d", i))
+	}
+	for i := range 3000 { // about 3.6 MB
+		put("loud", fmt.Sprintf("l%04d", i))
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		ls.Sync(ctx)
+		if ls.Bytes() <= max || time.Now().After(deadline) {
+			break
+		}
+	}
+	if b := ls.Bytes(); b > max {
+		t.Fatalf("the logs keep %d bytes, over their budget of %d", b, max)
+	}
+	count := func(ns string) int {
+		_, total, err := ls.Query(ctx, Query{Namespace: ns, Start: c.now().Add(-MaxWindow), End: c.now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return total
+	}
+	if q := count("quiet"); q != 100 {
+		t.Errorf("the quiet namespace keeps %d of its 100 entries; the loud one's should have gone first", q)
+	}
+	if l := count("loud"); l == 0 || l >= 3000 {
+		t.Errorf("the loud namespace keeps %d of its 3000 entries", l)
+	}
+}
