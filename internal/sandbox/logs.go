@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -67,33 +68,82 @@ type LogPump struct {
 	pending atomic.Int64 // lines queued or being delivered
 }
 
-// pumpReader wraps one stream, noting when it waits for more bytes.
+// pumpReader wraps one stream and says whether it waits for more bytes.
+// For a pipe read through the poller (os.Pipe), waiting turns false before
+// each read and true only when a read found the pipe empty: so when it is
+// true, every byte read before has been split into lines and emitted.
+// Other readers set it around a blocking Read, which Sync can only
+// approximate.
 type pumpReader struct {
 	r       io.ReadCloser
+	raw     syscall.RawConn // nil unless r is a pollable file
 	waiting atomic.Bool
 	reads   atomic.Uint64
 }
 
+func newPumpReader(r io.ReadCloser) *pumpReader {
+	pr := &pumpReader{r: r}
+	if f, ok := r.(*os.File); ok {
+		if raw, err := f.SyscallConn(); err == nil && pollable(raw) {
+			pr.raw = raw
+		}
+	}
+	return pr
+}
+
+// pollable reports whether raw's descriptor is non-blocking, as the
+// runtime poller needs.
+func pollable(raw syscall.RawConn) bool {
+	flags := 0
+	if err := raw.Control(func(fd uintptr) { flags, _ = unix.FcntlInt(fd, unix.F_GETFL, 0) }); err != nil {
+		return false
+	}
+	return flags&unix.O_NONBLOCK != 0
+}
+
 func (r *pumpReader) Read(b []byte) (int, error) {
-	r.waiting.Store(true)
-	n, err := r.r.Read(b)
-	r.waiting.Store(false)
-	r.reads.Add(1)
-	return n, err
+	defer r.reads.Add(1)
+	if r.raw == nil {
+		r.waiting.Store(true)
+		n, err := r.r.Read(b)
+		r.waiting.Store(false)
+		return n, err
+	}
+	var n int
+	var rerr error
+	err := r.raw.Read(func(fd uintptr) bool {
+		r.waiting.Store(false)
+		for {
+			n, rerr = unix.Read(int(fd), b)
+			if rerr != unix.EINTR {
+				break
+			}
+		}
+		if rerr == unix.EAGAIN {
+			r.waiting.Store(true)
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	if rerr != nil {
+		return 0, rerr
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // unread says how many bytes wait in the stream's pipe, when it is one.
 func (r *pumpReader) unread() int {
-	f, ok := r.r.(*os.File)
-	if !ok {
-		return 0
-	}
-	raw, err := f.SyscallConn()
-	if err != nil {
+	if r.raw == nil {
 		return 0
 	}
 	n := 0
-	raw.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }) // TIOCINQ is FIONREAD
+	r.raw.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }) // TIOCINQ is FIONREAD
 	return n
 }
 
@@ -116,7 +166,7 @@ func NewLogPump(instance string, sink func(LogLine), now func() time.Time) *LogP
 // Read consumes r as stream until EOF and closes r. Call it once per
 // stream, each in its own goroutine, before Wait.
 func (p *LogPump) Read(stream Stream, r io.ReadCloser) {
-	pr := &pumpReader{r: r}
+	pr := newPumpReader(r)
 	p.mu.Lock()
 	p.streams = append(p.streams, pr)
 	p.mu.Unlock()
@@ -188,15 +238,17 @@ func (p *LogPump) emit(stream Stream, text string) {
 // so that lines printed just before the answer are not lost to the next.
 func (p *LogPump) Sync(max time.Duration) {
 	deadline := time.Now().Add(max)
-	// A reader may have taken bytes from its pipe and not yet said so:
-	// idle must hold twice, with no read in between. The pause between
-	// the looks is spun, not slept: a sleep here lasts a timer tick, far
-	// longer than the few microseconds the reader needs.
 	for time.Now().Before(deadline) {
-		reads, ok := p.idle()
+		reads, ok, exact := p.idle()
+		if ok && exact {
+			return
+		}
 		if ok {
+			// A blocking reader may have taken bytes from its stream and
+			// not yet said so: idle must hold twice, with no read in
+			// between.
 			spin(syncRecheck)
-			if again, ok := p.idle(); ok && again == reads {
+			if again, ok, _ := p.idle(); ok && again == reads {
 				return
 			}
 			continue
@@ -205,7 +257,9 @@ func (p *LogPump) Sync(max time.Duration) {
 	}
 }
 
-// syncRecheck is how long Sync pauses between its looks.
+// syncRecheck is how long Sync pauses between its looks. The pause is
+// spun, not slept: a sleep lasts a timer tick, far longer than the few
+// microseconds a reader needs.
 const syncRecheck = 20 * time.Microsecond
 
 // spin lets other goroutines run for d without parking on a timer.
@@ -217,18 +271,24 @@ func spin(d time.Duration) {
 
 // idle reports whether every reader waits with its pipe empty and no line
 // is queued or being delivered, with the number of reads done so far.
-func (p *LogPump) idle() (reads uint64, ok bool) {
+// exact says every reader is a polled pipe, for which one look is proof.
+// The order of the looks matters: a pipe seen empty and then its reader
+// seen waiting means the reader emitted every line it read; the lines
+// emitted before are counted in pending, which is looked at last.
+func (p *LogPump) idle() (reads uint64, ok, exact bool) {
 	p.mu.Lock()
 	streams := p.streams
 	p.mu.Unlock()
-	ok = p.pending.Load() == 0
+	ok, exact = true, true
 	for _, r := range streams {
 		reads += r.reads.Load()
-		if !r.waiting.Load() || r.unread() > 0 {
+		if r.unread() > 0 || !r.waiting.Load() {
 			ok = false
 		}
+		exact = exact && r.raw != nil
 	}
-	return reads, ok
+	ok = ok && p.pending.Load() == 0
+	return reads, ok, exact
 }
 
 func (p *LogPump) deliver() {
