@@ -380,6 +380,8 @@ func specOf(fn *scf.Function, img *images.Image, id string, logs func(sandbox.Lo
 		MemoryMB: memoryMB(fn),
 		Port:     fn.Image.Port(),
 		Logs:     logs,
+
+		NoPublicNet: fn.PublicNetDisabled,
 	}
 }
 
