@@ -49,7 +49,8 @@ func fingerprint(fn *scf.Function) string {
 		Port                  int
 		Type                  scf.FunctionType
 		Slots                 int
-	}{fn.ImageDigest, fn.Image.Command, fn.Image.Args, memoryMB(fn), fn.Environment, fn.Image.Port(), fn.Type, slotsOf(fn)})
+		NoPublicNet           bool
+	}{fn.ImageDigest, fn.Image.Command, fn.Image.Args, memoryMB(fn), fn.Environment, fn.Image.Port(), fn.Type, slotsOf(fn), fn.PublicNetDisabled})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -50,7 +51,13 @@ func TestNodeSDK(t *testing.T) {
 		world = netnstest.World(t, 4)
 	}
 
-	cmd := exec.Command(node, "--test", "--test-reporter=spec", ".")
+	// SCFD_E2E_ONLY names test files to run instead of all, as
+	// "invoke.test.mjs usage.test.mjs".
+	files := []string{"."}
+	if only := os.Getenv("SCFD_E2E_ONLY"); only != "" {
+		files = strings.Fields(only)
+	}
+	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, files...)...)
 	cmd.Env = append(os.Environ(),
 		"SCFD_BIN="+bin,
 		"SCFD_E2E_IMAGE_ECHO="+reg.Ref("e2e/echo:v1"),
