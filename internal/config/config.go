@@ -40,6 +40,7 @@ type Config struct {
 	ImageMaxFiles      int           // SCFD_IMAGE_MAX_FILES: entries one image's layers may hold
 	IdleTimeout        time.Duration // SCFD_INSTANCE_IDLE_TIMEOUT
 	OCIRuntime         string        // SCFD_OCI_RUNTIME
+	UserNamespaces     bool          // SCFD_USER_NAMESPACES: a user namespace per instance (default true)
 	Backend            string        // SCFD_BACKEND: where instances run, local or kubernetes
 	K8sNamespace       string        // SCFD_K8S_NAMESPACE: the namespace of the instances' Pods
 	Kubeconfig         string        // KUBECONFIG: empty = in-cluster, else ~/.kube/config
@@ -117,6 +118,7 @@ var settings = []setting{
 	{"image-max-files", "SCFD_IMAGE_MAX_FILES", "1000000", "files, directories and links one image may hold"},
 	{"instance-idle-timeout", "SCFD_INSTANCE_IDLE_TIMEOUT", DefaultIdleTimeout.String(), "how long an idle instance is kept"},
 	{"oci-runtime", "SCFD_OCI_RUNTIME", DefaultOCIRuntime, "the OCI runtime binary"},
+	{"user-namespaces", "SCFD_USER_NAMESPACES", "true", "run each instance in a user namespace of its own, with host IDs no other instance has (false: in the host's, root in a container is root on the host)"},
 	{"backend", "SCFD_BACKEND", DefaultBackend, "where instances run: local (runc on this host) or kubernetes (Pods)"},
 	{"k8s-namespace", "SCFD_K8S_NAMESPACE", DefaultK8sNamespace, "Kubernetes namespace of the instances' Pods (backend kubernetes)"},
 	{"kubeconfig", "KUBECONFIG", "", "kubeconfig of the cluster (backend kubernetes; default: in-cluster, else ~/.kube/config)"},
@@ -287,6 +289,9 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 	}
 	if c.Prices.FreeTier, err = strconv.ParseBool(get("free-tier")); err != nil {
 		return nil, fmt.Errorf("invalid SCFD_FREE_TIER %q: want true or false", get("free-tier"))
+	}
+	if c.UserNamespaces, err = strconv.ParseBool(get("user-namespaces")); err != nil {
+		return nil, fmt.Errorf("invalid SCFD_USER_NAMESPACES %q: want true or false", get("user-namespaces"))
 	}
 	return c, nil
 }

@@ -23,6 +23,7 @@ var (
 		"store":      {"errdefs", "scf"},
 		"sandbox":    {"errdefs", "scf"},
 		"tc3":        {},
+		"userns":     {},
 		"monitor":    {"errdefs", "store"},
 		"invocation": {"errdefs", "scf", "sandbox", "credentials"},
 		"console":    {"api"},

@@ -95,6 +95,8 @@ func newDriver(ctx context.Context, c *config.Config, acct sandbox.Account, log 
 		CgroupParent: cgroup,
 		Network:      netns.Options{Name: network, Subnet: subnet},
 		Logger:       log,
+
+		HostUserNamespace: !c.UserNamespaces,
 		// Keep one container prepared for each function version deployed
 		// or started, so that its next cold start only starts a process.
 		Spares:            int(min(c.PreparedMaxMemory, 1)), // none when the budget is 0

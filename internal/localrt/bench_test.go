@@ -52,13 +52,13 @@ func runcBaseline(b *testing.B, d *Driver) func() time.Duration {
 	os.WriteFile(filepath.Join(dir, "runtime.log"), nil, 0o600)
 	root, bundle := filepath.Join(dir, "state"), filepath.Join(dir, "bundle")
 	os.MkdirAll(bundle, 0o700)
-	files, err := writeEtc(bundle, "bench", net.IPv4(127, 0, 0, 1))
+	files, err := writeEtc(filepath.Join(bundle, "etc"), "bench", net.IPv4(127, 0, 0, 1))
 	if err != nil {
 		b.Fatal(err)
 	}
 	s := spec("bench")
 	s.Args = "-listen 127.0.0.1:19000"
-	oci, err := ociSpec(s, testAcct, testImage.Layers[0], "", "/"+testCgroupParent+"-bench/runc", files)
+	oci, err := ociSpec(s, testAcct, testImage.Layers[0], &netns.Attachment{}, "/"+testCgroupParent+"-bench/runc", files)
 	if err != nil {
 		b.Fatal(err)
 	}

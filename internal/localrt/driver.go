@@ -29,6 +29,8 @@ package localrt
 import (
 	"container/list"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,6 +46,7 @@ import (
 	"github.com/scfd/scfd/internal/netns"
 	"github.com/scfd/scfd/internal/rootfs"
 	"github.com/scfd/scfd/internal/sandbox"
+	"github.com/scfd/scfd/internal/userns"
 )
 
 // Defaults of Options.
@@ -69,6 +72,18 @@ type Options struct {
 	// Network configures the instances' network; its Dir is set to
 	// DataDir/net. Zero values take netns's defaults.
 	Network netns.Options
+	// RunDir holds what an instance in a user namespace of its own must
+	// reach by path from inside it: the mount points of the root file
+	// systems and the /etc files bind-mounted into them, under
+	// directories others may search. Empty means a directory of this
+	// DataDir's own under DefaultRunDir.
+	RunDir string
+	// HostUserNamespace runs instances in the host's user namespace, so
+	// that root in a container is root on the host. False, the default,
+	// gives each instance a user namespace of its own with host IDs no
+	// other instance has (package userns), owning its network namespace;
+	// its image layers are mounted idmapped.
+	HostUserNamespace bool
 	// Pool is how many writable layers and network namespaces to keep
 	// ready. Zero means DefaultPool; negative means none.
 	Pool int
@@ -142,6 +157,13 @@ func New(ctx context.Context, opts Options) (_ *Driver, err error) {
 	if opts.CgroupParent == "" {
 		opts.CgroupParent = DefaultCgroupParent
 	}
+	if opts.RunDir == "" {
+		sum := sha256.Sum256([]byte(dir))
+		opts.RunDir = filepath.Join(DefaultRunDir, hex.EncodeToString(sum[:6]))
+	}
+	if err := searchable(opts.RunDir); err != nil {
+		return nil, err
+	}
 	if opts.Pool == 0 {
 		opts.Pool = DefaultPool
 	}
@@ -179,6 +201,12 @@ func New(ctx context.Context, opts Options) (_ *Driver, err error) {
 	if err := removeCgroups(opts.CgroupParent); err != nil {
 		return nil, err
 	}
+	if err := os.RemoveAll(filepath.Join(opts.RunDir, "etc")); err != nil {
+		return nil, fmt.Errorf("localrt: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(opts.RunDir, "etc"), 0o711); err != nil {
+		return nil, fmt.Errorf("localrt: %w", err)
+	}
 	if err := os.RemoveAll(filepath.Join(dir, "bundles")); err != nil {
 		return nil, fmt.Errorf("localrt: %w", err)
 	}
@@ -186,7 +214,9 @@ func New(ctx context.Context, opts Options) (_ *Driver, err error) {
 		return nil, fmt.Errorf("localrt: %w", err)
 	}
 	pool := max(opts.Pool, 0)
-	d.rootfs, err = rootfs.New(ctx, rootfs.Options{Dir: filepath.Join(dir, "rootfs"), Pool: pool, Logger: log})
+	d.rootfs, err = rootfs.New(ctx, rootfs.Options{
+		Dir: filepath.Join(dir, "rootfs"), RootsDir: filepath.Join(opts.RunDir, "roots"), Pool: pool, Logger: log,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -197,6 +227,11 @@ func New(ctx context.Context, opts Options) (_ *Driver, err error) {
 	}()
 	nopts := opts.Network
 	nopts.Dir = filepath.Join(dir, "net")
+	if !opts.HostUserNamespace && nopts.Users == nil {
+		if nopts.Users, err = userns.NewAllocator(""); err != nil {
+			return nil, err
+		}
+	}
 	if nopts.Logger == nil {
 		nopts.Logger = log
 	}
@@ -214,6 +249,29 @@ func New(ctx context.Context, opts Options) (_ *Driver, err error) {
 		}
 	}, log)
 	return d, nil
+}
+
+// DefaultRunDir is where each driver's RunDir is made by default.
+const DefaultRunDir = "/run/scfd/instances"
+
+// searchable makes dir and its parents up to the root directory, and lets
+// others search each of them (o+x) without listing it.
+func searchable(dir string) error {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return fmt.Errorf("localrt: %w", err)
+	}
+	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			return fmt.Errorf("localrt: %w", err)
+		}
+		if st.Mode().Perm()&0o001 == 0 {
+			if err := os.Chmod(d, st.Mode().Perm()|0o111); err != nil {
+				return fmt.Errorf("localrt: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // removeContainers kills and deletes every container in the runtime's
@@ -256,6 +314,11 @@ func (d *Driver) Close(ctx context.Context) error {
 		d.nets.close()
 		errs = append(errs, d.rootfs.Close())
 		removeCgroupParent(d.opts.CgroupParent)
+		// The run directory goes if nothing is left in it (Remove does
+		// not descend).
+		for _, sub := range []string{"roots", "etc", ""} {
+			os.Remove(filepath.Join(d.opts.RunDir, sub))
+		}
 	})
 	return errors.Join(errs...)
 }
@@ -283,8 +346,13 @@ func (d *Driver) Leftovers(ctx context.Context) []string {
 	for _, l := range d.net.Leases() {
 		out = append(out, "lease "+l)
 	}
-	for _, m := range mountsUnder(d.opts.DataDir) {
-		out = append(out, "mount "+m)
+	for _, dir := range []string{d.opts.DataDir, d.opts.RunDir} {
+		for _, m := range mountsUnder(dir) {
+			out = append(out, "mount "+m)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.opts.RunDir, "etc")); len(ents) > 0 {
+		out = append(out, fmt.Sprintf("%d /etc file sets", len(ents)))
 	}
 	return out
 }

@@ -133,11 +133,6 @@ func (d *Driver) create(ctx context.Context, spec sandbox.Spec) (_ *instance, er
 	}()
 
 	t0 := time.Now()
-	if in.rootfs, err = d.rootfs.Mount(ctx, spec.ID, spec.Layers); err != nil {
-		return nil, err
-	}
-	t1 := time.Now()
-	in.phases.RootFS = t1.Sub(t0)
 	if in.att, err = d.nets.take(); err != nil {
 		return nil, err
 	}
@@ -145,18 +140,27 @@ func (d *Driver) create(ctx context.Context, spec sandbox.Spec) (_ *instance, er
 		return nil, fmt.Errorf("localrt: %w", err)
 	}
 	d.own(in, spec.Namespace, spec.Function, spec.Version)
+	t1 := time.Now()
+	in.phases.Network = t1.Sub(t0)
+	var ids *rootfs.IDMap
+	if in.att.UserNS != "" {
+		ids = &rootfs.IDMap{UserNS: in.att.UserNS, Root: in.att.IDs.HostID}
+	}
+	if in.rootfs, err = d.rootfs.Mount(ctx, spec.ID, spec.Layers, ids); err != nil {
+		return nil, err
+	}
 	t2 := time.Now()
-	in.phases.Network = t2.Sub(t1)
+	in.phases.RootFS = t2.Sub(t1)
 	in.addr = net.JoinHostPort(in.att.IP.String(), strconv.Itoa(spec.Port))
 
 	if err := os.Mkdir(in.bundle, 0o700); err != nil {
 		return nil, fmt.Errorf("localrt: %w", err)
 	}
-	files, err := writeEtc(in.bundle, spec.ID, in.att.IP)
+	files, err := writeEtc(in.etc(), spec.ID, in.att.IP)
 	if err != nil {
 		return nil, err
 	}
-	s, err := ociSpec(spec, d.opts.Account, in.rootfs.Path(), in.att.Path,
+	s, err := ociSpec(spec, d.opts.Account, in.rootfs.Path(), in.att,
 		filepath.Join("/", d.opts.CgroupParent, spec.ID), files)
 	if err != nil {
 		return nil, err
@@ -169,7 +173,12 @@ func (d *Driver) create(ctx context.Context, spec sandbox.Spec) (_ *instance, er
 		return nil, fmt.Errorf("localrt: %w", err)
 	}
 
-	io, err := runc.NewPipeIO(int(s.Process.User.UID), int(s.Process.User.GID), func(o *runc.IOOption) { o.OpenStdin = false })
+	// The pipes belong to the process's user as the host sees it.
+	uid, gid := s.Process.User.UID, s.Process.User.GID
+	if in.att.UserNS != "" {
+		uid, gid = in.att.IDs.Host(uid), in.att.IDs.Host(gid)
+	}
+	io, err := runc.NewPipeIO(int(uid), int(gid), func(o *runc.IOOption) { o.OpenStdin = false })
 	if err != nil {
 		return nil, fmt.Errorf("localrt: pipes: %w", err)
 	}
@@ -257,11 +266,14 @@ func runtimeLog(bundle string) string {
 
 // writeEtc writes /etc/hosts, /etc/resolv.conf and /etc/hostname of an
 // instance into its bundle.
-func writeEtc(bundle, id string, ip net.IP) (bundleFiles, error) {
+func writeEtc(dir, id string, ip net.IP) (bundleFiles, error) {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return bundleFiles{}, fmt.Errorf("localrt: %w", err)
+	}
 	f := bundleFiles{
-		hosts:    filepath.Join(bundle, "hosts"),
-		resolv:   filepath.Join(bundle, "resolv.conf"),
-		hostname: filepath.Join(bundle, "hostname"),
+		hosts:    filepath.Join(dir, "hosts"),
+		resolv:   filepath.Join(dir, "resolv.conf"),
+		hostname: filepath.Join(dir, "hostname"),
 	}
 	hosts := fmt.Sprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n", ip, id)
 	for _, w := range []struct{ path, data string }{
@@ -444,8 +456,14 @@ func (in *instance) teardown(ctx context.Context) error {
 		errs = append(errs, in.d.net.Teardown(ctx, in.att))
 		in.d.disown(in)
 	}
-	if err := os.RemoveAll(in.bundle); err != nil {
-		errs = append(errs, fmt.Errorf("localrt: %w", err))
+	for _, d := range []string{in.bundle, in.etc()} {
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, fmt.Errorf("localrt: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }
+
+// etc is the directory of the files bind-mounted on the instance's /etc:
+// the instance reaches it from inside its user namespace.
+func (in *instance) etc() string { return filepath.Join(in.d.opts.RunDir, "etc", in.id) }

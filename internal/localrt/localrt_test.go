@@ -11,15 +11,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/scfd/scfd/internal/netns"
 	"github.com/scfd/scfd/internal/netns/netnstest"
 	"github.com/scfd/scfd/internal/sandbox"
 	"github.com/scfd/scfd/internal/scf"
+	"github.com/scfd/scfd/internal/userns"
 )
 
 func spec(id string) sandbox.Spec {
@@ -496,5 +499,89 @@ func waitSpares(t *testing.T, d *Driver, n int) {
 			t.Fatalf("%d containers prepared, want %d", d.Spares(), n)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Each instance runs in a user namespace of its own: its uid 1000 is a
+// host ID no other instance has, its root is not the host's root, and the
+// processes of one (counted per host user by RLIMIT_NPROC) do not keep
+// another with the same image user from starting. In the host's user
+// namespace, the processes of host uid 1000 (here 1100 of them, as a
+// function running as uid 1000 could fork) do.
+func TestUserNamespacePerInstance(t *testing.T) {
+	d := newDriver(t)
+	hog := make([]*exec.Cmd, 0, 1100)
+	t.Cleanup(func() {
+		for _, c := range hog {
+			c.Process.Kill()
+			c.Wait()
+		}
+	})
+	for range cap(hog) {
+		c := exec.Command("sleep", "600")
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 1000, Gid: 1000}}
+		if err := c.Start(); err != nil {
+			t.Fatalf("process %d of uid 1000: %v", len(hog), err)
+		}
+		hog = append(hog, c)
+	}
+	ids := func(in sandbox.Instance) (inside string, host int) {
+		t.Helper()
+		resp, err := http.Get("http://" + in.Addr() + "/ids")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		st, err := d.rt.State(context.Background(), in.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", st.Pid))
+		for _, l := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && f[0] == "Uid:" {
+				host, _ = strconv.Atoi(f[1])
+			}
+		}
+		return strings.TrimSpace(string(b)), host
+	}
+	var hosts []int
+	for _, id := range []string{"userns-a", "userns-b"} {
+		s := spec(id)
+		s.Image.User = "1000"
+		in := start(t, d, s)
+		inside, host := ids(in)
+		if !strings.HasPrefix(inside, "1000 0 0 ") || host < userns.Base || host == 1000 {
+			t.Errorf("%s: inside %q, host uid %d", id, inside, host)
+		}
+		hosts = append(hosts, host)
+	}
+	if hosts[0] == hosts[1] {
+		t.Errorf("two instances share host uid %d", hosts[0])
+	}
+	root := start(t, d, spec("userns-root"))
+	if inside, host := ids(root); !strings.HasPrefix(inside, "0 0 0 ") || host == 0 {
+		t.Errorf("root of an instance: inside %q, host uid %d", inside, host)
+	}
+
+	// The same start in the host's user namespace fails: the finding.
+	opts := testOptions(t.TempDir())
+	opts.HostUserNamespace = true
+	opts.CgroupParent += "-hostns"
+	opts.Network = netns.Options{Name: testNetwork + "h", Subnet: "10.209.237.0/24"}
+	hd, err := New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		hd.Close(context.Background())
+		hd.Network().RemoveFirewall()
+	})
+	s := spec("hostns-1000")
+	s.Image.User = "1000"
+	s.StartupTimeout = 5 * time.Second
+	if in, err := hd.Start(context.Background(), s); err == nil {
+		in.Stop(context.Background())
+		t.Error("in the host's user namespace, an instance of uid 1000 started beside 1100 processes of host uid 1000")
 	}
 }

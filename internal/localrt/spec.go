@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/scfd/scfd/internal/netns"
 	"github.com/scfd/scfd/internal/sandbox"
 )
 
@@ -52,7 +53,7 @@ type bundleFiles struct {
 }
 
 // ociSpec builds the runtime spec of an instance.
-func ociSpec(spec sandbox.Spec, acct sandbox.Account, rootfs, netnsPath, cgroupsPath string, files bundleFiles) (*specs.Spec, error) {
+func ociSpec(spec sandbox.Spec, acct sandbox.Account, rootfs string, att *netns.Attachment, cgroupsPath string, files bundleFiles) (*specs.Spec, error) {
 	argv, err := sandbox.Argv(spec)
 	if err != nil {
 		return nil, err
@@ -102,7 +103,7 @@ func ociSpec(spec sandbox.Spec, acct sandbox.Account, rootfs, netnsPath, cgroups
 			CgroupsPath: cgroupsPath,
 			Namespaces: []specs.LinuxNamespace{
 				{Type: specs.PIDNamespace}, {Type: specs.MountNamespace}, {Type: specs.IPCNamespace},
-				{Type: specs.UTSNamespace}, {Type: specs.NetworkNamespace, Path: netnsPath},
+				{Type: specs.UTSNamespace}, {Type: specs.NetworkNamespace, Path: att.Path},
 				{Type: specs.CgroupNamespace},
 			},
 			Resources: &specs.LinuxResources{
@@ -116,6 +117,10 @@ func ociSpec(spec sandbox.Spec, acct sandbox.Account, rootfs, netnsPath, cgroups
 			MaskedPaths:   maskedPaths,
 			ReadonlyPaths: readonlyPaths,
 		},
+	}
+	if att.UserNS != "" {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace, Path: att.UserNS})
+		s.Linux.UIDMappings, s.Linux.GIDMappings = att.IDs.Mappings(), att.IDs.Mappings()
 	}
 	sc, err := seccomp.GetDefaultProfile(s)
 	if err != nil {

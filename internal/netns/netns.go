@@ -40,12 +40,14 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
@@ -54,6 +56,8 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 	"github.com/coreos/go-iptables/iptables"
 	"golang.org/x/sys/unix"
+
+	"github.com/scfd/scfd/internal/userns"
 )
 
 // Defaults of Options.
@@ -79,6 +83,11 @@ type Options struct {
 	MTU int
 	// Logger receives cleanup problems. Nil discards them.
 	Logger *slog.Logger
+	// Users, when set, gives each attachment a user namespace of its own
+	// with a range of host IDs from Users, owning its network namespace
+	// (so that the instance's root may mount sysfs there). Nil means
+	// network namespaces owned by the host's user namespace.
+	Users *userns.Allocator
 }
 
 // Manager creates and removes instance network namespaces.
@@ -92,10 +101,11 @@ type Manager struct {
 
 	// mu guards the egress accounting of attachments: the address of
 	// each live one, and the final counts of those torn down since the
-	// last Egress call.
-	mu    sync.Mutex
-	ips   map[string]string // attachment id → address
-	final map[string]uint64 // attachment id → bytes sent, at teardown
+	// last Egress call; and the ID ranges of their user namespaces.
+	mu     sync.Mutex
+	ips    map[string]string        // attachment id → address
+	final  map[string]uint64        // attachment id → bytes sent, at teardown
+	leases map[string]*userns.Lease // attachment id → its user namespace's IDs
 }
 
 // Attachment is one instance's network namespace and address.
@@ -104,6 +114,10 @@ type Attachment struct {
 	Path     string // the namespace file, for the OCI spec
 	IP       net.IP // the instance's address, reachable from the host
 	HostVeth string // the host side of its veth
+	// UserNS is the file of the user namespace owning the network
+	// namespace, and IDs its host IDs; empty without Options.Users.
+	UserNS string
+	IDs    userns.Range
 }
 
 // New prepares the network (iptables chains, forwarding), removes what a
@@ -142,7 +156,7 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 		return nil, err
 	}
 	opts.Dir = dir
-	for _, d := range []string{"ns", "ipam", "cache"} {
+	for _, d := range []string{"ns", "user", "ipam", "cache"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			return nil, fmt.Errorf("netns: %w", err)
 		}
@@ -175,7 +189,7 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 	}
 	m := &Manager{
 		opts: opts, log: log, subnet: subnet, ipt: ipt, conf: list,
-		ips: map[string]string{}, final: map[string]uint64{},
+		ips: map[string]string{}, final: map[string]uint64{}, leases: map[string]*userns.Lease{},
 		// An explicit exec: libcni's lazy default is not safe for
 		// concurrent use.
 		cni: libcni.NewCNIConfigWithCacheDir(opts.PluginDirs, filepath.Join(dir, "cache"), &invoke.DefaultExec{
@@ -310,13 +324,27 @@ func (m *Manager) rt(id string) *libcni.RuntimeConf {
 	return &libcni.RuntimeConf{ContainerID: id, NetNS: m.nsPath(id), IfName: "eth0"}
 }
 
-func (m *Manager) nsPath(id string) string { return filepath.Join(m.opts.Dir, "ns", id) }
+func (m *Manager) nsPath(id string) string   { return filepath.Join(m.opts.Dir, "ns", id) }
+func (m *Manager) userPath(id string) string { return filepath.Join(m.opts.Dir, "user", id) }
 
 // Setup creates the network namespace of id and attaches it to the
 // network. On error nothing is left behind.
 func (m *Manager) Setup(ctx context.Context, id string) (_ *Attachment, err error) {
 	path := m.nsPath(id)
-	if err := createNS(path); err != nil {
+	var owner *userns.Lease
+	if m.opts.Users != nil {
+		var err error
+		if owner, err = m.opts.Users.Take(); err != nil {
+			return nil, err
+		}
+		m.mu.Lock()
+		m.leases[id] = owner
+		m.mu.Unlock()
+		if err := createOwnedNS(m.userPath(id), path, owner.Range); err != nil {
+			m.teardown(context.WithoutCancel(ctx), id)
+			return nil, err
+		}
+	} else if err := createNS(path); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -353,7 +381,11 @@ func (m *Manager) Setup(ctx context.Context, id string) (_ *Attachment, err erro
 			m.mu.Lock()
 			m.ips[id] = addr
 			m.mu.Unlock()
-			return &Attachment{ID: id, Path: path, IP: ip.Address.IP, HostVeth: hostVeth}, nil
+			a := &Attachment{ID: id, Path: path, IP: ip.Address.IP, HostVeth: hostVeth}
+			if owner != nil {
+				a.UserNS, a.IDs = m.userPath(id), owner.Range
+			}
+			return a, nil
 		}
 	}
 	return nil, errors.New("netns: CNI gave no IPv4 address")
@@ -442,7 +474,12 @@ func (m *Manager) teardown(ctx context.Context, id string) error {
 	if err := m.cni.DelNetworkList(ctx, m.conf, m.rt(id)); err != nil {
 		errs = append(errs, fmt.Errorf("netns: CNI del %s: %w", id, err))
 	}
-	errs = append(errs, removeNS(m.nsPath(id)))
+	errs = append(errs, removeNS(m.nsPath(id)), removeNS(m.userPath(id)))
+	m.mu.Lock()
+	lease := m.leases[id]
+	delete(m.leases, id)
+	m.mu.Unlock()
+	errs = append(errs, lease.Release())
 	return errors.Join(errs...)
 }
 
@@ -456,6 +493,13 @@ func (m *Manager) Cleanup(ctx context.Context) error {
 	}
 	for _, e := range ents {
 		if err := m.teardown(ctx, e.Name()); err != nil {
+			m.log.Warn("netns: cleanup", "id", e.Name(), "err", err)
+		}
+	}
+	// User namespaces whose network namespace went first.
+	users, _ := os.ReadDir(filepath.Join(m.opts.Dir, "user"))
+	for _, e := range users {
+		if err := removeNS(m.userPath(e.Name())); err != nil {
 			m.log.Warn("netns: cleanup", "id", e.Name(), "err", err)
 		}
 	}
@@ -525,6 +569,75 @@ func createNS(path string) error {
 	if err := <-errc; err != nil {
 		removeNS(path)
 		return fmt.Errorf("netns: create %s: %w", path, err)
+	}
+	return nil
+}
+
+// createOwnedNS makes a user namespace mapping container IDs to ids and a
+// network namespace it owns, pins them by bind-mounting them on userPath
+// and netPath, and sets the network namespace up as createNS does. A
+// process in both is needed to make them (a multi-threaded process cannot
+// enter a new user namespace): cat, waiting on a pipe, whose namespaces
+// the Go runtime creates and maps before it runs.
+func createOwnedNS(userPath, netPath string, ids userns.Range) (err error) {
+	for _, p := range []string{userPath, netPath} {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+		if err != nil {
+			return fmt.Errorf("netns: %w", err)
+		}
+		f.Close()
+	}
+	defer func() {
+		if err != nil {
+			removeNS(netPath)
+			removeNS(userPath)
+		}
+	}()
+	cmd := exec.Command("cat")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return fmt.Errorf("netns: %w", err)
+	}
+	m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.HostID), Size: int(ids.Size)}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET, UidMappings: m, GidMappings: m,
+		Pdeathsig: syscall.SIGKILL,
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("netns: start the namespaces' first process: %w", err)
+	}
+	defer func() {
+		stdin.Close()
+		cmd.Wait()
+	}()
+	for _, ns := range []struct{ kind, path string }{{"user", userPath}, {"net", netPath}} {
+		src := fmt.Sprintf("/proc/%d/ns/%s", cmd.Process.Pid, ns.kind)
+		if err := unix.Mount(src, ns.path, "none", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("netns: pin the %s namespace: %w", ns.kind, err)
+		}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		// The thread ends up in the namespace; it is never unlocked, so
+		// the runtime discards it when this goroutine returns.
+		runtime.LockOSThread()
+		errc <- func() error {
+			f, err := os.Open(netPath)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+				return fmt.Errorf("setns: %w", err)
+			}
+			if err := disableIPv6(); err != nil {
+				return err
+			}
+			return loopbackUp()
+		}()
+	}()
+	if err := <-errc; err != nil {
+		return fmt.Errorf("netns: set up %s: %w", netPath, err)
 	}
 	return nil
 }

@@ -9,7 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/scfd/scfd/internal/netns/netnstest"
+	"github.com/scfd/scfd/internal/userns"
 )
 
 const testSubnet = "10.209.250.0/24"
@@ -263,5 +266,70 @@ func TestPublicNetDisabled(t *testing.T) {
 	}
 	if got, err := dialFrom(t, a, world); err != nil || got != "outside" {
 		t.Errorf("instance a, public network enabled again: %q, %v", got, err)
+	}
+}
+
+// With Users, an attachment's network namespace is owned by a user
+// namespace of its own, with its own host IDs; teardown and cleanup leave
+// neither namespace nor range behind.
+func TestOwnedByAUserNamespace(t *testing.T) {
+	needRoot(t)
+	users, err := userns.NewAllocator(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	m, err := New(context.Background(), Options{Dir: dir, Name: "scfdtusr", Subnet: "10.209.238.0/24", Users: users})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.RemoveFirewall() })
+	a, b := setup(t, m, "a"), setup(t, m, "b")
+	if a.UserNS == "" || a.IDs.HostID == b.IDs.HostID || a.IDs.Size != userns.Size {
+		t.Fatalf("user namespaces %q %+v and %q %+v", a.UserNS, a.IDs, b.UserNS, b.IDs)
+	}
+	owner := func(netPath string) uint64 {
+		f, err := os.Open(netPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		fd, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_USERNS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		var st unix.Stat_t
+		unix.Fstat(fd, &st)
+		return st.Ino
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(a.UserNS, &st); err != nil {
+		t.Fatal(err)
+	}
+	if owner(a.Path) != st.Ino {
+		t.Errorf("the network namespace is not owned by the attachment's user namespace")
+	}
+	// The instance is still reachable from the host, and has loopback.
+	addr := listenIn(t, a, "a")
+	if got, err := netnstest.Dial(addr); err != nil || got != "a" {
+		t.Errorf("host → instance: %q, %v", got, err)
+	}
+	if err := m.Teardown(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(a.UserNS); !os.IsNotExist(err) {
+		t.Errorf("user namespace file after teardown: %v", err)
+	}
+	// b is left as a crash would leave it: a new Manager cleans it up.
+	m2, err := New(context.Background(), Options{Dir: dir, Name: "scfdtusr", Subnet: "10.209.238.0/24", Users: users})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns := m2.Namespaces(); len(ns) != 0 {
+		t.Errorf("namespaces after cleanup: %v", ns)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "user")); len(ents) != 0 {
+		t.Errorf("user namespaces after cleanup: %v", ents)
 	}
 }

@@ -20,8 +20,9 @@
 // a start only mounts the overlay.
 //
 // Everything lives under Options.Dir: layers/ (the image files), wl/ (their
-// mount points), roots/ (the overlay mount points). Cleanup unmounts and
-// deletes whatever a previous run left there.
+// mount points), roots/ (the overlay mount points), idmapped/ (per
+// instance, the image layers as its user namespace sees them). Cleanup
+// unmounts and deletes whatever a previous run left there.
 package rootfs
 
 import (
@@ -35,6 +36,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -57,6 +59,12 @@ type Options struct {
 	Pool int
 	// Logger receives background errors. Nil discards them.
 	Logger *slog.Logger
+	// RootsDir holds the overlays' mount points. Empty means Dir/roots.
+	// An instance in a user namespace of its own must be able to reach
+	// its root from the host's root directory (runc bind-mounts it from
+	// inside the namespace), so it must lie under directories others may
+	// search (mode o+x), unlike Dir.
+	RootsDir string
 }
 
 // Manager makes and removes root file systems.
@@ -80,11 +88,21 @@ type layer struct {
 
 // RootFS is the mounted root file system of one instance.
 type RootFS struct {
-	m     *Manager
-	path  string
-	layer *layer
-	once  sync.Once
-	err   error
+	m      *Manager
+	path   string
+	layer  *layer
+	mapped string // the directory of its idmapped layers, if any
+	once   sync.Once
+	err    error
+}
+
+// IDMap fits a root file system to an instance's user namespace: the
+// image layers are mounted idmapped through the namespace (a file the
+// host's root owns shows as owned by the namespace's root), and the
+// writable layer's directories belong to the namespace's root.
+type IDMap struct {
+	UserNS string // the user namespace's file, such as /proc/PID/ns/user
+	Root   uint32 // the host ID of the namespace's root, user and group
 }
 
 // New removes what a previous run left under opts.Dir and returns a
@@ -100,14 +118,20 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if opts.RootsDir == "" {
+		opts.RootsDir = filepath.Join(opts.Dir, "roots")
+	}
 	m := &Manager{opts: opts, log: log, refill: make(chan struct{}, 1), stop: make(chan struct{})}
 	if err := m.Cleanup(ctx); err != nil {
 		return nil, err
 	}
-	for _, d := range []string{"layers", "wl", "roots"} {
+	for _, d := range []string{"layers", "wl", "idmapped"} {
 		if err := os.MkdirAll(filepath.Join(opts.Dir, d), 0o700); err != nil {
 			return nil, fmt.Errorf("rootfs: %w", err)
 		}
+	}
+	if err := os.MkdirAll(opts.RootsDir, 0o711); err != nil {
+		return nil, fmt.Errorf("rootfs: %w", err)
 	}
 	if opts.Pool > 0 {
 		m.pool = make(chan *layer, opts.Pool)
@@ -126,9 +150,17 @@ func (m *Manager) Cleanup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
+	roots, err := filepath.Abs(m.opts.RootsDir)
 	if err != nil {
-		return fmt.Errorf("rootfs: read mounts: %w", err)
+		return err
+	}
+	var mounts []*mountinfo.Info
+	for _, prefix := range []string{roots, dir} {
+		ms, err := mountinfo.GetMounts(mountinfo.PrefixFilter(prefix))
+		if err != nil {
+			return fmt.Errorf("rootfs: read mounts: %w", err)
+		}
+		mounts = append(mounts, ms...)
 	}
 	slices.SortFunc(mounts, func(a, b *mountinfo.Info) int { return len(b.Mountpoint) - len(a.Mountpoint) })
 	var errs []error
@@ -137,8 +169,8 @@ func (m *Manager) Cleanup(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("rootfs: unmount %s: %w", mi.Mountpoint, err))
 		}
 	}
-	for _, d := range []string{"roots", "wl", "layers"} {
-		if err := os.RemoveAll(filepath.Join(dir, d)); err != nil {
+	for _, d := range []string{roots, filepath.Join(dir, "idmapped"), filepath.Join(dir, "wl"), filepath.Join(dir, "layers")} {
+		if err := os.RemoveAll(d); err != nil {
 			errs = append(errs, fmt.Errorf("rootfs: %w", err))
 		}
 	}
@@ -190,8 +222,9 @@ func (m *Manager) fill() {
 
 // Mount builds the root file system of instance id over layers (bottom
 // first) and returns it mounted. Root directories /tmp (mode 1777) and
-// /var/user exist in it.
-func (m *Manager) Mount(ctx context.Context, id string, layers []string) (_ *RootFS, err error) {
+// /var/user exist in it. ids, when not nil, fits it to the instance's user
+// namespace.
+func (m *Manager) Mount(ctx context.Context, id string, layers []string, ids *IDMap) (_ *RootFS, err error) {
 	if len(layers) == 0 {
 		return nil, errors.New("rootfs: no layers")
 	}
@@ -205,13 +238,30 @@ func (m *Manager) Mount(ctx context.Context, id string, layers []string) (_ *Roo
 		}
 	}()
 	upper, work := filepath.Join(l.mnt, "upper"), filepath.Join(l.mnt, "work")
-	target := filepath.Join(m.opts.Dir, "roots", id)
-	if err := os.Mkdir(target, 0o755); err != nil {
-		return nil, fmt.Errorf("rootfs: %w", err)
-	}
+	r := &RootFS{m: m, layer: l}
 	lowers := make([]string, len(layers))
 	for i, d := range layers {
 		lowers[len(layers)-1-i] = d
+	}
+	if ids != nil {
+		r.mapped = filepath.Join(m.opts.Dir, "idmapped", id)
+		defer func() {
+			if err != nil {
+				unmountAll(r.mapped)
+			}
+		}()
+		if lowers, err = idmapLayers(r.mapped, lowers, ids.UserNS); err != nil {
+			return nil, err
+		}
+		for _, d := range []string{"", "tmp", "var", "var/user"} {
+			if err := os.Lchown(filepath.Join(upper, d), int(ids.Root), int(ids.Root)); err != nil {
+				return nil, fmt.Errorf("rootfs: %w", err)
+			}
+		}
+	}
+	target := filepath.Join(m.opts.RootsDir, id)
+	if err := os.Mkdir(target, 0o755); err != nil {
+		return nil, fmt.Errorf("rootfs: %w", err)
 	}
 	mnt := mount.Mount{Type: "overlay", Source: "overlay", Options: []string{
 		"lowerdir=" + strings.Join(lowers, ":"), "upperdir=" + upper, "workdir=" + work, "volatile",
@@ -220,7 +270,59 @@ func (m *Manager) Mount(ctx context.Context, id string, layers []string) (_ *Roo
 		os.Remove(target)
 		return nil, fmt.Errorf("rootfs: mount overlay: %w", err)
 	}
-	return &RootFS{m: m, path: target, layer: l}, nil
+	r.path = target
+	return r, nil
+}
+
+// idmapLayers mounts each of layers, idmapped through the user namespace
+// at userNS, on a directory of its own under dir, and returns those.
+func idmapLayers(dir string, layers []string, userNS string) ([]string, error) {
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("rootfs: %w", err)
+	}
+	ns, err := unix.Open(userNS, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("rootfs: user namespace: %w", err)
+	}
+	defer unix.Close(ns)
+	out := make([]string, len(layers))
+	for i, src := range layers {
+		out[i] = filepath.Join(dir, strconv.Itoa(i))
+		if err := os.Mkdir(out[i], 0o700); err != nil {
+			return nil, fmt.Errorf("rootfs: %w", err)
+		}
+		tree, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+		if err != nil {
+			return nil, fmt.Errorf("rootfs: clone %s: %w", src, err)
+		}
+		err = unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &unix.MountAttr{
+			Attr_set: unix.MOUNT_ATTR_IDMAP | unix.MOUNT_ATTR_RDONLY, Userns_fd: uint64(ns),
+		})
+		if err == nil {
+			err = unix.MoveMount(tree, "", unix.AT_FDCWD, out[i], unix.MOVE_MOUNT_F_EMPTY_PATH)
+		}
+		unix.Close(tree)
+		if err != nil {
+			return nil, fmt.Errorf("rootfs: idmap %s: %w", src, err)
+		}
+	}
+	return out, nil
+}
+
+// unmountAll unmounts the directories under dir and removes it.
+func unmountAll(dir string) error {
+	ents, _ := os.ReadDir(dir)
+	var errs []error
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("rootfs: unmount %s: %w", p, err))
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		errs = append(errs, fmt.Errorf("rootfs: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // takeLayer returns a pooled layer, or makes one when the pool is empty.
@@ -328,6 +430,9 @@ func (r *RootFS) Release() error {
 		}
 		if err := os.Remove(r.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("rootfs: %w", err))
+		}
+		if r.mapped != "" {
+			errs = append(errs, unmountAll(r.mapped))
 		}
 		errs = append(errs, r.m.removeLayer(r.layer))
 		r.err = errors.Join(errs...)

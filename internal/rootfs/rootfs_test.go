@@ -3,7 +3,9 @@ package rootfs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -76,7 +78,7 @@ func writeMB(path string, mb int) (int, error) {
 func TestMountLayout(t *testing.T) {
 	needRoot(t)
 	m, _ := newManager(t, 0)
-	r, err := m.Mount(context.Background(), "ins-1", []string{lowerLayer(t)})
+	r, err := m.Mount(context.Background(), "ins-1", []string{lowerLayer(t)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +110,7 @@ func TestMountLayout(t *testing.T) {
 func TestWritableLayerSize(t *testing.T) {
 	needRoot(t)
 	m, _ := newManager(t, 0)
-	r, err := m.Mount(context.Background(), "ins-1", []string{lowerLayer(t)})
+	r, err := m.Mount(context.Background(), "ins-1", []string{lowerLayer(t)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +136,7 @@ func TestReleaseLeavesNothing(t *testing.T) {
 	lower := lowerLayer(t)
 	var rs []*RootFS
 	for _, id := range []string{"a", "b", "c"} {
-		r, err := m.Mount(context.Background(), id, []string{lower})
+		r, err := m.Mount(context.Background(), id, []string{lower}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,7 +172,7 @@ func TestNewCleansLeftovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m1.Mount(context.Background(), "left", []string{lowerLayer(t)}); err != nil {
+	if _, err := m1.Mount(context.Background(), "left", []string{lowerLayer(t)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// m1 is abandoned, as if the process died.
@@ -185,5 +187,47 @@ func TestNewCleansLeftovers(t *testing.T) {
 	b, _ := os.ReadFile("/proc/self/mountinfo")
 	if strings.Contains(string(b), dir) {
 		t.Error("mountinfo still names the directory")
+	}
+}
+
+// With an IDMap, the image's files show as owned by the user namespace's
+// root, the writable layer's directories belong to it, and releasing the
+// root file system unmounts the idmapped layers too.
+func TestMountIDMapped(t *testing.T) {
+	needRoot(t)
+	const root = 1<<30 + 5<<16
+	cmd := exec.Command("sleep", "60")
+	ids := []syscall.SysProcIDMap{{ContainerID: 0, HostID: root, Size: 65536}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER, UidMappings: ids, GidMappings: ids}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	m, dir := newManager(t, 0)
+	r, err := m.Mount(context.Background(), "ins-1", []string{lowerLayer(t), lowerLayer(t)},
+		&IDMap{UserNS: fmt.Sprintf("/proc/%d/ns/user", cmd.Process.Pid), Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"etc/image-file", "", "tmp", "var/user"} {
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(r.Path(), p), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Uid != root || st.Gid != root {
+			t.Errorf("/%s is owned by %d:%d, want the namespace's root %d", p, st.Uid, st.Gid, root)
+		}
+	}
+	if n := len(mountsUnder(t, filepath.Join(dir, "idmapped"))); n != 2 {
+		t.Errorf("%d idmapped layers mounted, want 2", n)
+	}
+	if err := r.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if left := mountsUnder(t, dir); len(left) != 0 {
+		t.Errorf("mounts left after Release: %v", left)
 	}
 }

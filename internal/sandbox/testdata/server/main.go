@@ -1,6 +1,7 @@
 // Command server is the function image scfd's sandbox tests run: a small
 // HTTP server on :9000 with endpoints that exercise an instance (print the
-// environment, write to disk, allocate memory, exit, dial an address).
+// environment, write to disk, allocate memory, exit, dial an address, tell
+// its user and group IDs and user namespace's mapping).
 package main
 
 import (
@@ -82,6 +83,10 @@ func main() {
 			hold = append(hold, b)
 		}
 		fmt.Fprintf(w, "holding %d MB\n", len(hold))
+	})
+	http.HandleFunc("/ids", func(w http.ResponseWriter, r *http.Request) {
+		m, _ := os.ReadFile("/proc/self/uid_map")
+		fmt.Fprintf(w, "%d %d %s\n", os.Getuid(), os.Getgid(), strings.Join(strings.Fields(string(m)), " "))
 	})
 	http.HandleFunc("/exit", func(w http.ResponseWriter, r *http.Request) {
 		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
