@@ -82,7 +82,9 @@ func TestBadKeyBodiesAreNotRead(t *testing.T) {
 			return "", err
 		}
 		defer res.Body.Close()
-		var envelope struct{ Response struct{ Error struct{ Code string } } }
+		var envelope struct {
+			Response struct{ Error struct{ Code string } }
+		}
 		data, _ := io.ReadAll(res.Body)
 		if err := json.Unmarshal(data, &envelope); err != nil {
 			return "", fmt.Errorf("HTTP %d %q: %w", res.StatusCode, data, err)
