@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,6 +48,18 @@ func TestOverTLS(t *testing.T) {
 	}
 	if out := mustRun(t, cliEnv, "registry", "gc"); !strings.Contains(out, "removed 0 blobs") {
 		t.Errorf("registry gc: %s", out)
+	}
+
+	// buildah builds FROM an image of scfd's registry over HTTPS, trusting
+	// the authority too.
+	buildahStorage(t)
+	base := filepath.Join(t.TempDir(), "onbase")
+	os.Mkdir(base, 0o755)
+	os.WriteFile(filepath.Join(base, "Dockerfile"), []byte("FROM "+s.Addrs["registry"]+"/demo/hello:latest\nCOPY note /note\n"), 0o644)
+	os.WriteFile(filepath.Join(base, "note"), []byte("on a base image\n"), 0o644)
+	out = mustRun(t, cliEnv, "deploy", base, "-n", "demo", "--name", "onbase", "--type", "HTTP")
+	if !strings.Contains(out, "demo/onbase: Active") || !strings.Contains(out, "https://"+s.Addrs["gateway"]+"/demo/onbase/") {
+		t.Errorf("deploy FROM scfd's registry over HTTPS:\n%s", out)
 	}
 
 	// go-containerregistry pushes over HTTPS trusting ca.pem.
