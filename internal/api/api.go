@@ -292,9 +292,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (an
 	if err != nil {
 		return nil, err
 	}
-	if scope.Token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("X-TC-Token")), []byte(scope.Token)) != 1 {
-		return nil, &Error{Code: "AuthFailure.TokenFailure", Message: "the X-TC-Token does not match the temporary SecretId"}
-	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -306,6 +303,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (an
 	verified, err := header.Verify(r, body)
 	if err != nil {
 		return nil, err
+	}
+	if scope.Token != "" && subtle.ConstantTimeCompare([]byte(verified.Token), []byte(scope.Token)) != 1 {
+		return nil, &Error{Code: "AuthFailure.TokenFailure", Message: "the X-TC-Token does not match the temporary SecretId"}
 	}
 	action := r.Header.Get("X-TC-Action")
 	if action == "" {
