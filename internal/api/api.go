@@ -23,6 +23,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -323,8 +324,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (an
 		return nil, &Error{Code: "NoSuchVersion", Message: fmt.Sprintf("API version %q does not exist: use %s", v, Version)}
 	}
 	// The SDKs do not sign X-TC-Action: a signature is good for the
-	// action it was first used for only.
-	if err := s.replays.Use(verified, action, s.now()); err != nil {
+	// actions it was used for within a moment of its first use, by the
+	// same client, only.
+	client, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if err := s.replays.Use(verified, action, client, s.now()); err != nil {
 		return nil, err
 	}
 	return h(r.Context(), &Call{

@@ -1,16 +1,21 @@
 package api_test
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/scfd/scfd/internal/api"
+	"github.com/scfd/scfd/internal/client"
+	"github.com/scfd/scfd/internal/store"
 	"github.com/scfd/scfd/internal/tc3"
 )
 
@@ -129,26 +134,51 @@ func TestHeaderChecksReadNoBody(t *testing.T) {
 }
 
 // The official SDKs do not sign X-TC-Action: a captured GetFunction is
-// refused as a DeleteFunction of the same body, while the GetFunction
-// itself may come again (a retry, a poll within the same second).
+// refused as a DeleteFunction of the same body, from another client at
+// once, from the same one past tc3.ReplayGrace; the GetFunction itself may
+// come again (a retry, a poll within the same second), and the client
+// that signed it may use it for another action at once (the SDK's
+// GetFunction then DeleteFunction of one body within a second).
 func TestSignatureReplayedAsAnotherAction(t *testing.T) {
-	e := setup(t, true)
-	call(t, e.admin, "CreateFunction", api.CreateFunctionRequest{FunctionName: "victim", Code: imageCode("127.0.0.1:5000/a/b:1")}, nil)
-	body := []byte(`{"FunctionName":"victim"}`)
-	captured, err := http.NewRequest(http.MethodPost, e.srv.URL, nil)
+	st, err := store.Open(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	captured.Header.Set("Content-Type", "application/json")
-	if err := tc3.Sign(captured, body, adminCred, "127", now); err != nil { // no X-TC-Action yet: not signed, as the SDKs do
-		t.Fatal(err)
+	t.Cleanup(func() { st.Close() })
+	var mu sync.Mutex
+	clock := now
+	at := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	wait := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); clock = clock.Add(d) }
+	srv := httptest.NewServer(api.New(api.Options{Store: st, Keys: api.KeyLookupFunc(keys), Now: at, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	t.Cleanup(srv.Close)
+	admin := client.New(srv.URL, adminCred, client.WithClock(at))
+	for _, fn := range []string{"victim", "mine"} {
+		call(t, admin, "CreateFunction", api.CreateFunctionRequest{FunctionName: fn, Code: imageCode("127.0.0.1:5000/a/b:1")}, nil)
 	}
-	send := func(action string) (string, string) {
-		r := captured.Clone(captured.Context())
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.Header.Set("X-TC-Action", action)
+
+	// from sends from a loopback address of its own, as another client.
+	from := func(ip string) *http.Client {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	}
+	sdk, attacker := from("127.0.0.1"), from("127.0.0.2")
+	capture := func(body string) *http.Request {
+		r, err := http.NewRequest(http.MethodPost, srv.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Set("Content-Type", "application/json")
+		if err := tc3.Sign(r, []byte(body), adminCred, "127", at()); err != nil { // no X-TC-Action yet: not signed, as the SDKs do
+			t.Fatal(err)
+		}
 		r.Header.Set("X-TC-Version", api.Version)
-		res, err := http.DefaultClient.Do(r)
+		return r
+	}
+	send := func(c *http.Client, captured *http.Request, body, action string) (string, string) {
+		r := captured.Clone(captured.Context())
+		r.Body = io.NopCloser(strings.NewReader(body))
+		r.Header.Set("X-TC-Action", action)
+		res, err := c.Do(r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,21 +189,42 @@ func TestSignatureReplayedAsAnotherAction(t *testing.T) {
 		}
 		return errOf(envelope.Response)
 	}
-	for i := range 3 {
-		if code, msg := send("GetFunction"); code != "" {
+
+	body := `{"FunctionName":"victim"}`
+	get := capture(body)
+	for i := range 2 {
+		if code, msg := send(sdk, get, body, "GetFunction"); code != "" {
 			t.Fatalf("GetFunction #%d: %s %s", i+1, code, msg)
 		}
 	}
-	code, msg := send("DeleteFunction")
+	code, msg := send(attacker, get, body, "DeleteFunction")
 	if code != "AuthFailure.SignatureFailure" || !strings.Contains(msg, "already used for GetFunction") {
-		t.Fatalf("replayed as DeleteFunction: %q %q, want AuthFailure.SignatureFailure naming GetFunction", code, msg)
+		t.Fatalf("replayed as DeleteFunction from elsewhere: %q %q, want AuthFailure.SignatureFailure naming GetFunction", code, msg)
 	}
-	if code, msg := send("GetFunction"); code != "" {
-		t.Fatalf("GetFunction after the replay: %s %s", code, msg)
+	// The same request again, from anywhere, is still good.
+	if code, msg := send(attacker, get, body, "GetFunction"); code != "" {
+		t.Fatalf("GetFunction again: %s %s", code, msg)
+	}
+	// From the client that signed it, past tc3.ReplayGrace, it is refused too.
+	wait(tc3.ReplayGrace + time.Second)
+	if code, _ := send(sdk, get, body, "DeleteFunction"); code != "AuthFailure.SignatureFailure" {
+		t.Fatalf("replayed as DeleteFunction later: %q", code)
 	}
 	var got api.GetFunctionResponse
-	call(t, e.admin, "GetFunction", api.GetFunctionRequest{FunctionName: "victim"}, &got)
+	call(t, admin, "GetFunction", api.GetFunctionRequest{FunctionName: "victim"}, &got)
 	if got.FunctionName != "victim" {
 		t.Fatalf("the function is gone: %+v", got)
+	}
+
+	// The SDK's own GetFunction then DeleteFunction of one body within a
+	// second carry one signature: that goes.
+	body = `{"FunctionName":"mine"}`
+	mine := capture(body)
+	if code, msg := send(sdk, mine, body, "GetFunction"); code != "" {
+		t.Fatalf("GetFunction mine: %s %s", code, msg)
+	}
+	wait(500 * time.Millisecond)
+	if code, msg := send(sdk, mine, body, "DeleteFunction"); code != "" {
+		t.Fatalf("DeleteFunction mine at once: %s %s", code, msg)
 	}
 }

@@ -1,7 +1,7 @@
 // HTTPS and the signature's hardening through the official SDK: a server
 // with SCFD_TLS=self-signed answers the SDK and the gateway over HTTPS,
 // trusting the authority it keeps in its data directory; a request the
-// SDK signed cannot be replayed as another action.
+// SDK signed cannot be replayed by someone else as another action.
 import assert from "node:assert/strict";
 import http from "node:http";
 import https from "node:https";
@@ -54,7 +54,7 @@ describe("HTTPS with a self-signed certificate", () => {
 });
 
 describe("a signature is good for one action", () => {
-  test("a captured GetFunction replayed as DeleteFunction is refused", async () => {
+  test("a captured GetFunction replayed from elsewhere as DeleteFunction is refused", async () => {
     await scf.CreateFunction({ FunctionName: "victim", Code: { ImageConfig: { ImageType: "personal", ImageUri: image("echo") } } });
     // A proxy between the SDK and scfd keeps what the SDK sent.
     let captured;
@@ -92,7 +92,8 @@ describe("a signature is good for one action", () => {
     const replay = (action) =>
       new Promise((resolve, reject) => {
         const headers = { ...captured.headers, "x-tc-action": action };
-        const req = https.request({ host: "127.0.0.1", port: server.apiPort, method: "POST", path: "/", headers, agent: server.agent() }, (res) => {
+        // From another address than the SDK's: another client.
+        const req = https.request({ host: "127.0.0.1", port: server.apiPort, method: "POST", path: "/", headers, localAddress: "127.0.0.2", ca: server.agent().options.ca }, (res) => {
           let body = "";
           res.on("data", (d) => (body += d));
           res.on("end", () => resolve(JSON.parse(body).Response));
