@@ -23,6 +23,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -41,6 +42,8 @@ const Version = "2018-04-16"
 
 // MaxBodyBytes bounds a request body: an InvokeFunction event may be 6 MB.
 const MaxBodyBytes = 10 << 20
+
+var errBodyTooLarge = &Error{Code: "RequestSizeLimitExceeded", Message: fmt.Sprintf("the request body is larger than %d bytes", MaxBodyBytes)}
 
 // Store is what the API needs of the function store; *store.Store has it.
 type Store interface {
@@ -135,6 +138,7 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	actions map[string]HandlerFunc // built by New, never changed
+	replays *tc3.Replays           // the action of each signature still valid
 }
 
 // HandlerFunc serves one action. It returns the action's response struct
@@ -238,7 +242,7 @@ func newServer(opts Options, more map[string]HandlerFunc) *Server {
 	if opts.Limits.ConcurrencyMemoryMB == 0 {
 		opts.Limits.ConcurrencyMemoryMB = DefaultLimits.ConcurrencyMemoryMB
 	}
-	s := &Server{opts: opts, log: opts.Logger, now: opts.Now}
+	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, replays: tc3.NewReplays(tc3.ReplayOptions{})}
 	s.actions = s.actionTable()
 	for name, h := range more {
 		s.actions[name] = h
@@ -265,19 +269,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (an
 	if r.Method != http.MethodPost {
 		return nil, &Error{Code: "UnsupportedProtocol", Message: "only POST requests are supported"}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, &Error{Code: "RequestSizeLimitExceeded", Message: fmt.Sprintf("the request body is larger than %d bytes", MaxBodyBytes)}
-		}
-		return nil, &Error{Code: "InvalidParameter", Message: "reading the request body: " + err.Error()}
-	}
+	// Everything that can be checked on the headers is, before the body
+	// is read: a request without a valid key, or a stale one, costs no
+	// more than its headers.
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return nil, &Error{Code: "InvalidParameter", Message: "Content-Type must be application/json"}
 	}
+	if r.ContentLength > MaxBodyBytes {
+		return nil, errBodyTooLarge
+	}
 	var scope Scope
-	verified, err := tc3.Verify(r, body, func(id string) (string, error) {
+	header, err := tc3.CheckHeader(r, func(id string) (string, error) {
 		if s.opts.Keys == nil {
 			return "", tc3.ErrSecretIDNotFound
 		}
@@ -288,6 +290,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (an
 		scope = sc
 		return key, err
 	}, s.now())
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, errBodyTooLarge
+		}
+		return nil, &Error{Code: "InvalidParameter", Message: "reading the request body: " + err.Error()}
+	}
+	verified, err := header.Verify(r, body)
 	if err != nil {
 		return nil, err
 	}
@@ -308,6 +322,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (an
 		return nil, &Error{Code: "MissingParameter", Message: "the X-TC-Version header is required"}
 	default:
 		return nil, &Error{Code: "NoSuchVersion", Message: fmt.Sprintf("API version %q does not exist: use %s", v, Version)}
+	}
+	// The SDKs do not sign X-TC-Action: a signature is good for the
+	// actions it was used for within a moment of its first use, by the
+	// same client, only.
+	client, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if err := s.replays.Use(verified, action, client, s.now()); err != nil {
+		return nil, err
 	}
 	return h(r.Context(), &Call{
 		Action:    action,

@@ -159,7 +159,9 @@ var buildahNoise = []string{
 // localName in buildah's storage, and reads it back as an OCI layout
 // under tmp (a scratch directory the caller removes). buildah's output
 // goes to progress, indented. FROM may name images in scfd's registry:
-// buildah gets the key for it and reaches it over plain HTTP.
+// buildah gets the key for it and reaches it over plain HTTP, or over
+// HTTPS trusting the CLI's authorities (--ca-file) when the CLI speaks
+// HTTPS to scfd.
 //
 // buildah runs with its own configuration (storage, registries); its
 // RUN steps are isolated with chroot unless BUILDAH_ISOLATION says
@@ -182,7 +184,8 @@ func (a *app) build(ctx context.Context, o buildOptions, localName, tmp string, 
 		return nil, err
 	}
 	env := os.Environ()
-	if os.Getenv("CONTAINERS_REGISTRIES_CONF") == "" {
+	secure := a.scheme() == "https"
+	if os.Getenv("CONTAINERS_REGISTRIES_CONF") == "" && !secure {
 		// The system's registries, and scfd's over plain HTTP.
 		conf, _ := os.ReadFile("/etc/containers/registries.conf")
 		conf = fmt.Appendf(conf, "\n[[registry]]\nlocation = %q\ninsecure = true\n", o.registry)
@@ -195,6 +198,21 @@ func (a *app) build(ctx context.Context, o buildOptions, localName, tmp string, 
 	args := []string{"build", "--platform", "linux/amd64", "--layers", "--force-rm", "--authfile", authFile, "-f", o.file(), "-t", localName}
 	if os.Getenv("BUILDAH_ISOLATION") == "" {
 		args = append(args, "--isolation", "chroot")
+	}
+	if ca := a.caFile(); secure && ca != "" {
+		// buildah trusts the *.crt of --cert-dir besides the system's.
+		certs := filepath.Join(tmp, "certs")
+		data, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(certs, 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(certs, "ca.crt"), data, 0o600); err != nil {
+			return nil, err
+		}
+		args = append(args, "--cert-dir", certs)
 	}
 	for _, ba := range o.buildArgs {
 		args = append(args, "--build-arg", ba)

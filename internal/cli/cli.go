@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -46,6 +47,7 @@ type app struct {
 	dataDir   string
 	output    string
 	region    string
+	ca        string // --ca-file
 }
 
 // NewRoot returns the scfd command tree writing to out.
@@ -62,7 +64,8 @@ func NewRoot(getenv Env, out, errOut io.Writer) *cobra.Command {
 	root.AddCommand(newServe(getenv, out, errOut))
 
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.endpoint, "endpoint", getenv("SCFD_ENDPOINT"), "SCF API endpoint (default http://$SCFD_API_ADDR) [SCFD_ENDPOINT]")
+	pf.StringVar(&a.endpoint, "endpoint", getenv("SCFD_ENDPOINT"), "SCF API endpoint (default http://$SCFD_API_ADDR, https:// when SCFD_TLS or SCFD_TLS_CERT is set) [SCFD_ENDPOINT]")
+	pf.StringVar(&a.ca, "ca-file", getenv("SCFD_CA_FILE"), "PEM file of certificate authorities to trust besides the system's (default: the local server's self-signed one, DATA/tls/ca.pem, if any) [SCFD_CA_FILE]")
 	pf.StringVar(&a.secretID, "secret-id", getenv("SCFD_SECRET_ID"), "SecretId (default: the local server's administrator key) [SCFD_SECRET_ID]")
 	pf.StringVar(&a.secretKey, "secret-key", getenv("SCFD_SECRET_KEY"), "SecretKey [SCFD_SECRET_KEY]")
 	pf.StringVar(&a.dataDir, "data-dir", getenv("SCFD_DATA_DIR"), "data dir of the local server, where its administrator key is kept [SCFD_DATA_DIR]")
@@ -111,10 +114,14 @@ func or(v, def string) string {
 func (a *app) client() (*client.Client, error) {
 	endpoint := a.endpoint
 	if endpoint == "" {
-		endpoint = "http://" + or(a.getenv("SCFD_API_ADDR"), config.DefaultAPIAddr)
+		endpoint = or(a.getenv("SCFD_API_ADDR"), config.DefaultAPIAddr)
 	}
 	if !strings.Contains(endpoint, "://") {
-		endpoint = "http://" + endpoint
+		endpoint = a.scheme() + "://" + endpoint
+	}
+	t, err := a.transport()
+	if err != nil {
+		return nil, err
 	}
 	id, key := a.secretID, a.secretKey
 	if id == "" {
@@ -125,7 +132,7 @@ func (a *app) client() (*client.Client, error) {
 		}
 		id, key = k.SecretID, k.SecretKey
 	}
-	return client.New(endpoint, tc3.Credential{SecretID: id, SecretKey: key}, client.WithRegion(a.region)), nil
+	return client.New(endpoint, tc3.Credential{SecretID: id, SecretKey: key}, client.WithRegion(a.region), client.WithHTTPClient(&http.Client{Transport: t})), nil
 }
 
 // call runs one action and prints its response: as JSON with -o json, else

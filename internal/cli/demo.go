@@ -85,7 +85,11 @@ func (a *app) demo(cmd *cobra.Command, o demoOptions) error {
 	if err != nil {
 		return fmt.Errorf("image name %s: %w", uri, err)
 	}
-	if err := remote.Write(ref, img, remote.WithContext(ctx),
+	t, err := a.transport()
+	if err != nil {
+		return err
+	}
+	if err := remote.Write(ref, img, remote.WithContext(ctx), remote.WithTransport(t),
 		remote.WithAuth(&authn.Basic{Username: key.SecretID, Password: key.SecretKey})); err != nil {
 		return fmt.Errorf("push %s (is `scfd serve` running with its registry on %s?): %w", uri, o.registry, err)
 	}
@@ -139,8 +143,8 @@ func (a *app) demo(cmd *cobra.Command, o demoOptions) error {
 		fmt.Fprintf(w, "   %s %s\n", l.StartTime, indent(l.Log))
 	}
 
-	webURL := fmt.Sprintf("http://%s/%s/%s/hello?from=demo", o.gateway, o.namespace, demoWeb)
-	body, err := httpGet(ctx, webURL)
+	webURL := fmt.Sprintf("%s://%s/%s/%s/hello?from=demo", a.scheme(), o.gateway, o.namespace, demoWeb)
+	body, err := httpGet(ctx, &http.Client{Transport: t}, webURL)
 	if err != nil {
 		return fmt.Errorf("calling %s/%s through the gateway: %w", o.namespace, demoWeb, err)
 	}
@@ -149,7 +153,7 @@ func (a *app) demo(cmd *cobra.Command, o demoOptions) error {
 	fmt.Fprintf(w, "\nTry by hand:\n")
 	fmt.Fprintf(w, "  scfd invoke %s -n %s --event '{\"name\":\"you\"}'\n", demoEvent, o.namespace)
 	fmt.Fprintf(w, "  scfd logs %s -n %s\n", demoEvent, o.namespace)
-	fmt.Fprintf(w, "  curl 'http://%s/%s/%s/any/path?q=1'\n", o.gateway, o.namespace, demoWeb)
+	fmt.Fprintf(w, "  curl '%s://%s/%s/%s/any/path?q=1'\n", a.scheme(), o.gateway, o.namespace, demoWeb)
 	fmt.Fprintf(w, "Deploy your own function from a directory with a Dockerfile (built with buildah):\n")
 	fmt.Fprintf(w, "  scfd deploy DIR -n %s --name app\n", o.namespace)
 	fmt.Fprintf(w, "or push an image built elsewhere (an OCI layout, a docker save archive, buildah or podman storage) and deploy it:\n")
@@ -249,12 +253,12 @@ func buildDemoImage(ctx context.Context, dir string) (v1.Image, int64, error) {
 
 // httpGet fetches url and returns its body; a status other than 200 is an
 // error.
-func httpGet(ctx context.Context, url string) (string, error) {
+func httpGet(ctx context.Context, hc *http.Client, url string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", err
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := hc.Do(req)
 	if err != nil {
 		return "", err
 	}

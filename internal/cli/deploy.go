@@ -173,7 +173,7 @@ func (a *app) deploy(cmd *cobra.Command, dir string, o *deployOptions) error {
 		return errorf("`scfd fn get "+name+" -n "+ns+"` shows the function", "%s/%s is %s: %s", ns, name, f.Status, reason)
 	}
 	if f.Type == "HTTP" {
-		res.URL = fmt.Sprintf("http://%s/%s/%s/", o.gateway, ns, name)
+		res.URL = fmt.Sprintf("%s://%s/%s/%s/", a.scheme(), o.gateway, ns, name)
 	} else {
 		res.Invoke = fmt.Sprintf("scfd invoke %s -n %s --event '{}'", name, ns)
 	}

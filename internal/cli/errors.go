@@ -30,6 +30,9 @@ func explain(err error) error {
 	if errors.As(err, &h) {
 		return err
 	}
+	if hint := tlsHint(err); hint != "" {
+		return &hinted{err, hint}
+	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return &hinted{err, "is `scfd serve` running there? (--endpoint, SCFD_ENDPOINT or SCFD_API_ADDR name it)"}
 	}

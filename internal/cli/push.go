@@ -256,7 +256,8 @@ func lastLine(out string, err error) string {
 
 // push writes src to ref (host/namespace/repo[:tag]) and returns the
 // pushed URI by tag. To scfd's registry (scfdRegistry, or any registry on
-// loopback) it goes over HTTP with the CLI's key, elsewhere with Docker's
+// loopback) it goes with the CLI's key, over HTTPS trusting --ca-file when
+// the registry speaks it, else over HTTP; elsewhere with Docker's
 // keychain. progress gets a line now and then with the bytes sent.
 func (a *app) push(ctx context.Context, src *localImage, ref, scfdRegistry string, progress io.Writer) (string, error) {
 	first, _, _ := strings.Cut(ref, "/")
@@ -278,7 +279,11 @@ func (a *app) push(ctx context.Context, src *localImage, ref, scfdRegistry strin
 		if err != nil {
 			return "", err
 		}
-		opts = append(opts, remote.WithAuth(&authn.Basic{Username: key.SecretID, Password: key.SecretKey}))
+		t, err := a.transport()
+		if err != nil {
+			return "", err
+		}
+		opts = append(opts, remote.WithAuth(&authn.Basic{Username: key.SecretID, Password: key.SecretKey}), remote.WithTransport(t))
 	} else {
 		opts = append(opts, remote.WithAuthFromKeychain(authn.DefaultKeychain))
 	}

@@ -24,12 +24,16 @@ func (a *app) registryCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, "http://"+addr+registry.GCPath, nil)
+			t, err := a.transport()
+			if err != nil {
+				return err
+			}
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, a.scheme()+"://"+addr+registry.GCPath, nil)
 			if err != nil {
 				return err
 			}
 			req.SetBasicAuth(key.SecretID, key.SecretKey)
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := (&http.Client{Transport: t}).Do(req)
 			if err != nil {
 				return err
 			}

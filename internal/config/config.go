@@ -52,7 +52,28 @@ type Config struct {
 	Prices             Prices        // SCFD_PRICE_*, SCFD_FREE_TIER: what usage costs
 	ShutdownGrace      time.Duration // SCFD_SHUTDOWN_GRACE: how long in-flight requests may finish after SIGTERM
 	DebugAddr          string        // SCFD_DEBUG_ADDR: the net/http/pprof listener; empty = off
+	TLS                TLS           // SCFD_TLS, SCFD_TLS_CERT, SCFD_TLS_KEY: HTTPS on the API, gateway and registry
 }
+
+// TLS says how the API, gateway and registry listeners speak HTTPS. The
+// zero value is plain HTTP.
+type TLS struct {
+	CertFile, KeyFile string // SCFD_TLS_CERT, SCFD_TLS_KEY: PEM files of the certificate (chain) and its key
+	SelfSigned        bool   // SCFD_TLS=self-signed: a certificate generated into DATA/tls
+}
+
+// Enabled reports whether the listeners speak HTTPS.
+func (t TLS) Enabled() bool { return t.SelfSigned || t.CertFile != "" }
+
+// TLSDir is where SCFD_TLS=self-signed keeps its certificate authority
+// and certificate in the data directory; clients trust its ca.pem.
+func TLSDir(dataDir string) string { return filepath.Join(dataDir, "tls") }
+
+// TLS modes of SCFD_TLS.
+const (
+	TLSOff        = "off"
+	TLSSelfSigned = "self-signed"
+)
 
 // Prices turn metered usage into cost (US dollars). The defaults are
 // SCF's published international prices.
@@ -134,6 +155,9 @@ var settings = []setting{
 	{"free-tier", "SCFD_FREE_TIER", "true", "deduct SCF's monthly free package from the cost (true or false)"},
 	{"shutdown-grace", "SCFD_SHUTDOWN_GRACE", DefaultShutdownGrace.String(), "how long in-flight requests may take to finish after SIGTERM (0: none)"},
 	{"debug-addr", "SCFD_DEBUG_ADDR", "", "listen address of net/http/pprof's /debug/pprof/ (empty or off: none)"},
+	{"tls", "SCFD_TLS", "", "HTTPS on the API, gateway and registry: self-signed (a certificate generated into the data dir), or off (default: on with --tls-cert and --tls-key)"},
+	{"tls-cert", "SCFD_TLS_CERT", "", "PEM file of the listeners' TLS certificate (and its chain)"},
+	{"tls-key", "SCFD_TLS_KEY", "", "PEM file of the TLS certificate's private key"},
 }
 
 // Flags registers every setting on fs with its environment variable's value
@@ -200,6 +224,11 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 			return nil, fmt.Errorf("invalid SCFD_DEBUG_ADDR %q: %w", c.DebugAddr, err)
 		}
 	}
+	tls, err := loadTLS(get("tls"), get("tls-cert"), get("tls-key"))
+	if err != nil {
+		return nil, err
+	}
+	c.TLS = tls
 	if (c.SecretID == "") != (c.SecretKey == "") {
 		return nil, fmt.Errorf("invalid SCFD_SECRET_ID/SCFD_SECRET_KEY: set both or neither")
 	}
@@ -294,6 +323,28 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 		return nil, fmt.Errorf("invalid SCFD_USER_NAMESPACES %q: want true or false", get("user-namespaces"))
 	}
 	return c, nil
+}
+
+func loadTLS(mode, cert, key string) (TLS, error) {
+	t := TLS{CertFile: cert, KeyFile: key}
+	if (cert == "") != (key == "") {
+		return TLS{}, fmt.Errorf("invalid SCFD_TLS_CERT/SCFD_TLS_KEY: set both or neither")
+	}
+	switch mode {
+	case "":
+	case TLSOff:
+		if cert != "" {
+			return TLS{}, fmt.Errorf("invalid SCFD_TLS %q: SCFD_TLS_CERT is set too", mode)
+		}
+	case TLSSelfSigned:
+		if cert != "" {
+			return TLS{}, fmt.Errorf("invalid SCFD_TLS %q: SCFD_TLS_CERT is set too; use one or the other", mode)
+		}
+		t.SelfSigned = true
+	default:
+		return TLS{}, fmt.Errorf("invalid SCFD_TLS %q: want self-signed or off", mode)
+	}
+	return t, nil
 }
 
 // dnsLabel is the syntax of a Kubernetes namespace name (RFC 1123 label).

@@ -181,3 +181,37 @@ func TestParseShare(t *testing.T) {
 		}
 	}
 }
+
+func TestTLS(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		want    TLS
+		wantErr string
+	}{
+		{"off by default", nil, TLS{}, ""},
+		{"off", map[string]string{"SCFD_TLS": "off"}, TLS{}, ""},
+		{"self-signed", map[string]string{"SCFD_TLS": "self-signed"}, TLS{SelfSigned: true}, ""},
+		{"files", map[string]string{"SCFD_TLS_CERT": "/c.pem", "SCFD_TLS_KEY": "/k.pem"}, TLS{CertFile: "/c.pem", KeyFile: "/k.pem"}, ""},
+		{"cert without key", map[string]string{"SCFD_TLS_CERT": "/c.pem"}, TLS{}, "SCFD_TLS_CERT/SCFD_TLS_KEY"},
+		{"self-signed and files", map[string]string{"SCFD_TLS": "self-signed", "SCFD_TLS_CERT": "/c.pem", "SCFD_TLS_KEY": "/k.pem"}, TLS{}, "SCFD_TLS"},
+		{"off and files", map[string]string{"SCFD_TLS": "off", "SCFD_TLS_CERT": "/c.pem", "SCFD_TLS_KEY": "/k.pem"}, TLS{}, "SCFD_TLS"},
+		{"unknown mode", map[string]string{"SCFD_TLS": "on"}, TLS{}, "invalid SCFD_TLS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.env)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.TLS != tc.want || c.TLS.Enabled() != (tc.want != TLS{}) {
+				t.Errorf("TLS = %+v, want %+v", c.TLS, tc.want)
+			}
+		})
+	}
+}

@@ -77,6 +77,8 @@ type Console struct {
 	opts Options
 	mux  *http.ServeMux
 
+	limits *signInLimits // failed sign-ins per address and per SecretId
+
 	mu       sync.Mutex
 	sessions map[string]*session // by cookie token
 }
@@ -99,7 +101,7 @@ func New(opts Options) *Console {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	c := &Console{opts: opts, mux: http.NewServeMux(), sessions: map[string]*session{}}
+	c := &Console{opts: opts, mux: http.NewServeMux(), limits: newSignInLimits(), sessions: map[string]*session{}}
 	static, err := fs.Sub(assets, "assets")
 	if err != nil {
 		panic(err)
@@ -169,14 +171,20 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "InvalidParameter", "the body must be {\"SecretId\": ..., \"SecretKey\": ...}")
 		return
 	}
+	now := c.opts.Now()
+	succeeded, ok := c.limits.attempt(w, r, req.SecretId, now)
+	if !ok {
+		c.opts.Logger.Info("console: sign-in refused: over the limit", "secret_id", req.SecretId, "remote", r.RemoteAddr)
+		return
+	}
 	scope, err := c.check(req.SecretId, req.SecretKey)
 	if err != nil {
 		c.opts.Logger.Info("console: sign-in refused", "secret_id", req.SecretId, "remote", r.RemoteAddr, "err", err)
 		fail(w, http.StatusUnauthorized, "AuthFailure.SignatureFailure", "the SecretId or the SecretKey is wrong")
 		return
 	}
+	succeeded()
 	token, csrf := randomToken(), randomToken()
-	now := c.opts.Now()
 	s := &session{secretID: req.SecretId, scope: scope, csrf: csrf, expires: now.Add(c.opts.SessionTTL)}
 	c.mu.Lock()
 	for k, old := range c.sessions { // sweep the expired

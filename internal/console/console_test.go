@@ -3,8 +3,10 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -288,5 +290,77 @@ func TestThePageAndItsAssetsAreEmbedded(t *testing.T) {
 		if resp.Header.Get("Content-Security-Policy") == "" || resp.Header.Get("X-Frame-Options") != "DENY" {
 			t.Errorf("GET %s: no CSP or framing protection", path)
 		}
+	}
+}
+
+// fromAddr is a browser whose connections come from the loopback address
+// ip, as another client.
+func (e *env) fromAddr(t *testing.T, ip string) *browser {
+	b := e.browser(t)
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	b.c.Transport = &http.Transport{DialContext: d.DialContext}
+	return b
+}
+
+func TestFailedSignInsAreLimitedPerAddress(t *testing.T) {
+	e := setup(t)
+	b := e.browser(t)
+	for i := range console.SignInBurst {
+		if status, _ := b.signIn(fmt.Sprintf("AKIDguess%d", i), "guess"); status != http.StatusUnauthorized {
+			t.Fatalf("failed sign-in %d: %d", i+1, status)
+		}
+	}
+	// Over the limit, even the right key is refused from this address.
+	status, out := b.signIn(adminID, adminKey)
+	if status != http.StatusTooManyRequests || errorCode(out) != "RequestLimitExceeded" {
+		t.Fatalf("over the limit: %d %v", status, out)
+	}
+	if msg := out["Error"].(map[string]any)["Message"].(string); !strings.Contains(msg, "from this address: try again in 6 s") {
+		t.Errorf("message %q", msg)
+	}
+	// Another address is not held back.
+	if status, out := e.fromAddr(t, "127.0.0.2").signIn(adminID, adminKey); status != http.StatusOK {
+		t.Fatalf("another address: %d %v", status, out)
+	}
+	// One more attempt every SignInEvery.
+	e.clock.add(console.SignInEvery)
+	if status, _ := b.signIn(adminID, adminKey); status != http.StatusOK {
+		t.Fatalf("after %v: %d", console.SignInEvery, status)
+	}
+	// A sign-in that succeeds costs nothing.
+	for range 3 {
+		if status, _ := b.signIn(adminID, adminKey); status != http.StatusOK {
+			t.Fatalf("signing in again: %d", status)
+		}
+	}
+	if status, _ := b.signIn(adminID, "guess"); status != http.StatusUnauthorized {
+		t.Fatalf("one failure more: %d", status)
+	}
+	if status, _ := b.signIn(adminID, adminKey); status != http.StatusTooManyRequests {
+		t.Fatalf("over the limit again: %d", status)
+	}
+}
+
+func TestFailedSignInsAreLimitedPerKey(t *testing.T) {
+	e := setup(t)
+	// Guesses of one key from many addresses.
+	for i := range console.SignInBurst / 2 {
+		b := e.fromAddr(t, fmt.Sprintf("127.0.1.%d", i+1))
+		if status, _ := b.signIn(teamID, "guess"); status != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i+1, status)
+		}
+	}
+	b := e.fromAddr(t, "127.0.2.1")
+	status, out := b.signIn(teamID, teamKey)
+	if status != http.StatusTooManyRequests || !strings.Contains(out["Error"].(map[string]any)["Message"].(string), "for this SecretId") {
+		t.Fatalf("over the key's limit: %d %v", status, out)
+	}
+	// Other keys sign in from there.
+	if status, _ := b.signIn(adminID, adminKey); status != http.StatusOK {
+		t.Fatalf("another key: %d", status)
+	}
+	e.clock.add(console.SignInKeyEvery)
+	if status, _ := b.signIn(teamID, teamKey); status != http.StatusOK {
+		t.Fatalf("after %v: %d", console.SignInKeyEvery, status)
 	}
 }

@@ -64,9 +64,9 @@ func (l poolInstances) Instances() []api.InstanceInfo {
 }
 
 // withConsole returns the API listener's handler: next, with the console
-// under /console/.
-func withConsole(apiSrv *api.Server, next http.Handler, keys api.KeyLookup, log *slog.Logger) http.Handler {
-	c := console.New(console.Options{API: apiSrv, Keys: keys, Logger: log})
+// under /console/ (its cookie Secure when the listener speaks HTTPS).
+func withConsole(apiSrv *api.Server, next http.Handler, keys api.KeyLookup, log *slog.Logger, secure bool) http.Handler {
+	c := console.New(console.Options{API: apiSrv, Keys: keys, Logger: log, SecureCookie: secure})
 	mux := http.NewServeMux()
 	mux.Handle(console.Prefix, c)
 	mux.Handle("/", next)

@@ -10,6 +10,7 @@ package daemon
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -65,6 +66,7 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 	defer func() { err = errors.Join(err, d.close()) }()
 	for _, open := range []func(context.Context) error{
 		d.openKeys,      // the data dir, the administrator's key, the functions' temporary keys
+		d.openTLS,       // the listeners' certificate, when TLS is on
 		d.openStore,     // SQLite: functions, versions, aliases, triggers, events, logs, usage
 		d.openRegistry,  // the embedded image registry, listening already
 		d.openImages,    // the image cache
@@ -109,6 +111,7 @@ type daemon struct {
 	api     *api.Server
 	servers []*server
 	drain   *drain
+	tls     *tls.Config // of the API, gateway and registry listeners; nil: plain HTTP
 }
 
 // onClose adds the closing of the part being opened.
@@ -280,7 +283,7 @@ func (d *daemon) openAsync(ctx context.Context) error {
 
 func (d *daemon) openTriggers(ctx context.Context) error {
 	trig, err := trigger.Open(ctx, trigger.Options{
-		DB: d.st, Functions: d.st, Queue: d.queue, GatewayURL: gatewayURL(d.c.GatewayAddr), Logger: d.log,
+		DB: d.st, Functions: d.st, Queue: d.queue, GatewayURL: gatewayURL(d.c.GatewayAddr, d.tls != nil), Logger: d.log,
 		Authorize: d.authorizeSigned,
 	})
 	if err != nil {
@@ -326,7 +329,7 @@ func (d *daemon) openAPI(ctx context.Context) error {
 	d.servers = append(d.servers, &server{
 		name:    "SCF API",
 		addr:    c.APIAddr,
-		handler: withConsole(d.api, apiMux(d.api, d.met), d.keys, d.log),
+		handler: withConsole(d.api, apiMux(d.api, d.met), d.keys, d.log, d.tls != nil),
 		refuse:  api.ShuttingDown(RetryAfter),
 	})
 	return nil
@@ -377,15 +380,19 @@ func (k adminKeys) Lookup(secretID string) (string, api.Scope, error) {
 	return k.key.SecretKey, api.Scope{Admin: true}, nil
 }
 
-// gatewayURL is the base URL of the gateway listening on addr, as API
-// gateway triggers show it.
-func gatewayURL(addr string) string {
+// gatewayURL is the base URL of the gateway listening on addr, over
+// HTTPS when secure, as API gateway triggers show it.
+func gatewayURL(addr string, secure bool) string {
+	scheme := "http://"
+	if secure {
+		scheme = "https://"
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "http://" + addr
+		return scheme + addr
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return scheme + net.JoinHostPort(host, port)
 }

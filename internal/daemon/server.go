@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -30,6 +31,9 @@ type server struct {
 	// refuse answers the requests that arrive while scfd drains; nil: the
 	// server is not drained (the debug listener), it just closes.
 	refuse http.Handler
+	// plain keeps the listener plain HTTP when scfd speaks HTTPS (the
+	// debug listener, on loopback).
+	plain  bool
 	ln     net.Listener // set by listen, or before it (the registry's)
 	srv    *http.Server
 	closed atomic.Bool // the listener was closed on purpose
@@ -41,7 +45,7 @@ type server struct {
 func (d *daemon) listen(ctx context.Context) error {
 	d.servers = append(d.servers, d.reg.servers()...)
 	if d.c.DebugAddr != "" {
-		d.servers = append(d.servers, &server{name: "debug", addr: d.c.DebugAddr, handler: debugHandler()})
+		d.servers = append(d.servers, &server{name: "debug", addr: d.c.DebugAddr, handler: debugHandler(), plain: true})
 	}
 	d.drain = newDrain()
 	for _, s := range d.servers {
@@ -56,6 +60,9 @@ func (d *daemon) listen(ctx context.Context) error {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
 			s.ln = ln
+		}
+		if d.tls != nil && !s.plain {
+			s.ln = tls.NewListener(s.ln, d.tls)
 		}
 		s.srv = &http.Server{Handler: h, ConnState: state, ReadHeaderTimeout: 10 * time.Second}
 	}

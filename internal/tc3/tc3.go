@@ -63,6 +63,9 @@ var (
 	ErrSignatureFailure = &Error{Code: "AuthFailure.SignatureFailure"}
 	ErrSecretIDNotFound = &Error{Code: "AuthFailure.SecretIdNotFound"}
 	ErrSignatureExpire  = &Error{Code: "AuthFailure.SignatureExpire"}
+	// ErrInvalidAuthorization: the Authorization header is missing or not
+	// of the TC3-HMAC-SHA256 shape.
+	ErrInvalidAuthorization = &Error{Code: "AuthFailure.InvalidAuthorization"}
 )
 
 func failure(base *Error, format string, args ...any) error {
@@ -120,50 +123,66 @@ type Verified struct {
 	Service   string    // the service named in the credential scope
 	Timestamp time.Time // X-TC-Timestamp
 	Token     string    // X-TC-Token, if any; not checked here
+	Signature string    // the signature, lower-case hexadecimal
 }
 
-// Verify checks the TC3 signature of r, whose body is body. lookup returns
-// the secret key of a SecretId; it should return an error matching
+// Header is a request whose headers checked out (see CheckHeader): its
+// signature is still to be verified over the body.
+type Header struct {
+	auth authorization
+	ts   int64
+	key  string // the secret key of auth.secretID
+}
+
+// SecretID is the SecretId the request names.
+func (h *Header) SecretID() string { return h.auth.secretID }
+
+// CheckHeader checks what can be checked of r without reading its body,
+// cheapest first: the Authorization header's shape, X-TC-Timestamp within
+// MaxSkew of now, the credential scope's date being the timestamp's UTC
+// date, and the SecretId being known to lookup. lookup returns the secret
+// key of a SecretId; it should return an error matching
 // ErrSecretIDNotFound (or any error wrapping it) for an unknown one, and
-// any other error is returned as is. The credential scope may name any
-// service (the official SDKs take it from the endpoint's first label) but
-// its date must be the UTC date of X-TC-Timestamp, which must be within
-// MaxSkew of now.
-func Verify(r *http.Request, body []byte, lookup func(secretID string) (secretKey string, err error), now time.Time) (Verified, error) {
+// any other error is returned as is. A request refused here need not have
+// its body read at all.
+func CheckHeader(r *http.Request, lookup func(secretID string) (secretKey string, err error), now time.Time) (*Header, error) {
 	auth, err := parseAuthorization(r.Header.Get("Authorization"))
 	if err != nil {
-		return Verified{}, err
+		return nil, err
 	}
 	tsHeader := r.Header.Get("X-TC-Timestamp")
 	ts, err := strconv.ParseInt(tsHeader, 10, 64)
 	if err != nil {
-		return Verified{}, failure(ErrSignatureFailure, "X-TC-Timestamp %q is not a Unix time in seconds", tsHeader)
+		return nil, failure(ErrSignatureFailure, "X-TC-Timestamp %q is not a Unix time in seconds", tsHeader)
 	}
 	t := time.Unix(ts, 0)
 	if d := now.Sub(t); d > MaxSkew || d < -MaxSkew {
-		return Verified{}, failure(ErrSignatureExpire, "the request timestamp %d is more than %v away from the server time %d", ts, MaxSkew, now.Unix())
+		return nil, failure(ErrSignatureExpire, "the request timestamp %d is more than %v away from the server time %d", ts, MaxSkew, now.Unix())
 	}
 	if want := t.UTC().Format(time.DateOnly); auth.date != want {
-		return Verified{}, failure(ErrSignatureFailure, "the credential scope date %s is not the UTC date %s of X-TC-Timestamp", auth.date, want)
+		return nil, failure(ErrSignatureFailure, "the credential scope date %s is not the UTC date %s of X-TC-Timestamp", auth.date, want)
 	}
 	key, err := lookup(auth.secretID)
 	if err != nil {
 		if errors.Is(err, ErrSecretIDNotFound) {
-			return Verified{}, failure(ErrSecretIDNotFound, "SecretId %q not found", auth.secretID)
+			return nil, failure(ErrSecretIDNotFound, "SecretId %q not found", auth.secretID)
 		}
-		return Verified{}, fmt.Errorf("tc3: looking up SecretId: %w", err)
+		return nil, fmt.Errorf("tc3: looking up SecretId: %w", err)
 	}
-	got, err := hex.DecodeString(auth.signature)
-	if err != nil {
-		return Verified{}, failure(ErrSignatureFailure, "the signature is not hexadecimal")
-	}
+	return &Header{auth: auth, ts: ts, key: key}, nil
+}
+
+// Verify checks the signature of r, whose headers h describes, over
+// body.
+func (h *Header) Verify(r *http.Request, body []byte) (Verified, error) {
+	got := h.auth.signature
 	matched := false
 	for _, host := range hostForms(r) {
-		canonical, err := canonicalRequest(r, host, auth.signedHeaders, body)
+		canonical, err := canonicalRequest(r, host, h.auth.signedHeaders, body)
 		if err != nil {
 			return Verified{}, err
 		}
-		want, _ := hex.DecodeString(signature(key, auth.date, auth.service, ts, canonical))
+		want, _ := hex.DecodeString(signature(h.key, h.auth.date, h.auth.service, h.ts, canonical))
 		if hmac.Equal(got, want) {
 			matched = true
 			break
@@ -173,17 +192,30 @@ func Verify(r *http.Request, body []byte, lookup func(secretID string) (secretKe
 		return Verified{}, failure(ErrSignatureFailure, "the signature does not match")
 	}
 	return Verified{
-		SecretID:  auth.secretID,
-		Service:   auth.service,
-		Timestamp: t,
+		SecretID:  h.auth.secretID,
+		Service:   h.auth.service,
+		Timestamp: time.Unix(h.ts, 0),
 		Token:     r.Header.Get("X-TC-Token"),
+		Signature: hex.EncodeToString(got),
 	}, nil
+}
+
+// Verify checks the TC3 signature of r, whose body is body: CheckHeader,
+// then Header.Verify. The credential scope may name any service (the
+// official SDKs take it from the endpoint's first label) but its date must
+// be the UTC date of X-TC-Timestamp, which must be within MaxSkew of now.
+func Verify(r *http.Request, body []byte, lookup func(secretID string) (secretKey string, err error), now time.Time) (Verified, error) {
+	h, err := CheckHeader(r, lookup, now)
+	if err != nil {
+		return Verified{}, err
+	}
+	return h.Verify(r, body)
 }
 
 type authorization struct {
 	secretID, date, service string
 	signedHeaders           []string
-	signature               string
+	signature               []byte // a SHA-256 HMAC
 }
 
 // parseAuthorization parses
@@ -191,43 +223,47 @@ type authorization struct {
 func parseAuthorization(h string) (authorization, error) {
 	var a authorization
 	if h == "" {
-		return a, failure(ErrSignatureFailure, "the Authorization header is missing")
+		return a, failure(ErrInvalidAuthorization, "the Authorization header is missing")
 	}
 	alg, rest, ok := strings.Cut(h, " ")
 	if !ok || alg != Algorithm {
-		return a, failure(ErrSignatureFailure, "the Authorization header must start with %s", Algorithm)
+		return a, failure(ErrInvalidAuthorization, "the Authorization header must start with %s", Algorithm)
 	}
 	fields := map[string]string{}
 	for part := range strings.SplitSeq(rest, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
-			return a, failure(ErrSignatureFailure, "malformed Authorization header")
+			return a, failure(ErrInvalidAuthorization, "malformed Authorization header")
 		}
 		fields[k] = v
 	}
 	scope := strings.Split(fields["Credential"], "/")
 	if len(scope) != 4 || scope[0] == "" || scope[2] == "" || scope[3] != "tc3_request" {
-		return a, failure(ErrSignatureFailure, "malformed Credential in the Authorization header: want SecretId/Date/Service/tc3_request")
+		return a, failure(ErrInvalidAuthorization, "malformed Credential in the Authorization header: want SecretId/Date/Service/tc3_request")
 	}
 	if _, err := time.Parse(time.DateOnly, scope[1]); err != nil {
-		return a, failure(ErrSignatureFailure, "malformed date %q in the credential scope", scope[1])
+		return a, failure(ErrInvalidAuthorization, "malformed date %q in the credential scope", scope[1])
 	}
 	a.secretID, a.date, a.service = scope[0], scope[1], scope[2]
 	if fields["SignedHeaders"] == "" || fields["Signature"] == "" {
-		return a, failure(ErrSignatureFailure, "the Authorization header lacks SignedHeaders or Signature")
+		return a, failure(ErrInvalidAuthorization, "the Authorization header lacks SignedHeaders or Signature")
 	}
 	a.signedHeaders = strings.Split(fields["SignedHeaders"], ";")
 	has := map[string]bool{}
 	for _, name := range a.signedHeaders {
 		if name == "" || name != strings.ToLower(name) {
-			return a, failure(ErrSignatureFailure, "malformed SignedHeaders %q", fields["SignedHeaders"])
+			return a, failure(ErrInvalidAuthorization, "malformed SignedHeaders %q", fields["SignedHeaders"])
 		}
 		has[name] = true
 	}
 	if !has["content-type"] || !has["host"] {
-		return a, failure(ErrSignatureFailure, "SignedHeaders must include content-type and host")
+		return a, failure(ErrInvalidAuthorization, "SignedHeaders must include content-type and host")
 	}
-	a.signature = fields["Signature"]
+	sig, err := hex.DecodeString(fields["Signature"])
+	if err != nil || len(sig) != sha256.Size {
+		return a, failure(ErrInvalidAuthorization, "the signature is not %d hexadecimal digits", 2*sha256.Size)
+	}
+	a.signature = sig
 	return a, nil
 }
 

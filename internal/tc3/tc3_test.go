@@ -138,17 +138,17 @@ func TestVerifyRejects(t *testing.T) {
 			r := signed(t, cred, base)
 			r.Header.Del("Authorization")
 			return r, []byte(exampleBody)
-		}, base, ErrSignatureFailure},
+		}, base, ErrInvalidAuthorization},
 		{"other algorithm", func(t *testing.T) (*http.Request, []byte) {
 			r := signed(t, cred, base)
 			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "TC3-HMAC-SHA256", "HMAC-SHA1", 1))
 			return r, []byte(exampleBody)
-		}, base, ErrSignatureFailure},
+		}, base, ErrInvalidAuthorization},
 		{"host not signed", func(t *testing.T) (*http.Request, []byte) {
 			r := signed(t, cred, base)
 			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "content-type;host;", "content-type;", 1))
 			return r, []byte(exampleBody)
-		}, base, ErrSignatureFailure},
+		}, base, ErrInvalidAuthorization},
 		{"timestamp not a number", func(t *testing.T) (*http.Request, []byte) {
 			r := signed(t, cred, base)
 			r.Header.Set("X-TC-Timestamp", "yesterday")
@@ -159,7 +159,7 @@ func TestVerifyRejects(t *testing.T) {
 			h := r.Header.Get("Authorization")
 			r.Header.Set("Authorization", h[:strings.Index(h, "Signature=")]+"Signature=zz")
 			return r, []byte(exampleBody)
-		}, base, ErrSignatureFailure},
+		}, base, ErrInvalidAuthorization},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, body := tc.req(t)

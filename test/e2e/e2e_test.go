@@ -32,11 +32,7 @@ func TestNodeSDK(t *testing.T) {
 			t.Fatalf("npm ci: %v\n%s", err, out)
 		}
 	}
-	bin := filepath.Join(t.TempDir(), "scfd")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/scfd")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildScfd(t)
 
 	reg := testenv.StartRegistry(t)
 	hello := testenv.BinaryImage(t, "../../examples/hello")
@@ -71,6 +67,17 @@ func TestNodeSDK(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("Node.js SDK tests failed: %v", err)
 	}
+}
+
+// buildScfd builds the scfd binary into the test's temporary directory.
+func buildScfd(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "scfd")
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/scfd")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // withFile returns img with one more layer holding a file, so that it has

@@ -3,6 +3,7 @@
 // the official SCF SDK pointed at it.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import https from "node:https";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -75,12 +76,27 @@ export class Server {
     return `127.0.0.1:${this.apiPort}`;
   }
 
-  client({ secretId = SECRET_ID, secretKey = SECRET_KEY, token } = {}) {
-    return new ScfClient({
-      credential: { secretId, secretKey, token },
-      region: "ap-guangzhou",
-      profile: { httpProfile: { endpoint: this.endpoint(), protocol: "http://", reqTimeout: 60 } },
-    });
+  client({ secretId = SECRET_ID, secretKey = SECRET_KEY, token, endpoint = this.endpoint() } = {}) {
+    const httpProfile = { endpoint, protocol: `${this.scheme()}://`, reqTimeout: 60 };
+    if (this.tls()) httpProfile.agent = this.agent();
+    return new ScfClient({ credential: { secretId, secretKey, token }, region: "ap-guangzhou", profile: { httpProfile } });
+  }
+
+  // tls reports whether the server speaks HTTPS with a self-signed
+  // certificate (SCFD_TLS=self-signed).
+  tls() {
+    return this.extraEnv.SCFD_TLS === "self-signed";
+  }
+
+  scheme() {
+    return this.tls() ? "https" : "http";
+  }
+
+  // agent is an HTTPS agent trusting the server's self-signed authority,
+  // which it keeps in DATA/tls/ca.pem.
+  agent() {
+    this.httpsAgent ||= new https.Agent({ ca: fs.readFileSync(path.join(this.dataDir, "tls", "ca.pem")), keepAlive: true });
+    return this.httpsAgent;
   }
 
   cleanup() {

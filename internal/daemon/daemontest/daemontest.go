@@ -8,8 +8,11 @@ package daemontest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"log/slog"
+	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sync"
 	"testing"
@@ -22,6 +25,7 @@ import (
 	"github.com/scfd/scfd/internal/credentials"
 	"github.com/scfd/scfd/internal/daemon"
 	"github.com/scfd/scfd/internal/tc3"
+	"github.com/scfd/scfd/internal/tlscert"
 )
 
 // Announcements collects what a server tells the person who started it.
@@ -82,6 +86,12 @@ type Server struct {
 	Key   credentials.Key   // the administrator's key
 	// Client is an API client signing with Key.
 	Client *client.Client
+	// Scheme is how the listeners speak: "https" with SCFD_TLS or
+	// SCFD_TLS_CERT, else "http".
+	Scheme string
+	// HTTP is an HTTP client of the listeners, trusting the server's
+	// self-signed authority with SCFD_TLS=self-signed.
+	HTTP *http.Client
 	// Stop stops the server as SIGTERM does and waits for it (once; later
 	// calls return the same).
 	Stop func() error
@@ -138,8 +148,17 @@ func Serve(tb testing.TB, env map[string]string) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &Server{
-		Dir: c.DataDir, Addrs: addrs, Key: key, Stop: stop,
-		Client: client.New("http://"+addrs["SCF API"], tc3.Credential{SecretID: key.SecretID, SecretKey: key.SecretKey}),
+	srv := &Server{Dir: c.DataDir, Addrs: addrs, Key: key, Stop: stop, Scheme: "http", HTTP: http.DefaultClient}
+	if c.TLS.Enabled() {
+		srv.Scheme = "https"
+		if c.TLS.SelfSigned {
+			pool, err := tlscert.Pool(filepath.Join(config.TLSDir(c.DataDir), tlscert.CAFile))
+			if err != nil {
+				tb.Fatal(err)
+			}
+			srv.HTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		}
 	}
+	srv.Client = client.New(srv.Scheme+"://"+addrs["SCF API"], tc3.Credential{SecretID: key.SecretID, SecretKey: key.SecretKey}, client.WithHTTPClient(srv.HTTP))
+	return srv
 }

@@ -1,0 +1,59 @@
+package daemon_test
+
+import (
+	"crypto/tls"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scfd/scfd/internal/daemon/daemontest"
+	"github.com/scfd/scfd/internal/tlscert"
+)
+
+// With SCFD_TLS_CERT and SCFD_TLS_KEY, the API, the gateway and the
+// registry speak HTTPS with that certificate, and only HTTPS.
+func TestTLSFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := tlscert.SelfSigned(dir, []string{"127.0.0.1"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s := daemontest.Serve(t, map[string]string{
+		"SCFD_TLS_CERT": filepath.Join(dir, tlscert.CertFile),
+		"SCFD_TLS_KEY":  filepath.Join(dir, tlscert.KeyFile),
+	})
+	pool, err := tlscert.Pool(filepath.Join(dir, tlscert.CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusting := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	for _, tc := range []struct{ listener, path, want string }{
+		{"SCF API", "/metrics", "scfd_"},
+		{"gateway", "/default/nothing/", "not found"},
+		{"registry", "/v2/", "UNAUTHORIZED"},
+	} {
+		res, err := trusting.Get("https://" + s.Addrs[tc.listener] + tc.path)
+		if err != nil {
+			t.Fatalf("%s over HTTPS: %v", tc.listener, err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !strings.Contains(string(body), tc.want) {
+			t.Errorf("%s over HTTPS: %d %.200s", tc.listener, res.StatusCode, body)
+		}
+		res, err = http.Get("http://" + s.Addrs[tc.listener] + tc.path)
+		if err != nil {
+			t.Fatalf("%s over HTTP: %v", tc.listener, err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s over plain HTTP: %d, want 400", tc.listener, res.StatusCode)
+		}
+	}
+	untrusting := &http.Client{Transport: &http.Transport{}}
+	if _, err := untrusting.Get("https://" + s.Addrs["SCF API"] + "/metrics"); err == nil {
+		t.Error("a client without the authority trusted the API")
+	}
+}
