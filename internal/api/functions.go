@@ -2,10 +2,17 @@ package api
 
 import (
 	"context"
+	"strings"
 
 	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/scf"
 	"github.com/scfd/scfd/internal/store"
+)
+
+// ListFunctions' limits on Filters, as SCF states them.
+const (
+	maxFilters      = 10
+	maxFilterValues = 5
 )
 
 func refusePublish(publish string) error {
@@ -108,8 +115,22 @@ func (s *Server) listFunctions(ctx context.Context, call *Call, ns string, req *
 		OrderBy:     req.Orderby,
 		Order:       req.Order,
 	}
+	if len(req.Filters) > maxFilters {
+		return nil, errdefs.Invalid("Filters", "at most %d Filters are allowed", maxFilters)
+	}
 	for _, f := range req.Filters {
+		if len(f.Values) == 0 || len(f.Values) > maxFilterValues {
+			return nil, errdefs.Invalid("Filters", "filter %q needs 1 to %d Values", f.Name, maxFilterValues)
+		}
+		if key, ok := strings.CutPrefix(f.Name, "tag-"); ok && key != "" {
+			q.Tags = append(q.Tags, store.TagFilter{Key: key, Values: f.Values})
+			continue
+		}
 		switch f.Name {
+		case "Type":
+			for _, v := range f.Values {
+				q.Types = append(q.Types, scf.FunctionType(v))
+			}
 		case "Status":
 			for _, v := range f.Values {
 				q.Statuses = append(q.Statuses, scf.Status(v))
@@ -124,7 +145,7 @@ func (s *Server) listFunctions(ctx context.Context, call *Call, ns string, req *
 				return ListFunctionsResponse{Functions: []Function{}}, nil
 			}
 		default:
-			return nil, errdefs.New(errdefs.ErrUnsupported, "Filters", "filtering functions by %q is not supported: use Status or Runtime", f.Name)
+			return nil, errdefs.New(errdefs.ErrUnsupported, "Filters", "filtering functions by %q is not supported: use Status, Runtime, Type or tag-<key>", f.Name)
 		}
 	}
 	if _, err := s.opts.Store.GetNamespace(ctx, ns); err != nil {
@@ -134,9 +155,16 @@ func (s *Server) listFunctions(ctx context.Context, call *Call, ns string, req *
 	if err != nil {
 		return nil, err
 	}
+	var alloc map[string]scf.Allocation
+	if c := s.opts.Concurrency; c != nil {
+		alloc = c.Allocations(ns)
+	}
 	resp := ListFunctionsResponse{Functions: make([]Function, 0, len(fns)), TotalCount: int64(total)}
 	for _, fn := range fns {
-		resp.Functions = append(resp.Functions, s.functionItem(fn))
+		item := s.functionItem(fn)
+		a := alloc[fn.Name]
+		item.ReservedConcurrencyMem, item.TotalProvisionedConcurrencyMem = uint64(a.ReservedMB), uint64(a.ProvisionedMB)
+		resp.Functions = append(resp.Functions, item)
 	}
 	return resp, nil
 }

@@ -315,7 +315,7 @@ type ListFunctionsRequest struct {
 	SearchKey   string   `json:",omitempty"` // substring of the function name
 	Namespace   string   `json:",omitempty"` // default "default"
 	Description string   `json:",omitempty"` // substring of the description
-	Filters     []Filter `json:",omitempty"` // Name "Status" is honoured; others are refused
+	Filters     []Filter `json:",omitempty"` // Status, Runtime, Type and tag-<key>; others are refused
 }
 
 // Function is one function of ListFunctions.

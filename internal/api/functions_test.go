@@ -1,0 +1,81 @@
+package api_test
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/scfd/scfd/internal/api"
+)
+
+func TestListFunctionsFilters(t *testing.T) {
+	e := setup(t, false)
+	for _, f := range []struct {
+		name, typ string
+		tags      []api.Tag
+	}{
+		{"web-prod", "HTTP", []api.Tag{{Key: "env", Value: "prod"}, {Key: "team", Value: "a"}}},
+		{"web-dev", "HTTP", []api.Tag{{Key: "env", Value: "dev"}}},
+		{"job-prod", "Event", []api.Tag{{Key: "env", Value: "prod"}, {Key: "team", Value: "b"}}},
+		{"untagged", "", nil},
+	} {
+		call(t, e.admin, "CreateFunction", api.CreateFunctionRequest{FunctionName: f.name, Type: f.typ, Tags: f.tags, Code: imageCode("127.0.0.1:5000/a/b:1")}, nil)
+	}
+	var fn api.GetFunctionResponse
+	call(t, e.admin, "GetFunction", api.GetFunctionRequest{FunctionName: "web-prod"}, &fn)
+	if diff := cmp.Diff([]api.Tag{{Key: "env", Value: "prod"}, {Key: "team", Value: "a"}}, fn.Tags); diff != "" {
+		t.Errorf("GetFunction Tags (-want +got):\n%s", diff)
+	}
+
+	for _, tc := range []struct {
+		name    string
+		filters []api.Filter
+		want    []string
+	}{
+		{"Type HTTP", []api.Filter{{Name: "Type", Values: []string{"HTTP"}}}, []string{"web-dev", "web-prod"}},
+		{"Type Event", []api.Filter{{Name: "Type", Values: []string{"Event"}}}, []string{"job-prod", "untagged"}},
+		{"a tag", []api.Filter{{Name: "tag-env", Values: []string{"prod"}}}, []string{"job-prod", "web-prod"}},
+		{"a tag, two values", []api.Filter{{Name: "tag-env", Values: []string{"prod", "dev"}}}, []string{"job-prod", "web-dev", "web-prod"}},
+		{"two tags", []api.Filter{{Name: "tag-env", Values: []string{"prod"}}, {Name: "tag-team", Values: []string{"b"}}}, []string{"job-prod"}},
+		{"a tag and a type", []api.Filter{{Name: "tag-env", Values: []string{"prod"}}, {Name: "Type", Values: []string{"HTTP"}}}, []string{"web-prod"}},
+		{"a tag nobody has", []api.Filter{{Name: "tag-owner", Values: []string{"prod"}}}, []string{}},
+		{"a value of another key", []api.Filter{{Name: "tag-team", Values: []string{"prod"}}}, []string{}},
+		{"a tag value with SQL", []api.Filter{{Name: "tag-env", Values: []string{"prod') OR 1=1 --"}}}, []string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var list api.ListFunctionsResponse
+			call(t, e.admin, "ListFunctions", api.ListFunctionsRequest{Filters: tc.filters, Orderby: "FunctionName", Order: "ASC"}, &list)
+			got := []string{}
+			for _, f := range list.Functions {
+				got = append(got, f.FunctionName)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" || list.TotalCount != int64(len(tc.want)) {
+				t.Errorf("TotalCount %d, functions (-want +got):\n%s", list.TotalCount, diff)
+			}
+		})
+	}
+
+	for _, tc := range []struct {
+		name    string
+		filters []api.Filter
+		want    string
+	}{
+		{"no values", []api.Filter{{Name: "tag-env"}}, "InvalidParameterValue.Filters"},
+		{"six values", []api.Filter{{Name: "Type", Values: []string{"1", "2", "3", "4", "5", "6"}}}, "InvalidParameterValue.Filters"},
+		{"eleven filters", func() []api.Filter {
+			var fs []api.Filter
+			for range 11 {
+				fs = append(fs, api.Filter{Name: "Type", Values: []string{"HTTP"}})
+			}
+			return fs
+		}(), "InvalidParameterValue.Filters"},
+		{"tag- without a key", []api.Filter{{Name: "tag-", Values: []string{"x"}}}, "UnsupportedOperation.Filters"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := e.admin.Call(t.Context(), "ListFunctions", api.ListFunctionsRequest{Filters: tc.filters}, nil)
+			if got := code(err); got != tc.want {
+				t.Errorf("code %q (%v), want %q", got, err, tc.want)
+			}
+		})
+	}
+}
