@@ -40,7 +40,8 @@ func (s *Server) actionTable() map[string]HandlerFunc {
 		"GetFunctionEventInvokeConfig":    onFunction(s.getEventInvokeConfig),
 	})
 	group(o.Logs != nil, map[string]HandlerFunc{
-		"GetFunctionLogs": inNamespace(s.getFunctionLogs),
+		"GetFunctionLogs":  inNamespace(s.getFunctionLogs),
+		"GetRequestStatus": onFunction(s.getRequestStatus),
 	})
 	group(o.Triggers != nil, map[string]HandlerFunc{
 		"CreateTrigger":       onFunction(s.createTrigger),

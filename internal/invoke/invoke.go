@@ -108,6 +108,8 @@ type Recorder interface {
 
 // LogStore keeps invocation logs; *logs.Store has it.
 type LogStore interface {
+	// Begin marks an invocation as running until its entry is Put.
+	Begin(e logs.Entry)
 	Put(ctx context.Context, e logs.Entry) error
 }
 

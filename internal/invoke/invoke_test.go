@@ -36,6 +36,8 @@ type memLogs struct {
 	entries []logs.Entry
 }
 
+func (m *memLogs) Begin(e logs.Entry) {}
+
 func (m *memLogs) Put(ctx context.Context, e logs.Entry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -37,6 +37,12 @@ func (iv *Invoker) Run(ctx context.Context, c invocation.Call, x invocation.Exch
 	}
 	r := &run{iv: iv, c: c, fn: c.Function, log: logs.NewBuilder(0)}
 	r.log.Platform("START RequestId:%s", c.RequestID)
+	if l := iv.opts.Logs; l != nil {
+		l.Begin(logs.Entry{
+			RequestID: c.RequestID, Namespace: r.fn.Namespace, Function: r.fn.Name, Qualifier: r.fn.Version,
+			StartTime: c.Start, RetryNum: c.RetryNum,
+		})
+	}
 	lease, err := iv.opts.Instances.Acquire(ctx, r.fn)
 	if err != nil {
 		code, msg := invocation.CodeCanceled, "the client closed the request"
