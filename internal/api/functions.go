@@ -15,9 +15,45 @@ const (
 	maxFilterValues = 5
 )
 
-func refusePublish(publish string) error {
-	if publish == "TRUE" {
-		return errdefs.New(errdefs.ErrUnsupported, "Publish", "publishing a version while updating is not supported")
+// wantsPublish reads the Publish field of an update: "TRUE" asks for a
+// version once the update is Active, "FALSE" or nothing does not.
+func (s *Server) wantsPublish(publish string) (bool, error) {
+	switch publish {
+	case "", "FALSE":
+		return false, nil
+	case "TRUE":
+		if s.opts.Versions == nil {
+			return false, errdefs.New(errdefs.ErrUnsupported, "Publish", "publishing versions is not available on this scfd server")
+		}
+		return true, nil
+	}
+	return false, errdefs.Invalid("Publish", "Publish %q is invalid: use TRUE or FALSE", publish)
+}
+
+// publishUpdated publishes $LATEST after an update asked for it. An
+// update that left the function pulling its image has set
+// PublishOnActive instead, and the deployer publishes when the pull is
+// done.
+func (s *Server) publishUpdated(ctx context.Context, fn *scf.Function) error {
+	if fn.Status != scf.StatusActive {
+		return nil
+	}
+	_, err := s.opts.Versions.PublishVersion(ctx, fn.Namespace, fn.Name, "")
+	return err
+}
+
+// publishWhenActive decides, inside an update of fn, how Publish TRUE is
+// honoured: at once (the function is Active), by the deployer once its
+// pull is done (Creating or Updating), or not at all (a failed function
+// cannot be published).
+func publishWhenActive(fn *scf.Function) error {
+	switch fn.Status {
+	case scf.StatusActive:
+		fn.PublishOnActive = false
+	case scf.StatusCreating, scf.StatusUpdating:
+		fn.PublishOnActive = true
+	default:
+		return errdefs.New(errdefs.ErrFailedPrecondition, "PublishVersion", "function %q is %s: only an Active function can be published", fn.Name, fn.Status)
 	}
 	return nil
 }
@@ -179,10 +215,11 @@ func (s *Server) updateFunctionCode(ctx context.Context, call *Call, ns string, 
 	if err != nil {
 		return nil, err
 	}
-	if err := refusePublish(req.Publish); err != nil {
+	publish, err := s.wantsPublish(req.Publish)
+	if err != nil {
 		return nil, err
 	}
-	_, err = s.opts.Store.UpdateFunction(ctx, ns, req.FunctionName, scf.Latest, func(fn *scf.Function) error {
+	updated, err := s.opts.Store.UpdateFunction(ctx, ns, req.FunctionName, scf.Latest, func(fn *scf.Function) error {
 		fn.Image = image
 		scf.ApplyDefaults(fn)
 		if err := scf.ValidateFunction(fn); err != nil {
@@ -193,6 +230,11 @@ func (s *Server) updateFunctionCode(ctx context.Context, call *Call, ns string, 
 		fn.Status = s.initialStatus(false)
 		fn.StatusDesc = ""
 		fn.StatusReasons = nil
+		// This update's choice replaces an earlier pending one.
+		fn.PublishOnActive = false
+		if publish {
+			return publishWhenActive(fn)
+		}
 		return nil
 	})
 	if err != nil {
@@ -201,21 +243,29 @@ func (s *Server) updateFunctionCode(ctx context.Context, call *Call, ns string, 
 	if s.opts.Deployer != nil {
 		s.opts.Deployer.Deploy(ns, req.FunctionName)
 	}
+	if publish {
+		return struct{}{}, s.publishUpdated(ctx, updated)
+	}
 	return struct{}{}, nil
 }
 
 func (s *Server) updateFunctionConfiguration(ctx context.Context, call *Call, ns string, req *UpdateFunctionConfigurationRequest) (any, error) {
-	if err := refusePublish(req.Publish); err != nil {
+	publish, err := s.wantsPublish(req.Publish)
+	if err != nil {
 		return nil, err
 	}
 	var concurrency scf.InstanceConcurrency
-	var err error
 	if req.InstanceConcurrencyConfig != nil {
 		if concurrency, err = concurrencyFromWire(req.InstanceConcurrencyConfig); err != nil {
 			return nil, err
 		}
 	}
-	_, err = s.opts.Store.UpdateFunction(ctx, ns, req.FunctionName, scf.Latest, func(fn *scf.Function) error {
+	updated, err := s.opts.Store.UpdateFunction(ctx, ns, req.FunctionName, scf.Latest, func(fn *scf.Function) error {
+		if publish {
+			if err := publishWhenActive(fn); err != nil {
+				return err
+			}
+		}
 		if req.Description != nil {
 			fn.Description = *req.Description
 		}
@@ -241,6 +291,9 @@ func (s *Server) updateFunctionConfiguration(ctx context.Context, call *Call, ns
 	})
 	if err != nil {
 		return nil, err
+	}
+	if publish {
+		return struct{}{}, s.publishUpdated(ctx, updated)
 	}
 	return struct{}{}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/scfd/scfd/internal/api"
+	"github.com/scfd/scfd/internal/scf"
 )
 
 func TestListFunctionsFilters(t *testing.T) {
@@ -77,5 +78,71 @@ func TestListFunctionsFilters(t *testing.T) {
 				t.Errorf("code %q (%v), want %q", got, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestUpdatesWithPublish(t *testing.T) {
+	e := setup(t, false, func(e *env, o *api.Options) { o.Versions = e.store })
+	ctx := t.Context()
+	call(t, e.admin, "CreateFunction", api.CreateFunctionRequest{FunctionName: "fn", Code: imageCode("127.0.0.1:5000/a/b:1")}, nil)
+	mem := int64(256)
+	call(t, e.admin, "UpdateFunctionConfiguration", api.UpdateFunctionConfigurationRequest{FunctionName: "fn", MemorySize: &mem, Publish: "TRUE"}, nil)
+	call(t, e.admin, "UpdateFunctionConfiguration", api.UpdateFunctionConfigurationRequest{FunctionName: "fn", Publish: "FALSE"}, nil)
+	// Without a deployer the new code is Active at once, and published.
+	call(t, e.admin, "UpdateFunctionCode", api.UpdateFunctionCodeRequest{FunctionName: "fn", Code: imageCode("127.0.0.1:5000/a/b:2"), Publish: "TRUE"}, nil)
+	var list api.ListVersionByFunctionResponse
+	call(t, e.admin, "ListVersionByFunction", api.ListVersionByFunctionRequest{FunctionName: "fn"}, &list)
+	if diff := cmp.Diff([]string{"$LATEST", "1", "2"}, list.FunctionVersion); diff != "" {
+		t.Fatalf("versions (-want +got):\n%s", diff)
+	}
+	for v, want := range map[string]api.GetFunctionResponse{
+		"1": {MemorySize: 256, ImageConfig: &api.ImageConfig{ImageUri: "127.0.0.1:5000/a/b:1"}},
+		"2": {MemorySize: 256, ImageConfig: &api.ImageConfig{ImageUri: "127.0.0.1:5000/a/b:2"}},
+	} {
+		var got api.GetFunctionResponse
+		call(t, e.admin, "GetFunction", api.GetFunctionRequest{FunctionName: "fn", Qualifier: v}, &got)
+		if got.MemorySize != want.MemorySize || got.ImageConfig.ImageUri != want.ImageConfig.ImageUri {
+			t.Errorf("version %s: %d MB of %s, want %d MB of %s", v, got.MemorySize, got.ImageConfig.ImageUri, want.MemorySize, want.ImageConfig.ImageUri)
+		}
+	}
+	err := e.admin.Call(ctx, "UpdateFunctionCode", api.UpdateFunctionCodeRequest{FunctionName: "fn", Code: imageCode("127.0.0.1:5000/a/b:3"), Publish: "YES"}, nil)
+	if got := code(err); got != "InvalidParameterValue.Publish" {
+		t.Errorf("Publish YES: code %q", got)
+	}
+}
+
+func TestPublishWaitsForThePull(t *testing.T) {
+	e := setup(t, true, func(e *env, o *api.Options) { o.Versions = e.store })
+	ctx := t.Context()
+	call(t, e.admin, "CreateFunction", api.CreateFunctionRequest{FunctionName: "fn", Code: imageCode("127.0.0.1:5000/a/b:1")}, nil)
+	// Creating: the request waits for the deployer.
+	mem := int64(256)
+	call(t, e.admin, "UpdateFunctionConfiguration", api.UpdateFunctionConfigurationRequest{FunctionName: "fn", MemorySize: &mem, Publish: "TRUE"}, nil)
+	fn, err := e.store.GetFunction(ctx, "default", "fn", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fn.PublishOnActive || fn.Status != "Creating" {
+		t.Errorf("after a configuration update with Publish while Creating: %s, PublishOnActive %v", fn.Status, fn.PublishOnActive)
+	}
+	// A later code update without Publish withdraws the request.
+	call(t, e.admin, "UpdateFunctionCode", api.UpdateFunctionCodeRequest{FunctionName: "fn", Code: imageCode("127.0.0.1:5000/a/b:2")}, nil)
+	if fn, _ := e.store.GetFunction(ctx, "default", "fn", ""); fn.PublishOnActive {
+		t.Error("a code update without Publish kept the earlier request")
+	}
+	call(t, e.admin, "UpdateFunctionCode", api.UpdateFunctionCodeRequest{FunctionName: "fn", Code: imageCode("127.0.0.1:5000/a/b:3"), Publish: "TRUE"}, nil)
+	if fn, _ := e.store.GetFunction(ctx, "default", "fn", ""); !fn.PublishOnActive || fn.Status != "Updating" {
+		t.Errorf("after a code update with Publish: %s, PublishOnActive %v", fn.Status, fn.PublishOnActive)
+	}
+	if vs, _ := e.store.ListVersions(ctx, "default", "fn"); len(vs) != 1 {
+		t.Errorf("%d versions before the pull ended, want $LATEST only", len(vs))
+	}
+	// A failed function cannot be published.
+	if _, err := e.store.UpdateFunction(ctx, "default", "fn", "", func(f *scf.Function) error { f.Status = scf.StatusUpdateFailed; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	err = e.admin.Call(ctx, "UpdateFunctionConfiguration", api.UpdateFunctionConfigurationRequest{FunctionName: "fn", MemorySize: &mem, Publish: "TRUE"}, nil)
+	if got := code(err); got != "FailedOperation.PublishVersion" {
+		t.Errorf("Publish of an UpdateFailed function: code %q", got)
 	}
 }

@@ -145,7 +145,7 @@ type UpdateFunctionCodeRequest struct {
 	CosBucketName *string `json:",omitempty"` // refused
 	CosObjectName *string `json:",omitempty"` // refused
 	ZipFile       *string `json:",omitempty"` // refused
-	Publish       string  `json:",omitempty"` // "TRUE" is not supported yet
+	Publish       string  `json:",omitempty"` // "TRUE": publish a version once the new image is Active
 }
 
 // UpdateFunctionConfigurationRequest is UpdateFunctionConfiguration's
@@ -159,7 +159,7 @@ type UpdateFunctionConfigurationRequest struct {
 	InitTimeout               *int64                     `json:",omitempty"`
 	Environment               *Environment               `json:",omitempty"`
 	InstanceConcurrencyConfig *InstanceConcurrencyConfig `json:",omitempty"`
-	Publish                   string                     `json:",omitempty"` // "TRUE" is not supported yet
+	Publish                   string                     `json:",omitempty"` // "TRUE": publish a version once $LATEST is Active
 }
 
 // GetFunctionRequest is GetFunction's input.

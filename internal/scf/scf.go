@@ -131,6 +131,12 @@ type Function struct {
 	// CodeRevision counts code updates, so a slow pull of an old revision
 	// cannot overwrite the result of a newer one.
 	CodeRevision int64
+	// PublishOnActive asks for a version to be published when the
+	// update in progress makes $LATEST Active (UpdateFunctionCode or
+	// UpdateFunctionConfiguration with Publish TRUE); cleared when the
+	// update ends, published or failed. Always false on published
+	// versions.
+	PublishOnActive bool `json:",omitempty"`
 
 	Status        Status
 	StatusDesc    string
