@@ -15,6 +15,7 @@ func (s *Server) actionTable() map[string]HandlerFunc {
 		"UpdateFunctionCode":          onFunction(s.updateFunctionCode),
 		"UpdateFunctionConfiguration": onFunction(s.updateFunctionConfiguration),
 		"DeleteFunction":              onFunction(s.deleteFunction),
+		"CopyFunction":                onFunction(s.copyFunction),
 		"GetAccount":                  action(s.getAccount),
 		// Invoke runs with Invoker, Queue or both: it checks which its
 		// call needs.

@@ -305,11 +305,18 @@ func (s *Server) deleteFunction(ctx context.Context, call *Call, ns string, req 
 		}
 		return struct{}{}, s.opts.Store.DeleteVersion(ctx, ns, req.FunctionName, req.Qualifier)
 	}
-	if err := s.opts.Store.DeleteFunction(ctx, ns, req.FunctionName); err != nil {
-		return nil, err
+	return struct{}{}, s.removeFunction(ctx, ns, req.FunctionName)
+}
+
+// removeFunction deletes every version of a function and tells the
+// deployer, which has everything else that holds something of it forget
+// it.
+func (s *Server) removeFunction(ctx context.Context, ns, name string) error {
+	if err := s.opts.Store.DeleteFunction(ctx, ns, name); err != nil {
+		return err
 	}
 	if s.opts.Deployer != nil {
-		s.opts.Deployer.Forget(ns, req.FunctionName)
+		s.opts.Deployer.Forget(ns, name)
 	}
-	return struct{}{}, nil
+	return nil
 }
