@@ -146,3 +146,39 @@ func TestPublishWaitsForThePull(t *testing.T) {
 		t.Errorf("Publish of an UpdateFailed function: code %q", got)
 	}
 }
+
+func TestCommandAndArgsAreParsedWhenSet(t *testing.T) {
+	e := setup(t, false)
+	ctx := t.Context()
+	withCommand := func(command, args string) *api.Code {
+		return &api.Code{ImageConfig: &api.ImageConfig{ImageType: "personal", ImageUri: "127.0.0.1:5000/a/b:1", Command: command, Args: args}}
+	}
+	call(t, e.admin, "CreateFunction", api.CreateFunctionRequest{FunctionName: "fn", Code: withCommand(`/server -say "a b"`, "")}, nil)
+	for _, tc := range []struct {
+		name          string
+		command, args string
+		want          string
+	}{
+		{"unbalanced quote in Command", `sh -c "echo`, "", "InvalidParameterValue.Command"},
+		{"trailing backslash in Args", "/server", `-x \`, "InvalidParameterValue.Args"},
+		{"unbalanced quote in Args", "", `'a`, "InvalidParameterValue.Args"},
+		{"NUL in Command", "/server\x00-x", "", "InvalidParameterValue.Command"},
+		{"only spaces in Command", "   ", "", "InvalidParameterValue.Command"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := e.admin.Call(ctx, "CreateFunction", api.CreateFunctionRequest{FunctionName: "other", Code: withCommand(tc.command, tc.args)}, nil)
+			if got := code(err); got != tc.want {
+				t.Errorf("CreateFunction: code %q, want %q", got, tc.want)
+			}
+			err = e.admin.Call(ctx, "UpdateFunctionCode", api.UpdateFunctionCodeRequest{FunctionName: "fn", Code: withCommand(tc.command, tc.args)}, nil)
+			if got := code(err); got != tc.want {
+				t.Errorf("UpdateFunctionCode: code %q, want %q", got, tc.want)
+			}
+		})
+	}
+	var g api.GetFunctionResponse
+	call(t, e.admin, "GetFunction", api.GetFunctionRequest{FunctionName: "fn"}, &g)
+	if g.ImageConfig.Command != `/server -say "a b"` {
+		t.Errorf("a refused update changed Command to %q", g.ImageConfig.Command)
+	}
+}

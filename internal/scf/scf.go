@@ -2,8 +2,9 @@
 // image configuration, with the validation rules Tencent Cloud SCF applies
 // to them.
 //
-// It is a leaf package: it imports only the standard library and errdefs,
-// and every other package speaks in its types. Values are validated once,
+// It is a leaf package: it imports only the standard library, errdefs
+// and shlex (SCF's rule for splitting Command and Args, see
+// SplitCommand), and every other package speaks in its types. Values are validated once,
 // where they enter (the API, the CLI), with the Validate* functions here;
 // after that a Name is safe to use as a file or cgroup name.
 package scf
@@ -76,8 +77,8 @@ type ImageConfig struct {
 	ImageType                string // "personal" or "enterprise"; informational here
 	ImageUri                 string // required: host[:port]/repo[:tag][@sha256:...]
 	RegistryId               string // informational here
-	Command                  string // replaces the image's Entrypoint when set (shell-like quoting)
-	Args                     string // replaces the image's Cmd when set (shell-like quoting)
+	Command                  string // replaces the image's Entrypoint when set (see SplitCommand)
+	Args                     string // replaces the image's Cmd when set (see SplitCommand); empty keeps the image's
 	ImagePort                int64  // 0 means 9000; -1 is a job image (unsupported)
 	ContainerImageAccelerate bool   // accepted and ignored: images are always local
 }

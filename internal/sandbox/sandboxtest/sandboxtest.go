@@ -174,7 +174,7 @@ func (s *suite) testCommandAndArgs(t *testing.T) {
 	}{
 		{"image", "", "", []string{"/server", "-listen", ":9000"}},
 		{"args", "", `-say 'hello world' -listen :9000`, []string{"/server", "-say", "hello world", "-listen", ":9000"}},
-		{"command", `/server -say "from command"`, "", []string{"/server", "-say", "from command"}},
+		{"command keeps the image's cmd", `/server -say "from command"`, "", []string{"/server", "-say", "from command", "-listen", ":9000"}},
 		{"both", `/server -say x`, `-listen 0.0.0.0:9000`, []string{"/server", "-say", "x", "-listen", "0.0.0.0:9000"}},
 	}
 	for _, tt := range tests {
