@@ -47,7 +47,7 @@ func (iv *Invoker) Run(ctx context.Context, c invocation.Call, x invocation.Exch
 	if err != nil {
 		code, msg := invocation.CodeCanceled, "the client closed the request"
 		if ctx.Err() == nil {
-			code, msg = acquireFailure(err)
+			code, msg = acquireFailure(err, r.fn.Image.Port())
 			if errors.Is(err, errdefs.ErrUnavailable) {
 				r.failStatus = http.StatusServiceUnavailable
 			}
@@ -195,9 +195,9 @@ func (r *run) classify(ctx, callCtx context.Context, in sandbox.Instance, ans in
 	}
 }
 
-// acquireFailure maps an Acquire error to an SCF code and a message safe
-// to show.
-func acquireFailure(err error) (int, string) {
+// acquireFailure maps an Acquire error of a function whose server
+// listens on port to an SCF code and a message safe to show.
+func acquireFailure(err error, port int) (int, string) {
 	var exit *sandbox.ExitError
 	msg := errdefs.Message(err, err.Error())
 	switch {
@@ -207,8 +207,8 @@ func acquireFailure(err error) (int, string) {
 		return invocation.CodeImage, "the function's image is not available: " + msg
 	case errors.As(err, &exit):
 		return invocation.CodeInitError, exit.Error()
-	case msg == scf.StartupTimeoutMessage:
-		return invocation.CodePortBinding, scf.StartupTimeoutMessage
+	case msg == scf.StartupTimeoutText(port):
+		return invocation.CodePortBinding, msg
 	case errors.Is(err, errdefs.ErrUnavailable), errors.Is(err, errdefs.ErrFailedPrecondition), errors.Is(err, errdefs.ErrNotFound):
 		// Shutting down, too many waiting calls, a function deleted
 		// meanwhile: the message is safe to show.

@@ -11,6 +11,8 @@ package scf
 
 import (
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -26,7 +28,8 @@ const (
 	DefaultPort = 9000
 	// StartupTimeout bounds the start-up check of an instance.
 	StartupTimeout = 30 * time.Second
-	// StartupTimeoutMessage is SCF's exact text when the check fails.
+	// StartupTimeoutMessage is SCF's exact text when the check fails, for
+	// a server on the default port (see StartupTimeoutText).
 	StartupTimeoutMessage = "The request timed out in 30000ms.Please confirm your http server have enabled listening on port 9000."
 	// WritableLayerBytes is the size of an instance's writable layer.
 	WritableLayerBytes = 512 << 20
@@ -81,6 +84,13 @@ type ImageConfig struct {
 	Args                     string // replaces the image's Cmd when set (see SplitCommand); empty keeps the image's
 	ImagePort                int64  // 0 means 9000; -1 is a job image (unsupported)
 	ContainerImageAccelerate bool   // accepted and ignored: images are always local
+}
+
+// StartupTimeoutText is SCF's message when a server does not listen on
+// port within the start-up check: StartupTimeoutMessage, naming port
+// instead of 9000.
+func StartupTimeoutText(port int) string {
+	return strings.Replace(StartupTimeoutMessage, "port 9000.", "port "+strconv.Itoa(port)+".", 1)
 }
 
 // Port is the TCP port the image's server listens on.
