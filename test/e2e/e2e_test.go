@@ -53,10 +53,11 @@ func TestNodeSDK(t *testing.T) {
 		world = netnstest.World(t, 4)
 	}
 
-	// SCFD_E2E_TESTS narrows the run to some files (space-separated).
+	// SCFD_E2E_ONLY names test files to run instead of all, as
+	// "invoke.test.mjs usage.test.mjs".
 	files := []string{"."}
-	if only := strings.Fields(os.Getenv("SCFD_E2E_TESTS")); len(only) > 0 {
-		files = only
+	if only := os.Getenv("SCFD_E2E_ONLY"); only != "" {
+		files = strings.Fields(only)
 	}
 	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, files...)...)
 	cmd.Env = append(os.Environ(),
