@@ -23,8 +23,9 @@ type CopyFunctionRequest struct {
 func (r CopyFunctionRequest) names() (string, string) { return r.Namespace, r.FunctionName }
 
 // copyFunction answers CopyFunction: a new function of the source's
-// $LATEST image and type (and, unless CopyConfiguration is false, its
-// configuration), created as CreateFunction creates one. Versions,
+// $LATEST image, type, protocol and AsyncRunEnable (and, unless
+// CopyConfiguration is false, its configuration), created as
+// CreateFunction creates one. Versions,
 // aliases, triggers and concurrency settings are not copied. The caller
 // needs rights to both namespaces.
 func (s *Server) copyFunction(ctx context.Context, call *Call, ns string, req *CopyFunctionRequest) (any, error) {
@@ -50,6 +51,8 @@ func (s *Server) copyFunction(ctx context.Context, call *Call, ns string, req *C
 		Name:         req.NewFunctionName,
 		Version:      scf.Latest,
 		Type:         src.Type,
+		Protocol:     src.Protocol,
+		AsyncRun:     src.AsyncRun,
 		Image:        src.Image,
 		CodeRevision: 1,
 		Status:       s.initialStatus(true),
@@ -58,6 +61,7 @@ func (s *Server) copyFunction(ctx context.Context, call *Call, ns string, req *C
 		c := src.Clone()
 		fn.Description, fn.MemorySize, fn.Timeout, fn.InitTimeout = c.Description, c.MemorySize, c.Timeout, c.InitTimeout
 		fn.Environment, fn.Concurrency, fn.Tags = c.Environment, c.Concurrency, c.Tags
+		fn.PublicNetDisabled, fn.DNSCache = c.PublicNetDisabled, c.DNSCache
 	}
 	if req.Description != nil {
 		fn.Description = *req.Description

@@ -19,6 +19,9 @@ func TestCopyFunction(t *testing.T) {
 		Code: &api.Code{ImageConfig: &api.ImageConfig{ImageType: "personal", ImageUri: "127.0.0.1:5000/a/b:1",
 			Command: "/app/server", Args: "--port 9001", ImagePort: 9001}},
 		InstanceConcurrencyConfig: &api.InstanceConcurrencyConfig{MaxConcurrency: 8},
+		PublicNetConfig:           &api.PublicNetConfigIn{PublicNetStatus: "DISABLE"},
+		ProtocolType:              "WS",
+		ProtocolParams:            &api.ProtocolParams{WSParams: &api.WSParams{IdleTimeOut: 60}},
 	}, nil)
 	e.deployer.take()
 	get := func(ns, name string) api.GetFunctionResponse {
