@@ -57,13 +57,20 @@ func (s *Server) getAccount(ctx context.Context, call *Call, _ *struct{}) (any, 
 		for _, fn := range fns {
 			names = append(names, fn.Name)
 		}
-		resp.AccountUsage.NamespacesCount++
-		resp.AccountUsage.Namespace = append(resp.AccountUsage.Namespace, NamespaceUsage{
+		usage := NamespaceUsage{
 			Functions:           names,
 			Namespace:           ns.Name,
 			FunctionsCount:      int64(total),
 			TotalConcurrencyMem: quota,
-		})
+		}
+		if c := s.opts.Concurrency; c != nil {
+			for _, a := range c.Allocations(ns.Name) {
+				usage.TotalAllocatedConcurrencyMem += a.ReservedMB
+				usage.TotalAllocatedProvisionedMem += a.ProvisionedMB
+			}
+		}
+		resp.AccountUsage.NamespacesCount++
+		resp.AccountUsage.Namespace = append(resp.AccountUsage.Namespace, usage)
 		resp.AccountLimit.Namespace = append(resp.AccountLimit.Namespace, NamespaceLimit{
 			FunctionsCount:       int64(lim.FunctionsPerNamespace),
 			Namespace:            ns.Name,

@@ -15,6 +15,7 @@ func (s *Server) actionTable() map[string]HandlerFunc {
 		"UpdateFunctionCode":          onFunction(s.updateFunctionCode),
 		"UpdateFunctionConfiguration": onFunction(s.updateFunctionConfiguration),
 		"DeleteFunction":              onFunction(s.deleteFunction),
+		"CopyFunction":                onFunction(s.copyFunction),
 		"GetAccount":                  action(s.getAccount),
 		// Invoke runs with Invoker, Queue or both: it checks which its
 		// call needs.
@@ -40,7 +41,8 @@ func (s *Server) actionTable() map[string]HandlerFunc {
 		"GetFunctionEventInvokeConfig":    onFunction(s.getEventInvokeConfig),
 	})
 	group(o.Logs != nil, map[string]HandlerFunc{
-		"GetFunctionLogs": inNamespace(s.getFunctionLogs),
+		"GetFunctionLogs":  inNamespace(s.getFunctionLogs),
+		"GetRequestStatus": onFunction(s.getRequestStatus),
 	})
 	group(o.Triggers != nil, map[string]HandlerFunc{
 		"CreateTrigger":       onFunction(s.createTrigger),

@@ -95,7 +95,8 @@ type Options struct {
 	// TerminateAsyncEvent, RetryAsyncEvent,
 	// UpdateFunctionEventInvokeConfig and GetFunctionEventInvokeConfig.
 	Async AsyncEvents
-	// Logs serves GetFunctionLogs.
+	// Logs serves GetFunctionLogs and GetRequestStatus (which asks Async
+	// too, when set, about events between attempts).
 	Logs LogQuery
 	// Triggers serves CreateTrigger, UpdateTrigger, UpdateTriggerStatus,
 	// DeleteTrigger and ListTriggers; GetFunction lists a function's

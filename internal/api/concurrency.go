@@ -18,6 +18,9 @@ type ConcurrencyService interface {
 	PutProvisioned(ctx context.Context, ns, name, version string, n int64) error
 	GetProvisioned(ctx context.Context, ns, name, version string) (unallocated int64, out []scf.ProvisionedConcurrency, err error)
 	DeleteProvisioned(ctx context.Context, ns, name, version string) error
+	// Allocations reports what each function of a namespace holds of the
+	// quota; functions holding nothing may be absent.
+	Allocations(namespace string) map[string]scf.Allocation
 }
 
 // PutReservedConcurrencyConfigRequest is PutReservedConcurrencyConfig's

@@ -107,6 +107,14 @@ func TestTotalConcurrencyAndGetAccount(t *testing.T) {
 	if diff := cmp.Diff([]int64{20000, 20000, 2048, 20000}, got); diff != "" {
 		t.Errorf("GetAccount quotas (-want +got):\n%s", diff)
 	}
+	if ns := acct.AccountUsage.Namespace[0]; ns.Namespace != "default" || ns.TotalAllocatedConcurrencyMem != 2048 || ns.TotalAllocatedProvisionedMem != 0 {
+		t.Errorf("GetAccount namespace usage %+v, want default with 2048 MB reserved", ns)
+	}
+	var list api.ListFunctionsResponse
+	call(t, e.admin, "ListFunctions", api.ListFunctionsRequest{}, &list)
+	if f := list.Functions[0]; f.ReservedConcurrencyMem != 2048 {
+		t.Errorf("ListFunctions ReservedConcurrencyMem %d, want 2048", f.ReservedConcurrencyMem)
+	}
 	err := e.admin.Call(ctx, "PutTotalConcurrencyConfig", api.PutTotalConcurrencyConfigRequest{TotalConcurrencyMem: ptr[int64](2048 + 12800 - 1)}, nil)
 	if got := code(err); got != "LimitExceeded.TotalConcurrencyMemory" {
 		t.Errorf("total below reserved+12800: code %q, want LimitExceeded.TotalConcurrencyMemory", got)
@@ -155,6 +163,16 @@ func TestProvisionedConcurrencyActions(t *testing.T) {
 		if len(resp.Allocated) == 1 && resp.Allocated[0].Status == "Failed" {
 			break
 		}
+	}
+	var list api.ListFunctionsResponse
+	call(t, e.admin, "ListFunctions", api.ListFunctionsRequest{}, &list)
+	if f := list.Functions[0]; f.TotalProvisionedConcurrencyMem != 2*128 || f.ReservedConcurrencyMem != 0 {
+		t.Errorf("ListFunctions: provisioned %d MB, reserved %d MB; want 256 and 0", f.TotalProvisionedConcurrencyMem, f.ReservedConcurrencyMem)
+	}
+	var acct api.GetAccountResponse
+	call(t, e.admin, "GetAccount", struct{}{}, &acct)
+	if ns := acct.AccountUsage.Namespace[0]; ns.TotalAllocatedProvisionedMem != 2*128 {
+		t.Errorf("GetAccount: namespace %s has %d MB provisioned, want 256", ns.Namespace, ns.TotalAllocatedProvisionedMem)
 	}
 	want := api.GetProvisionedConcurrencyConfigResponse{
 		UnallocatedConcurrencyNum: (128000 - 2*128) / 128,

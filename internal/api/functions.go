@@ -2,15 +2,58 @@ package api
 
 import (
 	"context"
+	"strings"
 
 	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/scf"
 	"github.com/scfd/scfd/internal/store"
 )
 
-func refusePublish(publish string) error {
-	if publish == "TRUE" {
-		return errdefs.New(errdefs.ErrUnsupported, "Publish", "publishing a version while updating is not supported")
+// ListFunctions' limits on Filters, as SCF states them.
+const (
+	maxFilters      = 10
+	maxFilterValues = 5
+)
+
+// wantsPublish reads the Publish field of an update: "TRUE" asks for a
+// version once the update is Active, "FALSE" or nothing does not.
+func (s *Server) wantsPublish(publish string) (bool, error) {
+	switch publish {
+	case "", "FALSE":
+		return false, nil
+	case "TRUE":
+		if s.opts.Versions == nil {
+			return false, errdefs.New(errdefs.ErrUnsupported, "Publish", "publishing versions is not available on this scfd server")
+		}
+		return true, nil
+	}
+	return false, errdefs.Invalid("Publish", "Publish %q is invalid: use TRUE or FALSE", publish)
+}
+
+// publishUpdated publishes $LATEST after an update asked for it. An
+// update that left the function pulling its image has set
+// PublishOnActive instead, and the deployer publishes when the pull is
+// done.
+func (s *Server) publishUpdated(ctx context.Context, fn *scf.Function) error {
+	if fn.Status != scf.StatusActive {
+		return nil
+	}
+	_, err := s.opts.Versions.PublishVersion(ctx, fn.Namespace, fn.Name, "")
+	return err
+}
+
+// publishWhenActive decides, inside an update of fn, how Publish TRUE is
+// honoured: at once (the function is Active), by the deployer once its
+// pull is done (Creating or Updating), or not at all (a failed function
+// cannot be published).
+func publishWhenActive(fn *scf.Function) error {
+	switch fn.Status {
+	case scf.StatusActive:
+		fn.PublishOnActive = false
+	case scf.StatusCreating, scf.StatusUpdating:
+		fn.PublishOnActive = true
+	default:
+		return errdefs.New(errdefs.ErrFailedPrecondition, "PublishVersion", "function %q is %s: only an Active function can be published", fn.Name, fn.Status)
 	}
 	return nil
 }
@@ -125,8 +168,22 @@ func (s *Server) listFunctions(ctx context.Context, call *Call, ns string, req *
 		OrderBy:     req.Orderby,
 		Order:       req.Order,
 	}
+	if len(req.Filters) > maxFilters {
+		return nil, errdefs.Invalid("Filters", "at most %d Filters are allowed", maxFilters)
+	}
 	for _, f := range req.Filters {
+		if len(f.Values) == 0 || len(f.Values) > maxFilterValues {
+			return nil, errdefs.Invalid("Filters", "filter %q needs 1 to %d Values", f.Name, maxFilterValues)
+		}
+		if key, ok := strings.CutPrefix(f.Name, "tag-"); ok && key != "" {
+			q.Tags = append(q.Tags, store.TagFilter{Key: key, Values: f.Values})
+			continue
+		}
 		switch f.Name {
+		case "Type":
+			for _, v := range f.Values {
+				q.Types = append(q.Types, scf.FunctionType(v))
+			}
 		case "Status":
 			for _, v := range f.Values {
 				q.Statuses = append(q.Statuses, scf.Status(v))
@@ -141,7 +198,7 @@ func (s *Server) listFunctions(ctx context.Context, call *Call, ns string, req *
 				return ListFunctionsResponse{Functions: []Function{}}, nil
 			}
 		default:
-			return nil, errdefs.New(errdefs.ErrUnsupported, "Filters", "filtering functions by %q is not supported: use Status or Runtime", f.Name)
+			return nil, errdefs.New(errdefs.ErrUnsupported, "Filters", "filtering functions by %q is not supported: use Status, Runtime, Type or tag-<key>", f.Name)
 		}
 	}
 	if _, err := s.opts.Store.GetNamespace(ctx, ns); err != nil {
@@ -151,9 +208,16 @@ func (s *Server) listFunctions(ctx context.Context, call *Call, ns string, req *
 	if err != nil {
 		return nil, err
 	}
+	var alloc map[string]scf.Allocation
+	if c := s.opts.Concurrency; c != nil {
+		alloc = c.Allocations(ns)
+	}
 	resp := ListFunctionsResponse{Functions: make([]Function, 0, len(fns)), TotalCount: int64(total)}
 	for _, fn := range fns {
-		resp.Functions = append(resp.Functions, s.functionItem(fn))
+		item := s.functionItem(fn)
+		a := alloc[fn.Name]
+		item.ReservedConcurrencyMem, item.TotalProvisionedConcurrencyMem = uint64(a.ReservedMB), uint64(a.ProvisionedMB)
+		resp.Functions = append(resp.Functions, item)
 	}
 	return resp, nil
 }
@@ -168,10 +232,11 @@ func (s *Server) updateFunctionCode(ctx context.Context, call *Call, ns string, 
 	if err != nil {
 		return nil, err
 	}
-	if err := refusePublish(req.Publish); err != nil {
+	publish, err := s.wantsPublish(req.Publish)
+	if err != nil {
 		return nil, err
 	}
-	_, err = s.opts.Store.UpdateFunction(ctx, ns, req.FunctionName, scf.Latest, func(fn *scf.Function) error {
+	updated, err := s.opts.Store.UpdateFunction(ctx, ns, req.FunctionName, scf.Latest, func(fn *scf.Function) error {
 		fn.Image = image
 		scf.ApplyDefaults(fn)
 		if err := scf.ValidateFunction(fn); err != nil {
@@ -182,6 +247,11 @@ func (s *Server) updateFunctionCode(ctx context.Context, call *Call, ns string, 
 		fn.Status = s.initialStatus(false)
 		fn.StatusDesc = ""
 		fn.StatusReasons = nil
+		// This update's choice replaces an earlier pending one.
+		fn.PublishOnActive = false
+		if publish {
+			return publishWhenActive(fn)
+		}
 		return nil
 	})
 	if err != nil {
@@ -190,15 +260,18 @@ func (s *Server) updateFunctionCode(ctx context.Context, call *Call, ns string, 
 	if s.opts.Deployer != nil {
 		s.opts.Deployer.Deploy(ns, req.FunctionName)
 	}
+	if publish {
+		return struct{}{}, s.publishUpdated(ctx, updated)
+	}
 	return struct{}{}, nil
 }
 
 func (s *Server) updateFunctionConfiguration(ctx context.Context, call *Call, ns string, req *UpdateFunctionConfigurationRequest) (any, error) {
-	if err := refusePublish(req.Publish); err != nil {
+	publish, err := s.wantsPublish(req.Publish)
+	if err != nil {
 		return nil, err
 	}
 	var concurrency scf.InstanceConcurrency
-	var err error
 	if req.InstanceConcurrencyConfig != nil {
 		if concurrency, err = concurrencyFromWire(req.InstanceConcurrencyConfig); err != nil {
 			return nil, err
@@ -212,7 +285,12 @@ func (s *Server) updateFunctionConfiguration(ctx context.Context, call *Call, ns
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.opts.Store.UpdateFunction(ctx, ns, req.FunctionName, scf.Latest, func(fn *scf.Function) error {
+	updated, err := s.opts.Store.UpdateFunction(ctx, ns, req.FunctionName, scf.Latest, func(fn *scf.Function) error {
+		if publish {
+			if err := publishWhenActive(fn); err != nil {
+				return err
+			}
+		}
 		if req.Description != nil {
 			fn.Description = *req.Description
 		}
@@ -251,6 +329,9 @@ func (s *Server) updateFunctionConfiguration(ctx context.Context, call *Call, ns
 	if err != nil {
 		return nil, err
 	}
+	if publish {
+		return struct{}{}, s.publishUpdated(ctx, updated)
+	}
 	return struct{}{}, nil
 }
 
@@ -261,11 +342,18 @@ func (s *Server) deleteFunction(ctx context.Context, call *Call, ns string, req 
 		}
 		return struct{}{}, s.opts.Store.DeleteVersion(ctx, ns, req.FunctionName, req.Qualifier)
 	}
-	if err := s.opts.Store.DeleteFunction(ctx, ns, req.FunctionName); err != nil {
-		return nil, err
+	return struct{}{}, s.removeFunction(ctx, ns, req.FunctionName)
+}
+
+// removeFunction deletes every version of a function and tells the
+// deployer, which has everything else that holds something of it forget
+// it.
+func (s *Server) removeFunction(ctx context.Context, ns, name string) error {
+	if err := s.opts.Store.DeleteFunction(ctx, ns, name); err != nil {
+		return err
 	}
 	if s.opts.Deployer != nil {
-		s.opts.Deployer.Forget(ns, req.FunctionName)
+		s.opts.Deployer.Forget(ns, name)
 	}
-	return struct{}{}, nil
+	return nil
 }

@@ -43,6 +43,7 @@ func (q *fakeQueue) Enqueue(ctx context.Context, req invocation.Request) (string
 }
 
 type invokeEnv struct {
+	st     *store.Store
 	inv    *fakeInvoker
 	queue  *fakeQueue
 	issuer *credentials.Issuer
@@ -76,7 +77,7 @@ func setupInvoke(t *testing.T, withQueue bool) *invokeEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &invokeEnv{inv: &fakeInvoker{}, clock: &testClock{t: now}}
+	e := &invokeEnv{st: st, inv: &fakeInvoker{}, clock: &testClock{t: now}}
 	e.issuer = credentials.NewIssuer(credentials.IssuerOptions{Now: e.clock.now})
 	e.logs, err = logs.Open(context.Background(), st, logs.Options{Now: e.clock.now})
 	if err != nil {

@@ -11,6 +11,9 @@ import (
 // LogQuery reads invocation logs; *logs.Store has it.
 type LogQuery interface {
 	Query(ctx context.Context, q logs.Query) ([]logs.Entry, int, error)
+	// Running returns the invocation of a request id that began and has
+	// no entry yet.
+	Running(requestID string) (logs.Entry, bool)
 }
 
 // LogFilter is GetFunctionLogs' Filter.

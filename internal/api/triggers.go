@@ -62,9 +62,9 @@ type ListTriggersRequest struct {
 	Namespace    string   `json:",omitempty"`
 	Offset       int64    `json:",omitempty"`
 	Limit        int64    `json:",omitempty"`
-	OrderBy      string   `json:",omitempty"` // add_time (default) or mod_time
+	OrderBy      string   `json:",omitempty"` // mod_time (default) or add_time
 	Order        string   `json:",omitempty"` // ASC or DESC (default)
-	Filters      []Filter `json:",omitempty"` // Name "Type" or "Qualifier"
+	Filters      []Filter `json:",omitempty"` // Type, Qualifier, TriggerName (exact) or Description (substring)
 }
 
 // TriggerInfo is one trigger of ListTriggers.
@@ -181,7 +181,14 @@ func (s *Server) listTriggers(ctx context.Context, call *Call, ns string, req *L
 	if err != nil {
 		return nil, err
 	}
-	byMod := strings.EqualFold(req.OrderBy, "mod_time")
+	var byMod bool
+	switch strings.ToLower(req.OrderBy) {
+	case "", "mod_time":
+		byMod = true
+	case "add_time":
+	default:
+		return nil, errdefs.Invalid("OrderBy", "OrderBy %q is invalid: use mod_time or add_time", req.OrderBy)
+	}
 	sortTriggers(all, byMod, desc)
 	resp := ListTriggersResponse{Triggers: []TriggerInfo{}}
 	for _, t := range all {
@@ -201,20 +208,28 @@ func (s *Server) listTriggers(ctx context.Context, call *Call, ns string, req *L
 	return resp, nil
 }
 
+// matchesFilters says whether t passes every filter: Type, Qualifier and
+// TriggerName match one of their values exactly, Description holds one
+// of its values as a substring.
 func matchesFilters(t *scf.Trigger, filters []Filter) bool {
 	for _, f := range filters {
 		var v string
+		match := func(want, v string) bool { return want == v }
 		switch f.Name {
 		case "Type":
 			v = t.Type
 		case "Qualifier":
 			v = t.Qualifier
+		case "TriggerName":
+			v = t.Name
+		case "Description":
+			v, match = t.Description, func(want, v string) bool { return strings.Contains(v, want) }
 		default:
 			continue
 		}
 		ok := false
 		for _, want := range f.Values {
-			ok = ok || want == v
+			ok = ok || match(want, v)
 		}
 		if !ok {
 			return false

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/scfd/scfd/internal/api"
 	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/trigger"
@@ -56,12 +57,41 @@ func TestTriggerActions(t *testing.T) {
 
 	closed := "CLOSE"
 	call(t, e.admin, "UpdateTriggerStatus", api.UpdateTriggerRequest{FunctionName: "hello", TriggerName: "nightly", Type: "timer", Enable: &closed}, nil)
-	desc := "0 30 3 * * * *"
-	call(t, e.admin, "UpdateTrigger", api.UpdateTriggerRequest{FunctionName: "hello", TriggerName: "nightly", Type: "timer", TriggerDesc: &desc}, nil)
+	desc, about := "0 30 3 * * * *", "the nightly report"
+	call(t, e.admin, "UpdateTrigger", api.UpdateTriggerRequest{FunctionName: "hello", TriggerName: "nightly", Type: "timer", TriggerDesc: &desc, Description: &about}, nil)
 	var list api.ListTriggersResponse
 	call(t, e.admin, "ListTriggers", api.ListTriggersRequest{FunctionName: "hello", Filters: []api.Filter{{Name: "Type", Values: []string{"timer"}}}}, &list)
 	if list.TotalCount != 1 || list.Triggers[0].Enable != 0 || list.Triggers[0].TriggerDesc != desc {
 		t.Errorf("ListTriggers: %+v", list)
+	}
+	names := func(l api.ListTriggersResponse) []string {
+		var out []string
+		for _, t := range l.Triggers {
+			out = append(out, t.TriggerName)
+		}
+		return out
+	}
+	// nightly was added first and changed last.
+	for _, tc := range []struct {
+		name string
+		req  api.ListTriggersRequest
+		want []string
+	}{
+		{"by mod_time by default", api.ListTriggersRequest{FunctionName: "hello"}, []string{"nightly", "web"}},
+		{"by add_time", api.ListTriggersRequest{FunctionName: "hello", OrderBy: "add_time"}, []string{"web", "nightly"}},
+		{"by mod_time ascending", api.ListTriggersRequest{FunctionName: "hello", Order: "ASC"}, []string{"web", "nightly"}},
+		{"TriggerName", api.ListTriggersRequest{FunctionName: "hello", Filters: []api.Filter{{Name: "TriggerName", Values: []string{"web", "other"}}}}, []string{"web"}},
+		{"TriggerName is exact", api.ListTriggersRequest{FunctionName: "hello", Filters: []api.Filter{{Name: "TriggerName", Values: []string{"nigh"}}}}, nil},
+		{"Description", api.ListTriggersRequest{FunctionName: "hello", Filters: []api.Filter{{Name: "Description", Values: []string{"night"}}}}, []string{"nightly"}},
+	} {
+		var l api.ListTriggersResponse
+		call(t, e.admin, "ListTriggers", tc.req, &l)
+		if diff := cmp.Diff(tc.want, names(l)); diff != "" || l.TotalCount != int64(len(tc.want)) {
+			t.Errorf("ListTriggers %s: TotalCount %d, (-want +got):\n%s", tc.name, l.TotalCount, diff)
+		}
+	}
+	if err := e.admin.Call(ctx, "ListTriggers", api.ListTriggersRequest{FunctionName: "hello", OrderBy: "name"}, nil); code(err) != "InvalidParameterValue.OrderBy" {
+		t.Errorf("ListTriggers OrderBy name: %v", err)
 	}
 	var fn api.GetFunctionResponse
 	call(t, e.admin, "GetFunction", api.GetFunctionRequest{FunctionName: "hello"}, &fn)

@@ -173,7 +173,7 @@ type UpdateFunctionCodeRequest struct {
 	CosBucketName *string `json:",omitempty"` // refused
 	CosObjectName *string `json:",omitempty"` // refused
 	ZipFile       *string `json:",omitempty"` // refused
-	Publish       string  `json:",omitempty"` // "TRUE" is not supported yet
+	Publish       string  `json:",omitempty"` // "TRUE": publish a version once the new image is Active
 }
 
 // UpdateFunctionConfigurationRequest is UpdateFunctionConfiguration's
@@ -190,7 +190,7 @@ type UpdateFunctionConfigurationRequest struct {
 	PublicNetConfig           *PublicNetConfigIn         `json:",omitempty"`
 	ProtocolParams            *ProtocolParams            `json:",omitempty"`
 	DnsCache                  string                     `json:",omitempty"` // "TRUE" or "FALSE"
-	Publish                   string                     `json:",omitempty"` // "TRUE" is not supported yet
+	Publish                   string                     `json:",omitempty"` // "TRUE": publish a version once $LATEST is Active
 }
 
 // GetFunctionRequest is GetFunction's input.
@@ -347,7 +347,7 @@ type ListFunctionsRequest struct {
 	SearchKey   string   `json:",omitempty"` // substring of the function name
 	Namespace   string   `json:",omitempty"` // default "default"
 	Description string   `json:",omitempty"` // substring of the description
-	Filters     []Filter `json:",omitempty"` // Name "Status" is honoured; others are refused
+	Filters     []Filter `json:",omitempty"` // Status, Runtime, Type and tag-<key>; others are refused
 }
 
 // Function is one function of ListFunctions.

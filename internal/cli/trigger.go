@@ -94,7 +94,7 @@ func (a *app) triggerCmd() *cobra.Command {
 		ValidArgsFunction: a.completeFunction,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var resp api.ListTriggersResponse
-			return a.call(cmd, "ListTriggers", api.ListTriggersRequest{FunctionName: args[0], Namespace: ns, Limit: 1000, Order: "ASC"}, &resp, func(w *tabwriter.Writer) {
+			return a.call(cmd, "ListTriggers", api.ListTriggersRequest{FunctionName: args[0], Namespace: ns, Limit: 1000, OrderBy: "add_time", Order: "ASC"}, &resp, func(w *tabwriter.Writer) {
 				row(w, "NAME", "TYPE", "ENABLED", "QUALIFIER", "DESC", "ARGUMENT")
 				for _, t := range resp.Triggers {
 					row(w, t.TriggerName, t.Type, t.Enable == 1, or(t.Qualifier, "$LATEST"), t.TriggerDesc, t.CustomArgument)

@@ -221,7 +221,14 @@ func (d *daemon) openMetering(ctx context.Context) error {
 }
 
 func (d *daemon) openDeployer(ctx context.Context) error {
-	d.dep = deploy.New(d.st, d.cache, deploy.Options{Logger: d.log, PullObserved: d.met.ImagePull, Prepare: prepareOn(d.inv.pool)})
+	versions := d.versions()
+	d.dep = deploy.New(d.st, d.cache, deploy.Options{
+		Logger: d.log, PullObserved: d.met.ImagePull, Prepare: prepareOn(d.inv.pool),
+		Publish: func(ctx context.Context, ns, name string) error {
+			_, err := versions.PublishVersion(ctx, ns, name, "")
+			return err
+		},
+	})
 	d.onClose(func() error { d.dep.Close(); return nil })
 	pending, _, err := d.st.ListFunctions(ctx, store.FunctionQuery{
 		Statuses: []scf.Status{scf.StatusCreating, scf.StatusUpdating},

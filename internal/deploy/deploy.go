@@ -5,7 +5,8 @@
 // images.Cache, reports progress in StatusDesc, has the first start
 // readied (Options.Prepare), and finally pins the digest and moves the
 // function to Active — or CreateFailed/UpdateFailed
-// with a StatusReason naming the cause. A result is written only if the
+// with a StatusReason naming the cause; an update that asked for it
+// (Publish TRUE) is then published as a version. A result is written only if the
 // function's CodeRevision is still the one that was pulled, so a slow pull
 // never overwrites a newer update. Deleted functions (Forget) and
 // replaced images lead to a garbage collection of the cache.
@@ -65,6 +66,11 @@ type Options struct {
 	// container). Its error is logged; the version becomes Active all the
 	// same. Nil means nothing is prepared.
 	Prepare func(ctx context.Context, fn *scf.Function) error
+	// Publish publishes $LATEST as a new version. It is called once a
+	// pull made the function Active when the update asked for it
+	// (scf.Function.PublishOnActive); its error is logged. Nil means
+	// such requests are dropped.
+	Publish func(ctx context.Context, ns, name string) error
 }
 
 // Deployer runs image pulls in the background. Its methods are safe for
@@ -222,10 +228,13 @@ func (d *Deployer) deploy(ns, name string) {
 			}
 		}
 	}
+	publish := false
 	_, err = d.store.UpdateFunction(ctx, ns, name, scf.Latest, func(f *scf.Function) error {
 		if err := current(f); err != nil {
 			return err
 		}
+		publish = f.PublishOnActive && pullErr == nil
+		f.PublishOnActive = false
 		if pullErr != nil {
 			reason := Reason(pullErr)
 			f.Status = failed
@@ -248,6 +257,11 @@ func (d *Deployer) deploy(ns, name string) {
 	case pullErr != nil:
 		d.log.WarnContext(ctx, "deploy: image pull failed", "namespace", ns, "function", name, "image", uri, "err", pullErr)
 		return
+	}
+	if publish && d.o.Publish != nil {
+		if err := d.o.Publish(ctx, ns, name); err != nil {
+			d.log.ErrorContext(ctx, "deploy: publishing the updated function", "namespace", ns, "function", name, "err", err)
+		}
 	}
 	if oldDigest != "" && oldDigest != img.Digest {
 		d.gc(ctx)

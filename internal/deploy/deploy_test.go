@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -343,5 +344,40 @@ func TestFunctionActivatedWhileGCWaitsKeepsItsImage(t *testing.T) {
 		if _, err := cache.Get(context.Background(), f.ImageDigest); err != nil {
 			t.Errorf("%s is Active but its image was collected: %v", name, err)
 		}
+	}
+}
+
+func TestDeployPublishesWhenTheUpdateAskedForIt(t *testing.T) {
+	e := setup(t)
+	e.push(t, "app/pub:v1")
+	for _, f := range []*scf.Function{
+		function("asked", e.reg.Ref("app/pub:v1"), 256),
+		function("not-asked", e.reg.Ref("app/pub:v1"), 256),
+		function("failed", e.reg.Ref("app/none:v1"), 256),
+	} {
+		f.PublishOnActive = f.Name != "not-asked"
+		e.store.put(f)
+	}
+	var mu sync.Mutex
+	var published []string
+	dep := New(e.store, e.cache, Options{Publish: func(_ context.Context, ns, name string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		// After the function is Active, with the request cleared.
+		if f := e.store.get(ns, name); f.Status != scf.StatusActive || f.PublishOnActive {
+			t.Errorf("Publish of %s while it is %s, PublishOnActive %v", name, f.Status, f.PublishOnActive)
+		}
+		published = append(published, name)
+		return nil
+	}})
+	for _, name := range []string{"asked", "not-asked", "failed"} {
+		dep.Deploy("default", name)
+	}
+	dep.Close()
+	if diff := cmp.Diff([]string{"asked"}, published); diff != "" {
+		t.Errorf("published (-want +got):\n%s", diff)
+	}
+	if f := e.store.get("default", "failed"); f.Status != scf.StatusCreateFailed || f.PublishOnActive {
+		t.Errorf("failed: %s, PublishOnActive %v; want CreateFailed with the request dropped", f.Status, f.PublishOnActive)
 	}
 }

@@ -31,7 +31,7 @@
 //	445        the server exited before it listened (ErrMsg carries its
 //	           exit status and last output lines)
 //	446        the server did not listen within the start-up check; ErrMsg
-//	           is exactly scf.StartupTimeoutMessage
+//	           is exactly scf.StartupTimeoutText of the function's port
 //	499        the caller went away (logged, not billed)
 //	500        anything else (a broken connection to a live instance)
 //
@@ -108,6 +108,8 @@ type Recorder interface {
 
 // LogStore keeps invocation logs; *logs.Store has it.
 type LogStore interface {
+	// Begin marks an invocation as running until its entry is Put.
+	Begin(e logs.Entry)
 	Put(ctx context.Context, e logs.Entry) error
 }
 

@@ -36,6 +36,8 @@ type memLogs struct {
 	entries []logs.Entry
 }
 
+func (m *memLogs) Begin(e logs.Entry) {}
+
 func (m *memLogs) Put(ctx context.Context, e logs.Entry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -236,11 +238,18 @@ func TestAcquireFailures(t *testing.T) {
 			}
 		})
 	}
-	// The start-up check's message is exactly SCF's.
+	// The start-up check's message is exactly SCF's, naming the port.
 	iv := New(Options{Functions: fns, Instances: &fakeInstances{err: errdefs.New(errdefs.ErrUnavailable, "", scf.StartupTimeoutMessage)}})
 	res, _ := iv.Invoke(context.Background(), invocation.Request{Function: "fn"})
 	if !strings.Contains(res.ErrMsg, `"errorMessage":"`+scf.StartupTimeoutMessage+`"`) {
 		t.Errorf("ErrMsg %s lacks the exact start-up message", res.ErrMsg)
+	}
+	fns["default/fn/$LATEST"].Image.ImagePort = 8080
+	onPort := "The request timed out in 30000ms.Please confirm your http server have enabled listening on port 8080."
+	iv = New(Options{Functions: fns, Instances: &fakeInstances{err: errdefs.New(errdefs.ErrUnavailable, "", "%s", onPort)}})
+	res, _ = iv.Invoke(context.Background(), invocation.Request{Function: "fn"})
+	if res.RetCode != invocation.CodePortBinding || !strings.Contains(res.ErrMsg, `"errorMessage":"`+onPort+`"`) {
+		t.Errorf("ImagePort 8080: RetCode %d, ErrMsg %s; want 446 naming port 8080", res.RetCode, res.ErrMsg)
 	}
 }
 

@@ -37,11 +37,17 @@ func (iv *Invoker) Run(ctx context.Context, c invocation.Call, x invocation.Exch
 	}
 	r := &run{iv: iv, c: c, fn: c.Function, log: logs.NewBuilder(0)}
 	r.log.Platform("START RequestId:%s", c.RequestID)
+	if l := iv.opts.Logs; l != nil {
+		l.Begin(logs.Entry{
+			RequestID: c.RequestID, Namespace: r.fn.Namespace, Function: r.fn.Name, Qualifier: r.fn.Version,
+			StartTime: c.Start, RetryNum: c.RetryNum,
+		})
+	}
 	lease, err := iv.opts.Instances.Acquire(ctx, r.fn)
 	if err != nil {
 		code, msg := invocation.CodeCanceled, "the client closed the request"
 		if ctx.Err() == nil {
-			code, msg = acquireFailure(err)
+			code, msg = acquireFailure(err, r.fn.Image.Port())
 			if errors.Is(err, errdefs.ErrUnavailable) {
 				r.failStatus = http.StatusServiceUnavailable
 			}
@@ -189,9 +195,9 @@ func (r *run) classify(ctx, callCtx context.Context, in sandbox.Instance, ans in
 	}
 }
 
-// acquireFailure maps an Acquire error to an SCF code and a message safe
-// to show.
-func acquireFailure(err error) (int, string) {
+// acquireFailure maps an Acquire error of a function whose server
+// listens on port to an SCF code and a message safe to show.
+func acquireFailure(err error, port int) (int, string) {
 	var exit *sandbox.ExitError
 	msg := errdefs.Message(err, err.Error())
 	switch {
@@ -201,8 +207,8 @@ func acquireFailure(err error) (int, string) {
 		return invocation.CodeImage, "the function's image is not available: " + msg
 	case errors.As(err, &exit):
 		return invocation.CodeInitError, exit.Error()
-	case msg == scf.StartupTimeoutMessage:
-		return invocation.CodePortBinding, scf.StartupTimeoutMessage
+	case msg == scf.StartupTimeoutText(port):
+		return invocation.CodePortBinding, msg
 	case errors.Is(err, errdefs.ErrUnavailable), errors.Is(err, errdefs.ErrFailedPrecondition), errors.Is(err, errdefs.ErrNotFound):
 		// Shutting down, too many waiting calls, a function deleted
 		// meanwhile: the message is safe to show.

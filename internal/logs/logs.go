@@ -9,7 +9,8 @@
 // commits queued entries with the other records of the request path in
 // few transactions, so logging costs the invocation no disk latency.
 // Queries first wait until every entry queued before them is committed,
-// so a caller reads its own writes.
+// so a caller reads its own writes. Begin marks an invocation as running
+// until its entry is Put, in memory only, and Running reports it.
 //
 // Entries are kept for Options.Retention (7 days by default) and within a
 // budget of bytes (Options.MaxBytes): past it, the oldest entries and
@@ -157,6 +158,8 @@ type Store struct {
 	byNS     map[string]int64 // the same, by namespace
 	trimming bool             // a trim is queued
 	closed   bool
+
+	run running // invocations begun and not yet Put
 }
 
 // Open creates the tables if needed and reads what the kept logs cost.
@@ -220,8 +223,12 @@ func (s *Store) Put(ctx context.Context, e Entry) error {
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {
+		s.end(e.RequestID)
 		return errClosed
 	}
+	// Forgotten as running only once queued, so that a Query made after
+	// Running missed it finds it.
+	defer s.end(e.RequestID)
 	return s.w.Put(ctx, entryRecord{s, e})
 }
 

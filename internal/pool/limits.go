@@ -247,3 +247,28 @@ func (p *Pool) deleteSettings(ctx context.Context, ns, name string) error {
 	}
 	return nil
 }
+
+// Allocations reports, for each function of namespace that has a
+// reserved quota or provisioned instances, what it holds of the account's
+// quota.
+func (p *Pool) Allocations(namespace string) map[string]scf.Allocation {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]scf.Allocation)
+	for k, fs := range p.fns {
+		if k.ns != namespace {
+			continue
+		}
+		var a scf.Allocation
+		if fs.reserved > 0 {
+			a.ReservedMB = fs.reserved
+		}
+		for _, ps := range fs.prov {
+			a.ProvisionedMB += ps.target * ps.mem
+		}
+		if a != (scf.Allocation{}) {
+			out[k.name] = a
+		}
+	}
+	return out
+}

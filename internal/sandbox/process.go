@@ -4,8 +4,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/google/shlex"
-
 	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/scf"
 )
@@ -28,30 +26,27 @@ func ValidateID(id string) error {
 }
 
 // Argv returns the process arguments of spec: Command replaces the image's
-// Entrypoint and Args replaces its Cmd, each split with shell-like quoting
-// (github.com/google/shlex: whitespace separates words, single and double
-// quotes group them, backslash escapes; no variable expansion).
+// Entrypoint and Args replaces its Cmd, each split with scf.SplitCommand.
+// A Command without Args keeps the image's Cmd as its arguments (SCF: an
+// empty Args means the image's CMD).
 func Argv(spec Spec) ([]string, error) {
 	entry, cmd := spec.Image.Entrypoint, spec.Image.Cmd
-	if spec.Command != "" {
-		w, err := shlex.Split(spec.Command)
-		if err != nil {
-			return nil, errdefs.Invalid("ImageConfig.Command", "command %q: %w", spec.Command, err)
-		}
-		entry = w
-		// Docker's rule: a new entrypoint drops the image's CMD.
-		cmd = nil
+	w, err := scf.SplitCommand("Command", spec.Command)
+	if err != nil {
+		return nil, err
 	}
-	if spec.Args != "" {
-		w, err := shlex.Split(spec.Args)
-		if err != nil {
-			return nil, errdefs.Invalid("ImageConfig.Args", "args %q: %w", spec.Args, err)
-		}
+	if w != nil {
+		entry = w
+	}
+	if w, err = scf.SplitCommand("Args", spec.Args); err != nil {
+		return nil, err
+	}
+	if w != nil {
 		cmd = w
 	}
 	argv := append(append([]string{}, entry...), cmd...)
 	if len(argv) == 0 {
-		return nil, errdefs.Invalid("ImageConfig.Command", "the image has no entrypoint or command and none is configured")
+		return nil, errdefs.Invalid("Command", "the image has no entrypoint or command and none is configured")
 	}
 	return argv, nil
 }

@@ -18,7 +18,7 @@ func TestArgv(t *testing.T) {
 		want          []string
 	}{
 		{"image", "", "", []string{"/bin/server", "-port", "9000"}},
-		{"command drops cmd", "/bin/other -x", "", []string{"/bin/other", "-x"}},
+		{"command keeps cmd", "/bin/other -x", "", []string{"/bin/other", "-x", "-port", "9000"}},
 		{"args only", "", `-msg "hello world"`, []string{"/bin/server", "-msg", "hello world"}},
 		{"both", `sh -c`, `'echo a; echo b'`, []string{"sh", "-c", "echo a; echo b"}},
 	}
@@ -39,8 +39,10 @@ func TestArgvErrors(t *testing.T) {
 	if _, err := Argv(Spec{}); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("empty: err = %v, want invalid argument", err)
 	}
-	if _, err := Argv(Spec{Command: `sh "unterminated`}); !errors.Is(err, errdefs.ErrInvalidArgument) {
-		t.Errorf("bad quoting: err = %v, want invalid argument", err)
+	for _, spec := range []Spec{{Command: `sh "unterminated`}, {Command: "/bin/x", Args: `trailing \`}, {Command: "a\x00b"}} {
+		if _, err := Argv(spec); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("%+v: err = %v, want invalid argument", spec, err)
+		}
 	}
 }
 

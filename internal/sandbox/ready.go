@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/scfd/scfd/internal/errdefs"
@@ -10,10 +11,17 @@ import (
 )
 
 // WaitReady is the start-up check every driver runs: it connects to addr
-// every poll until the server accepts, the process ends (exited closes:
-// the error is then exitErr's), ctx ends, or budget passes (an error of
-// class errdefs.ErrUnavailable with exactly scf.StartupTimeoutMessage).
+// (host:port, the port the function's server listens on) every poll
+// until the server accepts, the process ends (exited closes: the error
+// is then exitErr's), ctx ends, or budget passes (an error of class
+// errdefs.ErrUnavailable with exactly scf.StartupTimeoutText of the port).
 func WaitReady(ctx context.Context, addr string, poll, budget time.Duration, exited <-chan struct{}, exitErr func() error) error {
+	port := scf.DefaultPort
+	if _, p, err := net.SplitHostPort(addr); err == nil {
+		if n, err := strconv.Atoi(p); err == nil {
+			port = n
+		}
+	}
 	deadline := time.NewTimer(budget)
 	defer deadline.Stop()
 	tick := time.NewTicker(poll)
@@ -29,7 +37,7 @@ func WaitReady(ctx context.Context, addr string, poll, budget time.Duration, exi
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-deadline.C:
-			return errdefs.New(errdefs.ErrUnavailable, "", "%s", scf.StartupTimeoutMessage)
+			return errdefs.New(errdefs.ErrUnavailable, "", "%s", scf.StartupTimeoutText(port))
 		case <-exited:
 			return exitErr()
 		case <-tick.C:

@@ -51,8 +51,9 @@ type Spec struct {
 	ImageRef string
 
 	// Command replaces the image's Entrypoint and Args replaces its Cmd
-	// when they are not empty. Both are SCF strings split with shell-like
-	// quoting (github.com/google/shlex): `sh -c "echo a b"` is three words.
+	// when they are not empty (a Command alone keeps the image's Cmd).
+	// Both are SCF strings split with scf.SplitCommand: `sh -c "echo a b"`
+	// is three words.
 	Command string
 	Args    string
 

@@ -28,3 +28,11 @@ type ProvisionedConcurrency struct {
 	Status       ProvisionedStatus // see the constants
 	StatusReason string            // why a start failed; empty otherwise
 }
+
+// Allocation is what one function holds of the account's concurrency
+// quota, in MB: its reserved quota and the memory of its provisioned
+// instances (instances asked for × their version's memory size).
+type Allocation struct {
+	ReservedMB    int64 // 0 when none is reserved
+	ProvisionedMB int64 // summed over the function's versions
+}

@@ -2,14 +2,17 @@
 // image configuration, with the validation rules Tencent Cloud SCF applies
 // to them.
 //
-// It is a leaf package: it imports only the standard library and errdefs,
-// and every other package speaks in its types. Values are validated once,
+// It is a leaf package: it imports only the standard library, errdefs
+// and shlex (SCF's rule for splitting Command and Args, see
+// SplitCommand), and every other package speaks in its types. Values are validated once,
 // where they enter (the API, the CLI), with the Validate* functions here;
 // after that a Name is safe to use as a file or cgroup name.
 package scf
 
 import (
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -25,7 +28,8 @@ const (
 	DefaultPort = 9000
 	// StartupTimeout bounds the start-up check of an instance.
 	StartupTimeout = 30 * time.Second
-	// StartupTimeoutMessage is SCF's exact text when the check fails.
+	// StartupTimeoutMessage is SCF's exact text when the check fails, for
+	// a server on the default port (see StartupTimeoutText).
 	StartupTimeoutMessage = "The request timed out in 30000ms.Please confirm your http server have enabled listening on port 9000."
 	// WritableLayerBytes is the size of an instance's writable layer.
 	WritableLayerBytes = 512 << 20
@@ -76,10 +80,17 @@ type ImageConfig struct {
 	ImageType                string // "personal" or "enterprise"; informational here
 	ImageUri                 string // required: host[:port]/repo[:tag][@sha256:...]
 	RegistryId               string // informational here
-	Command                  string // replaces the image's Entrypoint when set (shell-like quoting)
-	Args                     string // replaces the image's Cmd when set (shell-like quoting)
+	Command                  string // replaces the image's Entrypoint when set (see SplitCommand)
+	Args                     string // replaces the image's Cmd when set (see SplitCommand); empty keeps the image's
 	ImagePort                int64  // 0 means 9000; -1 is a job image (unsupported)
 	ContainerImageAccelerate bool   // accepted and ignored: images are always local
+}
+
+// StartupTimeoutText is SCF's message when a server does not listen on
+// port within the start-up check: StartupTimeoutMessage, naming port
+// instead of 9000.
+func StartupTimeoutText(port int) string {
+	return strings.Replace(StartupTimeoutMessage, "port 9000.", "port "+strconv.Itoa(port)+".", 1)
 }
 
 // Port is the TCP port the image's server listens on.
@@ -167,6 +178,12 @@ type Function struct {
 	// CodeRevision counts code updates, so a slow pull of an old revision
 	// cannot overwrite the result of a newer one.
 	CodeRevision int64
+	// PublishOnActive asks for a version to be published when the
+	// update in progress makes $LATEST Active (UpdateFunctionCode or
+	// UpdateFunctionConfiguration with Publish TRUE); cleared when the
+	// update ends, published or failed. Always false on published
+	// versions.
+	PublishOnActive bool `json:",omitempty"`
 
 	Status        Status
 	StatusDesc    string

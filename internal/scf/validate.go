@@ -155,6 +155,12 @@ func ValidateFunction(f *Function) error {
 	if f.Image.ImageUri == "" {
 		return errdefs.New(errdefs.ErrMissingParameter, "ImageUri", "Code.ImageConfig.ImageUri is required")
 	}
+	if _, err := SplitCommand("Command", f.Image.Command); err != nil {
+		return err
+	}
+	if _, err := SplitCommand("Args", f.Image.Args); err != nil {
+		return err
+	}
 	if f.Image.ImagePort == -1 {
 		return errdefs.New(errdefs.ErrUnsupported, "ImagePort", "ImagePort -1 (job images without an HTTP server) is not supported yet")
 	}

@@ -18,14 +18,22 @@ const DefaultLimit = 20
 
 // FunctionQuery selects $LATEST function versions for ListFunctions.
 type FunctionQuery struct {
-	Namespace   string       // "" means every namespace
-	SearchKey   string       // substring of the name, case-insensitive; "" matches all
-	Description string       // substring of the description, case-insensitive; "" matches all
-	Statuses    []scf.Status // nil matches every status
-	Offset      int          // rows to skip; must not be negative
-	Limit       int          // page size; 0 means DefaultLimit
-	OrderBy     string       // "AddTime" (the default), "ModTime" or "FunctionName"
-	Order       string       // "DESC" (the default) or "ASC"
+	Namespace   string             // "" means every namespace
+	SearchKey   string             // substring of the name, case-insensitive; "" matches all
+	Description string             // substring of the description, case-insensitive; "" matches all
+	Statuses    []scf.Status       // nil matches every status
+	Types       []scf.FunctionType // nil matches every type
+	Tags        []TagFilter        // all must match; nil matches every function
+	Offset      int                // rows to skip; must not be negative
+	Limit       int                // page size; 0 means DefaultLimit
+	OrderBy     string             // "AddTime" (the default), "ModTime" or "FunctionName"
+	Order       string             // "DESC" (the default) or "ASC"
+}
+
+// TagFilter matches functions with the tag Key set to one of Values.
+type TagFilter struct {
+	Key    string
+	Values []string
 }
 
 var orderColumns = map[string]string{
@@ -204,6 +212,24 @@ func (s *Store) ListFunctions(ctx context.Context, q FunctionQuery) ([]*scf.Func
 			args = append(args, string(st))
 		}
 		where = append(where, "status IN ("+strings.Join(marks, ", ")+")")
+	}
+	if len(q.Types) > 0 {
+		marks := make([]string, len(q.Types))
+		for i, t := range q.Types {
+			marks[i] = "?"
+			args = append(args, string(t))
+		}
+		where = append(where, "json_extract(doc, '$.Type') IN ("+strings.Join(marks, ", ")+")")
+	}
+	for _, tf := range q.Tags {
+		marks := make([]string, len(tf.Values))
+		args = append(args, tf.Key)
+		for i, v := range tf.Values {
+			marks[i] = "?"
+			args = append(args, v)
+		}
+		where = append(where, `EXISTS (SELECT 1 FROM json_each(doc, '$.Tags') AS t
+			WHERE json_extract(t.value, '$.Key') = ? AND json_extract(t.value, '$.Value') IN (`+strings.Join(marks, ", ")+`))`)
 	}
 	cond := strings.Join(where, " AND ")
 

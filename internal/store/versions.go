@@ -38,6 +38,7 @@ func (s *Store) PublishVersion(ctx context.Context, ns, name, description string
 		}
 		fn.Version = strconv.FormatInt(last, 10)
 		fn.Description = description
+		fn.PublishOnActive = false
 		now := s.timestamp()
 		fn.AddTime, fn.ModTime = now, now
 		out = fn

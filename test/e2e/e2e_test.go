@@ -38,7 +38,9 @@ func TestNodeSDK(t *testing.T) {
 	hello := testenv.BinaryImage(t, "../../examples/hello")
 	reg.Push(t, "e2e/echo:v1", hello)
 	reg.Push(t, "e2e/echo:v2", withFile(t, hello, "version", "2"))
-	reg.Push(t, "e2e/testfunc:v1", testenv.BinaryImage(t, "testfunc"))
+	testfunc := testenv.BinaryImage(t, "testfunc")
+	reg.Push(t, "e2e/testfunc:v1", testfunc)
+	reg.Push(t, "e2e/testfunc:cmd", withCmd(t, testfunc, "-mode=exit"))
 
 	// A network namespace standing for the outside world, for the
 	// functions' outbound traffic: nothing leaves the machine.
@@ -59,6 +61,7 @@ func TestNodeSDK(t *testing.T) {
 		"SCFD_E2E_IMAGE_ECHO="+reg.Ref("e2e/echo:v1"),
 		"SCFD_E2E_IMAGE_ECHO2="+reg.Ref("e2e/echo:v2"),
 		"SCFD_E2E_IMAGE_TESTFUNC="+reg.Ref("e2e/testfunc:v1"),
+		"SCFD_E2E_IMAGE_TESTFUNCCMD="+reg.Ref("e2e/testfunc:cmd"),
 		"SCFD_INSECURE_REGISTRIES="+reg.Addr, "SCFD_ALLOWED_REGISTRIES="+reg.Addr,
 		"DOCKER_CONFIG="+reg.DockerConfigDir,
 		"SCFD_E2E_WORLD="+world,
@@ -85,6 +88,22 @@ func buildScfd(t *testing.T) string {
 func withFile(t *testing.T, img v1.Image, name, body string) v1.Image {
 	t.Helper()
 	out, err := mutate.AppendLayers(img, testenv.Layer(t, []testenv.File{{Name: name, Body: body}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// withCmd returns img with its CMD set to cmd.
+func withCmd(t *testing.T, img v1.Image, cmd ...string) v1.Image {
+	t.Helper()
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cf.Config.DeepCopy()
+	c.Cmd = cmd
+	out, err := mutate.Config(img, *c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -174,7 +174,7 @@ func (s *suite) testCommandAndArgs(t *testing.T) {
 	}{
 		{"image", "", "", []string{"/server", "-listen", ":9000"}},
 		{"args", "", `-say 'hello world' -listen :9000`, []string{"/server", "-say", "hello world", "-listen", ":9000"}},
-		{"command", `/server -say "from command"`, "", []string{"/server", "-say", "from command"}},
+		{"command keeps the image's cmd", `/server -say "from command"`, "", []string{"/server", "-say", "from command", "-listen", ":9000"}},
 		{"both", `/server -say x`, `-listen 0.0.0.0:9000`, []string{"/server", "-say", "x", "-listen", "0.0.0.0:9000"}},
 	}
 	for _, tt := range tests {
@@ -272,13 +272,15 @@ func (s *suite) testStats(t *testing.T) {
 	}
 }
 
-func wantTimeout(t *testing.T, err error, took, budget time.Duration) {
+// wantTimeout checks a start-up that timed out on port: SCF's message
+// naming the port, after the budget.
+func wantTimeout(t *testing.T, err error, took, budget time.Duration, port int) {
 	t.Helper()
 	if err == nil {
 		t.Fatal("Start succeeded")
 	}
-	if err.Error() != scf.StartupTimeoutMessage {
-		t.Errorf("error = %q, want %q", err, scf.StartupTimeoutMessage)
+	if want := scf.StartupTimeoutText(port); err.Error() != want {
+		t.Errorf("error = %q, want %q", err, want)
 	}
 	if !errors.Is(err, errdefs.ErrUnavailable) {
 		t.Errorf("error class: %v is not unavailable", err)
@@ -294,7 +296,7 @@ func (s *suite) testWrongPort(t *testing.T) {
 	spec.StartupTimeout = time.Second
 	t0 := time.Now()
 	_, err := s.d.Start(context.Background(), spec)
-	wantTimeout(t, err, time.Since(t0), spec.StartupTimeout)
+	wantTimeout(t, err, time.Since(t0), spec.StartupTimeout, 9001)
 }
 
 func (s *suite) testSlowStart(t *testing.T) {
@@ -304,7 +306,7 @@ func (s *suite) testSlowStart(t *testing.T) {
 		spec.StartupTimeout = time.Second
 		t0 := time.Now()
 		_, err := s.d.Start(context.Background(), spec)
-		wantTimeout(t, err, time.Since(t0), spec.StartupTimeout)
+		wantTimeout(t, err, time.Since(t0), spec.StartupTimeout, scf.DefaultPort)
 	})
 	t.Run("in time", func(t *testing.T) {
 		spec := s.spec(t)
@@ -322,7 +324,7 @@ func (s *suite) testFullTimeout(t *testing.T) {
 	spec.Args = "-sleep 1h"
 	t0 := time.Now()
 	_, err := s.d.Start(context.Background(), spec)
-	wantTimeout(t, err, time.Since(t0), scf.StartupTimeout)
+	wantTimeout(t, err, time.Since(t0), scf.StartupTimeout, scf.DefaultPort)
 }
 
 func (s *suite) testExitAtOnce(t *testing.T) {
