@@ -185,11 +185,11 @@ func TestNamespaces(t *testing.T) {
 		{"invalid name", e.admin, "CreateNamespace", api.CreateNamespaceRequest{Namespace: "-bad"}, "InvalidParameterValue.Namespace"},
 		{"missing name", e.admin, "CreateNamespace", api.CreateNamespaceRequest{}, "MissingParameter"},
 		{"in use", e.admin, "DeleteNamespace", api.DeleteNamespaceRequest{Namespace: "team"}, "ResourceInUse.Namespace"},
-		{"default", e.admin, "DeleteNamespace", api.DeleteNamespaceRequest{Namespace: "default"}, "InvalidParameterValue.Namespace"},
+		{"default", e.admin, "DeleteNamespace", api.DeleteNamespaceRequest{Namespace: "default"}, "FailedOperation.DeleteNamespace"},
 		{"missing", e.admin, "DeleteNamespace", api.DeleteNamespaceRequest{Namespace: "nope"}, "ResourceNotFound.Namespace"},
 		{"update missing", e.admin, "UpdateNamespace", api.UpdateNamespaceRequest{Namespace: "nope"}, "ResourceNotFound.Namespace"},
-		{"not admin", e.team, "CreateNamespace", api.CreateNamespaceRequest{Namespace: "mine"}, "UnauthorizedOperation"},
-		{"bad order", e.admin, "ListNamespaces", api.ListNamespacesRequest{Orderby: "Size"}, "InvalidParameterValue.Orderby"},
+		{"not admin", e.team, "CreateNamespace", api.CreateNamespaceRequest{Namespace: "mine"}, "UnauthorizedOperation.CAM"},
+		{"bad order", e.admin, "ListNamespaces", api.ListNamespacesRequest{Orderby: "Size"}, "InvalidParameterValue.OrderBy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := code(tc.c.Call(ctx, tc.action, tc.req, nil)); got != tc.want {
@@ -446,8 +446,8 @@ func TestErrors(t *testing.T) {
 		{name: "invalid memory", action: "CreateFunction", body: `{"FunctionName":"f1","MemorySize":100,` + img + `}`, wantCode: "InvalidParameterValue.MemorySize"},
 		{name: "zip code", action: "CreateFunction", body: `{"FunctionName":"f1","Code":{"ZipFile":"UEsDBA=="}}`, wantCode: "UnsupportedOperation.Code", wantInMsg: "Code.ImageConfig"},
 		{name: "zip update", action: "UpdateFunctionCode", body: `{"FunctionName":"exists","ZipFile":"UEsDBA=="}`, wantCode: "UnsupportedOperation.Code"},
-		{name: "no image", action: "CreateFunction", body: `{"FunctionName":"f1","Code":{}}`, wantCode: "MissingParameter"},
-		{name: "no image uri", action: "CreateFunction", body: `{"FunctionName":"f1","Code":{"ImageConfig":{}}}`, wantCode: "MissingParameter"},
+		{name: "no image", action: "CreateFunction", body: `{"FunctionName":"f1","Code":{}}`, wantCode: "MissingParameter.Code"},
+		{name: "no image uri", action: "CreateFunction", body: `{"FunctionName":"f1","Code":{"ImageConfig":{}}}`, wantCode: "MissingParameter.Code"},
 		{name: "job image", action: "CreateFunction", body: `{"FunctionName":"f1","Code":{"ImageConfig":{"ImageUri":"r/a:1","ImagePort":-1}}}`, wantCode: "UnsupportedOperation.ImagePort"},
 		{name: "body not JSON", action: "GetFunction", body: `{"FunctionName":`, wantCode: "InvalidParameter"},
 		{name: "body not an object", action: "GetFunction", body: `[1]`, wantCode: "InvalidParameter"},
@@ -462,12 +462,12 @@ func TestErrors(t *testing.T) {
 		{name: "expired timestamp", action: "GetAccount", body: `{}`, at: now.Add(-6 * time.Minute), wantCode: "AuthFailure.SignatureExpire"},
 		{name: "no signature", action: "GetAccount", body: `{}`, mutate: func(r *http.Request) { r.Header.Del("Authorization") }, wantCode: "AuthFailure.SignatureFailure"},
 		{name: "not JSON content", action: "GetAccount", body: `{}`, mutate: func(r *http.Request) { r.Header.Set("Content-Type", "text/plain") }, wantCode: "InvalidParameter"},
-		{name: "delete the default namespace", action: "DeleteNamespace", body: `{"Namespace":"default"}`, wantCode: "InvalidParameterValue.Namespace"},
-		{name: "scoped key outside its namespaces", cred: teamCred, action: "GetFunction", body: `{"FunctionName":"exists"}`, wantCode: "UnauthorizedOperation"},
+		{name: "delete the default namespace", action: "DeleteNamespace", body: `{"Namespace":"default"}`, wantCode: "FailedOperation.DeleteNamespace"},
+		{name: "scoped key outside its namespaces", cred: teamCred, action: "GetFunction", body: `{"FunctionName":"exists"}`, wantCode: "UnauthorizedOperation.CAM"},
 		{name: "dynamic concurrency", action: "UpdateFunctionConfiguration", body: `{"FunctionName":"exists","InstanceConcurrencyConfig":{"DynamicEnabled":"TRUE","MaxConcurrency":2}}`, wantCode: "UnsupportedOperation.InstanceConcurrencyConfig"},
 		{name: "concurrency on an event function", action: "UpdateFunctionConfiguration", body: `{"FunctionName":"exists","InstanceConcurrencyConfig":{"MaxConcurrency":2}}`, wantCode: "InvalidParameterValue.InstanceConcurrencyConfig"},
-		{name: "unsupported filter", action: "ListFunctions", body: `{"Filters":[{"Name":"VpcId","Values":["v"]}]}`, wantCode: "UnsupportedOperation.Filters"},
-		{name: "bad list order", action: "ListFunctions", body: `{"Orderby":"Size"}`, wantCode: "InvalidParameterValue.Orderby"},
+		{name: "unsupported filter", action: "ListFunctions", body: `{"Filters":[{"Name":"VpcId","Values":["v"]}]}`, wantCode: "InvalidParameterValue.Filters"},
+		{name: "bad list order", action: "ListFunctions", body: `{"Orderby":"Size"}`, wantCode: "InvalidParameterValue.OrderBy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cred := tc.cred

@@ -46,8 +46,8 @@ func TestVersionsAndAliases(t *testing.T) {
 		req    any
 		want   string
 	}{
-		{"DeleteFunctionVersion", api.DeleteFunctionVersionRequest{FunctionName: "hello", Qualifier: "2"}, "ResourceInUse.Version"},
-		{"DeleteFunction", api.DeleteFunctionRequest{FunctionName: "hello", Qualifier: "1"}, "ResourceInUse.Version"},
+		{"DeleteFunctionVersion", api.DeleteFunctionVersionRequest{FunctionName: "hello", Qualifier: "2"}, "UnsupportedOperation.AliasBind"},
+		{"DeleteFunction", api.DeleteFunctionRequest{FunctionName: "hello", Qualifier: "1"}, "UnsupportedOperation.AliasBind"},
 		{"DeleteFunctionVersion", api.DeleteFunctionVersionRequest{FunctionName: "hello", Qualifier: "$LATEST"}, "InvalidParameterValue.Qualifier"},
 		{"DeleteFunctionVersion", api.DeleteFunctionVersionRequest{FunctionName: "hello", Qualifier: "7"}, "ResourceNotFound.Version"},
 		{"CreateAlias", api.AliasRequest{Name: "prod", FunctionName: "hello", FunctionVersion: "1"}, "ResourceInUse.Alias"},

@@ -60,10 +60,11 @@ func ValidateMemorySize(mb int64) error {
 	return errdefs.Invalid("MemorySize", "MemorySize %d is invalid: use 64, or 128 to 3072 in steps of 128 (MB)", mb)
 }
 
-// ValidateTimeout checks 1 to 900 seconds.
+// ValidateTimeout checks 1 to 900 seconds; a Timeout out of that range is
+// ErrResourceExhausted (SCF's LimitExceeded.Timeout).
 func ValidateTimeout(s int64) error {
 	if s < MinTimeout || s > MaxTimeout {
-		return errdefs.Invalid("Timeout", "Timeout %d is invalid: use 1 to 900 seconds", s)
+		return errdefs.New(errdefs.ErrResourceExhausted, "Timeout", "Timeout %d is invalid: use 1 to 900 seconds", s)
 	}
 	return nil
 }
@@ -88,7 +89,7 @@ func ValidateEnvironment(vars []Variable) error {
 		size += len(v.Key) + len(v.Value)
 	}
 	if size > MaxEnvBytes {
-		return errdefs.Invalid("Environment", "environment variables take %d bytes together; at most %d are allowed", size, MaxEnvBytes)
+		return errdefs.Invalid("EnvironmentExceededLimit", "environment variables take %d bytes together; at most %d are allowed", size, MaxEnvBytes)
 	}
 	return nil
 }
@@ -112,7 +113,7 @@ func ValidateFunction(f *Function) error {
 		return err
 	}
 	if f.InitTimeout < 0 || f.InitTimeout > MaxTimeout {
-		return errdefs.Invalid("InitTimeout", "InitTimeout %d is invalid: use 1 to 900 seconds", f.InitTimeout)
+		return errdefs.New(errdefs.ErrResourceExhausted, "InitTimeout", "InitTimeout %d is invalid: use 1 to 900 seconds", f.InitTimeout)
 	}
 	if len(f.Description) > MaxDescription {
 		return errdefs.Invalid("Description", "Description is longer than %d characters", MaxDescription)
@@ -121,7 +122,7 @@ func ValidateFunction(f *Function) error {
 		return err
 	}
 	if f.Image.ImageUri == "" {
-		return errdefs.New(errdefs.ErrMissingParameter, "ImageUri", "Code.ImageConfig.ImageUri is required")
+		return errdefs.New(errdefs.ErrMissingParameter, "Code", "Code.ImageConfig.ImageUri is required")
 	}
 	if f.Image.ImagePort == -1 {
 		return errdefs.New(errdefs.ErrUnsupported, "ImagePort", "ImagePort -1 (job images without an HTTP server) is not supported yet")
