@@ -419,6 +419,26 @@ func errOf(resp map[string]any) (code, msg string) {
 	return code, msg
 }
 
+func TestUnsupportedFieldsAtTheirDefaultsAreAccepted(t *testing.T) {
+	e := setup(t, true)
+	img := `"Code":{"ImageConfig":{"ImageType":"personal","ImageUri":"127.0.0.1:5000/a/b:1"}}`
+	body := `{"FunctionName":"plain",` + img + `,"VpcConfig":{"VpcId":"","SubnetId":""},"Role":"","ClsLogsetId":"","Layers":[],` +
+		`"DeadLetterConfig":{"Type":"","Name":""},"TraceEnable":"FALSE","IntranetConfig":{"IpFixed":"DISABLE"},"CfsConfig":{"CfsInsList":[]},` +
+		`"InstanceConcurrencyConfig":{"Type":"Request-Based","InstanceIsolationEnabled":"FALSE","SessionConfig":{}}}`
+	if code, msg := errOf(raw(t, e, adminCred, "CreateFunction", body, now, nil)); code != "" {
+		t.Fatalf("CreateFunction with every unsupported field at its default: %s (%s)", code, msg)
+	}
+	update := `{"FunctionName":"plain","VpcConfig":{},"TraceEnable":"FALSE","IntranetConfig":{"IpFixed":""},"DeadLetterConfig":{}}`
+	if code, msg := errOf(raw(t, e, adminCred, "UpdateFunctionConfiguration", update, now, nil)); code != "" {
+		t.Fatalf("UpdateFunctionConfiguration with defaults: %s (%s)", code, msg)
+	}
+	var got api.GetFunctionResponse
+	call(t, e.admin, "GetFunction", api.GetFunctionRequest{FunctionName: "plain"}, &got)
+	if got.VpcConfig != (api.VpcConfig{}) || got.Role != "" || got.ClsTopicId != "" || len(got.Layers) != 0 || got.TraceEnable != "FALSE" {
+		t.Errorf("GetFunction reports %+v %q %q %v %q, want the defaults", got.VpcConfig, got.Role, got.ClsTopicId, got.Layers, got.TraceEnable)
+	}
+}
+
 func TestErrors(t *testing.T) {
 	e := setup(t, true)
 	call(t, e.admin, "CreateFunction", api.CreateFunctionRequest{FunctionName: "exists", Code: imageCode("127.0.0.1:5000/a/b:1")}, nil)
@@ -446,6 +466,18 @@ func TestErrors(t *testing.T) {
 		{name: "invalid memory", action: "CreateFunction", body: `{"FunctionName":"f1","MemorySize":100,` + img + `}`, wantCode: "InvalidParameterValue.MemorySize"},
 		{name: "zip code", action: "CreateFunction", body: `{"FunctionName":"f1","Code":{"ZipFile":"UEsDBA=="}}`, wantCode: "UnsupportedOperation.Code", wantInMsg: "Code.ImageConfig"},
 		{name: "zip update", action: "UpdateFunctionCode", body: `{"FunctionName":"exists","ZipFile":"UEsDBA=="}`, wantCode: "UnsupportedOperation.Code"},
+		{name: "vpc", action: "CreateFunction", body: `{"FunctionName":"f1",` + img + `,"VpcConfig":{"VpcId":"vpc-1","SubnetId":"subnet-1"}}`, wantCode: "UnsupportedOperation.VpcConfig"},
+		{name: "role", action: "UpdateFunctionConfiguration", body: `{"FunctionName":"exists","Role":"SCF_QcsRole"}`, wantCode: "UnsupportedOperation.Role"},
+		{name: "cls", action: "UpdateFunctionConfiguration", body: `{"FunctionName":"exists","ClsLogsetId":"ls","ClsTopicId":"tp"}`, wantCode: "UnsupportedOperation.ClsLogsetId"},
+		{name: "cls topic", action: "CreateFunction", body: `{"FunctionName":"f1",` + img + `,"ClsTopicId":"tp"}`, wantCode: "UnsupportedOperation.ClsTopicId"},
+		{name: "layers", action: "CreateFunction", body: `{"FunctionName":"f1",` + img + `,"Layers":[{"LayerName":"l","LayerVersion":1}]}`, wantCode: "UnsupportedOperation.Layers"},
+		{name: "dead letters", action: "CreateFunction", body: `{"FunctionName":"f1",` + img + `,"DeadLetterConfig":{"Type":"CMQ-QUEUE","Name":"q"}}`, wantCode: "UnsupportedOperation.DeadLetterConfig"},
+		{name: "cfs", action: "UpdateFunctionConfiguration", body: `{"FunctionName":"exists","CfsConfig":{"CfsInsList":[{"CfsId":"cfs-1"}]}}`, wantCode: "UnsupportedOperation.CfsConfig"},
+		{name: "tracing", action: "CreateFunction", body: `{"FunctionName":"f1",` + img + `,"TraceEnable":"TRUE"}`, wantCode: "UnsupportedOperation.TraceEnable"},
+		{name: "fixed intranet ip", action: "UpdateFunctionConfiguration", body: `{"FunctionName":"exists","IntranetConfig":{"IpFixed":"ENABLE"}}`, wantCode: "UnsupportedOperation.IntranetConfig"},
+		{name: "session concurrency", action: "CreateFunction", body: `{"FunctionName":"f1",` + img + `,"Type":"HTTP","InstanceConcurrencyConfig":{"Type":"Session-Based","MaxConcurrency":2}}`, wantCode: "UnsupportedOperation.InstanceConcurrencyConfig.Type"},
+		{name: "session config", action: "CreateFunction", body: `{"FunctionName":"f1",` + img + `,"Type":"HTTP","InstanceConcurrencyConfig":{"SessionConfig":{"SessionSource":"HEADER","SessionName":"sess1"}}}`, wantCode: "UnsupportedOperation.SessionConfig"},
+		{name: "instance isolation", action: "UpdateFunctionConfiguration", body: `{"FunctionName":"exists","InstanceConcurrencyConfig":{"InstanceIsolationEnabled":"TRUE"}}`, wantCode: "UnsupportedOperation.InstanceIsolationEnabled"},
 		{name: "no image", action: "CreateFunction", body: `{"FunctionName":"f1","Code":{}}`, wantCode: "MissingParameter.Code"},
 		{name: "no image uri", action: "CreateFunction", body: `{"FunctionName":"f1","Code":{"ImageConfig":{}}}`, wantCode: "MissingParameter.Code"},
 		{name: "job image", action: "CreateFunction", body: `{"FunctionName":"f1","Code":{"ImageConfig":{"ImageUri":"r/a:1","ImagePort":-1}}}`, wantCode: "UnsupportedOperation.ImagePort"},

@@ -28,6 +28,12 @@ func (s *Server) initialStatus(creating bool) scf.Status {
 }
 
 func (s *Server) createFunction(ctx context.Context, call *Call, ns string, req *CreateFunctionRequest) (any, error) {
+	if err := refuseExtras(req.FunctionExtras); err != nil {
+		return nil, err
+	}
+	if err := refuseConcurrencyExtras(req.InstanceConcurrencyConfig); err != nil {
+		return nil, err
+	}
 	image, err := imageFromCode(req.Code)
 	if err != nil {
 		return nil, err
@@ -193,6 +199,12 @@ func (s *Server) updateFunctionCode(ctx context.Context, call *Call, ns string, 
 
 func (s *Server) updateFunctionConfiguration(ctx context.Context, call *Call, ns string, req *UpdateFunctionConfigurationRequest) (any, error) {
 	if err := refusePublish(req.Publish); err != nil {
+		return nil, err
+	}
+	if err := refuseExtras(req.FunctionExtras); err != nil {
+		return nil, err
+	}
+	if err := refuseConcurrencyExtras(req.InstanceConcurrencyConfig); err != nil {
 		return nil, err
 	}
 	var concurrency scf.InstanceConcurrency

@@ -51,7 +51,7 @@ func TestVersionsAndAliases(t *testing.T) {
 		{"DeleteFunctionVersion", api.DeleteFunctionVersionRequest{FunctionName: "hello", Qualifier: "$LATEST"}, "InvalidParameterValue.Qualifier"},
 		{"DeleteFunctionVersion", api.DeleteFunctionVersionRequest{FunctionName: "hello", Qualifier: "7"}, "ResourceNotFound.Version"},
 		{"CreateAlias", api.AliasRequest{Name: "prod", FunctionName: "hello", FunctionVersion: "1"}, "ResourceInUse.Alias"},
-		{"CreateAlias", api.AliasRequest{Name: "x", FunctionName: "hello", FunctionVersion: "9"}, "ResourceNotFound.Version"},
+		{"CreateAlias", api.AliasRequest{Name: "x", FunctionName: "hello", FunctionVersion: "9"}, "ResourceNotFound.FunctionVersion"},
 		{"CreateAlias", api.AliasRequest{Name: "1bad", FunctionName: "hello", FunctionVersion: "1"}, "InvalidParameterValue.Name"},
 		{"CreateAlias", api.AliasRequest{Name: "heavy", FunctionName: "hello", FunctionVersion: "1",
 			RoutingConfig: &api.RoutingConfig{AdditionalVersionWeights: []api.VersionWeight{{Version: "2", Weight: 2}}}}, "InvalidParameterValue.RoutingConfig"},

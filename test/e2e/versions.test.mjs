@@ -98,8 +98,8 @@ describe("versions and aliases", () => {
   });
 
   test("a routed version cannot be deleted; moving the alias frees it", async () => {
-    await expectCode(() => scf.DeleteFunctionVersion({ FunctionName: "ver", Qualifier: "2" }), "ResourceInUse.Version");
-    await expectCode(() => scf.DeleteFunction({ FunctionName: "ver", Qualifier: "1" }), "ResourceInUse.Version");
+    await expectCode(() => scf.DeleteFunctionVersion({ FunctionName: "ver", Qualifier: "2" }), "UnsupportedOperation.AliasBind");
+    await expectCode(() => scf.DeleteFunction({ FunctionName: "ver", Qualifier: "1" }), "UnsupportedOperation.AliasBind");
     await scf.UpdateAlias({ Name: "prod", FunctionName: "ver", FunctionVersion: "2" });
     for (let i = 0; i < 5; i++) assert.equal(await run({ Qualifier: "prod" }), "2");
     await scf.DeleteFunctionVersion({ FunctionName: "ver", Qualifier: "1" });
@@ -114,6 +114,6 @@ describe("versions and aliases", () => {
     await scf.CreateAlias({ Name: "$DEFAULT", FunctionName: "ver", FunctionVersion: "2" });
     const dflt = await scf.InvokeFunction({ FunctionName: "ver", Event: "{}" });
     assert.equal(JSON.parse(dflt.Result.RetMsg).headers["X-Scf-Version"], "2");
-    await expectCode(() => scf.Invoke({ FunctionName: "ver", Qualifier: "ghost" }), "ResourceNotFound.Alias");
+    await expectCode(() => scf.Invoke({ FunctionName: "ver", Qualifier: "ghost" }), "ResourceNotFound.Qualifier");
   });
 });
