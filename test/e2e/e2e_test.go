@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -50,7 +51,15 @@ func TestNodeSDK(t *testing.T) {
 		world = netnstest.World(t, 4)
 	}
 
-	cmd := exec.Command(node, "--test", "--test-reporter=spec", ".")
+	// SCFD_E2E_ONLY names test files to run instead of all (for
+	// development: "codes.test.mjs versions.test.mjs").
+	args := []string{"--test", "--test-reporter=spec"}
+	if only := strings.Fields(os.Getenv("SCFD_E2E_ONLY")); len(only) > 0 {
+		args = append(args, only...)
+	} else {
+		args = append(args, ".")
+	}
+	cmd := exec.Command(node, args...)
 	cmd.Env = append(os.Environ(),
 		"SCFD_BIN="+bin,
 		"SCFD_E2E_IMAGE_ECHO="+reg.Ref("e2e/echo:v1"),
