@@ -3,8 +3,9 @@
 // with {"Response": {..., "RequestId": "<uuid>"}} and HTTP 200, errors
 // included, as Tencent Cloud does.
 //
-// It is the only place where scfd's error classes (package errdefs) become
-// SCF error codes. Handlers speak to the store through the small Store
+// It answers every error with the SCF code that scf.ErrorCode, the one
+// table from scfd's error classes (package errdefs) to SCF's codes, gives
+// it. Handlers speak to the store through the small Store
 // interface declared here, start image pulls through Deployer, and reach
 // every other service (invocations, logs, triggers, concurrency, ...)
 // through a small interface of Options; a service left nil answers its
