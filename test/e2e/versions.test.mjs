@@ -76,6 +76,14 @@ describe("versions and aliases", () => {
     assert.ok(seen[2] >= 15 && seen[2] <= 45, `version 2 ran ${seen[2]} of 100 times`);
   });
 
+  test("GetFunction of an alias answers its main version, as clients check before they invoke", async () => {
+    const f = await scf.GetFunction({ FunctionName: "ver", Qualifier: "prod" });
+    assert.deepEqual([f.FunctionVersion, f.Qualifier, f.Status, f.ImageConfig.ImageUri], ["1", "prod", "Active", image("echo")]);
+    const logs = await scf.GetFunctionLogs({ FunctionName: "ver", Qualifier: "prod", Limit: 100 });
+    assert.ok(logs.TotalCount >= 100, `logs of prod: ${logs.TotalCount}`);
+    await expectCode(() => scf.GetFunction({ FunctionName: "ver", Qualifier: "ghost" }), "ResourceNotFound.Version");
+  });
+
   test("rule routing by RoutingKey", async () => {
     await scf.UpdateAlias({
       Name: "prod",
