@@ -51,15 +51,13 @@ func TestNodeSDK(t *testing.T) {
 		world = netnstest.World(t, 4)
 	}
 
-	// SCFD_E2E_ONLY names test files to run instead of all (for
-	// development: "codes.test.mjs versions.test.mjs").
-	args := []string{"--test", "--test-reporter=spec"}
-	if only := strings.Fields(os.Getenv("SCFD_E2E_ONLY")); len(only) > 0 {
-		args = append(args, only...)
-	} else {
-		args = append(args, ".")
+	// SCFD_E2E_ONLY names test files to run instead of all, as
+	// "invoke.test.mjs usage.test.mjs".
+	files := []string{"."}
+	if only := os.Getenv("SCFD_E2E_ONLY"); only != "" {
+		files = strings.Fields(only)
 	}
-	cmd := exec.Command(node, args...)
+	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, files...)...)
 	cmd.Env = append(os.Environ(),
 		"SCFD_BIN="+bin,
 		"SCFD_E2E_IMAGE_ECHO="+reg.Ref("e2e/echo:v1"),
