@@ -3,8 +3,9 @@
 // with {"Response": {..., "RequestId": "<uuid>"}} and HTTP 200, errors
 // included, as Tencent Cloud does.
 //
-// It is the only place where scfd's error classes (package errdefs) become
-// SCF error codes. Handlers speak to the store through the small Store
+// It answers every error with the SCF code that scf.ErrorCode, the one
+// table from scfd's error classes (package errdefs) to SCF's codes, gives
+// it. Handlers speak to the store through the small Store
 // interface declared here, start image pulls through Deployer, and reach
 // every other service (invocations, logs, triggers, concurrency, ...)
 // through a small interface of Options; a service left nil answers its
@@ -203,7 +204,7 @@ func jsonType(goType string) string {
 // Authorize checks that the caller's key may act on namespace.
 func (c *Call) Authorize(namespace string) error {
 	if !c.Scope.Allows(namespace) {
-		return errdefs.New(errdefs.ErrUnauthorized, "", "this SecretId may not act on namespace %q", namespace)
+		return errdefs.New(errdefs.ErrUnauthorized, "CAM", "this SecretId may not act on namespace %q", namespace)
 	}
 	return nil
 }
@@ -361,8 +362,9 @@ func (s *Server) ServeAction(w http.ResponseWriter, r *http.Request, action stri
 	s.writeResponse(w, r, reqID, resp)
 }
 
-// errorCode maps an error to its SCF code and client-safe message.
-// ok is false for errors of no known class: an InternalError.
+// errorCode maps an error to its SCF code (scf.ErrorCode, the one table
+// of codes) and client-safe message. ok is false for errors of no known
+// class: an InternalError.
 func errorCode(err error) (code, msg string, ok bool) {
 	var apiErr *Error
 	if errors.As(err, &apiErr) {
@@ -373,33 +375,9 @@ func errorCode(err error) (code, msg string, ok bool) {
 		errors.As(err, &te)
 		return c, te.Msg, true
 	}
-	var prefix string
-	suffix := true
-	switch {
-	case errors.Is(err, errdefs.ErrNotFound):
-		prefix = "ResourceNotFound"
-	case errors.Is(err, errdefs.ErrAlreadyExists), errors.Is(err, errdefs.ErrInUse):
-		prefix = "ResourceInUse"
-	case errors.Is(err, errdefs.ErrInvalidArgument):
-		prefix = "InvalidParameterValue"
-	case errors.Is(err, errdefs.ErrMissingParameter):
-		prefix, suffix = "MissingParameter", false
-	case errors.Is(err, errdefs.ErrResourceExhausted):
-		prefix = "LimitExceeded"
-	case errors.Is(err, errdefs.ErrUnsupported):
-		prefix = "UnsupportedOperation"
-	case errors.Is(err, errdefs.ErrFailedPrecondition):
-		prefix = "FailedOperation"
-	case errors.Is(err, errdefs.ErrUnavailable):
-		prefix = "ResourceUnavailable"
-	case errors.Is(err, errdefs.ErrUnauthorized):
-		prefix, suffix = "UnauthorizedOperation", false
-	default:
-		return "InternalError", "an internal error occurred", false
-	}
-	code = prefix
-	if r := errdefs.Resource(err); suffix && r != "" {
-		code += "." + r
+	code, ok = scf.ErrorCode(err)
+	if !ok {
+		return code, "an internal error occurred", false
 	}
 	return code, errdefs.Message(err, err.Error()), true
 }

@@ -185,11 +185,11 @@ func TestNamespaces(t *testing.T) {
 		{"invalid name", e.admin, "CreateNamespace", api.CreateNamespaceRequest{Namespace: "-bad"}, "InvalidParameterValue.Namespace"},
 		{"missing name", e.admin, "CreateNamespace", api.CreateNamespaceRequest{}, "MissingParameter"},
 		{"in use", e.admin, "DeleteNamespace", api.DeleteNamespaceRequest{Namespace: "team"}, "ResourceInUse.Namespace"},
-		{"default", e.admin, "DeleteNamespace", api.DeleteNamespaceRequest{Namespace: "default"}, "InvalidParameterValue.Namespace"},
+		{"default", e.admin, "DeleteNamespace", api.DeleteNamespaceRequest{Namespace: "default"}, "FailedOperation.DeleteNamespace"},
 		{"missing", e.admin, "DeleteNamespace", api.DeleteNamespaceRequest{Namespace: "nope"}, "ResourceNotFound.Namespace"},
 		{"update missing", e.admin, "UpdateNamespace", api.UpdateNamespaceRequest{Namespace: "nope"}, "ResourceNotFound.Namespace"},
-		{"not admin", e.team, "CreateNamespace", api.CreateNamespaceRequest{Namespace: "mine"}, "UnauthorizedOperation"},
-		{"bad order", e.admin, "ListNamespaces", api.ListNamespacesRequest{Orderby: "Size"}, "InvalidParameterValue.Orderby"},
+		{"not admin", e.team, "CreateNamespace", api.CreateNamespaceRequest{Namespace: "mine"}, "UnauthorizedOperation.CAM"},
+		{"bad order", e.admin, "ListNamespaces", api.ListNamespacesRequest{Orderby: "Size"}, "InvalidParameterValue.OrderBy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := code(tc.c.Call(ctx, tc.action, tc.req, nil)); got != tc.want {
@@ -419,6 +419,26 @@ func errOf(resp map[string]any) (code, msg string) {
 	return code, msg
 }
 
+func TestUnsupportedFieldsAtTheirDefaultsAreAccepted(t *testing.T) {
+	e := setup(t, true)
+	img := `"Code":{"ImageConfig":{"ImageType":"personal","ImageUri":"127.0.0.1:5000/a/b:1"}}`
+	body := `{"FunctionName":"plain",` + img + `,"VpcConfig":{"VpcId":"","SubnetId":""},"Role":"","ClsLogsetId":"","Layers":[],` +
+		`"DeadLetterConfig":{"Type":"","Name":""},"TraceEnable":"FALSE","IntranetConfig":{"IpFixed":"DISABLE"},"CfsConfig":{"CfsInsList":[]},` +
+		`"InstanceConcurrencyConfig":{"Type":"Request-Based","InstanceIsolationEnabled":"FALSE","SessionConfig":{}}}`
+	if code, msg := errOf(raw(t, e, adminCred, "CreateFunction", body, now, nil)); code != "" {
+		t.Fatalf("CreateFunction with every unsupported field at its default: %s (%s)", code, msg)
+	}
+	update := `{"FunctionName":"plain","VpcConfig":{},"TraceEnable":"FALSE","IntranetConfig":{"IpFixed":""},"DeadLetterConfig":{}}`
+	if code, msg := errOf(raw(t, e, adminCred, "UpdateFunctionConfiguration", update, now, nil)); code != "" {
+		t.Fatalf("UpdateFunctionConfiguration with defaults: %s (%s)", code, msg)
+	}
+	var got api.GetFunctionResponse
+	call(t, e.admin, "GetFunction", api.GetFunctionRequest{FunctionName: "plain"}, &got)
+	if got.VpcConfig != (api.VpcConfig{}) || got.Role != "" || got.ClsTopicId != "" || len(got.Layers) != 0 || got.TraceEnable != "FALSE" {
+		t.Errorf("GetFunction reports %+v %q %q %v %q, want the defaults", got.VpcConfig, got.Role, got.ClsTopicId, got.Layers, got.TraceEnable)
+	}
+}
+
 func TestErrors(t *testing.T) {
 	e := setup(t, true)
 	call(t, e.admin, "CreateFunction", api.CreateFunctionRequest{FunctionName: "exists", Code: imageCode("127.0.0.1:5000/a/b:1")}, nil)
@@ -446,8 +466,20 @@ func TestErrors(t *testing.T) {
 		{name: "invalid memory", action: "CreateFunction", body: `{"FunctionName":"f1","MemorySize":100,` + img + `}`, wantCode: "InvalidParameterValue.MemorySize"},
 		{name: "zip code", action: "CreateFunction", body: `{"FunctionName":"f1","Code":{"ZipFile":"UEsDBA=="}}`, wantCode: "UnsupportedOperation.Code", wantInMsg: "Code.ImageConfig"},
 		{name: "zip update", action: "UpdateFunctionCode", body: `{"FunctionName":"exists","ZipFile":"UEsDBA=="}`, wantCode: "UnsupportedOperation.Code"},
-		{name: "no image", action: "CreateFunction", body: `{"FunctionName":"f1","Code":{}}`, wantCode: "MissingParameter"},
-		{name: "no image uri", action: "CreateFunction", body: `{"FunctionName":"f1","Code":{"ImageConfig":{}}}`, wantCode: "MissingParameter"},
+		{name: "vpc", action: "CreateFunction", body: `{"FunctionName":"f1",` + img + `,"VpcConfig":{"VpcId":"vpc-1","SubnetId":"subnet-1"}}`, wantCode: "UnsupportedOperation.VpcConfig"},
+		{name: "role", action: "UpdateFunctionConfiguration", body: `{"FunctionName":"exists","Role":"SCF_QcsRole"}`, wantCode: "UnsupportedOperation.Role"},
+		{name: "cls", action: "UpdateFunctionConfiguration", body: `{"FunctionName":"exists","ClsLogsetId":"ls","ClsTopicId":"tp"}`, wantCode: "UnsupportedOperation.ClsLogsetId"},
+		{name: "cls topic", action: "CreateFunction", body: `{"FunctionName":"f1",` + img + `,"ClsTopicId":"tp"}`, wantCode: "UnsupportedOperation.ClsTopicId"},
+		{name: "layers", action: "CreateFunction", body: `{"FunctionName":"f1",` + img + `,"Layers":[{"LayerName":"l","LayerVersion":1}]}`, wantCode: "UnsupportedOperation.Layers"},
+		{name: "dead letters", action: "CreateFunction", body: `{"FunctionName":"f1",` + img + `,"DeadLetterConfig":{"Type":"CMQ-QUEUE","Name":"q"}}`, wantCode: "UnsupportedOperation.DeadLetterConfig"},
+		{name: "cfs", action: "UpdateFunctionConfiguration", body: `{"FunctionName":"exists","CfsConfig":{"CfsInsList":[{"CfsId":"cfs-1"}]}}`, wantCode: "UnsupportedOperation.CfsConfig"},
+		{name: "tracing", action: "CreateFunction", body: `{"FunctionName":"f1",` + img + `,"TraceEnable":"TRUE"}`, wantCode: "UnsupportedOperation.TraceEnable"},
+		{name: "fixed intranet ip", action: "UpdateFunctionConfiguration", body: `{"FunctionName":"exists","IntranetConfig":{"IpFixed":"ENABLE"}}`, wantCode: "UnsupportedOperation.IntranetConfig"},
+		{name: "session concurrency", action: "CreateFunction", body: `{"FunctionName":"f1",` + img + `,"Type":"HTTP","InstanceConcurrencyConfig":{"Type":"Session-Based","MaxConcurrency":2}}`, wantCode: "UnsupportedOperation.InstanceConcurrencyConfig.Type"},
+		{name: "session config", action: "CreateFunction", body: `{"FunctionName":"f1",` + img + `,"Type":"HTTP","InstanceConcurrencyConfig":{"SessionConfig":{"SessionSource":"HEADER","SessionName":"sess1"}}}`, wantCode: "UnsupportedOperation.SessionConfig"},
+		{name: "instance isolation", action: "UpdateFunctionConfiguration", body: `{"FunctionName":"exists","InstanceConcurrencyConfig":{"InstanceIsolationEnabled":"TRUE"}}`, wantCode: "UnsupportedOperation.InstanceIsolationEnabled"},
+		{name: "no image", action: "CreateFunction", body: `{"FunctionName":"f1","Code":{}}`, wantCode: "MissingParameter.Code"},
+		{name: "no image uri", action: "CreateFunction", body: `{"FunctionName":"f1","Code":{"ImageConfig":{}}}`, wantCode: "MissingParameter.Code"},
 		{name: "job image", action: "CreateFunction", body: `{"FunctionName":"f1","Code":{"ImageConfig":{"ImageUri":"r/a:1","ImagePort":-1}}}`, wantCode: "UnsupportedOperation.ImagePort"},
 		{name: "body not JSON", action: "GetFunction", body: `{"FunctionName":`, wantCode: "InvalidParameter"},
 		{name: "body not an object", action: "GetFunction", body: `[1]`, wantCode: "InvalidParameter"},
@@ -470,12 +502,12 @@ func TestErrors(t *testing.T) {
 		{name: "expired timestamp", action: "GetAccount", body: `{}`, at: now.Add(-6 * time.Minute), wantCode: "AuthFailure.SignatureExpire"},
 		{name: "no signature", action: "GetAccount", body: `{}`, mutate: func(r *http.Request) { r.Header.Del("Authorization") }, wantCode: "AuthFailure.InvalidAuthorization"},
 		{name: "not JSON content", action: "GetAccount", body: `{}`, mutate: func(r *http.Request) { r.Header.Set("Content-Type", "text/plain") }, wantCode: "InvalidParameter"},
-		{name: "delete the default namespace", action: "DeleteNamespace", body: `{"Namespace":"default"}`, wantCode: "InvalidParameterValue.Namespace"},
-		{name: "scoped key outside its namespaces", cred: teamCred, action: "GetFunction", body: `{"FunctionName":"exists"}`, wantCode: "UnauthorizedOperation"},
+		{name: "delete the default namespace", action: "DeleteNamespace", body: `{"Namespace":"default"}`, wantCode: "FailedOperation.DeleteNamespace"},
+		{name: "scoped key outside its namespaces", cred: teamCred, action: "GetFunction", body: `{"FunctionName":"exists"}`, wantCode: "UnauthorizedOperation.CAM"},
 		{name: "dynamic concurrency", action: "UpdateFunctionConfiguration", body: `{"FunctionName":"exists","InstanceConcurrencyConfig":{"DynamicEnabled":"TRUE","MaxConcurrency":2}}`, wantCode: "UnsupportedOperation.InstanceConcurrencyConfig"},
 		{name: "concurrency on an event function", action: "UpdateFunctionConfiguration", body: `{"FunctionName":"exists","InstanceConcurrencyConfig":{"MaxConcurrency":2}}`, wantCode: "InvalidParameterValue.InstanceConcurrencyConfig"},
-		{name: "unsupported filter", action: "ListFunctions", body: `{"Filters":[{"Name":"VpcId","Values":["v"]}]}`, wantCode: "UnsupportedOperation.Filters"},
-		{name: "bad list order", action: "ListFunctions", body: `{"Orderby":"Size"}`, wantCode: "InvalidParameterValue.Orderby"},
+		{name: "unsupported filter", action: "ListFunctions", body: `{"Filters":[{"Name":"VpcId","Values":["v"]}]}`, wantCode: "InvalidParameterValue.Filters"},
+		{name: "bad list order", action: "ListFunctions", body: `{"Orderby":"Size"}`, wantCode: "InvalidParameterValue.OrderBy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cred := tc.cred

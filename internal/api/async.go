@@ -205,7 +205,7 @@ func (s *Server) updateEventInvokeConfig(ctx context.Context, call *Call, ns str
 	}
 	c := req.AsyncTriggerConfig
 	if len(c.RetryConfig) > 1 {
-		return nil, errdefs.Invalid("AsyncTriggerConfig.RetryConfig", "RetryConfig takes one element")
+		return nil, errdefs.Invalid("AsyncTriggerConfig", "RetryConfig takes one element")
 	}
 	if len(c.RetryConfig) == 1 {
 		p.RetryNum = int(c.RetryConfig[0].RetryNum)
@@ -244,7 +244,7 @@ func eventOf(ctx context.Context, call *Call, q AsyncEvents, id string) (async.E
 	}
 	if !call.Scope.Allows(e.Namespace) {
 		// Do not tell other namespaces' events apart from missing ones.
-		return async.Event{}, errdefs.NotFound("InvokeRequestId", "no asynchronous event has request id %s", id)
+		return async.Event{}, errdefs.NotFound("AsyncEvent", "no asynchronous event has request id %s", id)
 	}
 	return e, nil
 }

@@ -79,7 +79,7 @@ func TestEventInvokeConfig(t *testing.T) {
 		code         string
 	}{
 		{"MsgTTL too small", "UpdateFunctionEventInvokeConfig", api.UpdateFunctionEventInvokeConfigRequest{
-			FunctionName: "fn", AsyncTriggerConfig: &api.AsyncTriggerConfig{MsgTTL: 1}}, "InvalidParameterValue.AsyncTriggerConfig.MsgTTL"},
+			FunctionName: "fn", AsyncTriggerConfig: &api.AsyncTriggerConfig{MsgTTL: 1}}, "LimitExceeded.MsgTTL"},
 		{"no config", "UpdateFunctionEventInvokeConfig", api.UpdateFunctionEventInvokeConfigRequest{FunctionName: "fn"}, "MissingParameter"},
 		{"unknown function", "UpdateFunctionEventInvokeConfig", api.UpdateFunctionEventInvokeConfigRequest{
 			FunctionName: "nope", AsyncTriggerConfig: &api.AsyncTriggerConfig{MsgTTL: 600}}, "ResourceNotFound.Function"},
@@ -130,9 +130,9 @@ func TestAsyncEventActions(t *testing.T) {
 		req          any
 		code         string
 	}{
-		{"other namespace's event", "GetAsyncEventStatus", api.GetAsyncEventStatusRequest{InvokeRequestId: id}, "ResourceNotFound.InvokeRequestId"},
-		{"list another namespace", "ListAsyncEvents", api.ListAsyncEventsRequest{FunctionName: "fn"}, "UnauthorizedOperation"},
-		{"retry another namespace's event", "RetryAsyncEvent", api.RetryAsyncEventRequest{InvokeRequestId: id}, "ResourceNotFound.InvokeRequestId"},
+		{"other namespace's event", "GetAsyncEventStatus", api.GetAsyncEventStatusRequest{InvokeRequestId: id}, "ResourceNotFound.AsyncEvent"},
+		{"list another namespace", "ListAsyncEvents", api.ListAsyncEventsRequest{FunctionName: "fn"}, "UnauthorizedOperation.CAM"},
+		{"retry another namespace's event", "RetryAsyncEvent", api.RetryAsyncEventRequest{InvokeRequestId: id}, "ResourceNotFound.AsyncEvent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := code(e.team.Call(ctx, tc.action, tc.req, nil)); got != tc.code {
@@ -140,8 +140,8 @@ func TestAsyncEventActions(t *testing.T) {
 			}
 		})
 	}
-	if got := code(e.admin.Call(ctx, "TerminateAsyncEvent", api.TerminateAsyncEventRequest{FunctionName: "fn", InvokeRequestId: id}, nil)); got != "FailedOperation.AsyncEvent" {
-		t.Errorf("terminating an ended event: %q, want FailedOperation.AsyncEvent", got)
+	if got := code(e.admin.Call(ctx, "TerminateAsyncEvent", api.TerminateAsyncEventRequest{FunctionName: "fn", InvokeRequestId: id}, nil)); got != "FailedOperation.AsyncEventStatus" {
+		t.Errorf("terminating an ended event: %q, want FailedOperation.AsyncEventStatus", got)
 	}
 	if got := code(e.admin.Call(ctx, "ListAsyncEvents", api.ListAsyncEventsRequest{FunctionName: "fn", Status: []string{"DONE"}}, nil)); got != "InvalidParameterValue.Status" {
 		t.Errorf("bad status: %q", got)

@@ -158,7 +158,7 @@ func (s *Server) deleteReserved(ctx context.Context, call *Call, ns string, req 
 
 func (s *Server) putTotal(ctx context.Context, call *Call, req *PutTotalConcurrencyConfigRequest) (any, error) {
 	if !call.Scope.Admin {
-		return nil, errdefs.New(errdefs.ErrUnauthorized, "", "only an administrator key may change the account's concurrency quota")
+		return nil, errdefs.New(errdefs.ErrUnauthorized, "CAM", "only an administrator key may change the account's concurrency quota")
 	}
 	if req.TotalConcurrencyMem == nil {
 		return nil, errdefs.New(errdefs.ErrMissingParameter, "", "TotalConcurrencyMem is required")
@@ -190,9 +190,23 @@ func (s *Server) getProvisioned(ctx context.Context, call *Call, ns string, req 
 	if err := s.exists(ctx, ns, req.FunctionName); err != nil {
 		return nil, err
 	}
-	un, pcs, err := s.opts.Concurrency.GetProvisioned(ctx, ns, req.FunctionName, req.Qualifier)
-	if err != nil {
-		return nil, err
+	// No Qualifier: every version; a version; or an alias: the versions it
+	// routes to.
+	versions := []string{""}
+	if req.Qualifier != "" {
+		var err error
+		if versions, err = s.versionsOf(ctx, ns, req.FunctionName, req.Qualifier); err != nil {
+			return nil, err
+		}
+	}
+	var un int64
+	var pcs []scf.ProvisionedConcurrency
+	for _, v := range versions {
+		u, got, err := s.opts.Concurrency.GetProvisioned(ctx, ns, req.FunctionName, v)
+		if err != nil {
+			return nil, err
+		}
+		un, pcs = u, append(pcs, got...)
 	}
 	resp := GetProvisionedConcurrencyConfigResponse{UnallocatedConcurrencyNum: un, Allocated: []VersionProvisionedConcurrencyInfo{}}
 	for _, pc := range pcs {

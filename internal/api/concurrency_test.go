@@ -67,7 +67,7 @@ func TestReservedConcurrencyActions(t *testing.T) {
 	}{
 		{"above total minus 12800", "PutReservedConcurrencyConfig",
 			api.PutReservedConcurrencyConfigRequest{FunctionName: "fn", ReservedConcurrencyMem: ptr[int64](128000 - 12800 + 1)},
-			"FailedOperation.ReservedExceedTotal"},
+			"LimitExceeded.FunctionReservedConcurrencyMemory"},
 		{"missing quota", "PutReservedConcurrencyConfig",
 			api.PutReservedConcurrencyConfigRequest{FunctionName: "fn"}, "MissingParameter"},
 		{"negative quota", "PutReservedConcurrencyConfig",
@@ -85,8 +85,8 @@ func TestReservedConcurrencyActions(t *testing.T) {
 	}
 	// Another namespace's key may not touch it.
 	err := e.team.Call(ctx, "GetReservedConcurrencyConfig", api.FunctionRef{FunctionName: "fn"}, nil)
-	if got := code(err); got != "UnauthorizedOperation" {
-		t.Errorf("team key: code %q, want UnauthorizedOperation", got)
+	if got := code(err); got != "UnauthorizedOperation.CAM" {
+		t.Errorf("team key: code %q, want UnauthorizedOperation.CAM", got)
 	}
 
 	call(t, e.admin, "DeleteReservedConcurrencyConfig", api.FunctionRef{FunctionName: "fn"}, nil)
@@ -116,12 +116,12 @@ func TestTotalConcurrencyAndGetAccount(t *testing.T) {
 		t.Errorf("ListFunctions ReservedConcurrencyMem %d, want 2048", f.ReservedConcurrencyMem)
 	}
 	err := e.admin.Call(ctx, "PutTotalConcurrencyConfig", api.PutTotalConcurrencyConfigRequest{TotalConcurrencyMem: ptr[int64](2048 + 12800 - 1)}, nil)
-	if got := code(err); got != "LimitExceeded.TotalConcurrencyMemory" {
-		t.Errorf("total below reserved+12800: code %q, want LimitExceeded.TotalConcurrencyMemory", got)
+	if got := code(err); got != "FailedOperation.ReservedExceedTotal" {
+		t.Errorf("total below reserved+12800: code %q, want FailedOperation.ReservedExceedTotal", got)
 	}
 	err = e.team.Call(ctx, "PutTotalConcurrencyConfig", api.PutTotalConcurrencyConfigRequest{TotalConcurrencyMem: ptr[int64](50000)}, nil)
-	if got := code(err); got != "UnauthorizedOperation" {
-		t.Errorf("team key: code %q, want UnauthorizedOperation", got)
+	if got := code(err); got != "UnauthorizedOperation.CAM" {
+		t.Errorf("team key: code %q, want UnauthorizedOperation.CAM", got)
 	}
 }
 

@@ -71,6 +71,12 @@ func (s *Server) initialStatus(creating bool) scf.Status {
 }
 
 func (s *Server) createFunction(ctx context.Context, call *Call, ns string, req *CreateFunctionRequest) (any, error) {
+	if err := refuseExtras(req.FunctionExtras); err != nil {
+		return nil, err
+	}
+	if err := refuseConcurrencyExtras(req.InstanceConcurrencyConfig); err != nil {
+		return nil, err
+	}
 	image, err := imageFromCode(req.Code)
 	if err != nil {
 		return nil, err
@@ -134,19 +140,34 @@ func (s *Server) createFunction(ctx context.Context, call *Call, ns string, req 
 	return struct{}{}, nil
 }
 
+// getFunction answers the version Qualifier names; for an alias, the
+// alias's main version, with the alias as Qualifier and the triggers bound
+// to the alias. An unknown version or alias is ResourceNotFound.Version,
+// as SCF lists for GetFunction.
 func (s *Server) getFunction(ctx context.Context, call *Call, ns string, req *GetFunctionRequest) (any, error) {
-	fn, err := s.opts.Store.GetFunction(ctx, ns, req.FunctionName, req.Qualifier)
+	version, viaAlias, err := s.qualifiers().Resolve(ctx, ns, req.FunctionName, req.Qualifier, nil)
+	if errdefs.Resource(err) == "Qualifier" {
+		err = errdefs.NotFound("Version", "function %q has no version or alias %q", req.FunctionName, req.Qualifier)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fn, err := s.opts.Store.GetFunction(ctx, ns, req.FunctionName, version)
 	if err != nil {
 		return nil, err
 	}
 	resp := s.functionResponse(fn)
+	bound := fn.Version
+	if viaAlias {
+		resp.Qualifier, bound = req.Qualifier, req.Qualifier
+	}
 	if tr := s.opts.Triggers; tr != nil {
 		ts, err := tr.List(ctx, ns, req.FunctionName)
 		if err != nil {
 			return nil, err
 		}
 		for _, t := range ts {
-			if t.Qualifier == fn.Version {
+			if t.Qualifier == bound {
 				resp.Triggers = append(resp.Triggers, s.triggerToWire(t))
 			}
 		}
@@ -198,7 +219,7 @@ func (s *Server) listFunctions(ctx context.Context, call *Call, ns string, req *
 				return ListFunctionsResponse{Functions: []Function{}}, nil
 			}
 		default:
-			return nil, errdefs.New(errdefs.ErrUnsupported, "Filters", "filtering functions by %q is not supported: use Status, Runtime, Type or tag-<key>", f.Name)
+			return nil, errdefs.Invalid("Filters", "filtering functions by %q is not supported: use Status, Runtime, Type or tag-<key>", f.Name)
 		}
 	}
 	if _, err := s.opts.Store.GetNamespace(ctx, ns); err != nil {
@@ -271,6 +292,12 @@ func (s *Server) updateFunctionConfiguration(ctx context.Context, call *Call, ns
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseExtras(req.FunctionExtras); err != nil {
+		return nil, err
+	}
+	if err := refuseConcurrencyExtras(req.InstanceConcurrencyConfig); err != nil {
+		return nil, err
+	}
 	var concurrency scf.InstanceConcurrency
 	if req.InstanceConcurrencyConfig != nil {
 		if concurrency, err = concurrencyFromWire(req.InstanceConcurrencyConfig); err != nil {
@@ -322,7 +349,7 @@ func (s *Server) updateFunctionConfiguration(ctx context.Context, call *Call, ns
 			fn.DNSCache = dnsCache
 		}
 		if fn.InitTimeout == 0 {
-			return errdefs.Invalid("InitTimeout", "InitTimeout 0 is invalid: use 1 to %d seconds", scf.MaxTimeout)
+			return errdefs.New(errdefs.ErrResourceExhausted, "InitTimeout", "InitTimeout 0 is invalid: use 1 to %d seconds", scf.MaxTimeout)
 		}
 		return scf.ValidateFunction(fn)
 	})

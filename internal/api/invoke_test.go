@@ -144,7 +144,7 @@ func TestInvokeRefusals(t *testing.T) {
 		code string
 	}{
 		{"not json", api.InvokeRequest{FunctionName: "fn", ClientContext: "{nope"}, "InvalidParameterValue.ClientContext"},
-		{"over 6 MB", api.InvokeRequest{FunctionName: "fn", ClientContext: `"` + strings.Repeat("a", 6<<20) + `"`}, "InvalidParameterValue.RequestTooLarge"},
+		{"over 6 MB", api.InvokeRequest{FunctionName: "fn", ClientContext: `"` + strings.Repeat("a", 6<<20) + `"`}, "InvalidParameter.RequestTooLarge"},
 		{"async without a queue", api.InvokeRequest{FunctionName: "fn", InvocationType: "Event"}, "UnsupportedOperation.InvocationType"},
 		{"bad invocation type", api.InvokeRequest{FunctionName: "fn", InvocationType: "Later"}, "InvalidParameterValue.InvocationType"},
 		{"bad log type", api.InvokeRequest{FunctionName: "fn", LogType: "All"}, "InvalidParameterValue.LogType"},
@@ -172,7 +172,7 @@ func TestInvokeAsyncQueue(t *testing.T) {
 	}
 	err := e.admin.Call(context.Background(), "Invoke", api.InvokeRequest{FunctionName: "fn", InvocationType: "Event",
 		ClientContext: `"` + strings.Repeat("a", 128<<10) + `"`}, &resp)
-	if got := code(err); got != "InvalidParameterValue.RequestTooLarge" {
+	if got := code(err); got != "InvalidParameter.RequestTooLarge" {
 		t.Errorf("async event over 128 KB: code %q", got)
 	}
 }
@@ -186,8 +186,8 @@ func TestTemporaryCredentials(t *testing.T) {
 		t.Fatalf("own namespace: %v", err)
 	}
 	err := own.Call(context.Background(), "Invoke", api.InvokeRequest{FunctionName: "fn", Namespace: "default"}, &resp)
-	if got := code(err); got != "UnauthorizedOperation" {
-		t.Errorf("other namespace: code %q, want UnauthorizedOperation", got)
+	if got := code(err); got != "UnauthorizedOperation.CAM" {
+		t.Errorf("other namespace: code %q, want UnauthorizedOperation.CAM", got)
 	}
 	for name, tok := range map[string]string{"no token": "", "wrong token": "x" + tmp.Token} {
 		c := e.client(tc3.Credential{SecretID: tmp.SecretID, SecretKey: tmp.SecretKey, Token: tok})
@@ -248,7 +248,7 @@ func TestGetFunctionLogs(t *testing.T) {
 		}
 	}
 	team := e.client(teamCred)
-	if got := code(team.Call(ctx, "GetFunctionLogs", api.GetFunctionLogsRequest{FunctionName: "fn"}, &resp)); got != "UnauthorizedOperation" {
+	if got := code(team.Call(ctx, "GetFunctionLogs", api.GetFunctionLogsRequest{FunctionName: "fn"}, &resp)); got != "UnauthorizedOperation.CAM" {
 		t.Errorf("another namespace's logs: code %q", got)
 	}
 }

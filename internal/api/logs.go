@@ -70,7 +70,7 @@ type GetFunctionLogsResponse struct {
 
 func (s *Server) getFunctionLogs(ctx context.Context, call *Call, ns string, req *GetFunctionLogsRequest) (any, error) {
 	query := logs.Query{
-		Namespace: ns, Function: req.FunctionName, Qualifier: req.Qualifier, RequestID: req.FunctionRequestId,
+		Namespace: ns, Function: req.FunctionName, RequestID: req.FunctionRequestId,
 		Offset: int(req.Offset), Limit: int(req.Limit), OrderBy: req.OrderBy, Order: req.Order,
 	}
 	if req.Filter != nil {
@@ -82,6 +82,12 @@ func (s *Server) getFunctionLogs(ctx context.Context, call *Call, ns string, req
 	}
 	if query.End, err = s.parseTime("EndTime", req.EndTime); err != nil {
 		return nil, err
+	}
+	if req.Qualifier != "" {
+		// A version, or an alias: the logs of the versions it routes to.
+		if query.Versions, err = s.versionsOf(ctx, ns, req.FunctionName, req.Qualifier); err != nil {
+			return nil, err
+		}
 	}
 	entries, total, err := s.opts.Logs.Query(ctx, query)
 	if err != nil {
@@ -100,14 +106,14 @@ func (s *Server) getFunctionLogs(ctx context.Context, call *Call, ns string, req
 }
 
 // parseTime reads a "2006-01-02 15:04:05" time in the server's zone; ""
-// is the zero time.
+// is the zero time. A malformed one is InvalidParameterValue.DateTime.
 func (s *Server) parseTime(field, v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
 	t, err := time.ParseInLocation(time.DateTime, v, s.opts.Location)
 	if err != nil {
-		return time.Time{}, errdefs.Invalid(field, "%s %q is invalid: use the form 2017-05-16 20:00:00", field, v)
+		return time.Time{}, errdefs.Invalid("DateTime", "%s %q is invalid: use the form 2017-05-16 20:00:00", field, v)
 	}
 	return t, nil
 }

@@ -61,7 +61,7 @@ func TestGetFunctionMetrics(t *testing.T) {
 		req  api.GetFunctionMetricsRequest
 		want string
 	}{
-		"other namespace": {api.GetFunctionMetricsRequest{Namespace: "default", FunctionName: "fn"}, "UnauthorizedOperation"},
+		"other namespace": {api.GetFunctionMetricsRequest{Namespace: "default", FunctionName: "fn"}, "UnauthorizedOperation.CAM"},
 		"bad period":      {api.GetFunctionMetricsRequest{Namespace: "team", FunctionName: "fn", Period: "year"}, "InvalidParameterValue.Period"},
 		"half a range":    {api.GetFunctionMetricsRequest{Namespace: "team", FunctionName: "fn", StartTime: "2026-01-01 00:00:00"}, "MissingParameter"},
 	} {
@@ -92,7 +92,7 @@ func TestListInstances(t *testing.T) {
 	if got.TotalCount != 1 || got.Instances[0].InstanceId != "b" {
 		t.Errorf("instances of f:1: %+v", got)
 	}
-	if err := e.team.Call(context.Background(), "ListInstances", api.ListInstancesRequest{FunctionName: "fn"}, nil); code(err) != "UnauthorizedOperation" {
+	if err := e.team.Call(context.Background(), "ListInstances", api.ListInstancesRequest{FunctionName: "fn"}, nil); code(err) != "UnauthorizedOperation.CAM" {
 		t.Errorf("another namespace's instances: %v", err)
 	}
 }
@@ -105,7 +105,7 @@ func TestServeActionAnswersWithTheEnvelope(t *testing.T) {
 		want         string
 	}{
 		"ok":            {"ListNamespaces", `{}`, api.Scope{Admin: true}, ""},
-		"not allowed":   {"CreateNamespace", `{"Namespace":"x"}`, api.Scope{Namespaces: []string{"team"}}, "UnauthorizedOperation"},
+		"not allowed":   {"CreateNamespace", `{"Namespace":"x"}`, api.Scope{Namespaces: []string{"team"}}, "UnauthorizedOperation.CAM"},
 		"no action":     {"Nope", `{}`, api.Scope{Admin: true}, "InvalidAction"},
 		"bad parameter": {"GetFunction", `{"FunctionName":1}`, api.Scope{Admin: true}, "InvalidParameter"},
 	} {

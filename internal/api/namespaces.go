@@ -14,7 +14,7 @@ const MaxNamespaceDescription = 60
 
 func requireAdmin(call *Call) error {
 	if !call.Scope.Admin {
-		return errdefs.New(errdefs.ErrUnauthorized, "", "only an admin SecretId may manage namespaces")
+		return errdefs.New(errdefs.ErrUnauthorized, "CAM", "only an admin SecretId may manage namespaces")
 	}
 	return nil
 }
@@ -92,7 +92,7 @@ func (s *Server) listNamespaces(ctx context.Context, call *Call, req *ListNamesp
 	case "addtime":
 		less = func(a, b scf.Namespace) bool { return a.AddTime.Before(b.AddTime) }
 	default:
-		return nil, errdefs.Invalid("Orderby", "cannot order namespaces by %q: use Name or Updatetime", req.Orderby)
+		return nil, errdefs.Invalid("OrderBy", "cannot order namespaces by %q: use Name or Updatetime", req.Orderby)
 	}
 	desc, err := descending(req.Order, false)
 	if err != nil {

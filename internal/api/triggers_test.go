@@ -44,7 +44,7 @@ func TestTriggerActions(t *testing.T) {
 	}{
 		{"CreateTrigger", api.CreateTriggerRequest{FunctionName: "hello", TriggerName: "nightly", Type: "timer", TriggerDesc: "0 0 2 * * * *"}, "ResourceInUse.Trigger"},
 		{"CreateTrigger", api.CreateTriggerRequest{FunctionName: "hello", TriggerName: "bad", Type: "timer", TriggerDesc: "every night"}, "InvalidParameterValue.TriggerDesc"},
-		{"CreateTrigger", api.CreateTriggerRequest{FunctionName: "hello", TriggerName: "cos", Type: "cos"}, "UnsupportedOperation.Type"},
+		{"CreateTrigger", api.CreateTriggerRequest{FunctionName: "hello", TriggerName: "cos", Type: "cos"}, "InvalidParameterValue.Type"},
 		{"CreateTrigger", api.CreateTriggerRequest{FunctionName: "ghost", TriggerName: "t", Type: "timer", TriggerDesc: "0 0 2 * * * *"}, "ResourceNotFound.Function"},
 		{"CreateTrigger", api.CreateTriggerRequest{FunctionName: "hello", TriggerName: "t", Type: "timer", TriggerDesc: "0 0 2 * * * *", Enable: "MAYBE"}, "InvalidParameterValue.Enable"},
 		{"DeleteTrigger", api.DeleteTriggerRequest{FunctionName: "hello", TriggerName: "ghost", Type: "timer"}, "ResourceNotFound.Trigger"},

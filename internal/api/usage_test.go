@@ -45,12 +45,12 @@ func TestGetUsage(t *testing.T) {
 	}
 	ctx := context.Background()
 	for req, want := range map[api.GetUsageRequest]string{
-		{Namespace: "default"}:   "UnauthorizedOperation",
+		{Namespace: "default"}:   "UnauthorizedOperation.CAM",
 		{StartTime: "yesterday"}: "InvalidParameterValue.StartTime",
 		{StartTime: "2026-11-27 10:00:00", EndTime: "2026-11-27 09:00:00"}: "InvalidParameterValue.EndTime",
 	} {
 		c := e.admin
-		if want == "UnauthorizedOperation" {
+		if want == "UnauthorizedOperation.CAM" {
 			c = e.team
 		}
 		if err := c.Call(ctx, "GetUsage", req, nil); code(err) != want {

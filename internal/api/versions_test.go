@@ -46,12 +46,12 @@ func TestVersionsAndAliases(t *testing.T) {
 		req    any
 		want   string
 	}{
-		{"DeleteFunctionVersion", api.DeleteFunctionVersionRequest{FunctionName: "hello", Qualifier: "2"}, "ResourceInUse.Version"},
-		{"DeleteFunction", api.DeleteFunctionRequest{FunctionName: "hello", Qualifier: "1"}, "ResourceInUse.Version"},
+		{"DeleteFunctionVersion", api.DeleteFunctionVersionRequest{FunctionName: "hello", Qualifier: "2"}, "UnsupportedOperation.AliasBind"},
+		{"DeleteFunction", api.DeleteFunctionRequest{FunctionName: "hello", Qualifier: "1"}, "UnsupportedOperation.AliasBind"},
 		{"DeleteFunctionVersion", api.DeleteFunctionVersionRequest{FunctionName: "hello", Qualifier: "$LATEST"}, "InvalidParameterValue.Qualifier"},
 		{"DeleteFunctionVersion", api.DeleteFunctionVersionRequest{FunctionName: "hello", Qualifier: "7"}, "ResourceNotFound.Version"},
 		{"CreateAlias", api.AliasRequest{Name: "prod", FunctionName: "hello", FunctionVersion: "1"}, "ResourceInUse.Alias"},
-		{"CreateAlias", api.AliasRequest{Name: "x", FunctionName: "hello", FunctionVersion: "9"}, "ResourceNotFound.Version"},
+		{"CreateAlias", api.AliasRequest{Name: "x", FunctionName: "hello", FunctionVersion: "9"}, "ResourceNotFound.FunctionVersion"},
 		{"CreateAlias", api.AliasRequest{Name: "1bad", FunctionName: "hello", FunctionVersion: "1"}, "InvalidParameterValue.Name"},
 		{"CreateAlias", api.AliasRequest{Name: "heavy", FunctionName: "hello", FunctionVersion: "1",
 			RoutingConfig: &api.RoutingConfig{AdditionalVersionWeights: []api.VersionWeight{{Version: "2", Weight: 2}}}}, "InvalidParameterValue.RoutingConfig"},

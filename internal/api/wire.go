@@ -1,5 +1,7 @@
 package api
 
+import "encoding/json"
+
 // The JSON wire structs of SCF API 3.0 (version 2018-04-16), field for
 // field as tencentcloud-sdk-go's scf/v20180416/models.go names and types
 // them. Request structs use pointers where the API must tell an absent
@@ -61,6 +63,11 @@ type Code struct {
 type InstanceConcurrencyConfig struct {
 	DynamicEnabled string `json:",omitempty"` // only "FALSE" is honoured
 	MaxConcurrency uint64 // 1 to 100
+	// Requests only; refused unless at their defaults (refuseConcurrencyExtras).
+	InstanceIsolationEnabled string            `json:",omitempty"` // "FALSE" or empty
+	Type                     string            `json:",omitempty"` // "Request-Based" or empty
+	MixNodeConfig            []json.RawMessage `json:",omitempty"` // empty
+	SessionConfig            *SessionConfig    `json:",omitempty"` // empty
 }
 
 // StatusReason explains a failed status.
@@ -117,10 +124,12 @@ type ListNamespacesResponse struct {
 	TotalCount int64
 }
 
-// CreateFunctionRequest is CreateFunction's input. Fields SCF has that
-// scfd does not use (VpcConfig, Role, ClsLogsetId, Layers, ...) are
-// accepted and ignored.
+// CreateFunctionRequest is CreateFunction's input. Fields naming services
+// scfd does not have (FunctionExtras: VpcConfig, Role, ClsLogsetId,
+// Layers, ...) are accepted at their defaults only.
 type CreateFunctionRequest struct {
+	FunctionExtras
+
 	FunctionName              string
 	Code                      *Code                      `json:",omitempty"`
 	Handler                   string                     `json:",omitempty"`
@@ -177,8 +186,11 @@ type UpdateFunctionCodeRequest struct {
 }
 
 // UpdateFunctionConfigurationRequest is UpdateFunctionConfiguration's
-// input: only the fields present change.
+// input: only the fields present change. FunctionExtras are accepted at
+// their defaults only.
 type UpdateFunctionConfigurationRequest struct {
+	FunctionExtras
+
 	FunctionName              string
 	Namespace                 string                     `json:",omitempty"`
 	Description               *string                    `json:",omitempty"`

@@ -111,6 +111,9 @@ type Options struct {
 	Store     Store
 	Functions Functions
 	Invoker   Invoker
+	// Aliases lets Enqueue check an alias qualifier (the invocation
+	// resolves it, per attempt). Nil: only versions and $DEFAULT.
+	Aliases invocation.Aliases
 	// Workers bounds the attempts running at once. Zero means
 	// DefaultWorkers.
 	Workers int
@@ -302,12 +305,12 @@ func (q *Queue) Enqueue(ctx context.Context, req invocation.Request) (string, er
 	if len(req.Event) == 0 {
 		req.Event = []byte("{}")
 	}
-	fn, err := q.opts.Functions.GetFunction(ctx, req.Namespace, req.Function, req.Qualifier)
+	fn, err := invocation.Qualifiers{Functions: q.opts.Functions, Aliases: q.opts.Aliases}.Function(ctx, req.Namespace, req.Function, req.Qualifier, nil)
 	if err != nil {
 		return "", err
 	}
 	if fn.Type == scf.TypeHTTP {
-		return "", errdefs.New(errdefs.ErrUnsupported, "FunctionType",
+		return "", errdefs.Invalid("FunctionType",
 			"function %s/%s is an HTTP function: it cannot be invoked asynchronously", fn.Namespace, fn.Name)
 	}
 	if req.RequestID == "" {

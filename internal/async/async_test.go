@@ -178,7 +178,7 @@ func TestEnqueueRejects(t *testing.T) {
 		class error
 	}{
 		{"unknown function", invocation.Request{Function: "nope"}, errdefs.ErrNotFound},
-		{"HTTP function", invocation.Request{Function: "web"}, errdefs.ErrUnsupported},
+		{"HTTP function", invocation.Request{Function: "web"}, errdefs.ErrInvalidArgument},
 		{"event over 128 KB", invocation.Request{Function: "fn", Event: []byte(`"` + strings.Repeat("x", 128<<10) + `"`)}, errdefs.ErrInvalidArgument},
 		{"not JSON", invocation.Request{Function: "fn", Event: []byte(`{`)}, errdefs.ErrInvalidArgument},
 	} {

@@ -53,14 +53,14 @@ func (q *Queue) Config(ctx context.Context, namespace, function string) (Policy,
 // ValidatePolicy checks the bounds of p.
 func ValidatePolicy(p Policy) error {
 	if p.RetryNum < 0 || p.RetryNum > MaxRetryNum {
-		return errdefs.Invalid("AsyncTriggerConfig.RetryConfig", "RetryNum %d is invalid: use 0 to %d", p.RetryNum, MaxRetryNum)
+		return errdefs.New(errdefs.ErrResourceExhausted, "RetryNum", "RetryNum %d is invalid: use 0 to %d", p.RetryNum, MaxRetryNum)
 	}
 	if p.MsgTTL < MinMsgTTL || p.MsgTTL > MaxMsgTTL {
-		return errdefs.Invalid("AsyncTriggerConfig.MsgTTL", "MsgTTL %d is invalid: use %d to %d seconds",
+		return errdefs.New(errdefs.ErrResourceExhausted, "MsgTTL", "MsgTTL %d is invalid: use %d to %d seconds",
 			int64(p.MsgTTL/time.Second), int64(MinMsgTTL/time.Second), int64(MaxMsgTTL/time.Second))
 	}
 	if p.RetryInterval < 0 || p.RetryInterval > MaxMsgTTL {
-		return errdefs.Invalid("AsyncTriggerConfig.RetryConfig", "RetryInterval %s is invalid", p.RetryInterval)
+		return errdefs.Invalid("AsyncTriggerConfig", "RetryInterval %s is invalid", p.RetryInterval)
 	}
 	return nil
 }

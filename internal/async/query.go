@@ -106,7 +106,7 @@ func statesOf(statuses []string) ([]string, error) {
 func (q *Queue) Get(ctx context.Context, requestID string) (Event, error) {
 	e, err := scanEvent(q.db.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM async_events WHERE request_id = ?`, requestID))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Event{}, errdefs.NotFound("InvokeRequestId", "no asynchronous event has request id %s", requestID)
+		return Event{}, errdefs.NotFound("AsyncEvent", "no asynchronous event has request id %s", requestID)
 	}
 	if err != nil {
 		return Event{}, fmt.Errorf("async: reading event %s: %w", requestID, err)
@@ -171,7 +171,7 @@ func (q *Queue) List(ctx context.Context, lq Query) ([]Event, int, error) {
 	case "EndTime":
 		order = "end_time"
 	default:
-		return nil, 0, errdefs.Invalid("Orderby", "Orderby %q is invalid: use StartTime or EndTime", lq.OrderBy)
+		return nil, 0, errdefs.Invalid("OrderBy", "Orderby %q is invalid: use StartTime or EndTime", lq.OrderBy)
 	}
 	dir := " DESC"
 	if lq.Ascending {
@@ -208,7 +208,7 @@ func (q *Queue) Terminate(ctx context.Context, namespace, function, requestID st
 		return err
 	}
 	if e.Namespace != namespace || e.Function != function {
-		return errdefs.NotFound("InvokeRequestId", "function %s/%s has no asynchronous event %s", namespace, function, requestID)
+		return errdefs.NotFound("AsyncEvent", "function %s/%s has no asynchronous event %s", namespace, function, requestID)
 	}
 	now := q.clock.Now().UnixNano()
 	res, err := q.db.ExecContext(ctx, `UPDATE async_events SET state = ?, end_time = ?, ret_code = 499,
@@ -218,7 +218,7 @@ func (q *Queue) Terminate(ctx context.Context, namespace, function, requestID st
 		return fmt.Errorf("async: terminating %s: %w", requestID, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return errdefs.New(errdefs.ErrFailedPrecondition, "AsyncEvent", "asynchronous event %s has ended already", requestID)
+		return errdefs.New(errdefs.ErrFailedPrecondition, "AsyncEventStatus", "asynchronous event %s has ended already", requestID)
 	}
 	q.mu.Lock()
 	if cancel := q.running[requestID]; cancel != nil {
@@ -244,7 +244,7 @@ func (q *Queue) Retry(ctx context.Context, requestID string) error {
 		return fmt.Errorf("async: retrying %s: %w", requestID, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return errdefs.New(errdefs.ErrFailedPrecondition, "AsyncEvent", "asynchronous event %s is still running", requestID)
+		return errdefs.New(errdefs.ErrFailedPrecondition, "AsyncEventStatus", "asynchronous event %s is still running", requestID)
 	}
 	q.poke()
 	return nil

@@ -51,8 +51,10 @@ func explain(err error) error {
 			hint = "`scfd ns ls` lists the namespaces, `scfd ns create NAME` creates one"
 		case "Function", "FunctionName":
 			hint = "`scfd fn ls -n NAMESPACE` lists the functions, `scfd deploy` creates one"
-		case "Version", "Qualifier", "FunctionVersion":
+		case "Version", "FunctionVersion":
 			hint = "`scfd version ls FUNCTION` lists the versions"
+		case "Qualifier":
+			hint = "`scfd version ls FUNCTION` and `scfd alias ls FUNCTION` list the versions and aliases"
 		case "Alias":
 			hint = "`scfd alias ls FUNCTION` lists the aliases"
 		case "Trigger":
@@ -69,6 +71,9 @@ func explain(err error) error {
 		hint = "`scfd fn get FUNCTION` shows the function's status and why"
 	case "UnsupportedOperation":
 		hint = "see \"Where scfd differs from SCF\" in scfd's README"
+		if resource == "AliasBind" {
+			hint = "`scfd alias ls FUNCTION` shows the aliases: point the one that uses it at another version first"
+		}
 	case "LimitExceeded":
 		hint = "`scfd account` shows the account's quotas"
 	}

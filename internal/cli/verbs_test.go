@@ -79,7 +79,7 @@ func TestEveryVerb(t *testing.T) {
 			t.Errorf("alias ls -o json after update: %v %+v", err, al)
 		}
 		step(args("invoke", fn, "-q", "live"), "hello from scfd")
-		fails("ResourceInUse", args("version", "rm", fn, "2")...)
+		fails("UnsupportedOperation.AliasBind", args("version", "rm", fn, "2")...)
 		step(args("alias", "rm", fn, "live"))
 		step(args("alias", "ls", fn), "ALIAS")
 		step(args("version", "rm", fn, "2"))

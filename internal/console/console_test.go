@@ -195,8 +195,8 @@ func TestActionsRunWithTheKeysScope(t *testing.T) {
 	if status, out := team.signIn(teamID, teamKey); status != http.StatusOK {
 		t.Fatalf("team sign-in: %d %v", status, out)
 	}
-	if _, out := team.action("CreateNamespace", `{"Namespace":"other"}`); errorCode(out) != "UnauthorizedOperation" {
-		t.Errorf("a team key creating a namespace: %v, want UnauthorizedOperation", out)
+	if _, out := team.action("CreateNamespace", `{"Namespace":"other"}`); errorCode(out) != "UnauthorizedOperation.CAM" {
+		t.Errorf("a team key creating a namespace: %v, want UnauthorizedOperation.CAM", out)
 	}
 	if _, out := team.action("NoSuchAction", `{}`); errorCode(out) != "InvalidAction" {
 		t.Errorf("an unknown action: %v, want InvalidAction", out)

@@ -272,7 +272,7 @@ func (d *daemon) openDataPlane(ctx context.Context) error {
 // invoker, requeueing the events a previous run left unfinished. It
 // closes before the data plane: running attempts go back to the queue.
 func (d *daemon) openAsync(ctx context.Context) error {
-	q, err := async.Open(ctx, async.Options{Store: d.st, Functions: d.st, Invoker: d.inv.invoker, Logger: d.log})
+	q, err := async.Open(ctx, async.Options{Store: d.st, Functions: d.st, Aliases: d.st, Invoker: d.inv.invoker, Logger: d.log})
 	if err != nil {
 		return fmt.Errorf("open the asynchronous queue: %w", err)
 	}
@@ -290,7 +290,7 @@ func (d *daemon) openAsync(ctx context.Context) error {
 
 func (d *daemon) openTriggers(ctx context.Context) error {
 	trig, err := trigger.Open(ctx, trigger.Options{
-		DB: d.st, Functions: d.st, Queue: d.queue, GatewayURL: gatewayURL(d.c.GatewayAddr, d.tls != nil), Logger: d.log,
+		DB: d.st, Functions: d.st, Aliases: d.st, Queue: d.queue, GatewayURL: gatewayURL(d.c.GatewayAddr, d.tls != nil), Logger: d.log,
 		Authorize: d.authorizeSigned,
 	})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -286,29 +287,22 @@ func (d *Deployer) gc(ctx context.Context) {
 }
 
 // Reason turns a pull error into the StatusReason a client sees: the
-// error code from its class and resource, the message naming the cause.
+// error code from scf.ErrorCode, named after the image when the error
+// names no resource (FailedOperation.Image for an error of no class), the
+// message naming the cause.
 func Reason(err error) scf.StatusReason {
-	prefix := "FailedOperation"
-	switch {
-	case errors.Is(err, errdefs.ErrNotFound):
-		prefix = "ResourceNotFound"
-	case errors.Is(err, errdefs.ErrUnauthorized):
-		prefix = "UnauthorizedOperation"
-	case errors.Is(err, errdefs.ErrResourceExhausted):
-		prefix = "LimitExceeded"
-	case errors.Is(err, errdefs.ErrUnsupported):
-		prefix = "UnsupportedOperation"
-	case errors.Is(err, errdefs.ErrInvalidArgument), errors.Is(err, errdefs.ErrMissingParameter):
-		prefix = "InvalidParameterValue"
-	case errors.Is(err, context.DeadlineExceeded):
+	if errors.Is(err, context.DeadlineExceeded) {
 		return scf.StatusReason{ErrorCode: "FailedOperation.PullImage", ErrorMessage: "pulling the image timed out"}
 	}
-	resource := errdefs.Resource(err)
-	if resource == "" {
-		resource = "Image"
+	code, ok := scf.ErrorCode(err)
+	if !ok {
+		code = "FailedOperation"
+	}
+	if !strings.Contains(code, ".") {
+		code += ".Image"
 	}
 	return scf.StatusReason{
-		ErrorCode:    prefix + "." + resource,
+		ErrorCode:    code,
 		ErrorMessage: errdefs.Message(err, "pulling the image failed: "+err.Error()),
 	}
 }

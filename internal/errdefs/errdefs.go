@@ -2,7 +2,8 @@
 //
 // Code anywhere in scfd wraps its errors with one of the sentinel classes
 // below (directly with %w, or through New), and only the edges — the SCF API
-// and the HTTP gateway — turn a class into an SCF error code or an HTTP
+// and the HTTP gateway — turn a class into an SCF error code (with
+// scf.ErrorCode, which the deployer's StatusReasons use too) or an HTTP
 // status. Resource names the SCF sub-code ("Function", "Namespace",
 // "MemorySize", ...) so that the edge can build codes such as
 // ResourceNotFound.Function without parsing messages.

@@ -4,10 +4,12 @@
 // recorder): the Request of an event invocation and its Result, the SCF
 // status codes of results, Finished (what metering and metrics are told
 // of every invocation, event or web request), the X-Scf-* headers an
-// instance receives, request ids and the limits of events.
+// instance receives, request ids and the limits of events; and
+// Qualifiers, which resolve the Qualifier of any request, a version or an
+// alias, to the function version it names.
 //
-// It holds types and small pure functions only; nothing here runs an
-// invocation.
+// It holds types and small functions only (Qualifiers reads the store
+// through two small interfaces); nothing here runs an invocation.
 package invocation
 
 import (

@@ -179,26 +179,23 @@ func New(opts Options) *Invoker {
 // itself; an alias picks its main version or, by its routing, an
 // additional one (weights are random per call; rules match routingKey).
 // $DEFAULT without such an alias means $LATEST. An unknown alias is
-// ErrNotFound about "Alias".
+// ErrNotFound about "Qualifier". See invocation.Qualifiers.
 func (iv *Invoker) Resolve(ctx context.Context, namespace, function, qualifier string, routingKey map[string]string) (string, error) {
-	qualifier = invocation.ResolveQualifier(qualifier)
-	if scf.IsVersion(qualifier) {
-		return qualifier, nil
+	v, _, err := iv.qualifiers().Resolve(ctx, namespace, function, qualifier, iv.route(routingKey))
+	return v, err
+}
+
+func (iv *Invoker) qualifiers() invocation.Qualifiers {
+	q := invocation.Qualifiers{Functions: iv.opts.Functions}
+	if iv.opts.Aliases != nil {
+		q.Aliases = iv.opts.Aliases
 	}
-	if iv.opts.Aliases == nil {
-		if qualifier == scf.DefaultAlias {
-			return scf.Latest, nil
-		}
-		return "", errdefs.NotFound("Alias", "alias %q of function %q not found", qualifier, function)
-	}
-	a, err := iv.opts.Aliases.GetAlias(ctx, namespace, function, qualifier)
-	if err != nil {
-		if qualifier == scf.DefaultAlias && errdefs.Resource(err) == "Alias" {
-			return scf.Latest, nil
-		}
-		return "", err
-	}
-	return a.Route(iv.opts.Rand(), routingKey), nil
+	return q
+}
+
+// route picks an alias's version for one call with routingKey.
+func (iv *Invoker) route(routingKey map[string]string) func(*scf.Alias) string {
+	return func(a *scf.Alias) string { return a.Route(iv.opts.Rand(), routingKey) }
 }
 
 // Invoke runs the event invocation req. See the package documentation for
@@ -211,23 +208,19 @@ func (iv *Invoker) Invoke(ctx context.Context, req invocation.Request) (*invocat
 	if err := invocation.CheckEvent(req.Event, req.Async); err != nil {
 		return nil, err
 	}
-	version, err := iv.Resolve(ctx, req.Namespace, req.Function, req.Qualifier, req.RoutingKey)
+	fn, err := iv.qualifiers().Function(ctx, req.Namespace, req.Function, req.Qualifier, iv.route(req.RoutingKey))
 	if err != nil {
 		return nil, err
 	}
 	if len(req.Event) == 0 {
 		req.Event = []byte("{}")
 	}
-	fn, err := iv.opts.Functions.GetFunction(ctx, req.Namespace, req.Function, version)
-	if err != nil {
-		return nil, err
-	}
 	if fn.Status != scf.StatusActive {
 		return nil, errdefs.New(errdefs.ErrFailedPrecondition, "FunctionStatusError",
 			"function %s/%s is %s, not Active: it cannot be invoked", fn.Namespace, fn.Name, fn.Status)
 	}
 	if fn.Type == scf.TypeHTTP {
-		return nil, errdefs.New(errdefs.ErrUnsupported, "FunctionType",
+		return nil, errdefs.Invalid("FunctionType",
 			"function %s/%s is an HTTP function: call it through the gateway", fn.Namespace, fn.Name)
 	}
 	if req.RequestID == "" {

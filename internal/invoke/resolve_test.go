@@ -18,13 +18,21 @@ func (m aliasMap) GetAlias(_ context.Context, _, function, name string) (*scf.Al
 	return nil, errdefs.NotFound("Alias", "alias %q of function %q not found", name, function)
 }
 
+// anyFunction has every function: Resolve reads $LATEST to tell an
+// unknown alias from an unknown function.
+type anyFunction struct{}
+
+func (anyFunction) GetFunction(_ context.Context, ns, name, version string) (*scf.Function, error) {
+	return &scf.Function{Namespace: ns, Name: name, Version: version}, nil
+}
+
 func TestResolve(t *testing.T) {
 	aliases := aliasMap{
 		"prod": {Name: "prod", FunctionVersion: "1", Routing: scf.RoutingConfig{AdditionalVersionWeights: []scf.VersionWeight{{Version: "2", Weight: 0.3}}}},
 		"beta": {Name: "beta", FunctionVersion: "1", Routing: scf.RoutingConfig{AddtionVersionMatchs: []scf.VersionMatch{{Version: "3", Key: "invoke.headers.User", Method: "exact", Expression: "Bob"}}}},
 	}
 	roll := 0.0
-	iv := New(Options{Aliases: aliases, Rand: func() float64 { return roll }})
+	iv := New(Options{Functions: anyFunction{}, Aliases: aliases, Rand: func() float64 { return roll }})
 	ctx := context.Background()
 	for _, tc := range []struct {
 		q    string
@@ -47,7 +55,7 @@ func TestResolve(t *testing.T) {
 			t.Errorf("Resolve(%q, roll %v, %v) = %q, %v; want %q", tc.q, tc.roll, tc.key, got, err, tc.want)
 		}
 	}
-	if _, err := iv.Resolve(ctx, "default", "fn", "ghost", nil); !errors.Is(err, errdefs.ErrNotFound) || errdefs.Resource(err) != "Alias" {
+	if _, err := iv.Resolve(ctx, "default", "fn", "ghost", nil); !errors.Is(err, errdefs.ErrNotFound) || errdefs.Resource(err) != "Qualifier" {
 		t.Errorf("unknown alias: %v", err)
 	}
 	aliases["$DEFAULT"] = &scf.Alias{Name: "$DEFAULT", FunctionVersion: "2"}

@@ -144,17 +144,22 @@ func TestQueryFilters(t *testing.T) {
 func TestQueryInvalid(t *testing.T) {
 	c := &clock{t: time.Unix(1700000000, 0)}
 	ls, _ := open(t, c)
-	for name, q := range map[string]Query{
-		"filter":     {RetCode: "sometimes"},
-		"order":      {Order: "up"},
-		"order by":   {OrderBy: "name"},
-		"too far":    {Offset: 9995, Limit: 10},
-		"wide":       {Start: c.now().Add(-48 * time.Hour), End: c.now()},
-		"backwards":  {Start: c.now(), End: c.now().Add(-time.Hour)},
-		"neg offset": {Offset: -1},
+	for name, tc := range map[string]struct {
+		q        Query
+		class    error
+		resource string
+	}{
+		"filter":     {Query{RetCode: "sometimes"}, errdefs.ErrInvalidArgument, "RetCode"},
+		"order":      {Query{Order: "up"}, errdefs.ErrInvalidArgument, "Order"},
+		"order by":   {Query{OrderBy: "name"}, errdefs.ErrInvalidArgument, "OrderBy"},
+		"too far":    {Query{Offset: 9995, Limit: 10}, errdefs.ErrResourceExhausted, "Offset"},
+		"wide":       {Query{Start: c.now().Add(-48 * time.Hour), End: c.now()}, errdefs.ErrInvalidArgument, "StartTimeOrEndTime"},
+		"backwards":  {Query{Start: c.now(), End: c.now().Add(-time.Hour)}, errdefs.ErrInvalidArgument, "StartTimeOrEndTime"},
+		"neg offset": {Query{Offset: -1}, errdefs.ErrInvalidArgument, "Offset"},
 	} {
-		if _, _, err := ls.Query(context.Background(), q); !errors.Is(err, errdefs.ErrInvalidArgument) {
-			t.Errorf("%s: err = %v, want invalid argument", name, err)
+		_, _, err := ls.Query(context.Background(), tc.q)
+		if !errors.Is(err, tc.class) || errdefs.Resource(err) != tc.resource {
+			t.Errorf("%s: err = %v, want %v about %s", name, err, tc.class, tc.resource)
 		}
 	}
 }

@@ -39,10 +39,10 @@ const (
 // Query selects entries. The zero value selects the last 24 hours of
 // every function, newest first, 10 at a time.
 type Query struct {
-	Namespace string // empty: every namespace
-	Function  string // empty: every function
-	Qualifier string // empty: every version
-	RequestID string // empty: every request; when set, no default time window applies
+	Namespace string   // empty: every namespace
+	Function  string   // empty: every function
+	Versions  []string // the versions that ran; empty: every version
+	RequestID string   // empty: every request; when set, no default time window applies
 	RetCode   RetCodeFilter
 	// Start and End bound StartTime (both inclusive). When both are zero
 	// and RequestID is empty, the window is the last MaxWindow; when one
@@ -81,8 +81,14 @@ func (s *Store) Query(ctx context.Context, q Query) ([]Entry, int, error) {
 	if q.Limit == 0 {
 		q.Limit = DefaultLimit
 	}
-	if q.Limit < 0 || q.Offset < 0 || q.Offset+q.Limit > MaxOffset {
-		return nil, 0, errdefs.Invalid("Limit", "Offset and Limit must be positive and Offset+Limit at most %d", MaxOffset)
+	if q.Offset < 0 {
+		return nil, 0, errdefs.Invalid("Offset", "Offset %d is invalid: it must not be negative", q.Offset)
+	}
+	if q.Limit < 0 {
+		return nil, 0, errdefs.Invalid("Limit", "Limit %d is invalid: it must not be negative", q.Limit)
+	}
+	if q.Offset+q.Limit > MaxOffset {
+		return nil, 0, errdefs.New(errdefs.ErrResourceExhausted, "Offset", "Offset+Limit is %d: it may be at most %d", q.Offset+q.Limit, MaxOffset)
 	}
 	var where []string
 	var args []any
@@ -91,11 +97,18 @@ func (s *Store) Query(ctx context.Context, q Query) ([]Entry, int, error) {
 		args = append(args, a...)
 	}
 	for _, f := range []struct{ col, v string }{
-		{"namespace", q.Namespace}, {"function", q.Function}, {"qualifier", q.Qualifier}, {"request_id", q.RequestID},
+		{"namespace", q.Namespace}, {"function", q.Function}, {"request_id", q.RequestID},
 	} {
 		if f.v != "" {
 			add(f.col+" = ?", f.v)
 		}
+	}
+	if len(q.Versions) > 0 {
+		cond := "qualifier IN (" + strings.TrimSuffix(strings.Repeat("?,", len(q.Versions)), ",") + ")"
+		for _, v := range q.Versions {
+			args = append(args, v)
+		}
+		where = append(where, cond)
 	}
 	switch q.RetCode {
 	case All:
@@ -106,7 +119,7 @@ func (s *Store) Query(ctx context.Context, q Query) ([]Entry, int, error) {
 	default:
 		codes, ok := filterCodes[q.RetCode]
 		if !ok {
-			return nil, 0, errdefs.Invalid("Filter", "Filter.RetCode %q is invalid: use is0, not0, TimeLimitExceeded, ResourceLimitExceeded or UserCodeException", q.RetCode)
+			return nil, 0, errdefs.Invalid("RetCode", "Filter.RetCode %q is invalid: use is0, not0, TimeLimitExceeded, ResourceLimitExceeded or UserCodeException", q.RetCode)
 		}
 		marks := strings.TrimSuffix(strings.Repeat("?,", len(codes)), ",")
 		cond := "ret_code IN (" + marks + ")"
@@ -129,10 +142,10 @@ func (s *Store) Query(ctx context.Context, q Query) ([]Entry, int, error) {
 	}
 	if !start.IsZero() {
 		if end.Before(start) {
-			return nil, 0, errdefs.Invalid("EndTime", "EndTime is before StartTime")
+			return nil, 0, errdefs.Invalid("StartTimeOrEndTime", "EndTime is before StartTime")
 		}
 		if end.Sub(start) > MaxWindow {
-			return nil, 0, errdefs.Invalid("EndTime", "StartTime and EndTime may be at most one day apart")
+			return nil, 0, errdefs.Invalid("StartTimeOrEndTime", "StartTime and EndTime may be at most one day apart")
 		}
 		add("start_time BETWEEN ? AND ?", start.UnixNano(), end.UnixNano())
 	}

@@ -102,7 +102,8 @@ func (p *Pool) load(ctx context.Context) error {
 // that much, and the account's unreserved functions may no longer use it.
 // 0 disables the function. Reserved quotas together may not exceed the
 // account's quota minus scf.UnreservedFloorMB
-// (FailedOperation.ReservedExceedTotal).
+// (LimitExceeded.FunctionReservedConcurrencyMemory, as SCF lists for
+// PutReservedConcurrencyConfig).
 func (p *Pool) PutReserved(ctx context.Context, ns, name string, mb int64) error {
 	if mb < 0 {
 		return errdefs.Invalid("ReservedConcurrencyMem", "ReservedConcurrencyMem must not be negative")
@@ -117,7 +118,7 @@ func (p *Pool) PutReserved(ctx context.Context, ns, name string, mb int64) error
 	limit := p.total - scf.UnreservedFloorMB
 	p.mu.Unlock()
 	if sum > limit {
-		return errdefs.New(errdefs.ErrFailedPrecondition, "ReservedExceedTotal",
+		return errdefs.New(errdefs.ErrResourceExhausted, "FunctionReservedConcurrencyMemory",
 			"reserved quotas would total %d MB, above the account's %d MB minus the %d MB kept for unreserved functions",
 			sum, p.totalMB(), scf.UnreservedFloorMB)
 	}
@@ -170,7 +171,8 @@ func (p *Pool) DeleteReserved(ctx context.Context, ns, name string) error {
 
 // PutTotal sets the account's concurrency quota in MB. It may not go
 // below the reserved quotas plus scf.UnreservedFloorMB
-// (LimitExceeded.TotalConcurrencyMemory).
+// (FailedOperation.ReservedExceedTotal, as SCF lists for
+// PutTotalConcurrencyConfig).
 func (p *Pool) PutTotal(ctx context.Context, mb int64) error {
 	p.setMu.Lock()
 	defer p.setMu.Unlock()
@@ -178,7 +180,7 @@ func (p *Pool) PutTotal(ctx context.Context, mb int64) error {
 	floor := p.reservedSum + scf.UnreservedFloorMB
 	p.mu.Unlock()
 	if mb < floor {
-		return errdefs.New(errdefs.ErrResourceExhausted, "TotalConcurrencyMemory",
+		return errdefs.New(errdefs.ErrFailedPrecondition, "ReservedExceedTotal",
 			"the account's concurrency quota must be at least %d MB: the reserved quotas plus %d MB", floor, scf.UnreservedFloorMB)
 	}
 	_, err := p.opts.Store.DB().ExecContext(ctx, `INSERT INTO pool_account (id, total_mem) VALUES (1, ?)

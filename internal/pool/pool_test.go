@@ -333,12 +333,12 @@ func TestQuotaSettingsAreValidatedAndPersist(t *testing.T) {
 	mustNil(t, e.p.PutTotal(ctx, 50000))
 	mustNil(t, e.p.PutReserved(ctx, "default", "a", 30000))
 	err := e.p.PutReserved(ctx, "default", "b", 8000)
-	if !errors.Is(err, errdefs.ErrFailedPrecondition) || errdefs.Resource(err) != "ReservedExceedTotal" {
-		t.Errorf("PutReserved beyond total-12800 = %v, want FailedPrecondition/ReservedExceedTotal", err)
+	if !errors.Is(err, errdefs.ErrResourceExhausted) || errdefs.Resource(err) != "FunctionReservedConcurrencyMemory" {
+		t.Errorf("PutReserved beyond total-12800 = %v, want ResourceExhausted/FunctionReservedConcurrencyMemory", err)
 	}
 	err = e.p.PutTotal(ctx, 40000)
-	if !errors.Is(err, errdefs.ErrResourceExhausted) {
-		t.Errorf("PutTotal below reserved+12800 = %v, want ErrResourceExhausted", err)
+	if !errors.Is(err, errdefs.ErrFailedPrecondition) || errdefs.Resource(err) != "ReservedExceedTotal" {
+		t.Errorf("PutTotal below reserved+12800 = %v, want FailedPrecondition/ReservedExceedTotal", err)
 	}
 	mustNil(t, e.p.PutReserved(ctx, "default", "b", 7200))
 	mustNil(t, e.p.DeleteReserved(ctx, "default", "b"))

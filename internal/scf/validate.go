@@ -67,10 +67,11 @@ func ValidateMemorySize(mb int64) error {
 	return errdefs.Invalid("MemorySize", "MemorySize %d is invalid: use 64, or 128 to 3072 in steps of 128 (MB)", mb)
 }
 
-// ValidateTimeout checks 1 to 900 seconds.
+// ValidateTimeout checks 1 to 900 seconds; a Timeout out of that range is
+// ErrResourceExhausted (SCF's LimitExceeded.Timeout).
 func ValidateTimeout(s int64) error {
 	if s < MinTimeout || s > MaxTimeout {
-		return errdefs.Invalid("Timeout", "Timeout %d is invalid: use 1 to 900 seconds", s)
+		return errdefs.New(errdefs.ErrResourceExhausted, "Timeout", "Timeout %d is invalid: use 1 to 900 seconds", s)
 	}
 	return nil
 }
@@ -95,7 +96,7 @@ func ValidateEnvironment(vars []Variable) error {
 		size += len(v.Key) + len(v.Value)
 	}
 	if size > MaxEnvBytes {
-		return errdefs.Invalid("Environment", "environment variables take %d bytes together; at most %d are allowed", size, MaxEnvBytes)
+		return errdefs.Invalid("EnvironmentExceededLimit", "environment variables take %d bytes together; at most %d are allowed", size, MaxEnvBytes)
 	}
 	return nil
 }
@@ -117,7 +118,7 @@ func ValidateFunction(f *Function) error {
 	}
 	if f.AsyncRun {
 		if f.Timeout < MinTimeout || f.Timeout > MaxAsyncRunTimeout {
-			return errdefs.Invalid("Timeout", "Timeout %d is invalid: use 1 to %d seconds for a function with AsyncRunEnable", f.Timeout, MaxAsyncRunTimeout)
+			return errdefs.New(errdefs.ErrResourceExhausted, "Timeout", "Timeout %d is invalid: use 1 to %d seconds for a function with AsyncRunEnable", f.Timeout, MaxAsyncRunTimeout)
 		}
 	} else if err := ValidateTimeout(f.Timeout); err != nil {
 		return err
@@ -144,7 +145,7 @@ func ValidateFunction(f *Function) error {
 		return errdefs.Invalid("DnsCache", "DnsCache is only for Event functions")
 	}
 	if f.InitTimeout < 0 || f.InitTimeout > MaxTimeout {
-		return errdefs.Invalid("InitTimeout", "InitTimeout %d is invalid: use 1 to 900 seconds", f.InitTimeout)
+		return errdefs.New(errdefs.ErrResourceExhausted, "InitTimeout", "InitTimeout %d is invalid: use 1 to 900 seconds", f.InitTimeout)
 	}
 	if len(f.Description) > MaxDescription {
 		return errdefs.Invalid("Description", "Description is longer than %d characters", MaxDescription)
@@ -153,7 +154,7 @@ func ValidateFunction(f *Function) error {
 		return err
 	}
 	if f.Image.ImageUri == "" {
-		return errdefs.New(errdefs.ErrMissingParameter, "ImageUri", "Code.ImageConfig.ImageUri is required")
+		return errdefs.New(errdefs.ErrMissingParameter, "Code", "Code.ImageConfig.ImageUri is required")
 	}
 	if _, err := SplitCommand("Command", f.Image.Command); err != nil {
 		return err

@@ -93,7 +93,11 @@ func (s *Store) DeleteAlias(ctx context.Context, ns, function, name string) erro
 
 func checkVersions(ctx context.Context, tx *sql.Tx, a *scf.Alias) error {
 	for _, v := range a.Versions() {
-		if _, err := getFunction(ctx, tx, a.Namespace, a.Function, v); err != nil {
+		_, err := getFunction(ctx, tx, a.Namespace, a.Function, v)
+		if errdefs.Resource(err) == "Version" {
+			return errdefs.NotFound("FunctionVersion", "alias %q would route to version %q of function %q, which does not exist", a.Name, v, a.Function)
+		}
+		if err != nil {
 			return err
 		}
 	}

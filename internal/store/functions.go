@@ -174,7 +174,7 @@ func getFunction(ctx context.Context, q querier, ns, name, version string) (*scf
 func (s *Store) ListFunctions(ctx context.Context, q FunctionQuery) ([]*scf.Function, int, error) {
 	col, ok := orderColumns[q.OrderBy]
 	if !ok {
-		return nil, 0, errdefs.Invalid("Orderby", "cannot order by %q: use AddTime, ModTime or FunctionName", q.OrderBy)
+		return nil, 0, errdefs.Invalid("OrderBy", "cannot order by %q: use AddTime, ModTime or FunctionName", q.OrderBy)
 	}
 	dir := strings.ToUpper(q.Order)
 	switch dir {

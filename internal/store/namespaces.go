@@ -91,10 +91,10 @@ func (s *Store) UpdateNamespace(ctx context.Context, name, description string) e
 }
 
 // DeleteNamespace deletes an empty namespace. The default namespace cannot
-// be deleted (ErrInvalidArgument), nor one that holds functions (ErrInUse).
+// be deleted (ErrFailedPrecondition), nor one that holds functions (ErrInUse).
 func (s *Store) DeleteNamespace(ctx context.Context, name string) error {
 	if name == scf.DefaultNamespace {
-		return errdefs.Invalid("Namespace", "the default namespace cannot be deleted")
+		return errdefs.New(errdefs.ErrFailedPrecondition, "DeleteNamespace", "the default namespace cannot be deleted")
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var fns int

@@ -110,7 +110,7 @@ func TestNamespaces(t *testing.T) {
 		resource string
 	}{
 		{"holds functions", "team", errdefs.ErrInUse, "Namespace"},
-		{"default", "default", errdefs.ErrInvalidArgument, "Namespace"},
+		{"default", "default", errdefs.ErrFailedPrecondition, "DeleteNamespace"},
 		{"missing", "nope", errdefs.ErrNotFound, "Namespace"},
 	} {
 		err := s.DeleteNamespace(ctx, tc.ns)

@@ -105,7 +105,7 @@ func (s *Store) DeleteVersion(ctx context.Context, ns, name, version string) err
 		for _, a := range aliases {
 			for _, v := range a.Versions() {
 				if v == version {
-					return errdefs.New(errdefs.ErrInUse, "Version", "version %s of function %q is in use by alias %q", version, name, a.Name)
+					return errdefs.New(errdefs.ErrInUse, "AliasBind", "version %s of function %q is in use by alias %q: point the alias elsewhere first", version, name, a.Name)
 				}
 			}
 		}

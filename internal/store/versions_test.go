@@ -114,7 +114,7 @@ func TestAliases(t *testing.T) {
 		t.Errorf("duplicate alias: %v", err)
 	}
 	bad := &scf.Alias{Namespace: "default", Function: "hello", Name: "x", FunctionVersion: "9"}
-	if err := s.CreateAlias(ctx, bad); !errors.Is(err, errdefs.ErrNotFound) || errdefs.Resource(err) != "Version" {
+	if err := s.CreateAlias(ctx, bad); !errors.Is(err, errdefs.ErrNotFound) || errdefs.Resource(err) != "FunctionVersion" {
 		t.Errorf("alias to a missing version: %v", err)
 	}
 	for _, v := range []string{"1", "2"} {

@@ -49,6 +49,9 @@ type Options struct {
 	DB        Migrator
 	Functions Functions
 	Queue     Queue
+	// Aliases checks that an alias a trigger is bound to exists; nil:
+	// only versions and $DEFAULT.
+	Aliases invocation.Aliases
 	// Location is the time zone of timer expressions; nil means UTC.
 	Location *time.Location
 	// GatewayURL is the gateway's base URL, for the endpoint of API
@@ -272,12 +275,12 @@ func (s *Service) check(ctx context.Context, t *scf.Trigger) error {
 	if err != nil {
 		return err
 	}
-	if scf.IsVersion(t.Qualifier) {
-		if _, err := s.opts.Functions.GetFunction(ctx, t.Namespace, t.Function, t.Qualifier); err != nil {
-			return err
-		}
-	} else if err := scf.ValidateAliasName(t.Qualifier); err != nil {
+	if !scf.IsVersion(t.Qualifier) && scf.ValidateAliasName(t.Qualifier) != nil {
 		return errdefs.Invalid("Qualifier", "Qualifier %q is neither a version nor an alias", t.Qualifier)
+	}
+	q := invocation.Qualifiers{Functions: s.opts.Functions, Aliases: s.opts.Aliases}
+	if _, err := q.Function(ctx, t.Namespace, t.Function, t.Qualifier, nil); err != nil {
+		return err
 	}
 	switch t.Type {
 	case scf.TriggerTimer:
@@ -311,7 +314,7 @@ func (s *Service) check(ctx context.Context, t *scf.Trigger) error {
 	case "":
 		return errdefs.New(errdefs.ErrMissingParameter, "Type", "the trigger Type is required")
 	default:
-		return errdefs.New(errdefs.ErrUnsupported, "Type", "trigger type %q is not supported: use timer, apigw or http", t.Type)
+		return errdefs.Invalid("Type", "trigger type %q is not supported: use timer, apigw or http", t.Type)
 	}
 	return nil
 }

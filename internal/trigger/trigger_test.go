@@ -176,9 +176,9 @@ func TestTriggerValidation(t *testing.T) {
 	}{
 		{scf.Trigger{Function: "ev", Name: "t", Type: "timer", Desc: "* * *"}, errdefs.ErrInvalidArgument, "TriggerDesc"},
 		{scf.Trigger{Function: "ev", Name: "1t", Type: "timer", Desc: "*/5 * * * * * *"}, errdefs.ErrInvalidArgument, "TriggerName"},
-		{scf.Trigger{Function: "ev", Name: "t", Type: "cos"}, errdefs.ErrUnsupported, "Type"},
+		{scf.Trigger{Function: "ev", Name: "t", Type: "cos"}, errdefs.ErrInvalidArgument, "Type"},
 		{scf.Trigger{Function: "ghost", Name: "t", Type: "timer", Desc: "*/5 * * * * * *"}, errdefs.ErrNotFound, "Function"},
-		{scf.Trigger{Function: "ev", Name: "t", Type: "timer", Desc: "*/5 * * * * * *", Qualifier: "7"}, errdefs.ErrNotFound, "Version"},
+		{scf.Trigger{Function: "ev", Name: "t", Type: "timer", Desc: "*/5 * * * * * *", Qualifier: "7"}, errdefs.ErrNotFound, "Qualifier"},
 		{scf.Trigger{Function: "web", Name: "t", Type: "apigw"}, errdefs.ErrInvalidArgument, "Type"},
 	} {
 		tr := tc.tr

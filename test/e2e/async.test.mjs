@@ -63,7 +63,7 @@ describe("event invoke config", () => {
   test("refuses a bad MsgTTL and an unknown function", async () => {
     await expectCode(
       () => scf.UpdateFunctionEventInvokeConfig({ FunctionName: "atf", AsyncTriggerConfig: { RetryConfig: [{ RetryNum: 1 }], MsgTTL: 1 } }),
-      "InvalidParameterValue.AsyncTriggerConfig.MsgTTL",
+      "LimitExceeded.MsgTTL",
     );
     await expectCode(() => scf.GetFunctionEventInvokeConfig({ FunctionName: "nope" }), "ResourceNotFound.Function");
   });
@@ -112,8 +112,8 @@ describe("asynchronous Invoke", () => {
     await scf.TerminateAsyncEvent({ FunctionName: "atf", InvokeRequestId: id });
     const st = await waitEvent(id, "ABORTED");
     assert.equal(st.StatusCode, 499);
-    await expectCode(() => scf.TerminateAsyncEvent({ FunctionName: "atf", InvokeRequestId: id }), "FailedOperation.AsyncEvent");
-    await expectCode(() => scf.GetAsyncEventStatus({ InvokeRequestId: "no-such-event" }), "ResourceNotFound.InvokeRequestId");
+    await expectCode(() => scf.TerminateAsyncEvent({ FunctionName: "atf", InvokeRequestId: id }), "FailedOperation.AsyncEventStatus");
+    await expectCode(() => scf.GetAsyncEventStatus({ InvokeRequestId: "no-such-event" }), "ResourceNotFound.AsyncEvent");
   });
 
   test("an accepted event survives kill -9 of the server", async () => {

@@ -150,11 +150,11 @@ describe("functions", () => {
     await expectCode(() => scf.CreateFunction({ FunctionName: "x", Code: img }), "InvalidParameterValue.FunctionName");
     await expectCode(() => scf.CreateFunction({ FunctionName: "9lives", Code: img }), "InvalidParameterValue.FunctionName");
     await expectCode(() => scf.CreateFunction({ FunctionName: "mem", MemorySize: 200, Code: img }), "InvalidParameterValue.MemorySize");
-    await expectCode(() => scf.CreateFunction({ FunctionName: "tmo", Timeout: 901, Code: img }), "InvalidParameterValue.Timeout");
+    await expectCode(() => scf.CreateFunction({ FunctionName: "tmo", Timeout: 901, Code: img }), "LimitExceeded.Timeout");
     await expectCode(() => scf.CreateFunction({ FunctionName: "ns", Namespace: "nowhere", Code: img }), "ResourceNotFound.Namespace");
     const zip = await scf.CreateFunction({ FunctionName: "zip", Code: { ZipFile: "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==" } }).catch((e) => e);
     assert.match(zip.code, /^UnsupportedOperation/);
-    await expectCode(() => scf.CreateFunction({ FunctionName: "noimg" }), "MissingParameter");
+    await expectCode(() => scf.CreateFunction({ FunctionName: "noimg" }), "MissingParameter.Code");
     const { Functions } = await scf.ListFunctions({ Namespace: "default", Limit: 100 });
     assert.ok(!Functions.some((f) => ["mem", "tmo", "zip", "noimg"].includes(f.FunctionName)), "a refused call changed nothing");
   });

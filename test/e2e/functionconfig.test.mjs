@@ -97,10 +97,10 @@ describe("AsyncRunEnable", () => {
 
   test("Timeout up to 24 h only with AsyncRunEnable, and only for Event functions", async () => {
     const code = { ImageConfig: { ImageType: "personal", ImageUri: image("testfunc") } };
-    await expectCode(() => scf.CreateFunction({ FunctionName: "too-long", Code: code, Timeout: 901 }), "InvalidParameterValue.Timeout");
-    await expectCode(() => scf.CreateFunction({ FunctionName: "too-long", Code: code, AsyncRunEnable: "TRUE", Timeout: 86401 }), "InvalidParameterValue.Timeout");
+    await expectCode(() => scf.CreateFunction({ FunctionName: "too-long", Code: code, Timeout: 901 }), "LimitExceeded.Timeout");
+    await expectCode(() => scf.CreateFunction({ FunctionName: "too-long", Code: code, AsyncRunEnable: "TRUE", Timeout: 86401 }), "LimitExceeded.Timeout");
     await expectCode(() => scf.CreateFunction({ FunctionName: "web-async", Code: code, Type: "HTTP", AsyncRunEnable: "TRUE" }), "InvalidParameterValue.AsyncRunEnable");
-    await expectCode(() => scf.UpdateFunctionConfiguration({ FunctionName: "longrun", Timeout: 86401 }), "InvalidParameterValue.Timeout");
+    await expectCode(() => scf.UpdateFunctionConfiguration({ FunctionName: "longrun", Timeout: 86401 }), "LimitExceeded.Timeout");
     await scf.UpdateFunctionConfiguration({ FunctionName: "longrun", Timeout: 86400 });
   });
 });

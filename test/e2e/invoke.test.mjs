@@ -123,7 +123,7 @@ describe("Invoke", () => {
 
   test("an event over 6 MB, or not JSON, is refused", async () => {
     const big = JSON.stringify("a".repeat(6 * 1024 * 1024 + 1));
-    await expectCode(() => scf.Invoke({ FunctionName: "tf", ClientContext: big }), "InvalidParameterValue.RequestTooLarge");
+    await expectCode(() => scf.Invoke({ FunctionName: "tf", ClientContext: big }), "InvalidParameter.RequestTooLarge");
     await expectCode(() => scf.Invoke({ FunctionName: "tf", ClientContext: "{not json" }), "InvalidParameterValue.ClientContext");
   });
 
@@ -193,8 +193,8 @@ describe("temporary credentials", () => {
     });
     const r = await fnClient.Invoke({ FunctionName: "tf", ClientContext: "{}" });
     assert.equal(r.Result.InvokeResult, 0);
-    await expectCode(() => fnClient.ListFunctions({ Namespace: "other" }), "UnauthorizedOperation");
-    await expectCode(() => fnClient.CreateNamespace({ Namespace: "mine" }), "UnauthorizedOperation");
+    await expectCode(() => fnClient.ListFunctions({ Namespace: "other" }), "UnauthorizedOperation.CAM");
+    await expectCode(() => fnClient.CreateNamespace({ Namespace: "mine" }), "UnauthorizedOperation.CAM");
     const noToken = server.client({ secretId: headers["X-Scf-Secret-Id"], secretKey: headers["X-Scf-Secret-Key"] });
     await expectCode(() => noToken.ListFunctions({}), "AuthFailure.TokenFailure");
   });

@@ -76,6 +76,14 @@ describe("versions and aliases", () => {
     assert.ok(seen[2] >= 15 && seen[2] <= 45, `version 2 ran ${seen[2]} of 100 times`);
   });
 
+  test("GetFunction of an alias answers its main version, as clients check before they invoke", async () => {
+    const f = await scf.GetFunction({ FunctionName: "ver", Qualifier: "prod" });
+    assert.deepEqual([f.FunctionVersion, f.Qualifier, f.Status, f.ImageConfig.ImageUri], ["1", "prod", "Active", image("echo")]);
+    const logs = await scf.GetFunctionLogs({ FunctionName: "ver", Qualifier: "prod", Limit: 100 });
+    assert.ok(logs.TotalCount >= 100, `logs of prod: ${logs.TotalCount}`);
+    await expectCode(() => scf.GetFunction({ FunctionName: "ver", Qualifier: "ghost" }), "ResourceNotFound.Version");
+  });
+
   test("rule routing by RoutingKey", async () => {
     await scf.UpdateAlias({
       Name: "prod",
@@ -98,8 +106,8 @@ describe("versions and aliases", () => {
   });
 
   test("a routed version cannot be deleted; moving the alias frees it", async () => {
-    await expectCode(() => scf.DeleteFunctionVersion({ FunctionName: "ver", Qualifier: "2" }), "ResourceInUse.Version");
-    await expectCode(() => scf.DeleteFunction({ FunctionName: "ver", Qualifier: "1" }), "ResourceInUse.Version");
+    await expectCode(() => scf.DeleteFunctionVersion({ FunctionName: "ver", Qualifier: "2" }), "UnsupportedOperation.AliasBind");
+    await expectCode(() => scf.DeleteFunction({ FunctionName: "ver", Qualifier: "1" }), "UnsupportedOperation.AliasBind");
     await scf.UpdateAlias({ Name: "prod", FunctionName: "ver", FunctionVersion: "2" });
     for (let i = 0; i < 5; i++) assert.equal(await run({ Qualifier: "prod" }), "2");
     await scf.DeleteFunctionVersion({ FunctionName: "ver", Qualifier: "1" });
@@ -114,6 +122,6 @@ describe("versions and aliases", () => {
     await scf.CreateAlias({ Name: "$DEFAULT", FunctionName: "ver", FunctionVersion: "2" });
     const dflt = await scf.InvokeFunction({ FunctionName: "ver", Event: "{}" });
     assert.equal(JSON.parse(dflt.Result.RetMsg).headers["X-Scf-Version"], "2");
-    await expectCode(() => scf.Invoke({ FunctionName: "ver", Qualifier: "ghost" }), "ResourceNotFound.Alias");
+    await expectCode(() => scf.Invoke({ FunctionName: "ver", Qualifier: "ghost" }), "ResourceNotFound.Qualifier");
   });
 });
