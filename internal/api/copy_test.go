@@ -80,8 +80,8 @@ func TestCopyFunction(t *testing.T) {
 		{"no new name", "admin", api.CopyFunctionRequest{FunctionName: "src"}, "MissingParameter"},
 		{"another region", "admin", api.CopyFunctionRequest{FunctionName: "src", NewFunctionName: "xx", TargetRegion: "ap-shanghai"}, "UnsupportedOperation.Region"},
 		// A key of namespace team reaches neither default's source nor default as a target.
-		{"team key, source in default", "team", api.CopyFunctionRequest{FunctionName: "src", NewFunctionName: "mine", TargetNamespace: "team"}, "UnauthorizedOperation"},
-		{"team key, target default", "team", api.CopyFunctionRequest{FunctionName: "dup", Namespace: "team", NewFunctionName: "theirs", Override: &yes}, "UnauthorizedOperation"},
+		{"team key, source in default", "team", api.CopyFunctionRequest{FunctionName: "src", NewFunctionName: "mine", TargetNamespace: "team"}, "UnauthorizedOperation.CAM"},
+		{"team key, target default", "team", api.CopyFunctionRequest{FunctionName: "dup", Namespace: "team", NewFunctionName: "theirs", Override: &yes}, "UnauthorizedOperation.CAM"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := e.admin

@@ -90,7 +90,7 @@ func TestGetRequestStatus(t *testing.T) {
 		{"unknown function", e.admin, api.GetRequestStatusRequest{FunctionName: "ghost", FunctionRequestId: "ok"}, "ResourceNotFound.Function"},
 		{"StartTime without EndTime", e.admin, api.GetRequestStatusRequest{FunctionName: "fn", FunctionRequestId: "ok", StartTime: at(-time.Hour)}, "InvalidParameterValue.StartTimeOrEndTime"},
 		{"EndTime before StartTime", e.admin, api.GetRequestStatusRequest{FunctionName: "fn", FunctionRequestId: "ok", StartTime: at(0), EndTime: at(-time.Hour)}, "InvalidParameterValue.StartTimeOrEndTime"},
-		{"another namespace's key", team, api.GetRequestStatusRequest{FunctionName: "fn", FunctionRequestId: "ok"}, "UnauthorizedOperation"},
+		{"another namespace's key", team, api.GetRequestStatusRequest{FunctionName: "fn", FunctionRequestId: "ok"}, "UnauthorizedOperation.CAM"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := code(tc.c.Call(ctx, "GetRequestStatus", tc.req, nil)); got != tc.want {

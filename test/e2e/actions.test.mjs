@@ -192,11 +192,11 @@ describe("CopyFunction", () => {
     const fnKey = server.client({
       secretId: headers["X-Scf-Secret-Id"], secretKey: headers["X-Scf-Secret-Key"], token: headers["X-Scf-Session-Token"],
     });
-    await expectCode(() => fnKey.CopyFunction({ FunctionName: "orig", NewFunctionName: "stolen", TargetNamespace: "copies" }), "UnauthorizedOperation");
-    await expectCode(() => fnKey.CopyFunction({ FunctionName: "twin", Namespace: "copies", NewFunctionName: "stolen" }), "UnauthorizedOperation");
+    await expectCode(() => fnKey.CopyFunction({ FunctionName: "orig", NewFunctionName: "stolen", TargetNamespace: "copies" }), "UnauthorizedOperation.CAM");
+    await expectCode(() => fnKey.CopyFunction({ FunctionName: "twin", Namespace: "copies", NewFunctionName: "stolen" }), "UnauthorizedOperation.CAM");
     await expectCode(
       () => fnKey.CopyFunction({ FunctionName: "orig", NewFunctionName: "twin", TargetNamespace: "copies", Override: true }),
-      "UnauthorizedOperation",
+      "UnauthorizedOperation.CAM",
     );
     assert.equal((await scf.GetFunction({ FunctionName: "twin", Namespace: "copies" })).Description, "bare");
     await fnKey.CopyFunction({ FunctionName: "orig", NewFunctionName: "mine" });
