@@ -32,6 +32,9 @@ func (s *Server) createFunction(ctx context.Context, call *Call, ns string, req 
 	if err != nil {
 		return nil, err
 	}
+	if err := s.authorizeImage(call, image.ImageUri); err != nil {
+		return nil, err
+	}
 	concurrency, err := concurrencyFromWire(req.InstanceConcurrencyConfig)
 	if err != nil {
 		return nil, err
@@ -69,7 +72,7 @@ func (s *Server) createFunction(ctx context.Context, call *Call, ns string, req 
 		return nil, err
 	}
 	if s.opts.Deployer != nil {
-		s.opts.Deployer.Deploy(ns, fn.Name)
+		s.opts.Deployer.Deploy(ns, fn.Name, call.Scope.Access())
 	}
 	return struct{}{}, nil
 }
@@ -151,6 +154,9 @@ func (s *Server) updateFunctionCode(ctx context.Context, call *Call, ns string, 
 	if err != nil {
 		return nil, err
 	}
+	if err := s.authorizeImage(call, image.ImageUri); err != nil {
+		return nil, err
+	}
 	if err := refusePublish(req.Publish); err != nil {
 		return nil, err
 	}
@@ -171,7 +177,7 @@ func (s *Server) updateFunctionCode(ctx context.Context, call *Call, ns string, 
 		return nil, err
 	}
 	if s.opts.Deployer != nil {
-		s.opts.Deployer.Deploy(ns, req.FunctionName)
+		s.opts.Deployer.Deploy(ns, req.FunctionName, call.Scope.Access())
 	}
 	return struct{}{}, nil
 }

@@ -88,3 +88,18 @@ func ValidateKeyDescription(d string) error {
 	}
 	return nil
 }
+
+// Access is whose rights a pull from scfd's embedded registry carries:
+// the key's that created or updated the function, or later its
+// namespace's. The zero Access reaches no repository.
+type Access struct {
+	// All is the administrator's rights: every repository.
+	All bool `json:",omitempty"`
+	// Namespaces whose repositories (<namespace>/<repo>) may be read.
+	Namespaces []string `json:",omitempty"`
+}
+
+// Allows reports whether a may read the repositories of namespace.
+func (a Access) Allows(namespace string) bool {
+	return a.All || slices.Contains(a.Namespaces, namespace)
+}
