@@ -136,3 +136,12 @@ func (s Scope) role() scf.Role {
 	}
 	return s.Role
 }
+
+// KeyRole is the role of a key limited to namespaces (Role, or
+// FullControl when empty), and "" for an administrator key.
+func (s Scope) KeyRole() scf.Role {
+	if s.Admin {
+		return ""
+	}
+	return s.role()
+}
