@@ -8,9 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/scfd/scfd/internal/netns/netnstest"
@@ -41,7 +44,8 @@ func TestNodeSDK(t *testing.T) {
 	hello := testenv.BinaryImage(t, "../../examples/hello")
 	reg.Push(t, "e2e/echo:v1", hello)
 	reg.Push(t, "e2e/echo:v2", withFile(t, hello, "version", "2"))
-	reg.Push(t, "e2e/testfunc:v1", testenv.BinaryImage(t, "testfunc"))
+	testfunc := testenv.BinaryImage(t, "testfunc")
+	reg.Push(t, "e2e/testfunc:v1", testfunc)
 
 	// A network namespace standing for the outside world, for the
 	// functions' outbound traffic: nothing leaves the machine.
@@ -50,12 +54,20 @@ func TestNodeSDK(t *testing.T) {
 		world = netnstest.World(t, 4)
 	}
 
-	cmd := exec.Command(node, "--test", "--test-reporter=spec", ".")
+	// SCFD_E2E_TESTS names the test files to run (all by default).
+	tests := []string{"."}
+	if only := os.Getenv("SCFD_E2E_TESTS"); only != "" {
+		tests = strings.Fields(only)
+	}
+	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, tests...)...)
 	cmd.Env = append(os.Environ(),
 		"SCFD_BIN="+bin,
 		"SCFD_E2E_IMAGE_ECHO="+reg.Ref("e2e/echo:v1"),
 		"SCFD_E2E_IMAGE_ECHO2="+reg.Ref("e2e/echo:v2"),
 		"SCFD_E2E_IMAGE_TESTFUNC="+reg.Ref("e2e/testfunc:v1"),
+		// OCI layouts, for `scfd push` to the server's own registry.
+		"SCFD_E2E_OCI_ECHO="+ociLayout(t, hello),
+		"SCFD_E2E_OCI_TESTFUNC="+ociLayout(t, testfunc),
 		"SCFD_INSECURE_REGISTRIES="+reg.Addr, "SCFD_ALLOWED_REGISTRIES="+reg.Addr,
 		"DOCKER_CONFIG="+reg.DockerConfigDir,
 		"SCFD_E2E_WORLD="+world,
@@ -75,4 +87,18 @@ func withFile(t *testing.T, img v1.Image, name, body string) v1.Image {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// ociLayout writes img as an OCI image layout and returns its directory.
+func ociLayout(t *testing.T, img v1.Image) string {
+	t.Helper()
+	dir := t.TempDir()
+	lp, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
