@@ -272,6 +272,12 @@ func TestTransportPullsInProcessWithTheContextsAccess(t *testing.T) {
 			t.Errorf("%s: pull ok = %v, want %v (err: %v)", name, gotOK, tt.wantOK, err)
 		}
 	}
+	// Credentials the request carries (a config.json holding the
+	// administrator's key for this registry) add nothing.
+	if _, err := remote.Image(ref, remote.WithTransport(rt), basic(admin),
+		remote.WithContext(images.WithAccess(ctx, scf.Access{Namespaces: []string{"other"}}))); err == nil {
+		t.Error("an in-process pull with the administrator's Basic credentials reached another namespace")
+	}
 	// An in-process access only pulls.
 	pushRef, _ := name.ParseReference(e.addr + "/team/pushed:v1")
 	if err := remote.Write(pushRef, randomImage(t), remote.WithTransport(rt), remote.WithContext(images.WithAccess(ctx, scf.Access{All: true}))); err == nil {
@@ -298,17 +304,6 @@ func TestTransportPullsInProcessWithTheContextsAccess(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("GET https://%s/v2/ = %d, want 200", e.addr, resp.StatusCode)
-	}
-	// Credentials a request brings are kept: a wrong key stays wrong.
-	req, _ = http.NewRequest(http.MethodGet, "http://"+e.addr+"/v2/", nil)
-	req.SetBasicAuth(team.SecretID, "wrong")
-	resp, err = rt.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("GET /v2/ with a wrong key = %d, want 401", resp.StatusCode)
 	}
 }
 

@@ -14,11 +14,12 @@ import (
 // Transport returns a RoundTripper that serves requests for this
 // registry's hosts (see Hosts) in-process, over in-memory connections to
 // the registry's handler; HTTPS requests to those hosts are served too,
-// as plain HTTP in memory. A request without credentials of its own pulls
-// with the images.Access of its context (see images.WithAccess): the
-// rights of the key that created or updated the function, or of the
-// function's namespace; without one it reaches nothing. Every other
-// request goes to base (nil means http.DefaultTransport).
+// as plain HTTP in memory. Such a request pulls with the images.Access
+// of its context (see images.WithAccess) and nothing else, whatever
+// credentials it carries: the rights of the key that created or updated
+// the function, or of the function's namespace; without an Access it
+// reaches nothing. Every other request goes to base (nil means
+// http.DefaultTransport).
 func (r *Registry) Transport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
@@ -37,15 +38,16 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	req = req.Clone(req.Context())
 	req.URL.Scheme = "http"
-	req.Header.Del(accessHeader)
-	if req.Header.Get("Authorization") == "" {
-		a, _ := images.AccessFrom(req.Context())
-		b, err := json.Marshal(a)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set(accessHeader, string(b))
+	// Credentials the request carries (from a config.json that holds a
+	// key for this registry, say) are dropped: an in-process pull has
+	// the rights of its Access, never more.
+	req.Header.Del("Authorization")
+	a, _ := images.AccessFrom(req.Context())
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, err
 	}
+	req.Header.Set(accessHeader, string(b))
 	return t.r.memRT.RoundTrip(req)
 }
 
