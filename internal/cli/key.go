@@ -70,6 +70,29 @@ func (a *app) keyCmd() *cobra.Command {
 	disable := status("disable", "Disable a key: it authenticates nothing from the next request on", api.KeyDisabled)
 	enable := status("enable", "Enable a disabled key", api.KeyEnabled)
 
+	var upNamespaces []string
+	var upRole, upDesc string
+	update := &cobra.Command{
+		Use: "update SECRETID [-n NAMESPACE,...] [--role ROLE] [--description D]", Short: "Change a key's namespaces, role or description", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := api.UpdateKeyRequest{SecretId: args[0], Namespaces: upNamespaces}
+			if cmd.Flags().Changed("role") {
+				req.Role = &upRole
+			}
+			if cmd.Flags().Changed("description") {
+				req.Description = &upDesc
+			}
+			var resp api.UpdateKeyResponse
+			return a.call(cmd, "UpdateKey", req, &resp, func(w *tabwriter.Writer) {
+				row(w, resp.Key.SecretId, strings.Join(resp.Key.Namespaces, ","), resp.Key.Role, resp.Key.Status)
+			})
+		},
+	}
+	update.Flags().StringSliceVarP(&upNamespaces, "namespace", "n", nil, "the key's new namespaces (repeatable, or comma-separated)")
+	update.Flags().StringVar(&upRole, "role", "", "FullControl, InvokeAndRead or ReadOnly")
+	update.Flags().StringVar(&upDesc, "description", "", "description")
+	a.completeNamespaceFlag(update, "namespace")
+
 	rm := &cobra.Command{
 		Use: "rm SECRETID", Aliases: []string{"delete"}, Short: "Delete a key", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -77,6 +100,6 @@ func (a *app) keyCmd() *cobra.Command {
 			return a.call(cmd, "DeleteKey", api.DeleteKeyRequest{SecretId: args[0]}, &resp, nil)
 		},
 	}
-	key.AddCommand(create, ls, disable, enable, rm)
+	key.AddCommand(create, ls, update, disable, enable, rm)
 	return key
 }

@@ -71,6 +71,13 @@ func TestKeyCommands(t *testing.T) {
 		}
 	}
 
+	if out := mustRun(t, env, "key", "update", id, "--role", "ReadOnly", "-n", "team,other"); !strings.Contains(out, "ReadOnly") || !strings.Contains(out, "other,team") {
+		t.Errorf("key update:\n%s", out)
+	}
+	if _, err := run(t, tenant, "invoke", "app", "-n", "team"); err == nil || !strings.Contains(err.Error(), "UnauthorizedOperation") {
+		t.Errorf("invoke with a key made read-only: %v", err)
+	}
+	mustRun(t, tenant, "fn", "ls", "-n", "other")
 	if out := mustRun(t, env, "key", "disable", id); !strings.Contains(out, "Disabled") {
 		t.Errorf("key disable:\n%s", out)
 	}
