@@ -142,7 +142,7 @@ func (s *Server) functionResponse(fn *scf.Function) *GetFunctionResponse {
 		Layers:            []LayerVersionInfo{},
 		AddTime:           s.formatTime(fn.AddTime),
 		PublicNetConfig: PublicNetConfigOut{
-			PublicNetStatus: "ENABLE",
+			PublicNetStatus: enableOrDisable(!fn.PublicNetDisabled),
 			EipConfig:       EipConfigOut{EipStatus: "DISABLE", EipAddress: []string{}},
 		},
 		OnsEnable:       "FALSE",
@@ -151,7 +151,7 @@ func (s *Server) functionResponse(fn *scf.Function) *GetFunctionResponse {
 		Qualifier:       fn.Version,
 		InitTimeout:     fn.InitTimeout,
 		StatusReasons:   reasonsToWire(fn.StatusReasons),
-		AsyncRunEnable:  "FALSE",
+		AsyncRunEnable:  trueOrFalse(fn.AsyncRun),
 		TraceEnable:     "FALSE",
 		ImageConfig: &ImageConfig{
 			ImageType:                fn.Image.ImageType,
@@ -162,7 +162,9 @@ func (s *Server) functionResponse(fn *scf.Function) *GetFunctionResponse {
 			ContainerImageAccelerate: fn.Image.ContainerImageAccelerate,
 			ImagePort:                int64(fn.Image.Port()),
 		},
-		DnsCache:                  "FALSE",
+		ProtocolType:              fn.Protocol.Type,
+		ProtocolParams:            protocolParamsToWire(fn.Protocol),
+		DnsCache:                  trueOrFalse(fn.DNSCache),
 		IntranetConfig:            IntranetConfigOut{IpFixed: "DISABLE"},
 		InstanceConcurrencyConfig: &InstanceConcurrencyConfig{DynamicEnabled: dynamic, MaxConcurrency: uint64(concurrency)},
 	}
@@ -183,7 +185,68 @@ func (s *Server) functionItem(fn *scf.Function) Function {
 		Tags:           tagsToWire(fn.Tags),
 		Type:           string(fn.Type),
 		StatusReasons:  reasonsToWire(fn.StatusReasons),
-		AsyncRunEnable: "FALSE",
+		AsyncRunEnable: trueOrFalse(fn.AsyncRun),
 		TraceEnable:    "FALSE",
 	}
+}
+
+// trueOrFalse spells b as SCF's string flags do.
+func trueOrFalse(b bool) string {
+	if b {
+		return "TRUE"
+	}
+	return "FALSE"
+}
+
+// enableOrDisable spells b as SCF's status switches do.
+func enableOrDisable(b bool) string {
+	if b {
+		return "ENABLE"
+	}
+	return "DISABLE"
+}
+
+// flagFromWire parses one of SCF's "TRUE"/"FALSE" strings; empty is
+// false.
+func flagFromWire(field, v string) (bool, error) {
+	switch v {
+	case "", "FALSE":
+		return false, nil
+	case "TRUE":
+		return true, nil
+	}
+	return false, errdefs.Invalid(field, "%s %q is invalid: use TRUE or FALSE", field, v)
+}
+
+// publicNetFromWire reads PublicNetConfig: whether public network access
+// is disabled.
+func publicNetFromWire(c *PublicNetConfigIn) (disabled bool, err error) {
+	if c == nil {
+		return false, nil
+	}
+	if e := c.EipConfig; e != nil && e.EipStatus != "" && e.EipStatus != "DISABLE" {
+		return false, errdefs.New(errdefs.ErrUnsupported, "EipConfig", "EipConfig.EipStatus %q is not supported: scfd has no fixed egress addresses", e.EipStatus)
+	}
+	switch c.PublicNetStatus {
+	case "ENABLE":
+		return false, nil
+	case "DISABLE":
+		return true, nil
+	}
+	return false, errdefs.Invalid("PublicNetConfig", "PublicNetConfig.PublicNetStatus %q is invalid: use ENABLE or DISABLE", c.PublicNetStatus)
+}
+
+// wsIdleFromWire reads ProtocolParams.WSParams.IdleTimeOut; 0 when absent.
+func wsIdleFromWire(p *ProtocolParams) int64 {
+	if p == nil || p.WSParams == nil {
+		return 0
+	}
+	return p.WSParams.IdleTimeOut
+}
+
+func protocolParamsToWire(p scf.Protocol) *ProtocolParams {
+	if p.Type != scf.ProtocolWS {
+		return nil
+	}
+	return &ProtocolParams{WSParams: &WSParams{IdleTimeOut: int64(p.IdleTimeout().Seconds())}}
 }

@@ -39,6 +39,18 @@ func (s *Server) createFunction(ctx context.Context, call *Call, ns string, req 
 	if err != nil {
 		return nil, err
 	}
+	noPublicNet, err := publicNetFromWire(req.PublicNetConfig)
+	if err != nil {
+		return nil, err
+	}
+	asyncRun, err := flagFromWire("AsyncRunEnable", req.AsyncRunEnable)
+	if err != nil {
+		return nil, err
+	}
+	dnsCache, err := flagFromWire("DnsCache", req.DnsCache)
+	if err != nil {
+		return nil, err
+	}
 	fn := &scf.Function{
 		Namespace:    ns,
 		Name:         req.FunctionName,
@@ -51,8 +63,13 @@ func (s *Server) createFunction(ctx context.Context, call *Call, ns string, req 
 		Environment:  variablesFromWire(req.Environment),
 		Image:        image,
 		Concurrency:  concurrency,
+		Protocol:     scf.Protocol{Type: req.ProtocolType, WSIdleTimeout: wsIdleFromWire(req.ProtocolParams)},
+		AsyncRun:     asyncRun,
+		DNSCache:     dnsCache,
 		CodeRevision: 1,
 		Status:       s.initialStatus(true),
+
+		PublicNetDisabled: noPublicNet,
 	}
 	for _, t := range req.Tags {
 		fn.Tags = append(fn.Tags, scf.Tag{Key: t.Key, Value: t.Value})
@@ -193,6 +210,14 @@ func (s *Server) updateFunctionConfiguration(ctx context.Context, call *Call, ns
 			return nil, err
 		}
 	}
+	noPublicNet, err := publicNetFromWire(req.PublicNetConfig)
+	if err != nil {
+		return nil, err
+	}
+	dnsCache, err := flagFromWire("DnsCache", req.DnsCache)
+	if err != nil {
+		return nil, err
+	}
 	_, err = s.opts.Store.UpdateFunction(ctx, ns, req.FunctionName, scf.Latest, func(fn *scf.Function) error {
 		if req.Description != nil {
 			fn.Description = *req.Description
@@ -211,6 +236,18 @@ func (s *Server) updateFunctionConfiguration(ctx context.Context, call *Call, ns
 		}
 		if req.InstanceConcurrencyConfig != nil {
 			fn.Concurrency = concurrency
+		}
+		if req.PublicNetConfig != nil {
+			fn.PublicNetDisabled = noPublicNet
+		}
+		if req.ProtocolParams != nil {
+			if fn.Protocol.Type == "" {
+				return errdefs.Invalid("ProtocolParams", "ProtocolParams is only for functions created with a ProtocolType")
+			}
+			fn.Protocol.WSIdleTimeout = wsIdleFromWire(req.ProtocolParams)
+		}
+		if req.DnsCache != "" {
+			fn.DNSCache = dnsCache
 		}
 		if fn.InitTimeout == 0 {
 			return errdefs.Invalid("InitTimeout", "InitTimeout 0 is invalid: use 1 to %d seconds", scf.MaxTimeout)

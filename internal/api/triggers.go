@@ -141,7 +141,7 @@ func (s *Server) updateTrigger(ctx context.Context, call *Call, ns string, req *
 		if req.Qualifier != nil {
 			t.Qualifier = *req.Qualifier
 		}
-		if req.TriggerDesc != nil && t.Type == scf.TriggerTimer {
+		if req.TriggerDesc != nil && (t.Type == scf.TriggerTimer || t.Type == scf.TriggerHTTP) {
 			t.Desc = *req.TriggerDesc
 		}
 		if req.Description != nil {

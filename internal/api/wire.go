@@ -134,6 +134,34 @@ type CreateFunctionRequest struct {
 	InitTimeout               int64                      `json:",omitempty"`
 	Tags                      []Tag                      `json:",omitempty"`
 	InstanceConcurrencyConfig *InstanceConcurrencyConfig `json:",omitempty"`
+	PublicNetConfig           *PublicNetConfigIn         `json:",omitempty"`
+	AsyncRunEnable            string                     `json:",omitempty"` // "TRUE" or "FALSE"
+	ProtocolType              string                     `json:",omitempty"` // "WS" or empty
+	ProtocolParams            *ProtocolParams            `json:",omitempty"`
+	DnsCache                  string                     `json:",omitempty"` // "TRUE" or "FALSE"
+}
+
+// PublicNetConfigIn says whether a function's instances reach beyond the
+// host ("ENABLE", the default) or not ("DISABLE"). Only a disabled
+// EipConfig is accepted: scfd has no fixed egress addresses.
+type PublicNetConfigIn struct {
+	PublicNetStatus string
+	EipConfig       *EipConfigIn `json:",omitempty"`
+}
+
+// EipConfigIn is SCF's fixed egress address switch.
+type EipConfigIn struct {
+	EipStatus string
+}
+
+// ProtocolParams holds the parameters of a function's ProtocolType.
+type ProtocolParams struct {
+	WSParams *WSParams `json:",omitempty"`
+}
+
+// WSParams holds the parameters of WebSocket functions.
+type WSParams struct {
+	IdleTimeOut int64 `json:",omitempty"` // seconds, 1 to 1800; default 15
 }
 
 // UpdateFunctionCodeRequest is UpdateFunctionCode's input.
@@ -159,6 +187,9 @@ type UpdateFunctionConfigurationRequest struct {
 	InitTimeout               *int64                     `json:",omitempty"`
 	Environment               *Environment               `json:",omitempty"`
 	InstanceConcurrencyConfig *InstanceConcurrencyConfig `json:",omitempty"`
+	PublicNetConfig           *PublicNetConfigIn         `json:",omitempty"`
+	ProtocolParams            *ProtocolParams            `json:",omitempty"`
+	DnsCache                  string                     `json:",omitempty"` // "TRUE" or "FALSE"
 	Publish                   string                     `json:",omitempty"` // "TRUE" is not supported yet
 }
 
@@ -223,7 +254,8 @@ type EipConfigOut struct {
 	EipAddress []string
 }
 
-// PublicNetConfigOut: functions may reach the network scfd gives them.
+// PublicNetConfigOut says whether a function's instances reach beyond the
+// host.
 type PublicNetConfigOut struct {
 	PublicNetStatus string
 	EipConfig       EipConfigOut
@@ -291,7 +323,7 @@ type GetFunctionResponse struct {
 	TraceEnable               string
 	ImageConfig               *ImageConfig
 	ProtocolType              string
-	ProtocolParams            *struct{}
+	ProtocolParams            *ProtocolParams
 	DnsCache                  string
 	IntranetConfig            IntranetConfigOut
 	InstanceConcurrencyConfig *InstanceConcurrencyConfig

@@ -12,7 +12,8 @@
 //   - A function error (430, 433, 434, 439, 407): retried RetryNum more
 //     times (2 by default, per function through SetConfig), RetryInterval
 //     apart; then the event is FAILED: a dead letter, kept with its last
-//     error and retryable by hand (Retry).
+//     error and retryable by hand (Retry). A function in async-run mode
+//     (Result.NoRetry) is not retried: its event is FAILED at once.
 //   - Any other code (432 over concurrency, 444, 445, 446, 500, ...) or an
 //     error of the Invoker other than "not found": retried with
 //     exponential backoff from RetryInterval up to MaxBackoff until the

@@ -202,7 +202,7 @@ func (q *Queue) outcome(ctx context.Context, ev claimed, res *invocation.Result,
 	}
 	if isFunctionError(out.retCode) {
 		out.functionErrors++
-		if out.functionErrors > pol.RetryNum {
+		if out.functionErrors > pol.RetryNum || (res != nil && res.NoRetry) {
 			out.state = stateFailed
 			return out
 		}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
@@ -12,24 +13,29 @@ import (
 // triggerCmd is `scfd trigger`: CreateTrigger, UpdateTriggerStatus,
 // DeleteTrigger, ListTriggers.
 func (a *app) triggerCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "trigger", Aliases: []string{"triggers"}, Short: "Manage a function's timer and API gateway triggers"}
+	cmd := &cobra.Command{Use: "trigger", Aliases: []string{"triggers"}, Short: "Manage a function's timers, API gateway triggers and function URLs"}
 	var ns string
 
-	var typ, cron, qualifier, argument, desc string
+	var typ, cron, qualifier, argument, desc, auth string
 	var disabled bool
 	add := &cobra.Command{
-		Use:   "add FUNCTION TRIGGER --type timer --cron EXPR | --type apigw",
-		Short: "Add a trigger: a timer (SCF's 7-field cron, UTC) or an HTTP endpoint on the gateway (apigw)",
+		Use:   "add FUNCTION TRIGGER --type timer --cron EXPR | --type apigw | --type http [--auth CAM]",
+		Short: "Add a trigger: a timer (SCF's 7-field cron, UTC), an HTTP endpoint on the gateway (apigw) or a function URL (http)",
 		Example: "  scfd trigger add hello every5m --type timer --cron '0 */5 * * * * *' --argument '{\"k\":1}'\n" +
-			"  scfd trigger add hello web --type apigw",
+			"  scfd trigger add hello web --type apigw\n" +
+			"  scfd trigger add hello url --type http --auth CAM",
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: a.completeFunction,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if typ == "timer" && cron == "" {
 				return fmt.Errorf("a timer needs --cron, such as '0 */5 * * * * *' (every five minutes)")
 			}
+			tdesc := cron
+			if typ == "http" {
+				tdesc = fmt.Sprintf(`{"AuthType":%q}`, auth)
+			}
 			req := api.CreateTriggerRequest{
-				FunctionName: args[0], TriggerName: args[1], Type: typ, TriggerDesc: cron, Namespace: ns,
+				FunctionName: args[0], TriggerName: args[1], Type: typ, TriggerDesc: tdesc, Namespace: ns,
 				Qualifier: qualifier, CustomArgument: argument, Description: desc,
 			}
 			if disabled {
@@ -38,9 +44,13 @@ func (a *app) triggerCmd() *cobra.Command {
 			var resp api.CreateTriggerResponse
 			return a.call(cmd, "CreateTrigger", req, &resp, func(w *tabwriter.Writer) {
 				t := resp.TriggerInfo
-				if t.Type == "apigw" {
+				var url struct{ Url string }
+				switch {
+				case t.Type == "apigw":
 					fmt.Fprintf(w, "added trigger %s: %s\n", t.TriggerName, t.TriggerDesc)
-				} else {
+				case t.Type == "http" && json.Unmarshal([]byte(t.TriggerDesc), &url) == nil:
+					fmt.Fprintf(w, "added trigger %s: %s\n", t.TriggerName, url.Url)
+				default:
 					fmt.Fprintf(w, "added trigger %s (%s %s)\n", t.TriggerName, t.Type, t.TriggerDesc)
 				}
 			})
@@ -48,13 +58,14 @@ func (a *app) triggerCmd() *cobra.Command {
 	}
 	a.nsFlag(add, &ns)
 	f := add.Flags()
-	f.StringVar(&typ, "type", "timer", "timer or apigw")
+	f.StringVar(&typ, "type", "timer", "timer, apigw or http")
+	f.StringVar(&auth, "auth", "NONE", "a function URL's AuthType: NONE, or CAM for requests signed by a key allowed on the namespace")
 	f.StringVar(&cron, "cron", "", "the timer's schedule: SCF's 7-field cron (second minute hour day month weekday year) or 5 fields, UTC")
 	f.StringVarP(&qualifier, "qualifier", "q", "", "the version or alias the trigger invokes (default $LATEST)")
 	f.StringVar(&argument, "argument", "", "the timer event's Message")
 	f.StringVar(&desc, "description", "", "description")
 	f.BoolVar(&disabled, "disabled", false, "add it disabled")
-	add.RegisterFlagCompletionFunc("type", cobra.FixedCompletions([]string{"timer", "apigw"}, cobra.ShellCompDirectiveNoFileComp))
+	add.RegisterFlagCompletionFunc("type", cobra.FixedCompletions([]string{"timer", "apigw", "http"}, cobra.ShellCompDirectiveNoFileComp))
 
 	status := func(use, short, enable string) *cobra.Command {
 		c := &cobra.Command{

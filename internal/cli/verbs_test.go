@@ -96,15 +96,20 @@ func TestEveryVerb(t *testing.T) {
 			t.Errorf("apigw trigger's URL: %s", out)
 		}
 		step(args("trigger", "disable", fn, "hourly"))
-		step(args("trigger", "ls", fn), "hourly", "timer", "false", "web", "apigw", "true")
+		out = step(args("trigger", "add", fn, "link", "--type", "http", "--auth", "CAM"), "added trigger link: http://")
+		if !regexp.MustCompile(`/demo/hello-event/url/link/`).MatchString(out) {
+			t.Errorf("function URL: %s", out)
+		}
+		step(args("trigger", "ls", fn), "hourly", "timer", "false", "web", "apigw", "true", "link", "http")
 		step(args("trigger", "enable", fn, "hourly"))
 		out = step(args("trigger", "ls", fn, "-o", "json"))
 		var tr api.ListTriggersResponse
-		if err := json.Unmarshal([]byte(out), &tr); err != nil || tr.TotalCount != 2 || tr.Triggers[0].Enable != 1 || tr.Triggers[1].Enable != 1 {
+		if err := json.Unmarshal([]byte(out), &tr); err != nil || tr.TotalCount != 3 || tr.Triggers[0].Enable != 1 || tr.Triggers[1].Enable != 1 {
 			t.Errorf("trigger ls -o json: %v %+v", err, tr)
 		}
 		step(args("trigger", "rm", fn, "hourly"))
 		step(args("trigger", "rm", fn, "web"))
+		step(args("trigger", "rm", fn, "link"))
 		fails("a timer needs --cron", args("trigger", "add", fn, "t")...)
 		fails("ResourceNotFound.Trigger", args("trigger", "rm", fn, "web")...)
 	})

@@ -9,11 +9,13 @@ package daemon
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -25,6 +27,7 @@ import (
 	"github.com/scfd/scfd/internal/config"
 	"github.com/scfd/scfd/internal/credentials"
 	"github.com/scfd/scfd/internal/deploy"
+	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/gateway"
 	"github.com/scfd/scfd/internal/images"
 	"github.com/scfd/scfd/internal/meter"
@@ -279,6 +282,7 @@ func (d *daemon) openAsync(ctx context.Context) error {
 func (d *daemon) openTriggers(ctx context.Context) error {
 	trig, err := trigger.Open(ctx, trigger.Options{
 		DB: d.st, Functions: d.st, Queue: d.queue, GatewayURL: gatewayURL(d.c.GatewayAddr), Logger: d.log,
+		Authorize: d.authorizeSigned,
 	})
 	if err != nil {
 		return fmt.Errorf("open the triggers: %w", err)
@@ -336,9 +340,37 @@ func (d *daemon) openGateway(ctx context.Context) error {
 	d.servers = append(d.servers, &server{
 		name:    "gateway",
 		addr:    d.c.GatewayAddr,
-		handler: d.trig.APIGW(d.inv.invoker, newGateway(d.log, d.st, d.inv)),
+		handler: d.trig.Endpoints(d.inv.invoker, newGateway(d.log, d.st, d.inv)),
 		refuse:  gateway.ShuttingDown(RetryAfter),
 	})
+	return nil
+}
+
+// authorizeSigned checks a request to a function URL of AuthType CAM: a
+// TC3 signature, as the SCF API checks it, by a key whose scope covers
+// namespace and whose role may invoke.
+func (d *daemon) authorizeSigned(r *http.Request, body []byte, namespace string) error {
+	var scope api.Scope
+	v, err := tc3.Verify(r, body, func(id string) (string, error) {
+		key, sc, err := d.keys.Lookup(id)
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return "", tc3.ErrSecretIDNotFound
+		}
+		scope = sc
+		return key, err
+	}, time.Now())
+	if err != nil {
+		return err
+	}
+	if scope.Token != "" && subtle.ConstantTimeCompare([]byte(v.Token), []byte(scope.Token)) != 1 {
+		return errors.New("the X-TC-Token does not match the temporary SecretId")
+	}
+	if !scope.Allows(namespace) {
+		return fmt.Errorf("the key may not act on namespace %q", namespace)
+	}
+	if !scope.Permits("InvokeFunction") { // a call of a function URL invokes it
+		return fmt.Errorf("the key's role %s may not invoke functions", scope.KeyRole())
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -145,11 +146,21 @@ func TestDuplexChunkedUpload(t *testing.T) {
 func TestWebSocketUpgrade(t *testing.T) {
 	e := newRealEnv(t)
 	name := e.function(t, nil)
+	conn, r := wsDial(t, e, name)
+	for _, msg := range []string{"hello", "again"} {
+		wsEcho(t, conn, r, msg)
+	}
+}
+
+// wsDial opens a WebSocket session with function name through the
+// gateway.
+func wsDial(t *testing.T, e *realEnv, name string) (net.Conn, *bufio.Reader) {
+	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
 	io.WriteString(conn, "GET /default/"+name+"/ws HTTP/1.1\r\nHost: gw\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
@@ -162,12 +173,40 @@ func TestWebSocketUpgrade(t *testing.T) {
 		resp.Header.Get("X-Scf-Request-Id") == "" {
 		t.Fatalf("handshake: %d %v", resp.StatusCode, resp.Header)
 	}
-	for _, msg := range []string{"hello", "again"} {
-		io.WriteString(conn, msg)
-		buf := make([]byte, len(msg))
-		if _, err := io.ReadFull(r, buf); err != nil || string(buf) != msg {
-			t.Fatalf("echo %q, %v; want %q", buf, err, msg)
-		}
+	return conn, r
+}
+
+// wsEcho sends msg on the session and reads the function's echo.
+func wsEcho(t *testing.T, conn net.Conn, r *bufio.Reader, msg string) {
+	t.Helper()
+	io.WriteString(conn, msg)
+	buf := make([]byte, len(msg))
+	if _, err := io.ReadFull(r, buf); err != nil || string(buf) != msg {
+		t.Fatalf("echo %q, %v; want %q", buf, err, msg)
+	}
+}
+
+// A WebSocket function's session lives while messages pass, and is closed
+// once nothing passed for its WSParams.IdleTimeOut; the session is one
+// invocation, logged with its length.
+func TestWebSocketIdleTimeout(t *testing.T) {
+	e := newRealEnv(t)
+	name := e.function(t, func(fn *scf.Function) {
+		fn.Protocol = scf.Protocol{Type: scf.ProtocolWS, WSIdleTimeout: 1}
+		fn.Timeout = 60
+	})
+	conn, r := wsDial(t, e, name)
+	start := time.Now()
+	for i := range 4 { // 1.6 s of messages 400 ms apart: longer than the idle timeout
+		wsEcho(t, conn, r, fmt.Sprint("message ", i))
+		time.Sleep(400 * time.Millisecond)
+	}
+	if _, err := r.ReadByte(); err == nil {
+		t.Fatal("the function sent something unasked")
+	}
+	lived := time.Since(start)
+	if lived < 2*time.Second || lived > 10*time.Second {
+		t.Errorf("the session lived %v: want about 1.6 s of messages and 1 s idle", lived)
 	}
 }
 

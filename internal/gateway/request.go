@@ -3,10 +3,13 @@ package gateway
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httputil"
+	"time"
 
 	"github.com/scfd/scfd/internal/invocation"
+	"github.com/scfd/scfd/internal/scf"
 )
 
 type ctxKey struct{}
@@ -84,7 +87,50 @@ func modifyResponse(res *http.Response) error {
 	x := res.Request.Context().Value(ctxKey{}).(*exchange)
 	x.status = res.StatusCode
 	delete(res.Header, "X-Scf-Request-Id")
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		// A switched protocol (WebSocket) ends when the function's
+		// Timeout passes (the call's context); for functions of
+		// ProtocolType WS also when nothing passes either way for their
+		// idle timeout.
+		if conn, ok := res.Body.(io.ReadWriteCloser); ok && x.h.Function.Protocol.Type == scf.ProtocolWS {
+			res.Body = newIdleConn(conn, x.h.Function.Protocol.IdleTimeout())
+		}
+	}
 	return nil
+}
+
+// idleConn closes a connection that carried nothing either way for idle.
+type idleConn struct {
+	io.ReadWriteCloser
+	idle  time.Duration
+	timer *time.Timer
+}
+
+func newIdleConn(c io.ReadWriteCloser, idle time.Duration) *idleConn {
+	ic := &idleConn{ReadWriteCloser: c, idle: idle}
+	ic.timer = time.AfterFunc(idle, func() { c.Close() })
+	return ic
+}
+
+func (c *idleConn) Read(b []byte) (int, error) {
+	n, err := c.ReadWriteCloser.Read(b)
+	if n > 0 {
+		c.timer.Reset(c.idle)
+	}
+	return n, err
+}
+
+func (c *idleConn) Write(b []byte) (int, error) {
+	n, err := c.ReadWriteCloser.Write(b)
+	if n > 0 {
+		c.timer.Reset(c.idle)
+	}
+	return n, err
+}
+
+func (c *idleConn) Close() error {
+	c.timer.Stop()
+	return c.ReadWriteCloser.Close()
 }
 
 // proxyError notes why no answer came from the instance; the invocation

@@ -87,6 +87,9 @@ type Result struct {
 	MemUsage     int64   // bytes
 	Log          string  // the log's tail when Request.LogTail
 	Cold         bool    // the invocation started its instance
+	// NoRetry is true when the function runs in async-run mode
+	// (AsyncRunEnable): the queue does not retry its own failures.
+	NoRetry bool
 }
 
 // Finished describes an invocation that ended, event or web request.

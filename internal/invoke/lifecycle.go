@@ -219,7 +219,7 @@ func (r *run) finish(ctx context.Context, x invocation.Exchange, code int, msg s
 	id := r.c.RequestID
 	res := &invocation.Result{
 		RequestID: id, Version: r.fn.Version, RetCode: code, InvokeResult: code, StartTime: r.c.Start,
-		MemUsage: mem, Cold: r.cold != nil,
+		MemUsage: mem, Cold: r.cold != nil, NoRetry: r.fn.AsyncRun,
 	}
 	res.Duration = float64(elapsed.Microseconds()) / 1000
 	res.BillDuration = int64(math.Ceil(res.Duration))

@@ -25,6 +25,12 @@ const (
 	LabelFunction  = "scfd.io/function"
 	LabelVersion   = "scfd.io/version"
 	LabelInstance  = "scfd.io/instance"
+	// LabelPublicNet is "disabled" on the Pods of functions whose public
+	// network access is disabled (Spec.NoPublicNet): the NetworkPolicy
+	// "instances-without-public-net" of deploy/kubernetes denies their
+	// egress.
+	LabelPublicNet    = "scfd.io/public-net"
+	PublicNetDisabled = "disabled"
 )
 
 // ContainerName is the name of the function's container in its Pod.
@@ -187,6 +193,9 @@ func podFor(spec sandbox.Spec, acct sandbox.Account, namespace, pullSecret strin
 				TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 			}},
 		},
+	}
+	if spec.NoPublicNet {
+		pod.Labels[LabelPublicNet] = PublicNetDisabled
 	}
 	if pullSecret != "" {
 		pod.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: pullSecret}}

@@ -89,6 +89,15 @@ func TestPodFor(t *testing.T) {
 	if c.Ports[0].ContainerPort != 9000 {
 		t.Errorf("port %d", c.Ports[0].ContainerPort)
 	}
+
+	spec := testSpec()
+	spec.NoPublicNet = true
+	if pod, err = podFor(spec, acct, "fns", "pull"); err != nil {
+		t.Fatal(err)
+	}
+	if pod.Labels[LabelPublicNet] != PublicNetDisabled {
+		t.Errorf("a function without public network: labels %v", pod.Labels)
+	}
 }
 
 func TestPodForRejects(t *testing.T) {

@@ -141,6 +141,9 @@ func (d *Driver) create(ctx context.Context, spec sandbox.Spec) (_ *instance, er
 	if in.att, err = d.nets.take(); err != nil {
 		return nil, err
 	}
+	if err := d.net.SetPublicNet(in.att, !spec.NoPublicNet); err != nil {
+		return nil, fmt.Errorf("localrt: %w", err)
+	}
 	d.own(in, spec.Namespace, spec.Function, spec.Version)
 	t2 := time.Now()
 	in.phases.Network = t2.Sub(t1)

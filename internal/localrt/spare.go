@@ -74,6 +74,7 @@ type spareFields struct {
 	Env                          []scf.Variable
 	MemoryMB                     int64
 	Port                         int
+	NoPublicNet                  bool
 }
 
 // spareKey names the containers interchangeable with spec's.
@@ -82,6 +83,7 @@ func spareKey(spec sandbox.Spec) string {
 		Namespace: spec.Namespace, Function: spec.Function, Version: verOf(spec).version,
 		Layers: spec.Layers, Image: spec.Image, ImageRef: spec.ImageRef,
 		Command: spec.Command, Args: spec.Args, Env: spec.Env, MemoryMB: spec.MemoryMB, Port: spec.Port,
+		NoPublicNet: spec.NoPublicNet,
 	})
 	if err != nil {
 		panic("localrt: spare key: " + err.Error()) // plain strings and numbers always encode

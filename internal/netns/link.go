@@ -16,6 +16,18 @@ import (
 // a packet came in on or goes out of, never by the address it claims.
 const InstanceGroup = 0x5cfd
 
+// NoPublicNetGroup is the group of the veth of an instance whose function
+// has public network access disabled (PublicNetConfig DISABLE). It is
+// InstanceGroup with bit 16 set, so rules that match every instance match
+// the low 16 bits only (instanceMask), and those that match these
+// instances all 17 (noPublicNetMask).
+const NoPublicNetGroup = InstanceGroup | 1<<16
+
+const (
+	instanceMask    = 0xffff
+	noPublicNetMask = 0x1ffff
+)
+
 // hardenHostVeth puts the host side of an instance's veth in
 // InstanceGroup, turns on strict reverse-path filtering on it and turns
 // IPv6 off on it.

@@ -23,8 +23,9 @@
 //	                        host, so the scfd API and gateway listeners are
 //	                        out of reach
 //	filter SCFD-<NAME>-FWD  (from FORWARD): instance-to-instance rejected,
-//	                        whichever server's, replies in, instance-to-world
-//	                        accepted
+//	                        whichever server's; instance-to-world rejected
+//	                        for instances in NoPublicNetGroup (SetPublicNet)
+//	                        and accepted for the others; replies in
 //	nat    SCFD-<NAME>-NAT  (from POSTROUTING): masquerade egress
 //
 // The Manager also turns on net.ipv4.ip_forward. Cleanup removes every
@@ -207,9 +208,14 @@ func (m *Manager) rawChain() string { return "SCFD-" + strings.ToUpper(m.opts.Na
 // fromInstances and toInstances match packets that came in on, or go out
 // of, the veth of any instance of any scfd server on the host.
 var (
-	fromInstances = []string{"-m", "devgroup", "--src-group", strconv.Itoa(InstanceGroup)}
-	toInstances   = []string{"-m", "devgroup", "--dst-group", strconv.Itoa(InstanceGroup)}
+	fromInstances   = []string{"-m", "devgroup", "--src-group", groupMask(InstanceGroup, instanceMask)}
+	toInstances     = []string{"-m", "devgroup", "--dst-group", groupMask(InstanceGroup, instanceMask)}
+	fromNoPublicNet = []string{"-m", "devgroup", "--src-group", groupMask(NoPublicNetGroup, noPublicNetMask)}
 )
+
+func groupMask(group, mask int) string {
+	return fmt.Sprintf("0x%x/0x%x", group, mask)
+}
 
 // jumps are the rules in the built-in chains that lead to the Manager's.
 func (m *Manager) jumps() []struct {
@@ -252,6 +258,7 @@ func (m *Manager) firewall() error {
 		{"filter", m.acctChain(), nil},
 		{"filter", fwd, [][]string{
 			append(append(slices.Clone(fromInstances), toInstances...), "-j", "REJECT"),
+			append(slices.Clone(fromNoPublicNet), "-j", "REJECT", "--reject-with", "icmp-net-prohibited"),
 			{"-s", s, "!", "-d", s, "-j", m.acctChain()},
 			{"-d", s, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
 			{"-s", s, "-d", s, "-j", "REJECT"},
@@ -350,6 +357,18 @@ func (m *Manager) Setup(ctx context.Context, id string) (_ *Attachment, err erro
 		}
 	}
 	return nil, errors.New("netns: CNI gave no IPv4 address")
+}
+
+// SetPublicNet says whether the instance on a may reach anything beyond
+// the host: with allowed false, the firewall rejects every connection it
+// opens to an address outside the instances' subnet. Replies to the host
+// are unaffected. It sets the group of the host side of a's veth.
+func (m *Manager) SetPublicNet(a *Attachment, allowed bool) error {
+	group := uint32(NoPublicNetGroup)
+	if allowed {
+		group = InstanceGroup
+	}
+	return setLinkGroup(a.HostVeth, group)
 }
 
 // Teardown detaches a from the network and removes its namespace. Its

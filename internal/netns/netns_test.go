@@ -234,3 +234,34 @@ func TestEgressCountsOutboundOnly(t *testing.T) {
 		t.Errorf("a torn-down attachment is reported twice: %v", got)
 	}
 }
+
+// An instance without public network access reaches nothing beyond the
+// host, while the host still reaches it; the switch goes both ways.
+func TestPublicNetDisabled(t *testing.T) {
+	needRoot(t)
+	world := netnstest.World(t, 5)
+	m := newManager(t, t.TempDir())
+	a, b := setup(t, m, "a"), setup(t, m, "b")
+	aAddr := listenIn(t, a, "a")
+	if err := m.SetPublicNet(a, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := dialFrom(t, a, world); err == nil {
+		t.Errorf("instance a without public network reached %s: %q", world, got)
+	}
+	if got, err := dialFrom(t, b, world); err != nil || got != "outside" {
+		t.Errorf("instance b, with public network: %q, %v", got, err)
+	}
+	if got, err := netnstest.Dial(aAddr); err != nil || got != "a" {
+		t.Errorf("host → instance a: %q, %v", got, err)
+	}
+	if got, err := dialFrom(t, b, aAddr); err == nil {
+		t.Errorf("instance b reached instance a: %q", got)
+	}
+	if err := m.SetPublicNet(a, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := dialFrom(t, a, world); err != nil || got != "outside" {
+		t.Errorf("instance a, public network enabled again: %q, %v", got, err)
+	}
+}

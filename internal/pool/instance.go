@@ -49,7 +49,8 @@ func fingerprint(fn *scf.Function) string {
 		Port                  int
 		Type                  scf.FunctionType
 		Slots                 int
-	}{fn.ImageDigest, fn.Image.Command, fn.Image.Args, memoryMB(fn), fn.Environment, fn.Image.Port(), fn.Type, slotsOf(fn)})
+		NoPublicNet           bool
+	}{fn.ImageDigest, fn.Image.Command, fn.Image.Args, memoryMB(fn), fn.Environment, fn.Image.Port(), fn.Type, slotsOf(fn), fn.PublicNetDisabled})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
 }
@@ -380,6 +381,8 @@ func specOf(fn *scf.Function, img *images.Image, id string, logs func(sandbox.Lo
 		MemoryMB: memoryMB(fn),
 		Port:     fn.Image.Port(),
 		Logs:     logs,
+
+		NoPublicNet: fn.PublicNetDisabled,
 	}
 }
 

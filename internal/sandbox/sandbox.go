@@ -63,6 +63,10 @@ type Spec struct {
 	MemoryMB int64 // memory limit in MB; required, > 0
 	Port     int   // TCP port the server listens on; 0 means scf.DefaultPort
 
+	// NoPublicNet keeps the instance from reaching anything beyond the
+	// host (PublicNetConfig DISABLE). The scfd host still reaches it.
+	NoPublicNet bool
+
 	// StartupTimeout bounds the wait for the port to accept a connection.
 	// Zero means scf.StartupTimeout. When it passes, Start fails with
 	// exactly scf.StartupTimeoutMessage.

@@ -108,6 +108,27 @@ type InstanceConcurrency struct {
 	MaxConcurrency int64  // requests one HTTP-function instance takes at once; 0 means 1
 }
 
+// ProtocolWS is the ProtocolType of an HTTP function that takes
+// WebSocket sessions.
+const ProtocolWS = "WS"
+
+// Protocol is SCF's ProtocolType with its ProtocolParams.
+type Protocol struct {
+	Type string // "" (plain HTTP) or ProtocolWS
+	// WSIdleTimeout is WSParams.IdleTimeOut in seconds: a WebSocket
+	// session with no message either way for this long is closed. 0 means
+	// DefaultWSIdleTimeout; at most MaxWSIdleTimeout.
+	WSIdleTimeout int64
+}
+
+// IdleTimeout is the idle time after which a WebSocket session is closed.
+func (p Protocol) IdleTimeout() time.Duration {
+	if p.WSIdleTimeout <= 0 {
+		return DefaultWSIdleTimeout * time.Second
+	}
+	return time.Duration(p.WSIdleTimeout) * time.Second
+}
+
 // Function is one version of a function: $LATEST, the editable one, or a
 // published version.
 type Function struct {
@@ -124,6 +145,21 @@ type Function struct {
 	Image       ImageConfig  // what runs
 	Concurrency InstanceConcurrency
 	Tags        []Tag
+
+	// PublicNetDisabled is PublicNetConfig.PublicNetStatus "DISABLE":
+	// the instances reach nothing beyond the host. Mutable; false is SCF's
+	// default, "ENABLE".
+	PublicNetDisabled bool
+	// Protocol is ProtocolType and ProtocolParams of an HTTP function.
+	// Type is set at create only; the idle timeout is mutable.
+	Protocol Protocol
+	// AsyncRun is AsyncRunEnable: every invocation is queued and answered
+	// with its request id at once, may run up to MaxAsyncRunTimeout, and
+	// is not retried when the function fails. Set at create only.
+	AsyncRun bool
+	// DNSCache is DnsCache (event functions only): accepted, stored and
+	// shown; see the README for what it means on one machine. Mutable.
+	DNSCache bool
 
 	// ImageDigest pins the image: the manifest digest the ImageUri resolved
 	// to when the code was last set. Empty while the image is being pulled.

@@ -11,6 +11,7 @@ import (
 const (
 	TriggerTimer = "timer" // fires on a cron schedule, asynchronously
 	TriggerAPIGW = "apigw" // an HTTP endpoint on the gateway for an event function
+	TriggerHTTP  = "http"  // a function URL on the gateway, for either type of function
 )
 
 // Trigger invokes a function version without a caller.
@@ -18,9 +19,9 @@ type Trigger struct {
 	Namespace      string    // required, immutable
 	Function       string    // required, immutable
 	Name           string    // required, immutable; see ValidateTriggerName
-	Type           string    // TriggerTimer or TriggerAPIGW; immutable
+	Type           string    // TriggerTimer, TriggerAPIGW or TriggerHTTP; immutable
 	Qualifier      string    // version or alias that runs; default $LATEST
-	Desc           string    // timer: the cron expression; apigw: the endpoint, set by scfd
+	Desc           string    // timer: the cron expression; apigw: the endpoint, set by scfd; http: FunctionURLDesc as JSON
 	CustomArgument string    // timer: the event's Message, at most 4 KB
 	Description    string    // free text
 	Enabled        bool      // a disabled trigger never fires

@@ -20,6 +20,13 @@ const (
 	MaxEnvBytes        = 4 << 10
 	MaxDescription     = 1000
 	MaxConcurrency     = 100
+	// MaxAsyncRunTimeout is the Timeout limit of an AsyncRun function
+	// (24 h).
+	MaxAsyncRunTimeout = 86400
+	// DefaultWSIdleTimeout and MaxWSIdleTimeout bound WSParams.IdleTimeOut
+	// (seconds).
+	DefaultWSIdleTimeout = 15
+	MaxWSIdleTimeout     = 1800
 )
 
 var (
@@ -108,8 +115,33 @@ func ValidateFunction(f *Function) error {
 	if err := ValidateMemorySize(f.MemorySize); err != nil {
 		return err
 	}
-	if err := ValidateTimeout(f.Timeout); err != nil {
+	if f.AsyncRun {
+		if f.Timeout < MinTimeout || f.Timeout > MaxAsyncRunTimeout {
+			return errdefs.Invalid("Timeout", "Timeout %d is invalid: use 1 to %d seconds for a function with AsyncRunEnable", f.Timeout, MaxAsyncRunTimeout)
+		}
+	} else if err := ValidateTimeout(f.Timeout); err != nil {
 		return err
+	}
+	switch f.Protocol.Type {
+	case "":
+		if f.Protocol.WSIdleTimeout != 0 {
+			return errdefs.Invalid("ProtocolParams", "ProtocolParams.WSParams is only for functions with ProtocolType WS")
+		}
+	case ProtocolWS:
+		if f.Type != TypeHTTP {
+			return errdefs.Invalid("ProtocolType", "ProtocolType WS is only for HTTP functions")
+		}
+		if t := f.Protocol.WSIdleTimeout; t < 0 || t > MaxWSIdleTimeout {
+			return errdefs.Invalid("ProtocolParams", "WSParams.IdleTimeOut %d is invalid: use 1 to %d seconds", t, MaxWSIdleTimeout)
+		}
+	default:
+		return errdefs.Invalid("ProtocolType", "ProtocolType %q is invalid: use WS, for HTTP functions", f.Protocol.Type)
+	}
+	if f.AsyncRun && f.Type != TypeEvent {
+		return errdefs.Invalid("AsyncRunEnable", "AsyncRunEnable is only for Event functions")
+	}
+	if f.DNSCache && f.Type != TypeEvent {
+		return errdefs.Invalid("DnsCache", "DnsCache is only for Event functions")
 	}
 	if f.InitTimeout < 0 || f.InitTimeout > MaxTimeout {
 		return errdefs.Invalid("InitTimeout", "InitTimeout %d is invalid: use 1 to 900 seconds", f.InitTimeout)

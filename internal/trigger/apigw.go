@@ -62,34 +62,47 @@ type integration struct {
 	Body            *string                    `json:"body"`
 }
 
-// APIGW routes requests for /{namespace}/{function}/apigw/{trigger}/{path}
-// to the function's enabled API gateway trigger, and everything else to
-// next. The function runs synchronously; its answer must be an integration
-// response ({"isBase64Encoded", "statusCode", "headers", "body"}), else
-// the caller gets 403 and SCF's InvalidResponse. A failed invocation
-// answers 200 with SCF's error body, as SCF's gateway does when its
-// timeout exceeds the function's; an unknown function or trigger falls
-// through to next.
-func (s *Service) APIGW(iv Invoker, next http.Handler) http.Handler {
+// Endpoints routes requests for /{namespace}/{function}/apigw/{trigger}/{path}
+// to the function's API gateway trigger, those for
+// /{namespace}/{function}/url/{trigger}/{path} to its function URL (http
+// trigger), and everything else to next. A disabled trigger answers 503;
+// an unknown function or trigger falls through to next.
+//
+// Behind an API gateway trigger the function runs synchronously; its
+// answer must be an integration response ({"isBase64Encoded",
+// "statusCode", "headers", "body"}), else the caller gets 403 and SCF's
+// InvalidResponse. A failed invocation answers 200 with SCF's error body,
+// as SCF's gateway does when its timeout exceeds the function's. A
+// function URL does the same for an event function, and hands a web
+// function the request itself (see serveURL).
+func (s *Service) Endpoints(iv Invoker, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 5)
-		if len(parts) < 4 || parts[2] != APIGWPrefix {
+		if len(parts) < 4 || (parts[2] != APIGWPrefix && parts[2] != URLPrefix) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		ns, function, name := parts[0], parts[1], parts[3]
+		want := scf.TriggerAPIGW
+		if parts[2] == URLPrefix {
+			want = scf.TriggerHTTP
+		}
 		t, err := s.Get(r.Context(), ns, function, name)
-		if err != nil || t.Type != scf.TriggerAPIGW {
+		if err != nil || t.Type != want {
 			next.ServeHTTP(w, r)
 			return
 		}
 		if !t.Enabled {
-			writeJSONError(w, http.StatusServiceUnavailable, "the API gateway trigger is disabled")
+			writeJSONError(w, http.StatusServiceUnavailable, "the trigger is disabled")
 			return
 		}
 		path := "/"
 		if len(parts) == 5 {
 			path += parts[4]
+		}
+		if want == scf.TriggerHTTP {
+			s.serveURL(w, r, iv, next, t, path)
+			return
 		}
 		s.serveAPIGW(w, r, iv, t, path)
 	})

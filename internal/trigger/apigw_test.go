@@ -41,7 +41,7 @@ func TestAPIGWRoundTrip(t *testing.T) {
 	}
 	fn := &mirror{}
 	fallthrough_ := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
-	srv := httptest.NewServer(svc.APIGW(fn, fallthrough_))
+	srv := httptest.NewServer(svc.Endpoints(fn, fallthrough_))
 	defer srv.Close()
 
 	post := func(path, body string) *http.Response {

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"sync"
 	"time"
@@ -57,6 +58,11 @@ type Options struct {
 	Now    func() time.Time
 	After  func(time.Duration) <-chan time.Time
 	Logger *slog.Logger
+	// Authorize checks a request to a function URL of AuthType CAM: it
+	// must be signed (TC3-HMAC-SHA256, as the SCF API) by a key allowed
+	// on namespace. body is the whole request body. Nil refuses every
+	// such request.
+	Authorize func(r *http.Request, body []byte, namespace string) error
 }
 
 var migrations = []string{
@@ -289,10 +295,23 @@ func (s *Service) check(ctx context.Context, t *scf.Trigger) error {
 			return errdefs.Invalid("CustomArgument", "CustomArgument is for timer triggers only")
 		}
 		t.Desc = s.Endpoint(t)
+	case scf.TriggerHTTP:
+		if t.CustomArgument != "" {
+			return errdefs.Invalid("CustomArgument", "CustomArgument is for timer triggers only")
+		}
+		d, err := ParseURLDesc(t.Desc)
+		if err != nil {
+			return err
+		}
+		if d.AuthType == AuthCAM && fn.Type == scf.TypeHTTP {
+			return errdefs.Invalid("TriggerDesc", "AuthType CAM is for event functions: a web function is served openly on the gateway at /%s/%s/ anyway", t.Namespace, t.Function)
+		}
+		d.URL = s.URL(t)
+		t.Desc = d.String()
 	case "":
 		return errdefs.New(errdefs.ErrMissingParameter, "Type", "the trigger Type is required")
 	default:
-		return errdefs.New(errdefs.ErrUnsupported, "Type", "trigger type %q is not supported: use timer or apigw", t.Type)
+		return errdefs.New(errdefs.ErrUnsupported, "Type", "trigger type %q is not supported: use timer, apigw or http", t.Type)
 	}
 	return nil
 }

@@ -54,12 +54,13 @@ func TestNodeSDK(t *testing.T) {
 		world = netnstest.World(t, 4)
 	}
 
-	// SCFD_E2E_TESTS names the test files to run (all by default).
-	tests := []string{"."}
-	if only := os.Getenv("SCFD_E2E_TESTS"); only != "" {
-		tests = strings.Fields(only)
+	// SCFD_E2E_ONLY names test files to run instead of all, as
+	// "invoke.test.mjs usage.test.mjs".
+	files := []string{"."}
+	if only := os.Getenv("SCFD_E2E_ONLY"); only != "" {
+		files = strings.Fields(only)
 	}
-	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, tests...)...)
+	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, files...)...)
 	cmd.Env = append(os.Environ(),
 		"SCFD_BIN="+bin,
 		"SCFD_E2E_IMAGE_ECHO="+reg.Ref("e2e/echo:v1"),

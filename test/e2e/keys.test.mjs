@@ -8,6 +8,9 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { SECRET_ID, SECRET_KEY, Server, expectCode, freePort, waitFor } from "./harness.mjs";
+import signing from "tencentcloud-sdk-nodejs-common/tencentcloud/common/sign.js";
+
+const Sign = signing.default ?? signing;
 
 let server, admin, registry;
 const keys = {}; // by role: { key, scf }
@@ -175,6 +178,23 @@ describe("tenant keys", () => {
     await expectCode(() => scf.Invoke({ FunctionName: "echo", Namespace: "team-a", ClientContext: "{}" }), "UnauthorizedOperation");
     await expectCode(() => scf.UpdateFunctionConfiguration({ FunctionName: "echo", Namespace: "team-a", Description: "x" }), "UnauthorizedOperation");
     await expectCode(() => scf.GetFunction({ FunctionName: "secret", Namespace: "team-b" }), "UnauthorizedOperation");
+  });
+
+  test("a signed function URL takes the keys whose role may invoke", async () => {
+    const { TriggerInfo } = await keys.FullControl.scf.CreateTrigger({
+      FunctionName: "echo", Namespace: "team-a", TriggerName: "signed", Type: "http", TriggerDesc: JSON.stringify({ AuthType: "CAM" }),
+    });
+    const { Url } = JSON.parse(TriggerInfo.TriggerDesc);
+    const body = "{}";
+    const signed = ({ SecretId, SecretKey }) => {
+      const timestamp = Math.floor(Date.now() / 1000);
+      const headers = { "Content-Type": "application/json" };
+      const auth = Sign.sign3({ method: "POST", url: Url, payload: Buffer.from(body), timestamp, service: "scf", secretId: SecretId, secretKey: SecretKey, multipart: false, boundary: "", headers });
+      return { ...headers, Authorization: auth, "X-TC-Timestamp": String(timestamp) };
+    };
+    const status = async (key) => (await fetch(Url, { method: "POST", body, headers: signed(key) })).status;
+    assert.equal(await status(keys.ReadOnly.key), 403, "a read-only key invoked through a function URL");
+    assert.notEqual(await status(keys.InvokeAndRead.key), 403);
   });
 
   test("disabling, enabling and deleting a key hold from the next request", async () => {

@@ -1,9 +1,13 @@
 // Triggers through the official SDK: a timer's fires, its event and
 // header, disabling, deleting and a restart; the API gateway trigger's
-// round trip; and web functions behind an alias on the gateway.
+// round trip; web functions behind an alias on the gateway; and function
+// URLs (http triggers), open and signed.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Server, expectCode, image, waitFor } from "./harness.mjs";
+import { SECRET_ID, SECRET_KEY, Server, expectCode, image, waitFor } from "./harness.mjs";
+import signing from "tencentcloud-sdk-nodejs-common/tencentcloud/common/sign.js";
+
+const Sign = signing.default ?? signing;
 
 const server = new Server();
 let scf;
@@ -137,5 +141,61 @@ describe("web functions behind aliases", () => {
     assert.equal(await (await fetch(gw)).text(), "one from GET /page?q=1\n");
     assert.equal(await (await fetch(gw, { headers: { User: "Bob" } })).text(), "two from GET /page?q=1\n");
     assert.equal((await fetch(`http://127.0.0.1:${server.gatewayPort}/default/site@ghost/`)).status, 404);
+  });
+});
+
+describe("function URL (http trigger)", () => {
+  const integration = (body) => JSON.stringify({ isBase64Encoded: false, statusCode: 200, headers: {}, body });
+
+  test("an open URL runs an event function as an API gateway trigger does", async () => {
+    const { TriggerInfo } = await scf.CreateTrigger({ FunctionName: "api", TriggerName: "open", Type: "http", TriggerDesc: JSON.stringify({ AuthType: "NONE" }) });
+    const desc = JSON.parse(TriggerInfo.TriggerDesc);
+    assert.equal(desc.AuthType, "NONE");
+    assert.match(desc.Url, /^http:\/\/127\.0\.0\.1:\d+\/default\/api\/url\/open\/$/);
+    const res = await fetch(desc.Url + "any/path", { method: "POST", body: integration("through the URL") });
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), "through the URL");
+    const { Triggers } = await scf.ListTriggers({ FunctionName: "api" });
+    assert.ok(Triggers.some((t) => t.TriggerName === "open" && t.Type === "http"), JSON.stringify(Triggers));
+  });
+
+  test("a URL of a web function serves it at the trigger's qualifier", async () => {
+    const { TriggerInfo } = await scf.CreateTrigger({ FunctionName: "site", TriggerName: "www", Type: "http", Qualifier: "prod" });
+    const { Url } = JSON.parse(TriggerInfo.TriggerDesc);
+    assert.equal(await (await fetch(Url + "page?q=1")).text(), "one from GET /page?q=1\n");
+    await scf.UpdateTrigger({ FunctionName: "site", TriggerName: "www", Type: "http", Enable: "CLOSE" });
+    assert.equal((await fetch(Url)).status, 503);
+    await scf.DeleteTrigger({ FunctionName: "site", TriggerName: "www", Type: "http" });
+    // Without the trigger the path is the web function's own, at $LATEST.
+    assert.equal(await (await fetch(Url + "page")).text(), "two from GET /url/www/page\n");
+    await expectCode(
+      () => scf.CreateTrigger({ FunctionName: "site", TriggerName: "guarded", Type: "http", TriggerDesc: JSON.stringify({ AuthType: "CAM" }) }),
+      "InvalidParameterValue.TriggerDesc",
+    );
+  });
+
+  test("a CAM URL takes only requests signed by a key allowed on the namespace", async () => {
+    const { TriggerInfo } = await scf.CreateTrigger({ FunctionName: "api", TriggerName: "signed", Type: "http", TriggerDesc: JSON.stringify({ AuthType: "CAM" }) });
+    const { Url } = JSON.parse(TriggerInfo.TriggerDesc);
+    const body = integration("signed");
+    assert.equal((await fetch(Url, { method: "POST", body })).status, 403);
+    const sign = (secretKey) => {
+      const timestamp = Math.floor(Date.now() / 1000);
+      const headers = { "Content-Type": "application/json" };
+      const auth = Sign.sign3({ method: "POST", url: Url, payload: Buffer.from(body), timestamp, service: "scf", secretId: SECRET_ID, secretKey, multipart: false, boundary: "", headers });
+      return { ...headers, Authorization: auth, "X-TC-Timestamp": String(timestamp) };
+    };
+    assert.equal((await fetch(Url, { method: "POST", body, headers: sign("not the key") })).status, 403);
+    const res = await fetch(Url, { method: "POST", body, headers: sign(SECRET_KEY) });
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), "signed");
+  });
+
+  test("a TriggerDesc scfd cannot honour is refused", async () => {
+    await expectCode(() => scf.CreateTrigger({ FunctionName: "api", TriggerName: "bad", Type: "http", TriggerDesc: JSON.stringify({ AuthType: "KEY" }) }), "InvalidParameterValue.TriggerDesc");
+    await expectCode(
+      () => scf.CreateTrigger({ FunctionName: "api", TriggerName: "bad", Type: "http", TriggerDesc: JSON.stringify({ NetConfig: { EnableIntranet: true, EnableExtranet: false } }) }),
+      "UnsupportedOperation.TriggerDesc",
+    );
   });
 });

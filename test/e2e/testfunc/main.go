@@ -15,6 +15,9 @@
 //	later     string    print this line 100 ms after answering
 //	udp       object    {"addr": "ip:port", "count": n, "size": bytes}:
 //	                    send count datagrams of size bytes to addr
+//	dial      string    connect to this TCP address and answer
+//	                    {"dialed": what the server sent} or
+//	                    {"dial_error": why not}
 //
 // The default answer is {"event": <the event>, "headers": {X-Scf-*...},
 // "method": ..., "path": ..., "env": {SCF_* and TENCENTCLOUD_* variables}}.
@@ -47,6 +50,7 @@ type event struct {
 	BigMB   int      `json:"big_mb"`
 	Later   string   `json:"later"`
 	FloodMB int      `json:"flood_mb"` // print this many MiB of 1 KiB lines
+	Dial    string   `json:"dial"`
 	UDP     *struct {
 		Addr  string `json:"addr"`
 		Count int    `json:"count"`
@@ -110,6 +114,10 @@ func invoke(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if ev.Dial != "" {
+		json.NewEncoder(w).Encode(dial(ev.Dial))
+		return
+	}
 	if ev.Later != "" {
 		go func() {
 			time.Sleep(100 * time.Millisecond)
@@ -170,4 +178,19 @@ func sendUDP(addr string, count, size int) error {
 		}
 	}
 	return nil
+}
+
+// dial connects to addr and reads what its server says first.
+func dial(addr string) map[string]string {
+	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		return map[string]string{"dial_error": err.Error()}
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	b, err := io.ReadAll(io.LimitReader(c, 64))
+	if err != nil && len(b) == 0 {
+		return map[string]string{"dial_error": err.Error()}
+	}
+	return map[string]string{"dialed": strings.TrimSpace(string(b))}
 }
