@@ -192,9 +192,15 @@ describe("tenant keys", () => {
       const auth = Sign.sign3({ method: "POST", url: Url, payload: Buffer.from(body), timestamp, service: "scf", secretId: SecretId, secretKey: SecretKey, multipart: false, boundary: "", headers });
       return { ...headers, Authorization: auth, "X-TC-Timestamp": String(timestamp) };
     };
-    const status = async (key) => (await fetch(Url, { method: "POST", body, headers: signed(key) })).status;
-    assert.equal(await status(keys.ReadOnly.key), 403, "a read-only key invoked through a function URL");
-    assert.notEqual(await status(keys.InvokeAndRead.key), 403);
+    // The refusal of a signature names it; past it, the function answers
+    // (here not in the API gateway's format, which the URL reports).
+    const refusal = async (key) => {
+      const r = await fetch(Url, { method: "POST", body, headers: signed(key) });
+      const text = await r.text();
+      return /needs a request signed/.test(text) ? text : "";
+    };
+    assert.match(await refusal(keys.ReadOnly.key), /role ReadOnly may not invoke/);
+    assert.equal(await refusal(keys.InvokeAndRead.key), "");
   });
 
   test("disabling, enabling and deleting a key hold from the next request", async () => {
