@@ -1,7 +1,8 @@
 package api
 
 // actionTable maps every action to its handler. The actions of a service
-// Options lacks answer UnsupportedOperation.
+// Options lacks answer UnsupportedOperation; those the caller's role does
+// not reach (see actionRights) answer UnauthorizedOperation.
 func (s *Server) actionTable() map[string]HandlerFunc {
 	o := s.opts
 	t := map[string]HandlerFunc{
@@ -79,5 +80,14 @@ func (s *Server) actionTable() map[string]HandlerFunc {
 		"DeleteAlias":           onFunction(s.deleteAlias),
 		"ListAliases":           onFunction(s.listAliases),
 	})
+	group(o.TenantKeys != nil, map[string]HandlerFunc{
+		"CreateKey": action(s.createKey),
+		"ListKeys":  action(s.listKeys),
+		"UpdateKey": action(s.updateKey),
+		"DeleteKey": action(s.deleteKey),
+	})
+	for name, h := range t {
+		t[name] = withRight(name, h)
+	}
 	return t
 }

@@ -66,8 +66,10 @@ type Store interface {
 type Deployer interface {
 	// Deploy starts fetching the image of the function's $LATEST and
 	// returns at once; it moves the function to Active (or CreateFailed,
-	// UpdateFailed) through the store when done.
-	Deploy(namespace, name string)
+	// UpdateFailed) through the store when done. The fetch from scfd's
+	// registry carries access: the rights of the key that created or
+	// updated the function (see Scope.Access).
+	Deploy(namespace, name string, access scf.Access)
 	// Forget tells the deployer the function was deleted.
 	Forget(namespace, name string)
 }
@@ -118,6 +120,12 @@ type Options struct {
 	// Versions serves PublishVersion, ListVersionByFunction,
 	// DeleteFunctionVersion and the alias actions.
 	Versions VersionStore
+	// TenantKeys serves CreateKey, ListKeys, UpdateKey and DeleteKey.
+	TenantKeys TenantKeyStore
+	// Registries are the host:port names of the embedded registry: an
+	// ImageUri naming one must name a repository of a namespace the
+	// caller may act on. Nil means there is no embedded registry.
+	Registries []string
 }
 
 // Limits are the account's quotas, enforced and reported by GetAccount.

@@ -70,6 +70,9 @@ func (s *Server) copyFunction(ctx context.Context, call *Call, ns string, req *C
 	if err := scf.ValidateFunction(fn); err != nil {
 		return nil, err
 	}
+	if err := s.authorizeImage(call, fn.Image.ImageUri); err != nil {
+		return nil, err
+	}
 
 	_, err = s.opts.Store.GetFunction(ctx, target, fn.Name, scf.Latest)
 	exists := err == nil
@@ -94,7 +97,7 @@ func (s *Server) copyFunction(ctx context.Context, call *Call, ns string, req *C
 		return nil, err
 	}
 	if s.opts.Deployer != nil {
-		s.opts.Deployer.Deploy(target, fn.Name)
+		s.opts.Deployer.Deploy(target, fn.Name, call.Scope.Access())
 	}
 	return struct{}{}, nil
 }

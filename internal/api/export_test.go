@@ -5,3 +5,15 @@ package api
 func NewWithActions(opts Options, more map[string]HandlerFunc) *Server {
 	return newServer(opts, more)
 }
+
+// ActionRights is the table of who may call what.
+var ActionRights = actionRights
+
+// Actions lists the server's actions.
+func (s *Server) Actions() []string {
+	var out []string
+	for a := range s.actions {
+		out = append(out, a)
+	}
+	return out
+}

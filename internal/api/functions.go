@@ -81,6 +81,9 @@ func (s *Server) createFunction(ctx context.Context, call *Call, ns string, req 
 	if err != nil {
 		return nil, err
 	}
+	if err := s.authorizeImage(call, image.ImageUri); err != nil {
+		return nil, err
+	}
 	concurrency, err := concurrencyFromWire(req.InstanceConcurrencyConfig)
 	if err != nil {
 		return nil, err
@@ -135,7 +138,7 @@ func (s *Server) createFunction(ctx context.Context, call *Call, ns string, req 
 		return nil, err
 	}
 	if s.opts.Deployer != nil {
-		s.opts.Deployer.Deploy(ns, fn.Name)
+		s.opts.Deployer.Deploy(ns, fn.Name, call.Scope.Access())
 	}
 	return struct{}{}, nil
 }
@@ -253,6 +256,9 @@ func (s *Server) updateFunctionCode(ctx context.Context, call *Call, ns string, 
 	if err != nil {
 		return nil, err
 	}
+	if err := s.authorizeImage(call, image.ImageUri); err != nil {
+		return nil, err
+	}
 	publish, err := s.wantsPublish(req.Publish)
 	if err != nil {
 		return nil, err
@@ -279,7 +285,7 @@ func (s *Server) updateFunctionCode(ctx context.Context, call *Call, ns string, 
 		return nil, err
 	}
 	if s.opts.Deployer != nil {
-		s.opts.Deployer.Deploy(ns, req.FunctionName)
+		s.opts.Deployer.Deploy(ns, req.FunctionName, call.Scope.Access())
 	}
 	if publish {
 		return struct{}{}, s.publishUpdated(ctx, updated)

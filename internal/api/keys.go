@@ -1,6 +1,10 @@
 package api
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/scfd/scfd/internal/scf"
+)
 
 // Scope is what a key may act on.
 type Scope struct {
@@ -9,6 +13,10 @@ type Scope struct {
 	Admin bool
 	// Namespaces a non-admin key may act on (its functions, and listing).
 	Namespaces []string
+	// Role of a non-admin key: which actions it may call (see
+	// actionRights). Empty means scf.RoleFullControl, the rights of the
+	// temporary credentials functions receive.
+	Role scf.Role
 	// Token, when set, is the session token the request must carry in
 	// X-TC-Token (temporary credentials).
 	Token string
@@ -31,3 +39,9 @@ type KeyLookupFunc func(secretID string) (secretKey string, scope Scope, err err
 
 // Lookup calls f.
 func (f KeyLookupFunc) Lookup(secretID string) (string, Scope, error) { return f(secretID) }
+
+// Access is the rights the scope's key gives a pull from scfd's registry:
+// its namespaces' repositories, or every one for an administrator.
+func (s Scope) Access() scf.Access {
+	return scf.Access{All: s.Admin, Namespaces: slices.Clone(s.Namespaces)}
+}

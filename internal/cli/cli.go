@@ -72,7 +72,7 @@ func NewRoot(getenv Env, out, errOut io.Writer) *cobra.Command {
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	pf.StringVar(&a.region, "region", or(getenv("SCFD_REGION"), config.DefaultRegion), "region sent with requests [SCFD_REGION]")
 	root.AddCommand(a.namespaceCmd(), a.functionCmd(), a.invokeCmd(), a.logsCmd(), a.demoCmd(), a.registryCmd(), a.usageCmd())
-	root.AddCommand(a.asyncCmd(), a.deployCmd(), a.pushCmd(), a.versionCmd(), a.aliasCmd(), a.triggerCmd(), a.concurrencyCmd(), a.accountCmd())
+	root.AddCommand(a.asyncCmd(), a.deployCmd(), a.pushCmd(), a.versionCmd(), a.aliasCmd(), a.triggerCmd(), a.concurrencyCmd(), a.accountCmd(), a.keyCmd())
 	explainAll(root)
 	return root
 }

@@ -15,6 +15,7 @@ package console
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
@@ -51,9 +52,11 @@ const DefaultSessionTTL = 8 * time.Hour
 // maxBody bounds a console request: an action's body plus its envelope.
 const maxBody = api.MaxBodyBytes + 4096
 
-// Dispatcher runs an action for an authenticated caller; *api.Server has it.
+// Dispatcher runs an action for an authenticated caller, and says which
+// actions a caller may run; *api.Server has it.
 type Dispatcher interface {
 	ServeAction(w http.ResponseWriter, r *http.Request, action string, body []byte, secretID string, scope api.Scope)
+	Permitted(scope api.Scope) []string
 }
 
 // Options configure a Console. API and Keys are required.
@@ -85,7 +88,8 @@ type Console struct {
 
 type session struct {
 	secretID string
-	scope    api.Scope
+	secret   [sha256.Size]byte // of the SecretKey signed in with: a key given a new secret ends the session
+	scope    api.Scope         // as at the last request: the key is looked up again at every one
 	csrf     string
 	expires  time.Time
 }
@@ -161,6 +165,8 @@ type SessionInfo struct {
 	SecretId   string
 	Admin      bool
 	Namespaces []string `json:",omitempty"` // those a non-admin key may act on
+	Role       string   `json:",omitempty"` // a non-admin key's role
+	Actions    []string // the actions the key may call: the page offers only those
 	CSRFToken  string
 	Expires    time.Time
 }
@@ -185,7 +191,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	succeeded()
 	token, csrf := randomToken(), randomToken()
-	s := &session{secretID: req.SecretId, scope: scope, csrf: csrf, expires: now.Add(c.opts.SessionTTL)}
+	s := &session{secretID: req.SecretId, secret: sha256.Sum256([]byte(req.SecretKey)), scope: scope, csrf: csrf, expires: now.Add(c.opts.SessionTTL)}
 	c.mu.Lock()
 	for k, old := range c.sessions { // sweep the expired
 		if !now.Before(old.expires) {
@@ -198,7 +204,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		Name: CookieName, Value: token, Path: Prefix, MaxAge: int(c.opts.SessionTTL / time.Second),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.opts.SecureCookie,
 	})
-	writeJSON(w, http.StatusOK, info(s))
+	writeJSON(w, http.StatusOK, c.info(s))
 }
 
 var errTemporary = errors.New("temporary credentials cannot sign in to the console")
@@ -221,27 +227,43 @@ func (c *Console) check(secretID, secretKey string) (api.Scope, error) {
 	return scope, nil
 }
 
-func info(s *session) SessionInfo {
-	return SessionInfo{SecretId: s.secretID, Admin: s.scope.Admin, Namespaces: s.scope.Namespaces, CSRFToken: s.csrf, Expires: s.expires}
+func (c *Console) info(s *session) SessionInfo {
+	return SessionInfo{SecretId: s.secretID, Admin: s.scope.Admin, Namespaces: s.scope.Namespaces, Role: string(s.scope.KeyRole()),
+		Actions: c.opts.API.Permitted(s.scope), CSRFToken: s.csrf, Expires: s.expires}
 }
 
-// session returns the request's live session, or nil.
+// session returns the request's live session, or nil. The session's key
+// is looked up again, so that a key disabled, deleted or given another
+// scope since sign-in holds from the next request on: a key that no
+// longer authenticates ends its sessions.
 func (c *Console) session(r *http.Request) (string, *session) {
 	ck, err := r.Cookie(CookieName)
 	if err != nil {
 		return "", nil
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	s := c.sessions[ck.Value]
+	if s != nil && !c.opts.Now().Before(s.expires) {
+		delete(c.sessions, ck.Value)
+		s = nil
+	}
+	c.mu.Unlock()
 	if s == nil {
 		return "", nil
 	}
-	if !c.opts.Now().Before(s.expires) {
+	key, scope, err := c.opts.Keys.Lookup(s.secretID)
+	sum := sha256.Sum256([]byte(key))
+	if err != nil || subtle.ConstantTimeCompare(sum[:], s.secret[:]) != 1 || scope.Token != "" {
+		c.mu.Lock()
 		delete(c.sessions, ck.Value)
+		c.mu.Unlock()
 		return "", nil
 	}
-	return ck.Value, s
+	c.mu.Lock()
+	s.scope = scope
+	now := *s
+	c.mu.Unlock()
+	return ck.Value, &now
 }
 
 // authorized returns the session of a request that changes something: it
@@ -265,7 +287,7 @@ func (c *Console) current(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusUnauthorized, "AuthFailure.SessionExpired", "not signed in")
 		return
 	}
-	writeJSON(w, http.StatusOK, info(s))
+	writeJSON(w, http.StatusOK, c.info(s))
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {

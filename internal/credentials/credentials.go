@@ -52,7 +52,7 @@ func EnsureAdmin(dataDir string, given Key) (k Key, created bool, err error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return Key{}, false, err
 	}
-	k = Key{SecretID: "AKID" + random(32), SecretKey: random(32)}
+	k = Generate()
 	b, _ := json.MarshalIndent(k, "", "  ")
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return Key{}, false, fmt.Errorf("create data dir: %w", err)
@@ -65,6 +65,12 @@ func EnsureAdmin(dataDir string, given Key) (k Key, created bool, err error) {
 		return Key{}, false, fmt.Errorf("write administrator key: %w", err)
 	}
 	return k, true, nil
+}
+
+// Generate returns a new random key pair: a SecretId of "AKID" and 32
+// letters and digits, a SecretKey of 32 (190 bits).
+func Generate() Key {
+	return Key{SecretID: "AKID" + random(32), SecretKey: random(32)}
 }
 
 const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

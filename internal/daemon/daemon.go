@@ -67,7 +67,7 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 	for _, open := range []func(context.Context) error{
 		d.openKeys,      // the data dir, the administrator's key, the functions' temporary keys
 		d.openTLS,       // the listeners' certificate, when TLS is on
-		d.openStore,     // SQLite: functions, versions, aliases, triggers, events, logs, usage
+		d.openStore,     // SQLite: functions, versions, aliases, triggers, events, logs, usage, tenant keys
 		d.openRegistry,  // the embedded image registry, listening already
 		d.openImages,    // the image cache
 		d.openMetering,  // Prometheus metrics, usage, the console's time series
@@ -96,7 +96,7 @@ type daemon struct {
 
 	admin   credentials.Key
 	issuer  *credentials.Issuer
-	keys    api.KeyLookup // the administrator's key, then the functions' temporary ones
+	keys    api.KeyLookup // the administrator's key, then the tenant keys, then the functions' temporary ones
 	st      *store.Store
 	reg     *embedded
 	cache   *images.Cache
@@ -156,7 +156,6 @@ func (d *daemon) openKeys(ctx context.Context) error {
 	}
 	d.admin = key
 	d.issuer = credentials.NewIssuer(credentials.IssuerOptions{Reuse: CredentialReuse})
-	d.keys = api.WithTemporaryKeys(adminKeys{key}, d.issuer)
 	return nil
 }
 
@@ -167,11 +166,12 @@ func (d *daemon) openStore(ctx context.Context) error {
 	}
 	d.st = st
 	d.onClose(st.Close)
+	d.keys = api.WithTemporaryKeys(api.WithTenantKeys(adminKeys{d.admin}, st), d.issuer)
 	return nil
 }
 
 func (d *daemon) openRegistry(ctx context.Context) error {
-	reg, err := openRegistry(ctx, d.c, d.log, d.st, d.admin, d.keys)
+	reg, err := openRegistry(ctx, d.c, d.log, d.st, d.keys)
 	if err != nil {
 		return fmt.Errorf("open registry: %w", err)
 	}
@@ -190,6 +190,7 @@ func (d *daemon) openImages(ctx context.Context) error {
 		MaxUnpackedBytes:   d.c.ImageMaxUnpacked,
 		MaxFiles:           d.c.ImageMaxFiles,
 		Policy:             policy,
+		ScopedRegistries:   d.reg.hosts(),
 		Transport:          d.reg.transport(policy.Transport()),
 		Logger:             d.log,
 	})
@@ -326,6 +327,9 @@ func (d *daemon) openAPI(ctx context.Context) error {
 		Usage:    d.usage,
 		Prices:   meter.Prices(c.Prices),
 		Versions: d.versions(),
+
+		TenantKeys: d.st,
+		Registries: d.reg.hosts(),
 	}
 	if p := d.inv.pool; p != nil {
 		forget.others = append(forget.others, forgetFunc(p.Remove))
@@ -354,7 +358,7 @@ func (d *daemon) openGateway(ctx context.Context) error {
 
 // authorizeSigned checks a request to a function URL of AuthType CAM: a
 // TC3 signature, as the SCF API checks it, by a key whose scope covers
-// namespace.
+// namespace and whose role may invoke.
 func (d *daemon) authorizeSigned(r *http.Request, body []byte, namespace string) error {
 	var scope api.Scope
 	v, err := tc3.Verify(r, body, func(id string) (string, error) {
@@ -373,6 +377,9 @@ func (d *daemon) authorizeSigned(r *http.Request, body []byte, namespace string)
 	}
 	if !scope.Allows(namespace) {
 		return fmt.Errorf("the key may not act on namespace %q", namespace)
+	}
+	if !scope.Permits("InvokeFunction") { // a call of a function URL invokes it
+		return fmt.Errorf("the key's role %s may not invoke functions", scope.KeyRole())
 	}
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/scfd/scfd/internal/api"
 	"github.com/scfd/scfd/internal/config"
-	"github.com/scfd/scfd/internal/credentials"
 	"github.com/scfd/scfd/internal/registry"
 	"github.com/scfd/scfd/internal/store"
 )
@@ -26,9 +25,9 @@ type embedded struct {
 }
 
 // openRegistry opens the registry under DATA/registry and listens on
-// c.RegistryAddr. It authenticates with keys (the administrator's and
-// the functions' temporary ones).
-func openRegistry(ctx context.Context, c *config.Config, log *slog.Logger, st *store.Store, admin credentials.Key, keys api.KeyLookup) (*embedded, error) {
+// c.RegistryAddr. It authenticates with keys (the administrator's, the
+// tenant keys and the functions' temporary ones).
+func openRegistry(ctx context.Context, c *config.Config, log *slog.Logger, st *store.Store, keys api.KeyLookup) (*embedded, error) {
 	e := &embedded{}
 	if c.RegistryAddr == "" {
 		return e, nil
@@ -37,7 +36,6 @@ func openRegistry(ctx context.Context, c *config.Config, log *slog.Logger, st *s
 		Dir:    filepath.Join(c.DataDir, "registry"),
 		Addr:   c.RegistryAddr,
 		Keys:   keys,
-		Admin:  admin,
 		Pins:   st,
 		Logger: log,
 	})
@@ -62,6 +60,15 @@ func (e *embedded) transport(base *http.Transport) http.RoundTripper {
 	}
 	base.MaxIdleConnsPerHost = 8
 	return e.reg.Transport(base)
+}
+
+// hosts are the host:port names the image cache reaches the registry
+// under, in-process.
+func (e *embedded) hosts() []string {
+	if e.reg == nil {
+		return nil
+	}
+	return e.reg.Hosts()
 }
 
 func (e *embedded) servers() []*server {

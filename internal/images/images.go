@@ -68,6 +68,12 @@ type Options struct {
 	// Policy says which registry addresses pulls may connect to; it
 	// shapes the transport built when Transport is nil.
 	Policy RegistryPolicy
+	// ScopedRegistries are the hosts ("host:port") of registries whose
+	// repositories are scoped by namespace and read with the pull's
+	// Access (scfd's embedded registry): a reference by digest to one of
+	// them is resolved against it even when the image is cached, so that
+	// knowing a digest gives no one an image their Access cannot read.
+	ScopedRegistries []string
 	// Transport is the HTTP transport to registries. Nil means
 	// Policy.Transport(). A transport given here should itself be built
 	// on Policy.Transport().

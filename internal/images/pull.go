@@ -51,7 +51,9 @@ func humanBytes(n int64) string {
 // ...:tag@sha256:...; no tag means "latest") to the digest of its
 // linux/amd64 image manifest, checks SCF's rules, and downloads and unpacks
 // every layer not yet in the cache. A reference by digest that is already
-// cached is answered without touching the network. Concurrent pulls of one
+// cached is answered without touching the network, unless it names one
+// of Options.ScopedRegistries: the pull's Access (see WithAccess) must
+// then read it there. Concurrent pulls of one
 // digest share the work; the shared pull is cancelled only when every
 // caller waiting for it has gone. progress, if not nil, is called from
 // several goroutines, never at once.
@@ -78,7 +80,7 @@ func (c *Cache) PullPinned(ctx context.Context, ref string, progress func(Progre
 	if err != nil {
 		return nil, nil, err
 	}
-	if d, ok := r.(name.Digest); ok {
+	if d, ok := r.(name.Digest); ok && !c.scoped(r) {
 		if img, unpin := c.getPinned(d.DigestStr()); img != nil {
 			return img, unpin, nil
 		}
@@ -94,6 +96,17 @@ func (c *Cache) PullPinned(ctx context.Context, ref string, progress func(Progre
 	return c.join(ctx, digest, progress, func(ctx context.Context, report func(Progress)) (*Image, error) {
 		return c.fetch(ctx, repo, digest, m, report)
 	})
+}
+
+// scoped reports whether r names a registry of Options.ScopedRegistries.
+func (c *Cache) scoped(r name.Reference) bool {
+	host := r.Context().RegistryStr()
+	for _, h := range c.o.ScopedRegistries {
+		if strings.EqualFold(h, host) {
+			return true
+		}
+	}
+	return false
 }
 
 // getPinned returns the cached image with this digest, pinned, or nil.

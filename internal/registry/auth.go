@@ -11,6 +11,7 @@ import (
 	"github.com/distribution/distribution/v3/registry/auth"
 
 	"github.com/scfd/scfd/internal/api"
+	"github.com/scfd/scfd/internal/images"
 )
 
 // authName is the access controller's name in the library's registry of
@@ -46,8 +47,19 @@ var (
 	errNotAllowed  = errors.New("the key may not act on")
 )
 
-// Authorized implements auth.AccessController.
+// Authorized implements auth.AccessController. A request of Transport
+// carries the Access of its pull instead of credentials.
 func (c *accessController) Authorized(req *http.Request, access ...auth.Access) (*auth.Grant, error) {
+	if a, ok := inProcessAccess(req.Context()); ok {
+		grant := &auth.Grant{User: auth.UserInfo{Name: "scfd"}}
+		for _, acc := range access {
+			if err := pullAllowed(a, acc); err != nil {
+				return nil, challenge{err}
+			}
+			grant.Resources = append(grant.Resources, acc.Resource)
+		}
+		return grant, nil
+	}
 	scope, err := authenticate(c.keys, req)
 	if err != nil {
 		return nil, challenge{err}
@@ -77,8 +89,10 @@ func authenticate(keys api.KeyLookup, req *http.Request) (api.Scope, error) {
 	return scope, nil
 }
 
-// allowed reports whether scope may perform a: any action on repositories
-// of its namespaces; the catalog only for administrators.
+// allowed reports whether scope may perform a: on repositories of its
+// namespaces, pulls for every role and any other action (push, delete)
+// for keys that may change functions (role FullControl); the catalog only
+// for administrators.
 func allowed(scope api.Scope, a auth.Access) error {
 	switch a.Type {
 	case "repository":
@@ -88,6 +102,9 @@ func allowed(scope api.Scope, a auth.Access) error {
 		}
 		if !scope.Allows(ns) {
 			return fmt.Errorf("%w: namespace %q", errNotAllowed, ns)
+		}
+		if a.Action != "pull" && !scope.Has(api.RightWrite) {
+			return fmt.Errorf("%w: %s %s (the key's role only pulls)", errNotAllowed, a.Action, a.Name)
 		}
 		return nil
 	default:
@@ -111,4 +128,20 @@ func randomSecret() string {
 	b := make([]byte, 32)
 	rand.Read(b)
 	return fmt.Sprintf("%x", b)
+}
+
+// pullAllowed reports whether an in-process pull with Access a may
+// perform acc: pulls of repositories of a's namespaces, nothing else.
+func pullAllowed(a images.Access, acc auth.Access) error {
+	if acc.Type != "repository" || acc.Action != "pull" {
+		return fmt.Errorf("%w: %s %s %s", errNotAllowed, acc.Type, acc.Name, acc.Action)
+	}
+	ns, _, ok := strings.Cut(acc.Name, "/")
+	if !ok {
+		return errNoNamespace
+	}
+	if !a.Allows(ns) {
+		return fmt.Errorf("%w: namespace %q", errNotAllowed, ns)
+	}
+	return nil
 }

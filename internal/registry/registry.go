@@ -6,10 +6,12 @@
 // Requests authenticate with scfd's own key pairs over HTTP Basic auth
 // (SecretId as the user name, SecretKey as the password). Repositories are
 // named <namespace>/<repo>: an administrator key reaches every repository,
-// a key limited to namespaces (the temporary keys functions receive) only
-// those under its namespaces. Transport serves requests for the registry's
-// own address in-process with the administrator's key, so that scfd's image
-// cache pulls from it without TCP and without a config.json. GC deletes
+// a key limited to namespaces (tenant keys, the temporary keys functions
+// receive) only those under its namespaces, pushing only when its role
+// may change functions. Transport serves requests for the registry's own
+// address in-process with the rights of the pull (images.WithAccess), so
+// that scfd's image cache pulls from it without TCP and without a
+// config.json, never with more rights than the key that asked for it. GC deletes
 // what no tag, no function version and no recent push references; deleting
 // a manifest some function version pins is refused.
 //
@@ -38,7 +40,6 @@ import (
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem" // the filesystem driver
 
 	"github.com/scfd/scfd/internal/api"
-	"github.com/scfd/scfd/internal/credentials"
 	"github.com/scfd/scfd/internal/errdefs"
 )
 
@@ -53,7 +54,7 @@ type Pins interface {
 	ImageDigests(ctx context.Context) (map[string]bool, error)
 }
 
-// Options configure a Registry. Dir, Keys and Admin are required.
+// Options configure a Registry. Dir and Keys are required.
 type Options struct {
 	// Dir holds the registry's content; created if missing. Required.
 	Dir string
@@ -63,8 +64,6 @@ type Options struct {
 	Addr string
 	// Keys authenticates requests and scopes them to namespaces. Required.
 	Keys api.KeyLookup
-	// Admin is the key Transport uses for in-process requests. Required.
-	Admin credentials.Key
 	// Pins are the digests function versions use. Nil means none.
 	Pins Pins
 	// GCGrace is how long after a push GC spares what it wrote. Zero means
@@ -103,8 +102,8 @@ func New(ctx context.Context, o Options) (r *Registry, err error) {
 	if o.Dir == "" {
 		return nil, errdefs.New(errdefs.ErrMissingParameter, "Dir", "registry: Options.Dir is required")
 	}
-	if o.Keys == nil || o.Admin.SecretID == "" {
-		return nil, errdefs.New(errdefs.ErrMissingParameter, "Keys", "registry: Options.Keys and Options.Admin are required")
+	if o.Keys == nil {
+		return nil, errdefs.New(errdefs.ErrMissingParameter, "Keys", "registry: Options.Keys is required")
 	}
 	if o.GCGrace <= 0 {
 		o.GCGrace = DefaultGCGrace

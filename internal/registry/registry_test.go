@@ -23,13 +23,17 @@ import (
 
 	"github.com/scfd/scfd/internal/api"
 	"github.com/scfd/scfd/internal/credentials"
+	"github.com/scfd/scfd/internal/images"
 	"github.com/scfd/scfd/internal/registry"
+	"github.com/scfd/scfd/internal/scf"
 	"github.com/scfd/scfd/internal/tc3"
 )
 
 var (
-	admin = credentials.Key{SecretID: "AKIDadmin", SecretKey: "admin-secret"}
-	team  = credentials.Key{SecretID: "AKIDteam", SecretKey: "team-secret"}
+	admin  = credentials.Key{SecretID: "AKIDadmin", SecretKey: "admin-secret"}
+	team   = credentials.Key{SecretID: "AKIDteam", SecretKey: "team-secret"}
+	reader = credentials.Key{SecretID: "AKIDreader", SecretKey: "reader-secret"}
+	runner = credentials.Key{SecretID: "AKIDrunner", SecretKey: "runner-secret"}
 )
 
 // keys knows the administrator and a key limited to namespace "team".
@@ -39,6 +43,10 @@ var keys = api.KeyLookupFunc(func(id string) (string, api.Scope, error) {
 		return admin.SecretKey, api.Scope{Admin: true}, nil
 	case team.SecretID:
 		return team.SecretKey, api.Scope{Namespaces: []string{"team"}}, nil
+	case reader.SecretID:
+		return reader.SecretKey, api.Scope{Namespaces: []string{"team"}, Role: scf.RoleReadOnly}, nil
+	case runner.SecretID:
+		return runner.SecretKey, api.Scope{Namespaces: []string{"team"}, Role: scf.RoleInvoke}, nil
 	}
 	return "", api.Scope{}, tc3.ErrSecretIDNotFound
 })
@@ -73,7 +81,7 @@ func start(t *testing.T, o registry.Options) *env {
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
 	}
-	o.Addr, o.Keys, o.Admin = "127.0.0.1:0", keys, admin
+	o.Addr, o.Keys = "127.0.0.1:0", keys
 	reg, err := registry.New(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -176,6 +184,11 @@ func TestAccess(t *testing.T) {
 		{"namespace key cannot pull another namespace", &team, false, "other/app:v1", false},
 		{"namespace key cannot push to another namespace", &team, true, "other/new:v1", false},
 		{"repository without a namespace is refused", &admin, true, "flat:v1", false},
+		{"read-only key pulls its namespace", &reader, false, "team/app:v1", true},
+		{"read-only key cannot push", &reader, true, "team/new:v1", false},
+		{"read-only key cannot pull another namespace", &reader, false, "other/app:v1", false},
+		{"invoking key pulls its namespace", &runner, false, "team/app:v1", true},
+		{"invoking key cannot push", &runner, true, "team/new:v1", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -233,7 +246,7 @@ func (r refusingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	return nil, errors.New("refused")
 }
 
-func TestTransportServesInProcessWithAdministratorKey(t *testing.T) {
+func TestTransportPullsInProcessWithTheContextsAccess(t *testing.T) {
 	e := start(t, registry.Options{})
 	want := e.push(t, "team/app:v1", randomImage(t))
 	// Close the TCP server: what follows cannot use it.
@@ -241,7 +254,37 @@ func TestTransportServesInProcessWithAdministratorKey(t *testing.T) {
 
 	rt := e.reg.Transport(refusingTransport{t})
 	ref, _ := name.ParseReference(e.addr + "/team/app:v1")
-	img, err := remote.Image(ref, remote.WithTransport(rt))
+	ctx := context.Background()
+	for name, tt := range map[string]struct {
+		ctx    context.Context
+		wantOK bool
+	}{
+		"no access":             {ctx, false},
+		"another namespace":     {images.WithAccess(ctx, scf.Access{Namespaces: []string{"other"}}), false},
+		"the image's namespace": {images.WithAccess(ctx, scf.Access{Namespaces: []string{"other", "team"}}), true},
+		"the administrator's":   {images.WithAccess(ctx, scf.Access{All: true}), true},
+	} {
+		img, err := remote.Image(ref, remote.WithTransport(rt), remote.WithContext(tt.ctx))
+		if err == nil {
+			err = readAll(img)
+		}
+		if gotOK := err == nil; gotOK != tt.wantOK {
+			t.Errorf("%s: pull ok = %v, want %v (err: %v)", name, gotOK, tt.wantOK, err)
+		}
+	}
+	// Credentials the request carries (a config.json holding the
+	// administrator's key for this registry) add nothing.
+	if _, err := remote.Image(ref, remote.WithTransport(rt), basic(admin),
+		remote.WithContext(images.WithAccess(ctx, scf.Access{Namespaces: []string{"other"}}))); err == nil {
+		t.Error("an in-process pull with the administrator's Basic credentials reached another namespace")
+	}
+	// An in-process access only pulls.
+	pushRef, _ := name.ParseReference(e.addr + "/team/pushed:v1")
+	if err := remote.Write(pushRef, randomImage(t), remote.WithTransport(rt), remote.WithContext(images.WithAccess(ctx, scf.Access{All: true}))); err == nil {
+		t.Error("push through the in-process transport succeeded")
+	}
+
+	img, err := remote.Image(ref, remote.WithTransport(rt), remote.WithContext(images.WithAccess(ctx, scf.Access{Namespaces: []string{"team"}})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,17 +304,6 @@ func TestTransportServesInProcessWithAdministratorKey(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("GET https://%s/v2/ = %d, want 200", e.addr, resp.StatusCode)
-	}
-	// Credentials a request brings are kept: a wrong key stays wrong.
-	req, _ = http.NewRequest(http.MethodGet, "http://"+e.addr+"/v2/", nil)
-	req.SetBasicAuth(team.SecretID, "wrong")
-	resp, err = rt.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("GET /v2/ with a wrong key = %d, want 401", resp.StatusCode)
 	}
 }
 
@@ -399,7 +431,7 @@ func TestSkopeoPush(t *testing.T) {
 		t.Fatalf("skopeo copy: %v\n%s", err, out)
 	}
 	ref, _ := name.ParseReference(e.addr + "/team/app:v1")
-	got, err := remote.Image(ref, remote.WithTransport(e.reg.Transport(refusingTransport{t})))
+	got, err := remote.Image(ref, remote.WithTransport(e.reg.Transport(refusingTransport{t})), remote.WithContext(images.WithAccess(context.Background(), scf.Access{All: true})))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,18 +2,24 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/scfd/scfd/internal/images"
 )
 
 // Transport returns a RoundTripper that serves requests for this
 // registry's hosts (see Hosts) in-process, over in-memory connections to
-// the registry's handler, authenticated with the administrator's key
-// unless the request carries its own credentials; HTTPS requests to those
-// hosts are served too, as plain HTTP in memory. Every other request goes
-// to base (nil means http.DefaultTransport).
+// the registry's handler; HTTPS requests to those hosts are served too,
+// as plain HTTP in memory. Such a request pulls with the images.Access
+// of its context (see images.WithAccess) and nothing else, whatever
+// credentials it carries: the rights of the key that created or updated
+// the function, or of the function's namespace; without an Access it
+// reaches nothing. Every other request goes to base (nil means
+// http.DefaultTransport).
 func (r *Registry) Transport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
@@ -32,16 +38,52 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	req = req.Clone(req.Context())
 	req.URL.Scheme = "http"
-	if req.Header.Get("Authorization") == "" {
-		req.SetBasicAuth(t.r.o.Admin.SecretID, t.r.o.Admin.SecretKey)
+	// Credentials the request carries (from a config.json that holds a
+	// key for this registry, say) are dropped: an in-process pull has
+	// the rights of its Access, never more.
+	req.Header.Del("Authorization")
+	a, _ := images.AccessFrom(req.Context())
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, err
 	}
+	req.Header.Set(accessHeader, string(b))
 	return t.r.memRT.RoundTrip(req)
+}
+
+// accessHeader carries a Transport request's images.Access to the
+// in-memory server, which alone reads it (see serveMem).
+const accessHeader = "X-Scfd-Pull-Access"
+
+type inProcessKey struct{}
+
+// serveMem serves the in-memory connections: the Access a Transport
+// request carries goes from its header into the request's context, where
+// the access controller finds it. Requests on the registry's listeners
+// never reach this, so the header means nothing there.
+func (r *Registry) serveMem(w http.ResponseWriter, req *http.Request) {
+	if h := req.Header.Get(accessHeader); h != "" {
+		req.Header.Del(accessHeader)
+		var a images.Access
+		if err := json.Unmarshal([]byte(h), &a); err != nil {
+			writeError(w, http.StatusBadRequest, "DENIED", "malformed in-process access")
+			return
+		}
+		req = req.WithContext(context.WithValue(req.Context(), inProcessKey{}, a))
+	}
+	r.ServeHTTP(w, req)
+}
+
+// inProcessAccess returns the Access of a Transport request.
+func inProcessAccess(ctx context.Context) (images.Access, bool) {
+	a, ok := ctx.Value(inProcessKey{}).(images.Access)
+	return a, ok
 }
 
 // startMem serves the registry on in-memory connections for Transport.
 func (r *Registry) startMem() {
 	r.mem = &memListener{conns: make(chan net.Conn), done: make(chan struct{})}
-	r.memSrv = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
+	r.memSrv = &http.Server{Handler: http.HandlerFunc(r.serveMem), ReadHeaderTimeout: 10 * time.Second}
 	r.memRT = &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return r.mem.dial(ctx)

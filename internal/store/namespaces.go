@@ -91,7 +91,9 @@ func (s *Store) UpdateNamespace(ctx context.Context, name, description string) e
 }
 
 // DeleteNamespace deletes an empty namespace. The default namespace cannot
-// be deleted (ErrFailedPrecondition), nor one that holds functions (ErrInUse).
+// be deleted (ErrFailedPrecondition), nor one that holds functions or that
+// a tenant key names (ErrInUse): a namespace created again later under the
+// same name must not open to an old key.
 func (s *Store) DeleteNamespace(ctx context.Context, name string) error {
 	if name == scf.DefaultNamespace {
 		return errdefs.New(errdefs.ErrFailedPrecondition, "DeleteNamespace", "the default namespace cannot be deleted")
@@ -103,6 +105,13 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string) error {
 		}
 		if fns > 0 {
 			return errdefs.New(errdefs.ErrInUse, "Namespace", "namespace %q still holds functions: delete them first", name)
+		}
+		keys, err := keysNaming(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		if keys > 0 {
+			return errdefs.New(errdefs.ErrInUse, "Namespace", "%d key(s) name namespace %q: update or delete them first", keys, name)
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM namespaces WHERE name = ?`, name)
 		if err != nil {

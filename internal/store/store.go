@@ -1,4 +1,5 @@
-// Package store keeps scfd's namespaces and functions in SQLite.
+// Package store keeps scfd's namespaces, functions and tenant keys in
+// SQLite.
 //
 // One file, <dir>/scfd.db, opened with the pure-Go modernc.org/sqlite
 // driver in WAL mode with synchronous=FULL, so that everything the API
@@ -93,6 +94,17 @@ var migrations = []string{
 		mod_time  INTEGER NOT NULL,
 		doc       TEXT NOT NULL,
 		PRIMARY KEY (namespace, function, name)
+	);`,
+	// 3: tenant keys.
+	`CREATE TABLE tenant_keys (
+		secret_id   TEXT PRIMARY KEY,
+		secret_key  TEXT NOT NULL,
+		description TEXT NOT NULL DEFAULT '',
+		namespaces  TEXT NOT NULL,
+		role        TEXT NOT NULL,
+		disabled    INTEGER NOT NULL DEFAULT 0,
+		add_time    INTEGER NOT NULL,
+		mod_time    INTEGER NOT NULL
 	);`,
 }
 

@@ -213,6 +213,62 @@ func TestConsoleInChromium(t *testing.T) {
 	if drawn < 50 {
 		t.Errorf("the invocations plot has %d blue pixels: nothing drawn", drawn)
 	}
+
+	// The administrator creates a read-only key for namespace default on
+	// the keys page; its secret is shown once.
+	if err := sdk.Call(ctx, "CreateNamespace", api.CreateNamespaceRequest{Namespace: "other"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var keyID, keySecret string
+	run("keys page",
+		chromedp.Click(chromedp.CSS("#nav-keys")),
+		chromedp.WaitVisible(chromedp.CSS("#key-create")),
+		chromedp.SendKeys(chromedp.CSS("#key-namespaces"), "default"),
+		chromedp.SetValue(chromedp.CSS("#key-role"), "ReadOnly"),
+		chromedp.SendKeys(chromedp.CSS("#key-description"), "readers"),
+		chromedp.Click(chromedp.CSS("#key-create")),
+		chromedp.WaitVisible(chromedp.CSS("#new-key-secret")),
+		into(chromedp.Text(chromedp.CSS("#new-key-id")), &keyID),
+		into(chromedp.Text(chromedp.CSS("#new-key-secret")), &keySecret),
+		shot("6-keys"),
+	)
+	if !strings.HasPrefix(keyID, "AKID") || len(keySecret) < 32 {
+		t.Fatalf("the new key: %q %q", keyID, keySecret)
+	}
+
+	// Signed in with it: its namespace only, and no button its role may
+	// not use.
+	var who string
+	var namespaces []string
+	var hidden bool
+	run("tenant sign-in",
+		chromedp.Click(chromedp.CSS("#signout")),
+		chromedp.WaitVisible(chromedp.CSS("#signin-form")),
+		chromedp.SetValue(chromedp.CSS("#secret-id"), keyID),
+		chromedp.SetValue(chromedp.CSS("#secret-key"), keySecret),
+		chromedp.Click(chromedp.CSS("#signin-button")),
+		chromedp.WaitVisible(chromedp.CSS(`#functions tr[data-function="hello"]`)),
+		into(chromedp.Text(chromedp.CSS("#who")), &who),
+		into(chromedp.Evaluate[[]string](`[...document.querySelectorAll("#namespace option")].map((o) => o.value)`), &namespaces),
+		into(chromedp.Evaluate[bool](`document.querySelector("#nav-keys").hidden`), &hidden),
+		shot("7-tenant-functions"),
+	)
+	if !strings.Contains(who, "ReadOnly") || !slices.Equal(namespaces, []string{"default"}) || !hidden {
+		t.Errorf("a read-only key of default sees %q, namespaces %v, keys link hidden %v", who, namespaces, hidden)
+	}
+	var save, invoke bool
+	run("tenant function page",
+		chromedp.Click(chromedp.CSS(`#functions tr[data-function="hello"] a`)),
+		chromedp.WaitVisible(chromedp.CSS("#instances")),
+		into(chromedp.Evaluate[bool](`!!document.querySelector("#cfg-save")`), &save),
+		chromedp.Click(chromedp.CSS("#tab-link-test")),
+		chromedp.WaitVisible(chromedp.CSS("#event")),
+		into(chromedp.Evaluate[bool](`!!document.querySelector("#invoke")`), &invoke),
+		shot("8-tenant-test"),
+	)
+	if save || invoke {
+		t.Errorf("a read-only key is offered Save (%v) or Invoke (%v)", save, invoke)
+	}
 	t.Logf("screenshots in %s", shots)
 }
 

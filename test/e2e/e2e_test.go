@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/scfd/scfd/internal/netns/netnstest"
@@ -62,6 +64,9 @@ func TestNodeSDK(t *testing.T) {
 		"SCFD_E2E_IMAGE_ECHO2="+reg.Ref("e2e/echo:v2"),
 		"SCFD_E2E_IMAGE_TESTFUNC="+reg.Ref("e2e/testfunc:v1"),
 		"SCFD_E2E_IMAGE_TESTFUNCCMD="+reg.Ref("e2e/testfunc:cmd"),
+		// OCI layouts, for `scfd push` to the server's own registry.
+		"SCFD_E2E_OCI_ECHO="+ociLayout(t, hello),
+		"SCFD_E2E_OCI_TESTFUNC="+ociLayout(t, testfunc),
 		"SCFD_INSECURE_REGISTRIES="+reg.Addr, "SCFD_ALLOWED_REGISTRIES="+reg.Addr,
 		"DOCKER_CONFIG="+reg.DockerConfigDir,
 		"SCFD_E2E_WORLD="+world,
@@ -108,4 +113,18 @@ func withCmd(t *testing.T, img v1.Image, cmd ...string) v1.Image {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// ociLayout writes img as an OCI image layout and returns its directory.
+func ociLayout(t *testing.T, img v1.Image) string {
+	t.Helper()
+	dir := t.TempDir()
+	lp, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

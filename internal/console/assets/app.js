@@ -50,6 +50,17 @@ async function call(action, body) {
   return resp;
 }
 
+// can says whether the session's key may call action: the page offers
+// only what the key's role allows.
+function can(action) {
+  return !!session && (session.Admin || (session.Actions || []).includes(action));
+}
+
+// only returns el when the key may call action, else nothing.
+function only(action, el) {
+  return can(action) ? el : null;
+}
+
 function toast(msg, bad) {
   const t = $("#toast");
   t.textContent = msg;
@@ -117,7 +128,8 @@ function started() {
   $("#view").hidden = false;
   $("#nav").hidden = false;
   $("#signout").hidden = false;
-  $("#who").textContent = session.SecretId + (session.Admin ? " (administrator)" : " (" + (session.Namespaces || []).join(", ") + ")");
+  $("#who").textContent = session.SecretId + (session.Admin ? " (administrator)" : " (" + session.Role + ": " + (session.Namespaces || []).join(", ") + ")");
+  $("#nav-keys").hidden = !can("ListKeys");
   route();
 }
 
@@ -147,6 +159,8 @@ async function route() {
       await functionPage(view, parts[1], parts[2], parts[3] || "config", params);
     } else if (parts[0] === "usage") {
       await usagePage(view);
+    } else if (parts[0] === "keys" && can("ListKeys")) {
+      await keysPage(view);
     } else {
       await functionsPage(view, parts[0] === "ns" ? parts[1] : null);
     }
@@ -261,8 +275,8 @@ async function configTab(el, { ns, name, fn }) {
   const edit = h("div", {},
     h("div", { class: "row" }, h("label", {}, "Description", desc), h("label", {}, "Memory (MB)", mem), h("label", {}, "Timeout (s)", timeout)),
     h("table", { id: "env" }, h("thead", {}, h("tr", {}, h("th", {}, "Variable"), h("th", {}, "Value"), h("th", {}))), envRows),
-    h("div", { class: "row" }, h("button", { type: "button", onclick: () => addVar("", "") }, "Add variable"),
-      h("button", { class: "primary", id: "cfg-save", onclick: save }, "Save")));
+    only("UpdateFunctionConfiguration", h("div", { class: "row" }, h("button", { type: "button", onclick: () => addVar("", "") }, "Add variable"),
+      h("button", { class: "primary", id: "cfg-save", onclick: save }, "Save"))));
 
   el.replaceChildren(h("div", { class: "grid2" }, section("Overview", overview), section("Configuration and environment", edit)),
     h("div", { id: "more" }, h("p", { class: "muted" }, "Loading versions, aliases, triggers, concurrency and instances…")));
@@ -283,7 +297,7 @@ async function configTab(el, { ns, name, fn }) {
   };
   const versions = section("Versions",
     table("versions", ["Version", "Description", "Status", "Created"], vers.Versions.map((v) => h("tr", {}, h("td", {}, v.Version), h("td", {}, v.Description), h("td", {}, v.Status), h("td", {}, v.AddTime)))),
-    h("div", { class: "row" }, h("button", { onclick: () => act("Publish", "PublishVersion", ref, reload) }, "Publish a version of $LATEST")));
+    only("PublishVersion", h("div", { class: "row" }, h("button", { onclick: () => act("Publish", "PublishVersion", ref, reload) }, "Publish a version of $LATEST"))));
   const aliasSec = section("Aliases and routing",
     table("aliases", ["Alias", "Version", "Additional routing", "Modified"], aliases.Aliases.map((a) => h("tr", {}, h("td", {}, a.Name), h("td", {}, a.FunctionVersion), h("td", {}, routing(a)), h("td", {}, a.ModTime)))));
   const tname = h("input", { id: "timer-name", placeholder: "name", size: 12 });
@@ -293,22 +307,22 @@ async function configTab(el, { ns, name, fn }) {
   const triggerSec = section("Triggers",
     table("triggers", ["Name", "Type", "Schedule", "Qualifier", "Enabled", ""], triggers.Triggers.map((t) => h("tr", {},
       h("td", {}, t.TriggerName), h("td", {}, t.Type), h("td", { class: "mono" }, t.TriggerDesc), h("td", {}, t.Qualifier), h("td", {}, t.Enable ? "yes" : "no"),
-      h("td", {}, h("button", { class: "danger", onclick: () => act("Remove trigger", "DeleteTrigger", { ...ref, TriggerName: t.TriggerName, Type: t.Type, Qualifier: t.Qualifier }, reload) }, "Remove"))))),
-    h("div", { class: "row" }, h("label", {}, "Timer name", tname), h("label", {}, "Cron (7 fields)", cron), h("label", {}, "Qualifier", tqual), h("label", {}, "Argument", targ),
-      h("button", { onclick: () => act("Add timer", "CreateTrigger", { ...ref, Type: "timer", TriggerName: tname.value.trim(), TriggerDesc: cron.value.trim(), Qualifier: tqual.value.trim(), CustomArgument: targ.value }, reload) }, "Add timer")));
+      h("td", {}, only("DeleteTrigger", h("button", { class: "danger", onclick: () => act("Remove trigger", "DeleteTrigger", { ...ref, TriggerName: t.TriggerName, Type: t.Type, Qualifier: t.Qualifier }, reload) }, "Remove")))))),
+    only("CreateTrigger", h("div", { class: "row" }, h("label", {}, "Timer name", tname), h("label", {}, "Cron (7 fields)", cron), h("label", {}, "Qualifier", tqual), h("label", {}, "Argument", targ),
+      h("button", { onclick: () => act("Add timer", "CreateTrigger", { ...ref, Type: "timer", TriggerName: tname.value.trim(), TriggerDesc: cron.value.trim(), Qualifier: tqual.value.trim(), CustomArgument: targ.value }, reload) }, "Add timer"))));
   const resMem = h("input", { id: "reserved-mem", type: "number", min: 0, step: 128, value: reserved.ReservedMem ?? "" });
   const provQual = h("input", { id: "prov-qualifier", placeholder: "version", size: 8 });
   const provNum = h("input", { id: "prov-num", type: "number", min: 1, value: 1 });
   const concurrency = section("Concurrency",
     h("p", {}, "Reserved: ", h("strong", {}, reserved.ReservedMem != null ? reserved.ReservedMem + " MB" : "none")),
-    h("div", { class: "row" }, h("label", {}, "Reserved memory (MB)", resMem),
+    only("PutReservedConcurrencyConfig", h("div", { class: "row" }, h("label", {}, "Reserved memory (MB)", resMem),
       h("button", { onclick: () => act("Reserve", "PutReservedConcurrencyConfig", { ...ref, ReservedConcurrencyMem: Number(resMem.value) }, reload) }, "Set"),
-      h("button", { onclick: () => act("Unreserve", "DeleteReservedConcurrencyConfig", ref, reload) }, "Remove")),
+      h("button", { onclick: () => act("Unreserve", "DeleteReservedConcurrencyConfig", ref, reload) }, "Remove"))),
     table("provisioned", ["Version", "Provisioned", "Ready", "Status", ""], (prov.Allocated || []).map((p) => h("tr", {},
       h("td", {}, p.Qualifier), h("td", {}, p.AllocatedProvisionedConcurrencyNum), h("td", {}, p.AvailableProvisionedConcurrencyNum), h("td", {}, p.Status + (p.StatusReason ? " — " + p.StatusReason : "")),
-      h("td", {}, h("button", { class: "danger", onclick: () => act("Remove provisioned", "DeleteProvisionedConcurrencyConfig", { ...ref, Qualifier: p.Qualifier }, reload) }, "Remove")))), "No provisioned concurrency."),
-    h("div", { class: "row" }, h("label", {}, "Version", provQual), h("label", {}, "Instances", provNum),
-      h("button", { onclick: () => act("Provision", "PutProvisionedConcurrencyConfig", { ...ref, Qualifier: provQual.value.trim(), VersionProvisionedConcurrencyNum: Number(provNum.value) }, reload) }, "Provision")));
+      h("td", {}, only("DeleteProvisionedConcurrencyConfig", h("button", { class: "danger", onclick: () => act("Remove provisioned", "DeleteProvisionedConcurrencyConfig", { ...ref, Qualifier: p.Qualifier }, reload) }, "Remove"))))), "No provisioned concurrency."),
+    only("PutProvisionedConcurrencyConfig", h("div", { class: "row" }, h("label", {}, "Version", provQual), h("label", {}, "Instances", provNum),
+      h("button", { onclick: () => act("Provision", "PutProvisionedConcurrencyConfig", { ...ref, Qualifier: provQual.value.trim(), VersionProvisionedConcurrencyNum: Number(provNum.value) }, reload) }, "Provision"))));
   const instBody = h("div", {});
   const drawInstances = (r) => instBody.replaceChildren(table("instances", ["Instance", "Version", "State", "Requests", "Provisioned", "Started", "Last used"],
     r.Instances.map((i) => h("tr", {}, h("td", { class: "mono" }, i.InstanceId), h("td", {}, i.Qualifier), h("td", {}, i.State), h("td", {}, i.Requests), h("td", {}, i.Provisioned ? "yes" : ""), h("td", {}, i.StartTime), h("td", {}, i.LastUsedTime))),
@@ -364,7 +378,7 @@ function testTab(el, { ns, name, params }) {
   el.replaceChildren(section("Test event",
     h("div", { class: "row" }, h("label", {}, "Invocation", kind), h("label", {}, "Qualifier", qual),
       h("button", { type: "button", onclick: () => { try { event.value = JSON.stringify(JSON.parse(event.value), null, 2); } catch (e) { err.textContent = "The event is not valid JSON: " + e.message; } } }, "Format"),
-      h("button", { class: "primary", id: "invoke", onclick: run }, "Invoke")),
+      only("Invoke", h("button", { class: "primary", id: "invoke", onclick: run }, "Invoke"))),
     event, err), section("Result", out));
 }
 
@@ -474,6 +488,39 @@ async function usagePage(view) {
   const start = `${month.getUTCFullYear()}-${pad(month.getUTCMonth() + 1)}-01 00:00:00`;
   const u = await call("GetUsage", { StartTime: start });
   view.replaceChildren(h("h1", {}, "Usage and cost this month (UTC)"), usageTable(u));
+}
+
+// ---- keys (the administrator's) ----
+
+async function keysPage(view) {
+  const r = await call("ListKeys", { Limit: 1000 });
+  const reload = () => route();
+  const secret = h("div", { id: "new-key" });
+  const nss = h("input", { id: "key-namespaces", placeholder: "team, other", size: 24 });
+  const role = h("select", { id: "key-role" }, ["FullControl", "InvokeAndRead", "ReadOnly"].map((x) => h("option", { value: x }, x)));
+  const desc = h("input", { id: "key-description", placeholder: "description", size: 24 });
+  const create = async () => {
+    const Namespaces = nss.value.split(",").map((x) => x.trim()).filter(Boolean);
+    const k = await act("Create key", "CreateKey", { Namespaces, Role: role.value, Description: desc.value });
+    if (!k) return;
+    await reload();
+    // The secret is shown once, now, and never again.
+    $("#new-key").replaceChildren(h("p", { class: "ok" }, "Copy the SecretKey now: it is not shown again."),
+      h("dl", { class: "kv" }, h("dt", {}, "SecretId"), h("dd", { class: "mono", id: "new-key-id" }, k.Key.SecretId),
+        h("dt", {}, "SecretKey"), h("dd", { class: "mono", id: "new-key-secret" }, k.Key.SecretKey)));
+  };
+  const status = (k, s) => act(s === "Enabled" ? "Enable key" : "Disable key", "UpdateKey", { SecretId: k.SecretId, Status: s }, reload);
+  const rows = r.Keys.map((k) => h("tr", { "data-key": k.SecretId },
+    h("td", { class: "mono" }, k.SecretId), h("td", {}, k.Namespaces.join(", ")), h("td", {}, k.Role), h("td", { class: "key-status" }, k.Status),
+    h("td", {}, k.Description), h("td", {}, k.AddTime),
+    h("td", {}, k.Status === "Enabled"
+      ? h("button", { class: "key-disable", onclick: () => status(k, "Disabled") }, "Disable")
+      : h("button", { class: "key-enable", onclick: () => status(k, "Enabled") }, "Enable"),
+    h("button", { class: "danger key-delete", onclick: () => confirm(`Delete key ${k.SecretId}?`) && act("Delete key", "DeleteKey", { SecretId: k.SecretId }, reload) }, "Delete"))));
+  view.replaceChildren(h("h1", {}, "Keys"),
+    section("New key", h("div", { class: "row" }, h("label", {}, "Namespaces", nss), h("label", {}, "Role", role), h("label", {}, "Description", desc),
+      h("button", { class: "primary", id: "key-create", onclick: create }, "Create")), secret),
+    table("keys", ["SecretId", "Namespaces", "Role", "Status", "Description", "Created", ""], rows, "No keys but the administrator's."));
 }
 
 // ---- start ----
