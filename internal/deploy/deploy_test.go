@@ -371,7 +371,7 @@ func TestDeployPublishesWhenTheUpdateAskedForIt(t *testing.T) {
 		return nil
 	}})
 	for _, name := range []string{"asked", "not-asked", "failed"} {
-		dep.Deploy("default", name)
+		dep.Deploy("default", name, images.Access{All: true})
 	}
 	dep.Close()
 	if diff := cmp.Diff([]string{"asked"}, published); diff != "" {
