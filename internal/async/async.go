@@ -302,7 +302,14 @@ func (q *Queue) Enqueue(ctx context.Context, req invocation.Request) (string, er
 	if len(req.Event) == 0 {
 		req.Event = []byte("{}")
 	}
-	fn, err := q.opts.Functions.GetFunction(ctx, req.Namespace, req.Function, req.Qualifier)
+	// An alias ($DEFAULT included) is resolved by each attempt, as the
+	// synchronous path does; the function's type is fixed at create, so
+	// $LATEST tells it.
+	version := req.Qualifier
+	if !scf.IsVersion(version) {
+		version = scf.Latest
+	}
+	fn, err := q.opts.Functions.GetFunction(ctx, req.Namespace, req.Function, version)
 	if err != nil {
 		return "", err
 	}

@@ -57,7 +57,7 @@ func (l poolInstances) Instances() []api.InstanceInfo {
 	for _, in := range ins {
 		out = append(out, api.InstanceInfo{
 			Namespace: in.Namespace, Function: in.Function, Qualifier: in.Version, ID: in.ID, State: in.State.String(),
-			Requests: in.Requests, Provisioned: in.Provisioned, Started: in.Started, LastUsed: in.LastUsed,
+			Requests: in.Requests, Served: in.Served, Provisioned: in.Provisioned, Started: in.Started, LastUsed: in.LastUsed,
 		})
 	}
 	return out

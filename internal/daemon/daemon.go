@@ -280,7 +280,7 @@ func (d *daemon) openAsync(ctx context.Context) error {
 
 func (d *daemon) openTriggers(ctx context.Context) error {
 	trig, err := trigger.Open(ctx, trigger.Options{
-		DB: d.st, Functions: d.st, Queue: d.queue, GatewayURL: gatewayURL(d.c.GatewayAddr), Logger: d.log,
+		DB: d.st, Functions: d.st, Aliases: d.st, Queue: d.queue, GatewayURL: gatewayURL(d.c.GatewayAddr), Logger: d.log,
 		Authorize: d.authorizeSigned,
 	})
 	if err != nil {
