@@ -122,7 +122,9 @@ func TestConsoleInChromium(t *testing.T) {
 			return err
 		})
 	}
-	fill := func(sel, value string) chromedp.Action[chromedp.Void] { return chromedp.SetValue(chromedp.CSS(sel), value) }
+	fill := func(sel, value string) chromedp.Action[chromedp.Void] {
+		return chromedp.SetValue(chromedp.CSS(sel), value)
+	}
 	// confirmAll answers the page's confirm() dialogs yes.
 	confirmAll := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		_, err := chromedp.Evaluate[bool](`(window.confirm = () => true, true)`)(ctx, t)
