@@ -147,7 +147,6 @@ function zoneToMs(s) {
   if (!m) return NaN;
   return Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0)) - (settings.UTCOffset || 0) * 60e3;
 }
-function localInput(ms) { return fmtTime(ms, false).replace(" ", "T"); }
 
 // ---- sign-in ----
 
@@ -870,8 +869,9 @@ const PRESETS = [["hour", "Last hour", 3600], ["day", "Last day", 86400], ["week
 function rangePicker(id, initial, onchange) {
   const preset = h("select", { id: id + "-preset" }, PRESETS.map(([v, l]) => h("option", { value: v, selected: v === initial }, l)));
   const now = Date.now();
-  const from = h("input", { id: id + "-from", type: "datetime-local", value: localInput(now - 86400e3), "data-field": "StartTime" });
-  const to = h("input", { id: id + "-to", type: "datetime-local", value: localInput(now), "data-field": "EndTime" });
+  // Text, not datetime-local, whose format follows the browser's locale.
+  const from = h("input", { id: id + "-from", value: fmtTime(now - 86400e3, false), "data-field": "StartTime", size: 16, placeholder: "YYYY-MM-DD HH:MM", spellcheck: "false" });
+  const to = h("input", { id: id + "-to", value: fmtTime(now, false), "data-field": "EndTime", size: 16, placeholder: "YYYY-MM-DD HH:MM", spellcheck: "false" });
   const custom = h("span", { class: "row custom", hidden: initial !== "custom" }, h("label", {}, "From", from), h("label", {}, "To", to));
   preset.addEventListener("change", () => {
     custom.hidden = preset.value !== "custom";
@@ -931,6 +931,8 @@ async function monitorTab(el, { ns, name, params }) {
   const draw = async () => {
     clearErrors(form);
     const { preset, start, end } = picker.get();
+    if (isNaN(start)) return showErrors(form, new ApiError("InvalidParameterValue.StartTime", "write the start as YYYY-MM-DD HH:MM"));
+    if (isNaN(end)) return showErrors(form, new ApiError("InvalidParameterValue.EndTime", "write the end as YYYY-MM-DD HH:MM"));
     if (!(end > start)) return showErrors(form, new ApiError("InvalidParameterValue.EndTime", "the end must come after the start"));
     const q = { Namespace: ns, FunctionName: name };
     if (preset === "custom") Object.assign(q, { StartTime: utcString(start), EndTime: utcString(end) });
@@ -1005,8 +1007,8 @@ function usageTable(u) {
 async function usagePage(view) {
   const out = h("div", { id: "usage" });
   const form = h("form", { novalidate: true, id: "usage-form", onsubmit: (e) => e.preventDefault() });
-  const from = h("input", { id: "usage-from", type: "date", "data-field": "StartTime" });
-  const to = h("input", { id: "usage-to", type: "date", "data-field": "EndTime" });
+  const from = h("input", { id: "usage-from", "data-field": "StartTime", size: 10, placeholder: "YYYY-MM-DD", spellcheck: "false" });
+  const to = h("input", { id: "usage-to", "data-field": "EndTime", size: 10, placeholder: "YYYY-MM-DD", spellcheck: "false" });
   const today = inZone(Date.now());
   from.value = `${today.getUTCFullYear()}-${pad(today.getUTCMonth() + 1)}-01`;
   to.value = fmtDate(today);
@@ -1014,6 +1016,8 @@ async function usagePage(view) {
     clearErrors(form);
     const start = zoneToMs(from.value + " 00:00");
     const end = zoneToMs(to.value + " 00:00") + 86400e3;
+    if (isNaN(start)) return showErrors(form, new ApiError("InvalidParameterValue.StartTime", "write the first day as YYYY-MM-DD"));
+    if (isNaN(end)) return showErrors(form, new ApiError("InvalidParameterValue.EndTime", "write the last day as YYYY-MM-DD"));
     if (!(end > start)) return showErrors(form, new ApiError("InvalidParameterValue.EndTime", "the last day must not come before the first"));
     const hour = 3600e3;
     try {
