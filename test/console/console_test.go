@@ -297,7 +297,7 @@ func TestConsoleInChromium(t *testing.T) {
 		text("#web-log", &webLog),
 		shot("test-web"),
 	)
-	if webStatus != "200" || webBody != "hello from POST /hi?x=1" || !strings.Contains(webLog, "web POST /hi") {
+	if webStatus != "200" || strings.TrimSpace(webBody) != "hello from POST /hi?x=1" || !strings.Contains(webLog, "web POST /hi") {
 		t.Errorf("the web request: %q %q, log %q", webStatus, webBody, webLog)
 	}
 
