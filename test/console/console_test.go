@@ -312,6 +312,13 @@ func TestConsoleInChromium(t *testing.T) {
 	if webEntry != "POST /hi → 200" {
 		t.Errorf("the web request's entry says %q", webEntry)
 	}
+	var webLogs api.GetFunctionLogsResponse
+	if err := sdk.Call(ctx, "GetFunctionLogs", api.GetFunctionLogsRequest{Namespace: "team", FunctionName: "web"}, &webLogs); err != nil {
+		t.Fatal(err)
+	}
+	if len(webLogs.Data) != 1 || webLogs.Data[0].HTTPMethod != "POST" || webLogs.Data[0].HTTPPath != "/hi" || webLogs.Data[0].HTTPStatus != 200 {
+		t.Errorf("GetFunctionLogs of the web function: %+v", webLogs.Data)
+	}
 
 	// 10. Edit the configuration: memory from the list of valid sizes; a
 	// refusal stays beside its field.
@@ -410,6 +417,14 @@ func TestConsoleInChromium(t *testing.T) {
 	if !strings.Contains(orphan, "Cannot run: alias gone does not exist") {
 		t.Errorf("the timer on a missing alias: %q", orphan)
 	}
+	var trigs api.ListTriggersResponse
+	if err := sdk.Call(ctx, "ListTriggers", api.ListTriggersRequest{Namespace: "team", FunctionName: "hello"}, &trigs); err != nil {
+		t.Fatal(err)
+	}
+	if len(trigs.Triggers) != 1 || trigs.Triggers[0].AvailableStatus != "Unavailable" || trigs.Triggers[0].AvailableReason != "alias gone does not exist" ||
+		trigs.Triggers[0].NextRunTime == "" || trigs.Triggers[0].LastRunTime != "" {
+		t.Errorf("ListTriggers: %+v", trigs.Triggers)
+	}
 	if !strings.Contains(disabled, "Enable") {
 		t.Errorf("the disabled timer: %q", disabled)
 	}
@@ -451,6 +466,13 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	if n, _ := strconv.Atoi(served); n < 5 {
 		t.Errorf("the live instance served %q requests, want at least 5", served)
+	}
+	var insts api.ListInstancesResponse
+	if err := sdk.Call(ctx, "ListInstances", api.ListInstancesRequest{Namespace: "team", FunctionName: "hello"}, &insts); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(insts.Instances, func(in api.Instance) bool { return in.Served >= 5 }) {
+		t.Errorf("ListInstances: %+v, want an instance that served 5 requests or more", insts.Instances)
 	}
 
 	// 15. Plots and usage: a week's plots show lone points, the cursor
