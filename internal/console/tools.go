@@ -129,17 +129,23 @@ func (c *Console) web(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusServiceUnavailable, "UnsupportedOperation", "this server has no gateway")
 		return
 	}
-	fn := url.PathEscape(req.FunctionName)
+	// The request goes to the function's own path on the gateway: names
+	// and path are escaped, so that none leads elsewhere.
+	target, err := url.Parse(c.opts.GatewayURL)
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, "UnsupportedOperation", "the gateway's URL is invalid")
+		return
+	}
+	fn := req.FunctionName
 	if req.Qualifier != "" {
-		fn += "@" + url.PathEscape(req.Qualifier)
+		fn += "@" + req.Qualifier
 	}
-	target := c.opts.GatewayURL + "/" + url.PathEscape(req.Namespace) + "/" + fn + "/" + strings.TrimPrefix(req.Path, "/")
-	if req.Query != "" {
-		target += "?" + strings.TrimPrefix(req.Query, "?")
-	}
+	target.Path = "/" + req.Namespace + "/" + fn + "/" + strings.TrimPrefix(req.Path, "/")
+	target.RawPath = ""
+	target.RawQuery = strings.TrimPrefix(req.Query, "?")
 	method := strings.ToUpper(cmpOr(req.Method, http.MethodGet))
-	out, err := http.NewRequestWithContext(r.Context(), method, target, bytes.NewReader([]byte(req.Body)))
-	if err != nil || req.FunctionName == "" || strings.ContainsAny(req.FunctionName, "/?#") {
+	out, err := http.NewRequestWithContext(r.Context(), method, target.String(), bytes.NewReader([]byte(req.Body)))
+	if err != nil || req.FunctionName == "" || strings.ContainsAny(req.Namespace+req.FunctionName+req.Qualifier, "/?#") {
 		fail(w, http.StatusBadRequest, "InvalidParameter", "the function, method, path or query is invalid")
 		return
 	}

@@ -50,6 +50,11 @@ func TestWebRequestsAndImages(t *testing.T) {
 		res["Body"] != "PUT /team/app@prod/a%20b?x=1 yes hi" {
 		t.Errorf("web: %d %v", status, res)
 	}
+	for _, body := range []string{`{"Namespace":"team","FunctionName":"../other/app"}`, `{"Namespace":"team","FunctionName":"app","Qualifier":"x/../../other"}`} {
+		if status, res := team.post("web", body, csrf); status != http.StatusBadRequest {
+			t.Errorf("%s: %d %v, want 400", body, status, res)
+		}
+	}
 	if status, res := team.post("web", `{"Namespace":"other","FunctionName":"app"}`, csrf); status != http.StatusForbidden {
 		t.Errorf("another namespace: %d %v", status, res)
 	}
