@@ -150,7 +150,7 @@ function zoneToMs(s) {
 
 // ---- sign-in ----
 
-function showSignin(msg) {
+function showSignin(msg, calm) {
   stops.forEach((s) => s());
   stops = [];
   $("#signin").hidden = false;
@@ -160,6 +160,7 @@ function showSignin(msg) {
   $("#who").textContent = "";
   $("#zone").textContent = "";
   $("#signin-error").textContent = msg || "";
+  $("#signin-error").className = calm ? "muted" : "error";
 }
 
 async function signin(ev) {
@@ -182,7 +183,7 @@ async function signin(ev) {
 async function signout() {
   await fetch("logout", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": session.CSRFToken }, body: "{}" });
   session = null;
-  showSignin("Signed out.");
+  showSignin("Signed out.", true);
 }
 
 async function started() {
