@@ -174,6 +174,7 @@ async function signin(ev) {
   $("#secret-key").value = "";
   if (!r.ok) {
     $("#signin-error").textContent = j.Error ? j.Error.Message : "sign-in failed";
+    $("#signin-error").className = "error";
     return;
   }
   session = j;
