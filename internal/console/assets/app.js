@@ -250,11 +250,10 @@ function imageParts(fn) {
 }
 
 function statusCell(fn) {
-  const reasons = (fn.StatusReasons || []).map((r) => `${r.ErrorCode}: ${r.ErrorMessage}`).join("\n");
   return h("td", { class: "status-" + fn.Status, "data-status": fn.Status },
     fn.Status,
     fn.StatusDesc ? h("div", { class: "muted" }, fn.StatusDesc) : null,
-    reasons ? h("div", { class: "error" }, reasons) : null);
+    (fn.StatusReasons || []).map((r) => h("div", { class: /^Warning/.test(r.ErrorCode) ? "warn" : "error" }, `${r.ErrorCode}: ${r.ErrorMessage}`)));
 }
 
 // landing picks the namespace to show first: default when it has
