@@ -59,6 +59,11 @@ type FunctionLog struct {
 	Level          string
 	Source         string
 	RetryNum       int64
+	// HTTPMethod, HTTPPath and HTTPStatus (scfd's own) describe a web
+	// function's request; empty for events.
+	HTTPMethod string `json:",omitempty"`
+	HTTPPath   string `json:",omitempty"`
+	HTTPStatus int64  `json:",omitempty"`
 }
 
 // GetFunctionLogsResponse is GetFunctionLogs' output.
@@ -100,6 +105,7 @@ func (s *Server) getFunctionLogs(ctx context.Context, call *Call, ns string, req
 			StartTime: e.StartTime.In(s.opts.Location).Format(time.DateTime),
 			RetCode:   int64(e.RetCode), InvokeFinished: int64(e.InvokeFinished), Duration: e.Duration,
 			BillDuration: e.BillDuration, MemUsage: e.MemUsage, Log: e.Log, RetryNum: int64(e.RetryNum),
+			HTTPMethod: e.HTTPMethod, HTTPPath: e.HTTPPath, HTTPStatus: int64(e.HTTPStatus),
 		})
 	}
 	return out, nil

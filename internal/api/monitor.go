@@ -114,7 +114,8 @@ type InstanceInfo struct {
 	Namespace, Function, Qualifier string
 	ID                             string
 	State                          string // starting, ready, busy, idle
-	Requests                       int
+	Requests                       int    // requests it serves now
+	Served                         int64  // requests it served since it started
 	Provisioned                    bool
 	Started, LastUsed              time.Time
 }
@@ -137,6 +138,7 @@ type Instance struct {
 	Qualifier    string
 	State        string
 	Requests     int64 // requests it serves now
+	Served       int64 // requests it served since it started (scfd's own)
 	Provisioned  bool
 	StartTime    string
 	LastUsedTime string
@@ -158,7 +160,7 @@ func (s *Server) listInstances(ctx context.Context, call *Call, ns string, req *
 	sort.SliceStable(found, func(i, j int) bool { return found[i].Started.Before(found[j].Started) })
 	out := ListInstancesResponse{Instances: make([]Instance, 0, len(found)), TotalCount: int64(len(found))}
 	for _, in := range found {
-		w := Instance{InstanceId: in.ID, Qualifier: in.Qualifier, State: in.State, Requests: int64(in.Requests), Provisioned: in.Provisioned,
+		w := Instance{InstanceId: in.ID, Qualifier: in.Qualifier, State: in.State, Requests: int64(in.Requests), Served: in.Served, Provisioned: in.Provisioned,
 			StartTime: in.Started.In(s.opts.Location).Format(time.DateTime)}
 		if !in.LastUsed.IsZero() {
 			w.LastUsedTime = in.LastUsed.In(s.opts.Location).Format(time.DateTime)

@@ -17,6 +17,9 @@ type Triggers interface {
 	Get(ctx context.Context, ns, function, name string) (*scf.Trigger, error)
 	List(ctx context.Context, ns, function string) ([]*scf.Trigger, error)
 	Delete(ctx context.Context, ns, function, name string) error
+	// State tells whether a trigger can run and when it last and next
+	// fires.
+	State(ctx context.Context, t *scf.Trigger) (scf.TriggerState, error)
 }
 
 // CreateTriggerRequest is CreateTrigger's input.
@@ -83,6 +86,13 @@ type TriggerInfo struct {
 	TriggerAttribute string
 	Description      string
 	BoundResources   string
+	// scfd's own: why AvailableStatus is Unavailable (the qualifier
+	// cannot run), a timer's last and next fire times ("" when none) and
+	// why its last fire did not run.
+	AvailableReason string `json:",omitempty"`
+	LastRunTime     string `json:",omitempty"`
+	NextRunTime     string `json:",omitempty"`
+	LastRunError    string `json:",omitempty"`
 }
 
 // ListTriggersResponse is ListTriggers' output.
@@ -197,11 +207,21 @@ func (s *Server) listTriggers(ctx context.Context, call *Call, ns string, req *L
 		}
 		if resp.TotalCount >= int64(offset) && len(resp.Triggers) < limit {
 			w := s.triggerToWire(t)
-			resp.Triggers = append(resp.Triggers, TriggerInfo{
+			info := TriggerInfo{
 				Enable: w.Enable, Qualifier: w.Qualifier, TriggerName: w.TriggerName, Type: w.Type,
 				TriggerDesc: w.TriggerDesc, AvailableStatus: w.AvailableStatus, CustomArgument: w.CustomArgument,
 				AddTime: w.AddTime, ModTime: w.ModTime, BindStatus: w.BindStatus, Description: w.Description,
-			})
+			}
+			st, err := s.opts.Triggers.State(ctx, t)
+			if err != nil {
+				return nil, err
+			}
+			if !st.Available {
+				info.AvailableStatus, info.AvailableReason = "Unavailable", st.Reason
+			}
+			info.LastRunTime, info.NextRunTime = s.formatTimeOrEmpty(st.LastRun), s.formatTimeOrEmpty(st.NextRun)
+			info.LastRunError = st.LastError
+			resp.Triggers = append(resp.Triggers, info)
 		}
 		resp.TotalCount++
 	}
@@ -251,6 +271,14 @@ func sortTriggers(ts []*scf.Trigger, byMod, desc bool) {
 		}
 		return at(ts[i]).Before(at(ts[j]))
 	})
+}
+
+// formatTimeOrEmpty is formatTime, with "" for the zero time.
+func (s *Server) formatTimeOrEmpty(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return s.formatTime(t)
 }
 
 // triggerToWire renders a trigger as GetFunction and CreateTrigger do.

@@ -97,6 +97,25 @@ func TestEnqueueRunsTheEventOnce(t *testing.T) {
 	e.iv.none(t)
 }
 
+// An alias, $DEFAULT included, is queued as it is and resolved by each
+// attempt, as a synchronous invocation resolves it.
+func TestEnqueueKeepsAnAliasForTheAttempt(t *testing.T) {
+	e := newEnv(t, answer(0))
+	for _, q := range []string{"$DEFAULT", "prod"} {
+		id, err := e.q.Enqueue(context.Background(), invocation.Request{Function: "fn", Qualifier: q, Event: []byte(`{}`)})
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if got := e.iv.next(t); got.Qualifier != q || got.RequestID != id {
+			t.Errorf("the attempt ran %q (%s), want %q (%s)", got.Qualifier, got.RequestID, q, id)
+		}
+		waitStatus(t, e.q, id, StatusFinished)
+	}
+	if _, err := e.q.Enqueue(context.Background(), invocation.Request{Function: "web", Qualifier: "$DEFAULT"}); !errors.Is(err, errdefs.ErrUnsupported) {
+		t.Errorf("an HTTP function through $DEFAULT: %v, want ErrUnsupported", err)
+	}
+}
+
 func TestFunctionErrorsAreRetriedTwiceThenDead(t *testing.T) {
 	e := newEnv(t, answer(invocation.CodeUserError))
 	start := e.clock.Now()

@@ -163,6 +163,8 @@ type fakeFunctions struct{}
 
 func (fakeFunctions) GetFunction(ctx context.Context, ns, name, version string) (*scf.Function, error) {
 	switch {
+	case !scf.IsVersion(version): // as the store: aliases are not versions
+		return nil, errdefs.NotFound("Version", "version %q of function %q not found", version, name)
 	case ns == scf.DefaultNamespace && name == "fn":
 		return &scf.Function{Namespace: ns, Name: name, Version: version, Type: scf.TypeEvent, Status: scf.StatusActive}, nil
 	case ns == scf.DefaultNamespace && name == "web":

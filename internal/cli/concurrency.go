@@ -147,9 +147,9 @@ func (a *app) instancesCmd(ns *string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var resp api.ListInstancesResponse
 			return a.call(cmd, "ListInstances", api.ListInstancesRequest{FunctionName: args[0], Namespace: *ns, Qualifier: qualifier}, &resp, func(w *tabwriter.Writer) {
-				row(w, "INSTANCE", "VERSION", "STATE", "REQUESTS", "PROVISIONED", "STARTED", "LAST USED")
+				row(w, "INSTANCE", "VERSION", "STATE", "ACTIVE", "SERVED", "PROVISIONED", "STARTED", "LAST USED")
 				for _, in := range resp.Instances {
-					row(w, in.InstanceId, in.Qualifier, in.State, in.Requests, in.Provisioned, in.StartTime, in.LastUsedTime)
+					row(w, in.InstanceId, in.Qualifier, in.State, in.Requests, in.Served, in.Provisioned, in.StartTime, in.LastUsedTime)
 				}
 			})
 		},

@@ -95,9 +95,16 @@ func (a *app) triggerCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var resp api.ListTriggersResponse
 			return a.call(cmd, "ListTriggers", api.ListTriggersRequest{FunctionName: args[0], Namespace: ns, Limit: 1000, OrderBy: "add_time", Order: "ASC"}, &resp, func(w *tabwriter.Writer) {
-				row(w, "NAME", "TYPE", "ENABLED", "QUALIFIER", "DESC", "ARGUMENT")
+				row(w, "NAME", "TYPE", "ENABLED", "QUALIFIER", "STATUS", "LAST RUN", "NEXT RUN", "DESC", "ARGUMENT")
 				for _, t := range resp.Triggers {
-					row(w, t.TriggerName, t.Type, t.Enable == 1, or(t.Qualifier, "$LATEST"), t.TriggerDesc, t.CustomArgument)
+					status := t.AvailableStatus
+					if t.AvailableReason != "" {
+						status += ": " + t.AvailableReason
+					} else if t.LastRunError != "" {
+						status += " (last run: " + t.LastRunError + ")"
+					}
+					row(w, t.TriggerName, t.Type, t.Enable == 1, or(t.Qualifier, "$LATEST"), status,
+						or(t.LastRunTime, "-"), or(t.NextRunTime, "-"), t.TriggerDesc, t.CustomArgument)
 				}
 			})
 		},

@@ -1,7 +1,9 @@
 // Package console is scfd's web console, served under /console/ on the API
 // listener: a page (embedded in the binary, no build step) that lists
 // namespaces and functions, edits them, tests them, reads their logs and
-// plots their metrics.
+// plots their metrics. It creates namespaces and functions from the
+// embedded registry's images, and sends web functions test requests
+// through the gateway (POST /console/web).
 //
 // The browser signs in with an API key pair and gets a session cookie
 // (HttpOnly, SameSite=Strict, expiring); the secret key never goes back
@@ -72,13 +74,23 @@ type Options struct {
 	SecureCookie bool
 	// Logger: nil means slog.Default().
 	Logger *slog.Logger
+	// GatewayURL is the gateway's base URL, where the request tester
+	// sends web functions' requests; empty: no tester.
+	GatewayURL string
+	// Location is the zone the API's times are in; nil means time.Local.
+	Location *time.Location
+	// Images lists the embedded registry for the create-function form,
+	// whose image references name RegistryHost; nil: no registry.
+	Images       Images
+	RegistryHost string
 }
 
 // Console serves the console. It implements http.Handler for the paths
 // under Prefix.
 type Console struct {
-	opts Options
-	mux  *http.ServeMux
+	opts   Options
+	mux    *http.ServeMux
+	client *http.Client // the request tester's
 
 	limits *signInLimits // failed sign-ins per address and per SecretId
 
@@ -105,7 +117,10 @@ func New(opts Options) *Console {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	c := &Console{opts: opts, mux: http.NewServeMux(), limits: newSignInLimits(), sessions: map[string]*session{}}
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	c := &Console{opts: opts, mux: http.NewServeMux(), client: webClient(), limits: newSignInLimits(), sessions: map[string]*session{}}
 	static, err := fs.Sub(assets, "assets")
 	if err != nil {
 		panic(err)
@@ -116,6 +131,9 @@ func New(opts Options) *Console {
 	c.mux.HandleFunc("GET "+Prefix+"session", c.current)
 	c.mux.HandleFunc("POST "+Prefix+"logout", c.logout)
 	c.mux.HandleFunc("POST "+Prefix+"api", c.api)
+	c.mux.HandleFunc("POST "+Prefix+"settings", c.settings)
+	c.mux.HandleFunc("POST "+Prefix+"images", c.images)
+	c.mux.HandleFunc("POST "+Prefix+"web", c.web)
 	return c
 }
 

@@ -55,7 +55,7 @@ type env struct {
 	clock *clock
 }
 
-func setup(t *testing.T) *env {
+func setup(t *testing.T, with ...func(*console.Options)) *env {
 	t.Helper()
 	st, err := store.Open(context.Background(), t.TempDir())
 	if err != nil {
@@ -64,7 +64,11 @@ func setup(t *testing.T) *env {
 	t.Cleanup(func() { st.Close() })
 	c := newClock()
 	a := api.New(api.Options{Store: st, Keys: api.KeyLookupFunc(keys), Logger: quiet()})
-	con := console.New(console.Options{API: a, Keys: api.KeyLookupFunc(keys), Now: c.now, SessionTTL: time.Hour, Logger: quiet()})
+	opts := console.Options{API: a, Keys: api.KeyLookupFunc(keys), Now: c.now, SessionTTL: time.Hour, Logger: quiet()}
+	for _, w := range with {
+		w(&opts)
+	}
+	con := console.New(opts)
 	mux := http.NewServeMux()
 	mux.Handle(console.Prefix, con)
 	srv := httptest.NewServer(mux)

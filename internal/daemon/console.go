@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/monitor"
 	"github.com/scfd/scfd/internal/pool"
+	"github.com/scfd/scfd/internal/registry"
 )
 
 // MonitorFlushInterval is how often the monitor's minutes are written;
@@ -57,18 +59,42 @@ func (l poolInstances) Instances() []api.InstanceInfo {
 	for _, in := range ins {
 		out = append(out, api.InstanceInfo{
 			Namespace: in.Namespace, Function: in.Function, Qualifier: in.Version, ID: in.ID, State: in.State.String(),
-			Requests: in.Requests, Provisioned: in.Provisioned, Started: in.Started, LastUsed: in.LastUsed,
+			Requests: in.Requests, Served: in.Served, Provisioned: in.Provisioned, Started: in.Started, LastUsed: in.LastUsed,
 		})
 	}
 	return out
 }
 
 // withConsole returns the API listener's handler: next, with the console
-// under /console/ (its cookie Secure when the listener speaks HTTPS).
-func withConsole(apiSrv *api.Server, next http.Handler, keys api.KeyLookup, log *slog.Logger, secure bool) http.Handler {
-	c := console.New(console.Options{API: apiSrv, Keys: keys, Logger: log, SecureCookie: secure})
+// under /console/ (its cookie Secure when the listener speaks HTTPS). Its
+// request tester reaches web functions at gateway; its create-function
+// form lists reg.
+func withConsole(apiSrv *api.Server, next http.Handler, keys api.KeyLookup, gateway string, reg *embedded, log *slog.Logger, secure bool) http.Handler {
+	opts := console.Options{API: apiSrv, Keys: keys, Logger: log, GatewayURL: gateway, SecureCookie: secure}
+	if reg != nil && reg.reg != nil {
+		opts.Images = registryImages{reg.reg}
+		if hosts := reg.reg.Hosts(); len(hosts) > 0 {
+			opts.RegistryHost = hosts[0]
+		}
+	}
+	c := console.New(opts)
 	mux := http.NewServeMux()
 	mux.Handle(console.Prefix, c)
 	mux.Handle("/", next)
 	return mux
+}
+
+// registryImages lists the embedded registry for the console.
+type registryImages struct{ r *registry.Registry }
+
+func (i registryImages) Repositories(ctx context.Context, scope api.Scope) ([]console.Repository, error) {
+	repos, err := i.r.Repositories(ctx, scope)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]console.Repository, len(repos))
+	for n, r := range repos {
+		out[n] = console.Repository{Name: r.Name, Tags: r.Tags}
+	}
+	return out, nil
 }

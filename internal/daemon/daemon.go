@@ -338,9 +338,9 @@ func (d *daemon) openAPI(ctx context.Context) error {
 	}
 	d.api = api.New(opts)
 	d.servers = append(d.servers, &server{
-		name:    "SCF API",
+		name:    apiServerName,
 		addr:    c.APIAddr,
-		handler: withConsole(d.api, apiMux(d.api, d.met), d.keys, d.log, d.tls != nil),
+		handler: withConsole(d.api, apiMux(d.api, d.met), d.keys, gatewayURL(d.c.GatewayAddr, d.tls != nil), d.reg, d.log, d.tls != nil),
 		refuse:  api.ShuttingDown(RetryAfter),
 	})
 	return nil

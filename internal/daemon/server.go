@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/scfd/scfd/internal/console"
 )
 
 // RetryAfter is what scfd asks clients to wait (Retry-After) when it
@@ -23,6 +25,9 @@ const RetryAfter = time.Second
 // closes under a request it is sending cannot know whether the request
 // ran, one answered 503 can retry safely.
 const Linger = time.Second
+
+// apiServerName names the listener of the SCF API and the console.
+const apiServerName = "SCF API"
 
 // server is one of scfd's listeners.
 type server struct {
@@ -69,6 +74,9 @@ func (d *daemon) listen(ctx context.Context) error {
 	for _, s := range d.servers {
 		fmt.Fprintf(d.announce, "scfd: %s listening on %s\n", s.name, s.ln.Addr())
 		d.log.Info("listening", "server", s.name, "addr", s.ln.Addr().String())
+		if s.name == apiServerName {
+			fmt.Fprintf(d.announce, "scfd: console at %s%s\n", gatewayURL(s.ln.Addr().String(), d.tls != nil), console.Prefix)
+		}
 	}
 	d.onClose(d.shutdown)
 	return nil

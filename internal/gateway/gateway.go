@@ -240,7 +240,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x := &exchange{g: g, w: w, r: r, target: t}
-	g.opts.Engine.Run(r.Context(), invocation.Call{Kind: invocation.Web, Function: fn, RequestID: id, Start: start}, x)
+	g.opts.Engine.Run(r.Context(), invocation.Call{Kind: invocation.Web, Function: fn, RequestID: id, Start: start, Method: r.Method, Path: t.path}, x)
 	if x.aborted {
 		panic(http.ErrAbortHandler) // the client sees the answer break off
 	}

@@ -36,6 +36,9 @@ type Call struct {
 	TriggerSrc string
 	// LogTail asks for the log's tail in Result.Log.
 	LogTail bool
+	// Method and Path are a web request's method and path below the
+	// function, kept in its log entry; empty for events.
+	Method, Path string
 }
 
 // Answer is what came back from an instance.

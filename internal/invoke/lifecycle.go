@@ -272,6 +272,7 @@ func (r *run) finish(ctx context.Context, x invocation.Exchange, code int, msg s
 			StartTime: r.c.Start, RetCode: code, RetMsg: res.RetMsg, Duration: res.Duration,
 			BillDuration: res.BillDuration, MemUsage: mem, Log: text, InvokeFinished: 1,
 			RetryNum: r.c.RetryNum, Truncated: r.log.Truncated(),
+			HTTPMethod: r.c.Method, HTTPPath: r.c.Path, HTTPStatus: webStatus(r.c.Kind, r.status),
 		})
 		if err != nil {
 			r.iv.log.Error("invoke: keeping the log", "request_id", id, "err", err)
@@ -302,4 +303,12 @@ func coldStart(cs *pool.ColdStart) *invocation.ColdStart {
 // ms formats a duration in whole-and-fractional milliseconds.
 func ms(d time.Duration) string {
 	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', -1, 64) + "ms"
+}
+
+// webStatus is the status a web request's caller got, 0 for an event.
+func webStatus(k invocation.Kind, status int) int {
+	if k != invocation.Web {
+		return 0
+	}
+	return status
 }

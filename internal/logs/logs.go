@@ -88,6 +88,12 @@ type Entry struct {
 	InvokeFinished int // 1 when the invocation ended
 	RetryNum       int
 	Truncated      bool // the function's output was cut at MaxLogBytes
+	// HTTPMethod, HTTPPath and HTTPStatus describe a web function's
+	// request: its method, its path below the function, and the status
+	// the caller got. Empty and 0 for events.
+	HTTPMethod string
+	HTTPPath   string
+	HTTPStatus int
 }
 
 // InstanceLine is a line an instance printed outside any invocation.
@@ -142,6 +148,10 @@ var migrations = []string{
 	// namespace that keeps the most.
 	`CREATE INDEX invocation_logs_namespace_time ON invocation_logs (namespace, start_time);
 	CREATE INDEX instance_logs_namespace_time ON instance_logs (namespace, time);`,
+	// 4: a web request's method, path and status.
+	`ALTER TABLE invocation_logs ADD COLUMN http_method TEXT NOT NULL DEFAULT '';
+	ALTER TABLE invocation_logs ADD COLUMN http_path TEXT NOT NULL DEFAULT '';
+	ALTER TABLE invocation_logs ADD COLUMN http_status INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // Store keeps logs. It is safe for concurrent use.
@@ -251,13 +261,14 @@ func (r entryRecord) Apply(b *store.Batch) error {
 	e := r.e
 	// A replaced entry (the same request and retry) is counted again:
 	// the budget errs on the safe side until the next Open sums it anew.
-	size := int64(len(e.Log)+len(e.RetMsg)) + rowOverhead
+	size := int64(len(e.Log)+len(e.RetMsg)+len(e.HTTPPath)) + rowOverhead
 	if _, err := b.Exec(`INSERT OR REPLACE INTO invocation_logs
 		(request_id, retry_num, namespace, function, qualifier, start_time, ret_code, ret_msg,
-		 duration, bill_duration, mem_usage, log, invoke_finished, truncated, size)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		 duration, bill_duration, mem_usage, log, invoke_finished, truncated, size, http_method, http_path, http_status)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.RequestID, e.RetryNum, e.Namespace, e.Function, e.Qualifier, e.StartTime.UnixNano(),
-		e.RetCode, e.RetMsg, e.Duration, e.BillDuration, e.MemUsage, e.Log, e.InvokeFinished, e.Truncated, size); err != nil {
+		e.RetCode, e.RetMsg, e.Duration, e.BillDuration, e.MemUsage, e.Log, e.InvokeFinished, e.Truncated, size,
+		e.HTTPMethod, e.HTTPPath, e.HTTPStatus); err != nil {
 		return fmt.Errorf("logs: keeping the log of %s: %w", e.RequestID, err)
 	}
 	r.s.grow(e.Namespace, size)

@@ -161,7 +161,8 @@ func (s *Store) Query(ctx context.Context, q Query) ([]Entry, int, error) {
 		return nil, 0, fmt.Errorf("logs: count: %w", err)
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT request_id, retry_num, namespace, function, qualifier, start_time,
-		ret_code, ret_msg, duration, bill_duration, mem_usage, log, invoke_finished, truncated
+		ret_code, ret_msg, duration, bill_duration, mem_usage, log, invoke_finished, truncated,
+		http_method, http_path, http_status
 		FROM invocation_logs`+cond+` ORDER BY `+col+` `+order+`, start_time `+order+`, request_id LIMIT ? OFFSET ?`,
 		append(args, q.Limit, q.Offset)...)
 	if err != nil {
@@ -173,7 +174,8 @@ func (s *Store) Query(ctx context.Context, q Query) ([]Entry, int, error) {
 		var e Entry
 		var startNs int64
 		if err := rows.Scan(&e.RequestID, &e.RetryNum, &e.Namespace, &e.Function, &e.Qualifier, &startNs,
-			&e.RetCode, &e.RetMsg, &e.Duration, &e.BillDuration, &e.MemUsage, &e.Log, &e.InvokeFinished, &e.Truncated); err != nil {
+			&e.RetCode, &e.RetMsg, &e.Duration, &e.BillDuration, &e.MemUsage, &e.Log, &e.InvokeFinished, &e.Truncated,
+			&e.HTTPMethod, &e.HTTPPath, &e.HTTPStatus); err != nil {
 			return nil, 0, fmt.Errorf("logs: query: %w", err)
 		}
 		e.StartTime = time.Unix(0, startNs)

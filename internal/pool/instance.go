@@ -24,9 +24,10 @@ type inst struct {
 	sb          sandbox.Instance
 	started     time.Time
 	lastUsed    time.Time
-	active      int  // requests it serves now
-	provisioned bool // kept by provisioned concurrency: never reaped
-	fresh       bool // provisioned and never used
+	active      int   // requests it serves now
+	served      int64 // requests it was lent for, since it started
+	provisioned bool  // kept by provisioned concurrency: never reaped
+	fresh       bool  // provisioned and never used
 	cold        *ColdStart
 	idleTimer   Timer
 	gone        bool   // taken out of the pool; being stopped
@@ -73,6 +74,7 @@ func (p *Pool) grant(in *inst) *lease {
 func (p *Pool) take(in *inst, cold **ColdStart) {
 	vp := in.vp
 	in.active++
+	in.served++
 	if in.active == 1 {
 		vp.removeIdle(in)
 		vp.busy++

@@ -503,7 +503,8 @@ type InstanceInfo struct {
 	Version     string
 	ID          string
 	State       sandbox.State
-	Requests    int // requests it serves now
+	Requests    int   // requests it serves now
+	Served      int64 // requests it was lent for since it started
 	Provisioned bool
 	Started     time.Time
 	LastUsed    time.Time
@@ -519,7 +520,7 @@ func (p *Pool) Instances() []InstanceInfo {
 			for _, in := range vp.live {
 				out = append(out, InstanceInfo{
 					Namespace: vp.key.ns, Function: vp.key.name, Version: vp.key.version,
-					ID: in.id, State: in.sb.State(), Requests: in.active, Provisioned: in.provisioned,
+					ID: in.id, State: in.sb.State(), Requests: in.active, Served: in.served, Provisioned: in.provisioned,
 					Started: in.started, LastUsed: in.lastUsed,
 				})
 			}

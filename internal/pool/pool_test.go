@@ -529,3 +529,26 @@ func TestInstancesPinTheirImageUntilStopped(t *testing.T) {
 	e.clock.Advance(time.Hour) // the idle one is reaped
 	eventually(t, "every pin released", func() bool { return imgs.held(fn.ImageDigest) == 0 })
 }
+
+// An instance counts the requests it was lent for, apart from those it
+// serves now.
+func TestInstancesCountServedRequests(t *testing.T) {
+	e := newFakeEnv(t, nil)
+	fn := testFunction("f")
+	for range 3 {
+		l, err := e.p.Acquire(context.Background(), fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Release(Healthy)
+	}
+	l, err := e.p.Acquire(context.Background(), fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(Healthy)
+	ins := e.p.Instances()
+	if len(ins) != 1 || ins[0].Served != 4 || ins[0].Requests != 1 {
+		t.Errorf("instances %+v, want one that served 4 and serves 1", ins)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -235,6 +236,32 @@ func TestCatalogIsForAdministrators(t *testing.T) {
 		if resp.StatusCode != tt.want {
 			t.Errorf("%s: GET /v2/_catalog = %d, want %d", tt.key.SecretID, resp.StatusCode, tt.want)
 		}
+	}
+}
+
+// Repositories lists what a key may pull, with tags, for the console's
+// picker: an administrator everything, another key its namespaces only.
+func TestRepositoriesByScope(t *testing.T) {
+	ctx := context.Background()
+	e := start(t, registry.Options{})
+	if got, err := e.reg.Repositories(ctx, api.Scope{Admin: true}); err != nil || len(got) != 0 {
+		t.Fatalf("an empty registry: %v %v", got, err)
+	}
+	img := randomImage(t)
+	e.push(t, "team/app:v2", img)
+	e.push(t, "team/app:v1", img)
+	e.push(t, "other/tool:latest", randomImage(t))
+	all, err := e.reg.Repositories(ctx, api.Scope{Admin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []registry.Repository{{Name: "other/tool", Tags: []string{"latest"}}, {Name: "team/app", Tags: []string{"v1", "v2"}}}
+	if !reflect.DeepEqual(all, want) {
+		t.Errorf("the administrator sees %+v, want %+v", all, want)
+	}
+	mine, err := e.reg.Repositories(ctx, api.Scope{Namespaces: []string{"team"}})
+	if err != nil || !reflect.DeepEqual(mine, want[1:]) {
+		t.Errorf("the team sees %+v (%v), want %+v", mine, err, want[1:])
 	}
 }
 

@@ -29,6 +29,18 @@ type Trigger struct {
 	ModTime        time.Time // set by the store
 }
 
+// TriggerState is what scfd knows of a trigger beyond its settings.
+type TriggerState struct {
+	// Available is false when the trigger's qualifier cannot run: an
+	// alias or version that does not exist or is not Active, or a timer
+	// on an HTTP function. Reason says why.
+	Available bool
+	Reason    string
+	LastRun   time.Time // a timer's last fire time; zero: never fired
+	LastError string    // why the last fire did not run; empty when it did
+	NextRun   time.Time // a timer's next fire time; zero: disabled or never
+}
+
 // MaxCustomArgument bounds a timer's Message.
 const MaxCustomArgument = 4 << 10
 

@@ -39,6 +39,11 @@ type Functions interface {
 	GetFunction(ctx context.Context, ns, name, version string) (*scf.Function, error)
 }
 
+// Aliases finds a function's aliases; *store.Store has it.
+type Aliases interface {
+	GetAlias(ctx context.Context, ns, function, name string) (*scf.Alias, error)
+}
+
 // Queue takes asynchronous invocations; *async.Queue has it.
 type Queue interface {
 	Enqueue(ctx context.Context, req invocation.Request) (string, error)
@@ -80,6 +85,10 @@ var migrations = []string{
 		doc       TEXT NOT NULL,
 		PRIMARY KEY (namespace, function, name)
 	);`,
+	// 2: when a timer last fired (last_fire is when its schedule counts
+	// from) and why that fire did not run.
+	`ALTER TABLE triggers ADD COLUMN last_run INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE triggers ADD COLUMN last_error TEXT NOT NULL DEFAULT '';`,
 }
 
 // Service keeps triggers and runs the timers. It is safe for concurrent
@@ -224,22 +233,95 @@ type TimerEvent struct {
 	Message     string
 }
 
+// fire queues a timer's event, unless its qualifier cannot run, and
+// records the fire and why it did not run.
 func (s *Service) fire(ctx context.Context, f fire) {
 	t := f.trigger
-	event, _ := json.Marshal(TimerEvent{Type: "Timer", TriggerName: t.Name, Time: f.at.UTC().Format(time.RFC3339), Message: t.CustomArgument})
-	_, err := s.opts.Queue.Enqueue(ctx, invocation.Request{
-		Namespace: t.Namespace, Function: t.Function, Qualifier: t.Qualifier,
-		Event: event, TriggerSrc: "timer", Async: true,
-	})
+	err := s.runnable(ctx, t)
+	if err == nil {
+		event, _ := json.Marshal(TimerEvent{Type: "Timer", TriggerName: t.Name, Time: f.at.UTC().Format(time.RFC3339), Message: t.CustomArgument})
+		_, err = s.opts.Queue.Enqueue(ctx, invocation.Request{
+			Namespace: t.Namespace, Function: t.Function, Qualifier: t.Qualifier,
+			Event: event, TriggerSrc: "timer", Async: true,
+		})
+	}
+	lastErr := ""
 	if err != nil {
 		s.log.Warn("trigger: timer fire not queued", "namespace", t.Namespace, "function", t.Function, "trigger", t.Name, "err", err)
-		return
+		lastErr = errdefs.Message(err, "the event could not be queued")
 	}
-	_, err = s.db.ExecContext(ctx, `UPDATE triggers SET last_fire = ? WHERE namespace = ? AND function = ? AND name = ?`,
-		f.at.UnixNano(), t.Namespace, t.Function, t.Name)
+	_, err = s.db.ExecContext(ctx, `UPDATE triggers SET last_fire = ?, last_run = ?, last_error = ? WHERE namespace = ? AND function = ? AND name = ?`,
+		f.at.UnixNano(), f.at.UnixNano(), lastErr, t.Namespace, t.Function, t.Name)
 	if err != nil {
 		s.log.Warn("trigger: recording a fire", "trigger", t.Name, "err", err)
 	}
+}
+
+// runnable tells whether t's qualifier can run now, as InvokeFunction
+// runs it: a version that exists and is Active, or an alias whose
+// version is ($DEFAULT without such an alias means $LATEST). A timer
+// cannot run an HTTP function.
+func (s *Service) runnable(ctx context.Context, t *scf.Trigger) error {
+	version := invocation.ResolveQualifier(t.Qualifier)
+	if !scf.IsVersion(version) {
+		var a *scf.Alias
+		err := errdefs.NotFound("Alias", "alias %q does not exist", version)
+		if s.opts.Aliases != nil {
+			a, err = s.opts.Aliases.GetAlias(ctx, t.Namespace, t.Function, version)
+		}
+		switch {
+		case err == nil:
+			version = a.FunctionVersion
+		case version == scf.DefaultAlias && errors.Is(err, errdefs.ErrNotFound):
+			version = scf.Latest
+		case errors.Is(err, errdefs.ErrNotFound):
+			return errdefs.NotFound("Alias", "alias %s does not exist", t.Qualifier)
+		default:
+			return err
+		}
+	}
+	fn, err := s.opts.Functions.GetFunction(ctx, t.Namespace, t.Function, version)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return errdefs.NotFound("Version", "version %s does not exist", version)
+	}
+	if err != nil {
+		return err
+	}
+	if fn.Status != scf.StatusActive {
+		return errdefs.New(errdefs.ErrFailedPrecondition, "FunctionStatus", "version %s is %s, not Active", version, fn.Status)
+	}
+	if t.Type == scf.TriggerTimer && fn.Type == scf.TypeHTTP {
+		return errdefs.Invalid("Type", "a timer cannot invoke an HTTP function")
+	}
+	return nil
+}
+
+// State tells whether t can run, when it last fired and will fire next.
+func (s *Service) State(ctx context.Context, t *scf.Trigger) (scf.TriggerState, error) {
+	var st scf.TriggerState
+	var last int64
+	err := s.db.QueryRowContext(ctx, `SELECT last_run, last_error FROM triggers WHERE namespace = ? AND function = ? AND name = ?`,
+		t.Namespace, t.Function, t.Name).Scan(&last, &st.LastError)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, errdefs.NotFound("Trigger", "trigger %q of function %q not found", t.Name, t.Function)
+	}
+	if err != nil {
+		return st, fmt.Errorf("trigger: reading the state of %q: %w", t.Name, err)
+	}
+	if last != 0 {
+		st.LastRun = time.Unix(0, last)
+	}
+	s.mu.Lock()
+	if tm := s.timers[key{t.Namespace, t.Function, t.Name}]; tm != nil {
+		st.NextRun = tm.next
+	}
+	s.mu.Unlock()
+	if err := s.runnable(ctx, t); err != nil {
+		st.Reason = errdefs.Message(err, "its qualifier could not be checked")
+	} else {
+		st.Available = true
+	}
+	return st, nil
 }
 
 // Create stores a new trigger, fills its defaults (Qualifier $LATEST;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -58,7 +59,7 @@ func createFunction(t *testing.T, st *store.Store, name string, typ scf.Function
 // its timers.
 func run(t *testing.T, st *store.Store, q Queue) (*Service, context.CancelFunc) {
 	t.Helper()
-	svc, err := Open(context.Background(), Options{DB: st, Functions: st, Queue: q, GatewayURL: "http://127.0.0.1:9200"})
+	svc, err := Open(context.Background(), Options{DB: st, Functions: st, Aliases: st, Queue: q, GatewayURL: "http://127.0.0.1:9200"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,6 +159,81 @@ func TestTimerFiresOnScheduleAndSurvivesRestart(t *testing.T) {
 			t.Errorf("a deleted timer fired %d times", n)
 		}
 		stop()
+	})
+}
+
+// A timer on $DEFAULT runs what InvokeFunction runs: $DEFAULT, which
+// without such an alias is $LATEST. A timer whose qualifier cannot run
+// says so in its state, with its last and next fire, and queues nothing.
+func TestTimerQualifierState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		st := openStore(t, t.TempDir())
+		defer st.Close()
+		createFunction(t, st, "tick", scf.TypeEvent)
+		createFunction(t, st, "web", scf.TypeHTTP)
+		q := &queue{}
+		svc, stop := run(t, st, q)
+		defer stop()
+		timer := func(fn, name, qualifier string) *scf.Trigger {
+			tr := &scf.Trigger{Namespace: "default", Function: fn, Name: name, Type: scf.TriggerTimer,
+				Desc: "*/2 * * * * * *", Qualifier: qualifier, Enabled: true}
+			if err := svc.Create(ctx, tr); err != nil {
+				t.Fatal(err)
+			}
+			return tr
+		}
+		def := timer("tick", "default", scf.DefaultAlias)
+		prod := timer("tick", "prod", "prod")
+		web := timer("web", "web", scf.Latest)
+		start := time.Now()
+		state := func(tr *scf.Trigger) scf.TriggerState {
+			s, err := svc.State(ctx, tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		if s := state(def); !s.Available || !s.LastRun.IsZero() || !s.NextRun.Equal(start.Add(2*time.Second).Truncate(time.Second)) {
+			t.Errorf("$DEFAULT before its first fire: %+v", s)
+		}
+		time.Sleep(2500 * time.Millisecond)
+		synctest.Wait()
+		fired := q.take()
+		if len(fired) != 1 || fired[0].Qualifier != scf.DefaultAlias {
+			t.Fatalf("fires %+v, want one of $DEFAULT (prod and web cannot run)", fired)
+		}
+		if s := state(def); !s.Available || s.LastError != "" || !s.LastRun.Equal(start.Add(2*time.Second).Truncate(time.Second)) {
+			t.Errorf("$DEFAULT after a fire: %+v", s)
+		}
+		if s := state(prod); s.Available || !strings.Contains(s.Reason, "alias prod does not exist") || s.LastRun.IsZero() || s.LastError == "" || s.NextRun.IsZero() {
+			t.Errorf("a timer on a missing alias: %+v", s)
+		}
+		if s := state(web); s.Available || !strings.Contains(s.Reason, "HTTP function") {
+			t.Errorf("a timer on an HTTP function: %+v", s)
+		}
+		// Once the alias exists, its timer runs.
+		if err := st.CreateAlias(ctx, &scf.Alias{Namespace: "default", Function: "tick", Name: "prod", FunctionVersion: scf.Latest}); err != nil {
+			t.Fatal(err)
+		}
+		if s := state(prod); !s.Available || s.Reason != "" {
+			t.Errorf("a timer on an alias that now exists: %+v", s)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if n := len(q.take()); n != 2 {
+			t.Errorf("%d fires, want 2 ($DEFAULT and prod)", n)
+		}
+		if s := state(prod); s.LastError != "" {
+			t.Errorf("prod ran, yet its last error is %q", s.LastError)
+		}
+		// A disabled timer has no next fire.
+		if _, err := svc.Update(ctx, "default", "tick", "prod", func(t *scf.Trigger) error { t.Enabled = false; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if s := state(prod); !s.NextRun.IsZero() {
+			t.Errorf("a disabled timer's next fire: %v", s.NextRun)
+		}
 	})
 }
 
