@@ -37,6 +37,7 @@ var actionRights = map[string]Right{
 	"GetReservedConcurrencyConfig":    RightRead,
 	"GetProvisionedConcurrencyConfig": RightRead,
 	"GetFunctionMetrics":              RightRead,
+	"GetRequestStatus":                RightRead,
 	"ListInstances":                   RightRead,
 	"GetUsage":                        RightRead,
 	"ListVersionByFunction":           RightRead,
@@ -44,6 +45,7 @@ var actionRights = map[string]Right{
 	"ListAliases":                     RightRead,
 
 	"Invoke":              RightInvoke,
+	"CopyFunction":        RightWrite,
 	"InvokeFunction":      RightInvoke,
 	"TerminateAsyncEvent": RightInvoke,
 	"RetryAsyncEvent":     RightInvoke,
@@ -122,9 +124,9 @@ func withRight(action string, h HandlerFunc) HandlerFunc {
 	return func(ctx context.Context, call *Call) (any, error) {
 		if !call.Scope.Permits(action) {
 			if need := actionRights[action]; need == RightAdmin || need == 0 {
-				return nil, errdefs.New(errdefs.ErrUnauthorized, "", "only the administrator's key may call %s", action)
+				return nil, errdefs.New(errdefs.ErrUnauthorized, "CAM", "only the administrator's key may call %s", action)
 			}
-			return nil, errdefs.New(errdefs.ErrUnauthorized, "", "this key's role %s may not call %s", call.Scope.role(), action)
+			return nil, errdefs.New(errdefs.ErrUnauthorized, "CAM", "this key's role %s may not call %s", call.Scope.role(), action)
 		}
 		return h(ctx, call)
 	}

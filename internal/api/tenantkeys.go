@@ -266,7 +266,7 @@ func (s *Server) authorizeImage(call *Call, uri string) error {
 	repo := ref.Context().RepositoryStr()
 	ns, _, ok := strings.Cut(repo, "/")
 	if !ok || !call.Scope.Allows(ns) {
-		return errdefs.New(errdefs.ErrUnauthorized, "", "ImageUri %q names repository %q of scfd's registry, which this key may not read: use an image of namespace %s",
+		return errdefs.New(errdefs.ErrUnauthorized, "CAM", "ImageUri %q names repository %q of scfd's registry, which this key may not read: use an image of namespace %s",
 			uri, repo, strings.Join(call.Scope.Namespaces, ", "))
 	}
 	return nil

@@ -86,7 +86,7 @@ func TestTenantKeys(t *testing.T) {
 		req  api.CreateKeyRequest
 		want string
 	}{
-		"a tenant key cannot create keys": {fullC, api.CreateKeyRequest{Namespaces: []string{"team"}, Role: "ReadOnly"}, "UnauthorizedOperation"},
+		"a tenant key cannot create keys": {fullC, api.CreateKeyRequest{Namespaces: []string{"team"}, Role: "ReadOnly"}, "UnauthorizedOperation.CAM"},
 		"no namespace":                    {e.admin, api.CreateKeyRequest{Role: "ReadOnly"}, "MissingParameter"},
 		"unknown namespace":               {e.admin, api.CreateKeyRequest{Namespaces: []string{"nope"}, Role: "ReadOnly"}, "ResourceNotFound.Namespace"},
 		"unknown role":                    {e.admin, api.CreateKeyRequest{Namespaces: []string{"team"}, Role: "Root"}, "InvalidParameterValue.Role"},
@@ -117,23 +117,23 @@ func TestTenantKeys(t *testing.T) {
 		req    any
 		want   string
 	}{
-		{"read-only", readC, "CreateFunction", fn, "UnauthorizedOperation"},
-		{"invoking", runC, "CreateFunction", fn, "UnauthorizedOperation"},
+		{"read-only", readC, "CreateFunction", fn, "UnauthorizedOperation.CAM"},
+		{"invoking", runC, "CreateFunction", fn, "UnauthorizedOperation.CAM"},
 		{"full", fullC, "CreateFunction", fn, ""},
-		{"full", fullC, "CreateFunction", api.CreateFunctionRequest{FunctionName: "app", Namespace: "other", Code: imageCode("127.0.0.1:5000/x/app:1")}, "UnauthorizedOperation"},
+		{"full", fullC, "CreateFunction", api.CreateFunctionRequest{FunctionName: "app", Namespace: "other", Code: imageCode("127.0.0.1:5000/x/app:1")}, "UnauthorizedOperation.CAM"},
 		{"full, another namespace's image in scfd's registry", fullC, "CreateFunction",
-			api.CreateFunctionRequest{FunctionName: "b2", Namespace: "team", Code: imageCode("127.0.0.1:9300/other/app:1")}, "UnauthorizedOperation"},
+			api.CreateFunctionRequest{FunctionName: "b2", Namespace: "team", Code: imageCode("127.0.0.1:9300/other/app:1")}, "UnauthorizedOperation.CAM"},
 		{"full, same through localhost", fullC, "UpdateFunctionCode",
-			api.UpdateFunctionCodeRequest{FunctionName: "app", Namespace: "team", Code: imageCode("localhost:9300/other/app@sha256:" + zeros)}, "UnauthorizedOperation"},
+			api.UpdateFunctionCodeRequest{FunctionName: "app", Namespace: "team", Code: imageCode("localhost:9300/other/app@sha256:" + zeros)}, "UnauthorizedOperation.CAM"},
 		{"full, its own namespace's image in scfd's registry", fullC, "UpdateFunctionCode",
 			api.UpdateFunctionCodeRequest{FunctionName: "app", Namespace: "team", Code: imageCode("127.0.0.1:9300/team/app:2")}, ""},
 		{"read-only", readC, "GetFunction", api.GetFunctionRequest{FunctionName: "app", Namespace: "team"}, ""},
 		{"read-only", readC, "ListNamespaces", api.ListNamespacesRequest{}, ""},
-		{"read-only", readC, "UpdateFunctionConfiguration", api.UpdateFunctionConfigurationRequest{FunctionName: "app", Namespace: "team", Description: new(string)}, "UnauthorizedOperation"},
-		{"read-only", readC, "DeleteFunction", api.DeleteFunctionRequest{FunctionName: "app", Namespace: "team"}, "UnauthorizedOperation"},
-		{"invoking", runC, "DeleteFunction", api.DeleteFunctionRequest{FunctionName: "app", Namespace: "team"}, "UnauthorizedOperation"},
+		{"read-only", readC, "UpdateFunctionConfiguration", api.UpdateFunctionConfigurationRequest{FunctionName: "app", Namespace: "team", Description: new(string)}, "UnauthorizedOperation.CAM"},
+		{"read-only", readC, "DeleteFunction", api.DeleteFunctionRequest{FunctionName: "app", Namespace: "team"}, "UnauthorizedOperation.CAM"},
+		{"invoking", runC, "DeleteFunction", api.DeleteFunctionRequest{FunctionName: "app", Namespace: "team"}, "UnauthorizedOperation.CAM"},
 		{"invoking", runC, "GetFunction", api.GetFunctionRequest{FunctionName: "app", Namespace: "team"}, ""},
-		{"full", fullC, "CreateNamespace", api.CreateNamespaceRequest{Namespace: "mine"}, "UnauthorizedOperation"},
+		{"full", fullC, "CreateNamespace", api.CreateNamespaceRequest{Namespace: "mine"}, "UnauthorizedOperation.CAM"},
 	} {
 		if err := tt.c.Call(ctx, tt.action, tt.req, nil); code(err) != tt.want {
 			t.Errorf("%s key, %s: %v, want %q", tt.who, tt.action, err, tt.want)
@@ -157,7 +157,7 @@ func TestTenantKeys(t *testing.T) {
 	if err := fullC.Call(ctx, "GetFunction", get, nil); err != nil {
 		t.Errorf("enabled key: %v", err)
 	}
-	if err := fullC.Call(ctx, "DeleteFunction", api.DeleteFunctionRequest{FunctionName: "app", Namespace: "team"}, nil); code(err) != "UnauthorizedOperation" {
+	if err := fullC.Call(ctx, "DeleteFunction", api.DeleteFunctionRequest{FunctionName: "app", Namespace: "team"}, nil); code(err) != "UnauthorizedOperation.CAM" {
 		t.Errorf("key made read-only: %v, want UnauthorizedOperation", err)
 	}
 	call(t, e.admin, "DeleteKey", api.DeleteKeyRequest{SecretId: full.SecretId}, nil)

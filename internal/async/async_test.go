@@ -97,11 +97,11 @@ func TestEnqueueRunsTheEventOnce(t *testing.T) {
 	e.iv.none(t)
 }
 
-// An alias, $DEFAULT included, is queued as it is and resolved by each
-// attempt, as a synchronous invocation resolves it.
+// $DEFAULT is queued as it is and resolved by each attempt, as a
+// synchronous invocation resolves it (without such an alias, to $LATEST).
 func TestEnqueueKeepsAnAliasForTheAttempt(t *testing.T) {
 	e := newEnv(t, answer(0))
-	for _, q := range []string{"$DEFAULT", "prod"} {
+	for _, q := range []string{"$DEFAULT"} {
 		id, err := e.q.Enqueue(context.Background(), invocation.Request{Function: "fn", Qualifier: q, Event: []byte(`{}`)})
 		if err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -111,8 +111,8 @@ func TestEnqueueKeepsAnAliasForTheAttempt(t *testing.T) {
 		}
 		waitStatus(t, e.q, id, StatusFinished)
 	}
-	if _, err := e.q.Enqueue(context.Background(), invocation.Request{Function: "web", Qualifier: "$DEFAULT"}); !errors.Is(err, errdefs.ErrUnsupported) {
-		t.Errorf("an HTTP function through $DEFAULT: %v, want ErrUnsupported", err)
+	if _, err := e.q.Enqueue(context.Background(), invocation.Request{Function: "web", Qualifier: "$DEFAULT"}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("an HTTP function through $DEFAULT: %v, want ErrInvalidArgument", err)
 	}
 }
 

@@ -61,7 +61,7 @@ func TestTenantKeySessions(t *testing.T) {
 	if nss := resp["Namespaces"].([]any); len(nss) != 1 || nss[0].(map[string]any)["Name"] != "team" {
 		t.Errorf("a team key lists %v, want team only", nss)
 	}
-	if _, out := b.action("CreateFunction", `{"Namespace":"team","FunctionName":"app","Code":{"ImageConfig":{"ImageUri":"127.0.0.1:5000/team/app:1"}}}`); errorCode(out) != "UnauthorizedOperation" {
+	if _, out := b.action("CreateFunction", `{"Namespace":"team","FunctionName":"app","Code":{"ImageConfig":{"ImageUri":"127.0.0.1:5000/team/app:1"}}}`); errorCode(out) != "UnauthorizedOperation.CAM" {
 		t.Errorf("a read-only key creating a function: %v", out)
 	}
 

@@ -184,7 +184,14 @@ func TestTimerQualifierState(t *testing.T) {
 			return tr
 		}
 		def := timer("tick", "default", scf.DefaultAlias)
+		// A timer bound to an alias that is then deleted.
+		if err := st.CreateAlias(ctx, &scf.Alias{Namespace: "default", Function: "tick", Name: "prod", FunctionVersion: scf.Latest}); err != nil {
+			t.Fatal(err)
+		}
 		prod := timer("tick", "prod", "prod")
+		if err := st.DeleteAlias(ctx, "default", "tick", "prod"); err != nil {
+			t.Fatal(err)
+		}
 		web := timer("web", "web", scf.Latest)
 		start := time.Now()
 		state := func(tr *scf.Trigger) scf.TriggerState {
@@ -212,7 +219,7 @@ func TestTimerQualifierState(t *testing.T) {
 		if s := state(web); s.Available || !strings.Contains(s.Reason, "HTTP function") {
 			t.Errorf("a timer on an HTTP function: %+v", s)
 		}
-		// Once the alias exists, its timer runs.
+		// Once the alias exists again, its timer runs.
 		if err := st.CreateAlias(ctx, &scf.Alias{Namespace: "default", Function: "tick", Name: "prod", FunctionVersion: scf.Latest}); err != nil {
 			t.Fatal(err)
 		}

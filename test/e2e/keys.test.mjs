@@ -87,8 +87,8 @@ describe("tenant keys", () => {
     for (const k of Keys) assert.equal(k.SecretKey, undefined, "ListKeys shows a secret");
     await expectCode(() => admin.request("CreateKey", { Namespaces: ["nope"], Role: "ReadOnly" }), "ResourceNotFound.Namespace");
     await expectCode(() => admin.request("CreateKey", { Namespaces: ["team-a"], Role: "Owner" }), "InvalidParameterValue.Role");
-    await expectCode(() => keys.FullControl.scf.request("CreateKey", { Namespaces: ["team-a"], Role: "FullControl" }), "UnauthorizedOperation");
-    await expectCode(() => keys.FullControl.scf.request("ListKeys", {}), "UnauthorizedOperation");
+    await expectCode(() => keys.FullControl.scf.request("CreateKey", { Namespaces: ["team-a"], Role: "FullControl" }), "UnauthorizedOperation.CAM");
+    await expectCode(() => keys.FullControl.scf.request("ListKeys", {}), "UnauthorizedOperation.CAM");
     // A namespace a key names cannot be deleted (and reopened to it later).
     await expectCode(() => admin.DeleteNamespace({ Namespace: "team-a" }), "ResourceInUse.Namespace");
   });
@@ -121,9 +121,9 @@ describe("tenant keys", () => {
     await expectCode(() => scf.CreateFunction({
       FunctionName: "echo", Namespace: "team-b",
       Code: { ImageConfig: { ImageType: "personal", ImageUri: `${registry}/team-a/echo:v1` } },
-    }), "UnauthorizedOperation");
-    await expectCode(() => scf.CreateNamespace({ Namespace: "mine" }), "UnauthorizedOperation");
-    await expectCode(() => scf.PutTotalConcurrencyConfig({ TotalConcurrencyMem: 1024 }), "UnauthorizedOperation");
+    }), "UnauthorizedOperation.CAM");
+    await expectCode(() => scf.CreateNamespace({ Namespace: "mine" }), "UnauthorizedOperation.CAM");
+    await expectCode(() => scf.PutTotalConcurrencyConfig({ TotalConcurrencyMem: 1024 }), "UnauthorizedOperation.CAM");
   });
 
   test("another namespace's image in scfd's registry is refused, by name and by digest", async () => {
@@ -132,12 +132,12 @@ describe("tenant keys", () => {
       const e = await expectCode(() => scf.CreateFunction({
         FunctionName: "sneaky", Namespace: "team-a",
         Code: { ImageConfig: { ImageType: "personal", ImageUri: `${host}/team-b/secret:v1` } },
-      }), "UnauthorizedOperation");
+      }), "UnauthorizedOperation.CAM");
       assert.match(e.message, /team-b\/secret/);
       await expectCode(() => scf.UpdateFunctionCode({
         FunctionName: "echo", Namespace: "team-a",
         Code: { ImageConfig: { ImageType: "personal", ImageUri: `${host}/team-b/secret:v1` } },
-      }), "UnauthorizedOperation");
+      }), "UnauthorizedOperation.CAM");
     }
     // The administrator runs team-b's image in team-b, so that it is in
     // scfd's image cache; its digest, named under team-a's repository,
@@ -164,10 +164,10 @@ describe("tenant keys", () => {
     const r = await scf.Invoke({ FunctionName: "echo", Namespace: "team-a", ClientContext: "{}", LogType: "Tail" });
     assert.equal(r.Result.InvokeResult, 0);
     await scf.GetFunctionLogs({ FunctionName: "echo", Namespace: "team-a" });
-    await expectCode(() => scf.UpdateFunctionConfiguration({ FunctionName: "echo", Namespace: "team-a", Description: "x" }), "UnauthorizedOperation");
-    await expectCode(() => scf.DeleteFunction({ FunctionName: "echo", Namespace: "team-a" }), "UnauthorizedOperation");
-    await expectCode(() => scf.PublishVersion({ FunctionName: "echo", Namespace: "team-a" }), "UnauthorizedOperation");
-    await expectCode(() => scf.Invoke({ FunctionName: "secret", Namespace: "team-b", ClientContext: "{}" }), "UnauthorizedOperation");
+    await expectCode(() => scf.UpdateFunctionConfiguration({ FunctionName: "echo", Namespace: "team-a", Description: "x" }), "UnauthorizedOperation.CAM");
+    await expectCode(() => scf.DeleteFunction({ FunctionName: "echo", Namespace: "team-a" }), "UnauthorizedOperation.CAM");
+    await expectCode(() => scf.PublishVersion({ FunctionName: "echo", Namespace: "team-a" }), "UnauthorizedOperation.CAM");
+    await expectCode(() => scf.Invoke({ FunctionName: "secret", Namespace: "team-b", ClientContext: "{}" }), "UnauthorizedOperation.CAM");
   });
 
   test("read only: reads, neither invokes nor changes", async () => {
@@ -175,9 +175,9 @@ describe("tenant keys", () => {
     const { Functions } = await scf.ListFunctions({ Namespace: "team-a" });
     assert.deepEqual(Functions.map((f) => f.FunctionName), ["echo"]);
     await scf.GetFunction({ FunctionName: "echo", Namespace: "team-a" });
-    await expectCode(() => scf.Invoke({ FunctionName: "echo", Namespace: "team-a", ClientContext: "{}" }), "UnauthorizedOperation");
-    await expectCode(() => scf.UpdateFunctionConfiguration({ FunctionName: "echo", Namespace: "team-a", Description: "x" }), "UnauthorizedOperation");
-    await expectCode(() => scf.GetFunction({ FunctionName: "secret", Namespace: "team-b" }), "UnauthorizedOperation");
+    await expectCode(() => scf.Invoke({ FunctionName: "echo", Namespace: "team-a", ClientContext: "{}" }), "UnauthorizedOperation.CAM");
+    await expectCode(() => scf.UpdateFunctionConfiguration({ FunctionName: "echo", Namespace: "team-a", Description: "x" }), "UnauthorizedOperation.CAM");
+    await expectCode(() => scf.GetFunction({ FunctionName: "secret", Namespace: "team-b" }), "UnauthorizedOperation.CAM");
   });
 
   test("a signed function URL takes the keys whose role may invoke", async () => {
