@@ -110,7 +110,10 @@ func TestEveryVerb(t *testing.T) {
 		step(args("trigger", "rm", fn, "hourly"))
 		step(args("trigger", "rm", fn, "web"))
 		step(args("trigger", "rm", fn, "link"))
+		// A timer whose alias is then deleted says it cannot run.
+		step(args("alias", "create", fn, "nope", "--version", "$LATEST"))
 		step(args("trigger", "add", fn, "nightly", "--cron", "0 0 2 * * * *", "-q", "nope"))
+		step(args("alias", "rm", fn, "nope"))
 		step(args("trigger", "ls", fn), "nightly", "Unavailable: alias nope does not exist", "-")
 		step(args("trigger", "rm", fn, "nightly"))
 		fails("a timer needs --cron", args("trigger", "add", fn, "t")...)

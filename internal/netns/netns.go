@@ -601,7 +601,6 @@ func createOwnedNS(userPath, netPath string, ids userns.Range) (err error) {
 	m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.HostID), Size: int(ids.Size)}}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET, UidMappings: m, GidMappings: m,
-		Pdeathsig: syscall.SIGKILL,
 	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("netns: start the namespaces' first process: %w", err)

@@ -383,9 +383,15 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 
 	// 13. A timer on the form's $DEFAULT fires (no $DEFAULT alias: it runs
-	// $LATEST); one whose alias does not exist says so. Disable, remove.
+	// $LATEST); one whose alias was deleted says so. Disable, remove.
+	if err := sdk.Call(ctx, "CreateAlias", api.AliasRequest{Namespace: "team", FunctionName: "hello", Name: "gone", FunctionVersion: "$LATEST"}, nil); err != nil {
+		t.Fatal(err)
+	}
 	if err := sdk.Call(ctx, "CreateTrigger", api.CreateTriggerRequest{Namespace: "team", FunctionName: "hello", TriggerName: "orphan", Type: "timer",
 		TriggerDesc: "0 0 3 * * * *", Qualifier: "gone"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := sdk.Call(ctx, "DeleteAlias", api.AliasKey{Namespace: "team", FunctionName: "hello", Name: "gone"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	var tick, orphan, disabled string

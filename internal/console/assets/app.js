@@ -1055,12 +1055,13 @@ async function keysPage(view) {
   const r = await call("ListKeys", { Limit: 1000 });
   const reload = () => route();
   const secret = h("div", { id: "new-key" });
-  const nss = h("input", { id: "key-namespaces", placeholder: "team, other", size: 24 });
+  const form = h("form", { novalidate: true, id: "key-form", onsubmit: (e) => e.preventDefault() });
+  const nss = h("input", { id: "key-namespaces", "data-field": "Namespaces", placeholder: "team, other", size: 24 });
   const role = h("select", { id: "key-role" }, ["FullControl", "InvokeAndRead", "ReadOnly"].map((x) => h("option", { value: x }, x)));
   const desc = h("input", { id: "key-description", placeholder: "description", size: 24 });
   const create = async () => {
     const Namespaces = nss.value.split(",").map((x) => x.trim()).filter(Boolean);
-    const k = await act("Create key", "CreateKey", { Namespaces, Role: role.value, Description: desc.value });
+    const k = await act(form, "Create key", "CreateKey", { Namespaces, Role: role.value, Description: desc.value });
     if (!k) return;
     await reload();
     // The secret is shown once, now, and never again.
@@ -1068,17 +1069,18 @@ async function keysPage(view) {
       h("dl", { class: "kv" }, h("dt", {}, "SecretId"), h("dd", { class: "mono", id: "new-key-id" }, k.Key.SecretId),
         h("dt", {}, "SecretKey"), h("dd", { class: "mono", id: "new-key-secret" }, k.Key.SecretKey)));
   };
-  const status = (k, s) => act(s === "Enabled" ? "Enable key" : "Disable key", "UpdateKey", { SecretId: k.SecretId, Status: s }, reload);
+  form.append(h("div", { class: "row" }, h("label", {}, "Namespaces", nss), h("label", {}, "Role", role), h("label", {}, "Description", desc),
+    h("button", { class: "primary", id: "key-create", onclick: create }, "Create")));
+  const status = (k, s) => act(form, s === "Enabled" ? "Enable key" : "Disable key", "UpdateKey", { SecretId: k.SecretId, Status: s }, reload);
   const rows = r.Keys.map((k) => h("tr", { "data-key": k.SecretId },
     h("td", { class: "mono" }, k.SecretId), h("td", {}, k.Namespaces.join(", ")), h("td", {}, k.Role), h("td", { class: "key-status" }, k.Status),
     h("td", {}, k.Description), h("td", {}, k.AddTime),
     h("td", {}, k.Status === "Enabled"
       ? h("button", { class: "key-disable", onclick: () => status(k, "Disabled") }, "Disable")
       : h("button", { class: "key-enable", onclick: () => status(k, "Enabled") }, "Enable"),
-    h("button", { class: "danger key-delete", onclick: () => confirm(`Delete key ${k.SecretId}?`) && act("Delete key", "DeleteKey", { SecretId: k.SecretId }, reload) }, "Delete"))));
+    h("button", { class: "danger key-delete", onclick: () => confirm(`Delete key ${k.SecretId}?`) && act(form, "Delete key", "DeleteKey", { SecretId: k.SecretId }, reload) }, "Delete"))));
   view.replaceChildren(h("h1", {}, "Keys"),
-    section("New key", h("div", { class: "row" }, h("label", {}, "Namespaces", nss), h("label", {}, "Role", role), h("label", {}, "Description", desc),
-      h("button", { class: "primary", id: "key-create", onclick: create }, "Create")), secret),
+    section("New key", form, secret),
     table("keys", ["SecretId", "Namespaces", "Role", "Status", "Description", "Created", ""], rows, "No keys but the administrator's."));
 }
 
