@@ -247,7 +247,7 @@ func New(ctx context.Context, opts Options) (_ *Driver, err error) {
 		if err := d.net.Teardown(context.Background(), a); err != nil {
 			log.Warn("localrt: release pooled network", "err", err)
 		}
-	}, log)
+	}, d.quiet, log)
 	return d, nil
 }
 

@@ -15,6 +15,7 @@ import (
 // makes a value itself.
 type pool[T any] struct {
 	mk      func() (T, error)
+	quiet   func() bool // waits for a moment without starts; false: give up
 	destroy func(T)
 	log     *slog.Logger
 	items   chan T
@@ -23,8 +24,8 @@ type pool[T any] struct {
 	wg      sync.WaitGroup
 }
 
-func newPool[T any](size int, mk func() (T, error), destroy func(T), log *slog.Logger) *pool[T] {
-	p := &pool[T]{mk: mk, destroy: destroy, log: log}
+func newPool[T any](size int, mk func() (T, error), destroy func(T), quiet func() bool, log *slog.Logger) *pool[T] {
+	p := &pool[T]{mk: mk, destroy: destroy, quiet: quiet, log: log}
 	if size <= 0 {
 		return p
 	}
@@ -53,6 +54,11 @@ func (p *pool[T]) fill() {
 		case <-p.wake:
 		}
 		for len(p.items) < cap(p.items) {
+			// Refills wait for a moment without starts, so that they do
+			// not take the CPU from the start that emptied the pool.
+			if p.quiet != nil && !p.quiet() {
+				return
+			}
 			v, err := p.mk()
 			if err != nil {
 				p.log.Error("localrt: prepare ahead", "err", err)
