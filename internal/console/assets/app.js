@@ -195,6 +195,9 @@ async function signin(ev) {
 async function signout() {
   await fetch("logout", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": session.CSRFToken }, body: "{}" });
   session = null;
+  // Nothing of the session stays on screen, its last toast included.
+  clearTimeout(toast.timer);
+  $("#toast").hidden = true;
   showSignin("Signed out.", true);
 }
 
