@@ -275,6 +275,59 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.writeResponse(w, r, reqID, resp)
 }
 
+// checkHeader checks what a signed request's headers alone tell: the
+// Authorization's shape, the timestamp and a known SecretId, whose scope
+// it returns.
+func (s *Server) checkHeader(r *http.Request) (*tc3.Header, Scope, error) {
+	var scope Scope
+	header, err := tc3.CheckHeader(r, func(id string) (string, error) {
+		if s.opts.Keys == nil {
+			return "", tc3.ErrSecretIDNotFound
+		}
+		key, sc, err := s.opts.Keys.Lookup(id)
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return "", tc3.ErrSecretIDNotFound
+		}
+		scope = sc
+		return key, err
+	}, s.now())
+	return header, scope, err
+}
+
+// checkBody checks the signature over body, and the session token of
+// temporary credentials.
+func checkBody(r *http.Request, header *tc3.Header, scope Scope, body []byte) (tc3.Verified, error) {
+	verified, err := header.Verify(r, body)
+	if err != nil {
+		return verified, err
+	}
+	if scope.Token != "" && subtle.ConstantTimeCompare([]byte(verified.Token), []byte(scope.Token)) != 1 {
+		return verified, &Error{Code: "AuthFailure.TokenFailure", Message: "the X-TC-Token does not match the temporary SecretId"}
+	}
+	return verified, nil
+}
+
+// AuthorizeInvoke checks a signed request that invokes a function of
+// namespace outside the API (a function URL of AuthType CAM): signed as
+// API calls are, by a key whose scope covers namespace and whose role may
+// invoke. body is the whole request body.
+func (s *Server) AuthorizeInvoke(r *http.Request, body []byte, namespace string) error {
+	header, scope, err := s.checkHeader(r)
+	if err != nil {
+		return err
+	}
+	if _, err := checkBody(r, header, scope, body); err != nil {
+		return err
+	}
+	if !scope.Allows(namespace) {
+		return fmt.Errorf("the key may not act on namespace %q", namespace)
+	}
+	if !scope.Permits("InvokeFunction") {
+		return fmt.Errorf("the key's role %s may not invoke functions", scope.KeyRole())
+	}
+	return nil
+}
+
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (any, error) {
 	if r.Method != http.MethodPost {
 		return nil, &Error{Code: "UnsupportedProtocol", Message: "only POST requests are supported"}
@@ -288,18 +341,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (an
 	if r.ContentLength > MaxBodyBytes {
 		return nil, errBodyTooLarge
 	}
-	var scope Scope
-	header, err := tc3.CheckHeader(r, func(id string) (string, error) {
-		if s.opts.Keys == nil {
-			return "", tc3.ErrSecretIDNotFound
-		}
-		key, sc, err := s.opts.Keys.Lookup(id)
-		if errors.Is(err, errdefs.ErrNotFound) {
-			return "", tc3.ErrSecretIDNotFound
-		}
-		scope = sc
-		return key, err
-	}, s.now())
+	header, scope, err := s.checkHeader(r)
 	if err != nil {
 		return nil, err
 	}
@@ -311,12 +353,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (an
 		}
 		return nil, &Error{Code: "InvalidParameter", Message: "reading the request body: " + err.Error()}
 	}
-	verified, err := header.Verify(r, body)
+	verified, err := checkBody(r, header, scope, body)
 	if err != nil {
 		return nil, err
-	}
-	if scope.Token != "" && subtle.ConstantTimeCompare([]byte(verified.Token), []byte(scope.Token)) != 1 {
-		return nil, &Error{Code: "AuthFailure.TokenFailure", Message: "the X-TC-Token does not match the temporary SecretId"}
 	}
 	action := r.Header.Get("X-TC-Action")
 	if action == "" {

@@ -98,14 +98,6 @@ func (s *Server) run(ctx context.Context, ns, name, qualifier, event, logType, r
 	default:
 		return nil, errdefs.Invalid("LogType", "LogType %q is invalid: use None or Tail", logType)
 	}
-	if !async && s.opts.Queue != nil {
-		// A function in async-run mode answers every invocation with its
-		// request id at once, as SCF does; the mode is fixed at create, so
-		// $LATEST tells it for every version.
-		if fn, err := s.opts.Store.GetFunction(ctx, ns, name, scf.Latest); err == nil && fn.AsyncRun {
-			async = true
-		}
-	}
 	if err := invocation.CheckEvent([]byte(event), async); err != nil {
 		return nil, err
 	}
@@ -133,6 +125,16 @@ func (s *Server) run(ctx context.Context, ns, name, qualifier, event, logType, r
 		return nil, errdefs.New(errdefs.ErrUnsupported, "", "synchronous invocation is not available on this scfd server")
 	}
 	res, err := s.opts.Invoker.Invoke(ctx, req)
+	if errors.Is(err, invocation.ErrAsyncRun) && s.opts.Queue != nil {
+		// A function in async-run mode answers every invocation with its
+		// request id at once, as SCF does.
+		req.Async, req.LogTail = true, false
+		id, err := s.opts.Queue.Enqueue(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return InvokeResponse{Result: InvokeResult{FunctionRequestId: id}}, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,9 @@
 // the request id, so an accepted event survives a crash of scfd: Open puts
 // back every event that was claimed but not finished, and they run again.
 //
-// Workers claim due events and run them through the same Invoker as
+// Workers claim due events, at most MaxPerNamespace of one namespace at
+// once (half the workers by default, so that one tenant's long events
+// cannot hold them all), and run them through the same Invoker as
 // synchronous calls (Request.Async, Request.RetryNum), so pools, limits
 // and logs are shared. What becomes of an attempt:
 //
@@ -117,6 +119,11 @@ type Options struct {
 	// Workers bounds the attempts running at once. Zero means
 	// DefaultWorkers.
 	Workers int
+	// MaxPerNamespace bounds the attempts of one namespace running at
+	// once, so that one tenant's long events (up to 24 h for async-run
+	// functions) cannot hold every worker. Zero means half of Workers,
+	// rounded up.
+	MaxPerNamespace int
 	// RetryInterval is the wait before retrying a function error, and the
 	// first backoff step of other errors. Zero means DefaultRetryInterval.
 	// A function's own policy (SetConfig) overrides it.
@@ -223,6 +230,9 @@ func Open(ctx context.Context, opts Options) (*Queue, error) {
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = DefaultWorkers
+	}
+	if opts.MaxPerNamespace <= 0 {
+		opts.MaxPerNamespace = (opts.Workers + 1) / 2
 	}
 	if opts.RetryInterval <= 0 {
 		opts.RetryInterval = DefaultRetryInterval

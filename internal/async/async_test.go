@@ -474,3 +474,38 @@ func TestEnqueueOnAFullDataDirectoryNamesTheCause(t *testing.T) {
 		t.Errorf("message %q does not name the cause", msg)
 	}
 }
+
+// One namespace's long events hold at most MaxPerNamespace workers (half
+// of them by default): another namespace's event runs meanwhile.
+func TestANamespaceHoldsAtMostHalfTheWorkers(t *testing.T) {
+	release := make(chan struct{})
+	e := newEnvWorkers(t, 4, func(ctx context.Context, req invocation.Request) (*invocation.Result, error) {
+		if req.Namespace == "greedy" {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return &invocation.Result{}, nil
+	})
+	defer close(release)
+	for range 4 {
+		if _, err := e.q.Enqueue(context.Background(), invocation.Request{Namespace: "greedy", Function: "fn", Event: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := e.iv.next(t); got.Namespace != "greedy" {
+		t.Fatalf("first call %+v", got)
+	}
+	e.iv.next(t)
+	e.iv.none(t) // two of four workers: the greedy namespace's bound
+	id, err := e.q.Enqueue(context.Background(), invocation.Request{Namespace: "other", Function: "fn", Event: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.iv.next(t); got.Namespace != "other" || got.RequestID != id {
+		t.Fatalf("another namespace's event: %+v", got)
+	}
+	waitStatus(t, e.q, id, StatusFinished)
+	e.iv.none(t) // still two greedy ones waiting
+}

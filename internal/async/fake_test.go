@@ -165,7 +165,7 @@ func (fakeFunctions) GetFunction(ctx context.Context, ns, name, version string) 
 	switch {
 	case !scf.IsVersion(version): // as the store: aliases are not versions
 		return nil, errdefs.NotFound("Version", "version %q of function %q not found", version, name)
-	case ns == scf.DefaultNamespace && name == "fn":
+	case (ns == scf.DefaultNamespace || ns == "greedy" || ns == "other") && name == "fn":
 		return &scf.Function{Namespace: ns, Name: name, Version: version, Type: scf.TypeEvent, Status: scf.StatusActive}, nil
 	case ns == scf.DefaultNamespace && name == "web":
 		return &scf.Function{Namespace: ns, Name: name, Version: version, Type: scf.TypeHTTP, Status: scf.StatusActive}, nil

@@ -71,13 +71,33 @@ func (q *Queue) claim(ctx context.Context, n int) (evs []claimed, next time.Time
 		}
 	}()
 	now := q.clock.Now()
-	rows, err := tx.QueryContext(ctx, `SELECT request_id, namespace, function, qualifier, trigger_src, event,
-		attempts, function_errors, system_errors, accept_time
-		FROM async_events WHERE state = ? AND next_run <= ? ORDER BY next_run LIMIT ?`,
-		statePending, now.UnixNano(), n)
+	// Each namespace runs at most MaxPerNamespace attempts at once: those
+	// of namespaces at their bound wait, and others' go first.
+	perNS := map[string]int{}
+	counts, err := tx.QueryContext(ctx, `SELECT namespace, count(*) FROM async_events WHERE state = ? GROUP BY namespace`, stateRunning)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
+	for counts.Next() {
+		var ns string
+		var c int
+		if err := counts.Scan(&ns, &c); err != nil {
+			counts.Close()
+			return nil, time.Time{}, err
+		}
+		perNS[ns] = c
+	}
+	counts.Close()
+	rows, err := tx.QueryContext(ctx, `SELECT request_id, namespace, function, qualifier, trigger_src, event,
+		attempts, function_errors, system_errors, accept_time
+		FROM async_events WHERE state = ? AND next_run <= ? AND namespace NOT IN
+			(SELECT namespace FROM async_events WHERE state = ? GROUP BY namespace HAVING count(*) >= ?)
+		ORDER BY next_run LIMIT ?`,
+		statePending, now.UnixNano(), stateRunning, q.opts.MaxPerNamespace, n)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	skipped := false
 	for rows.Next() {
 		var ev claimed
 		var accepted int64
@@ -87,6 +107,11 @@ func (q *Queue) claim(ctx context.Context, n int) (evs []claimed, next time.Time
 			return nil, time.Time{}, err
 		}
 		ev.accepted = time.Unix(0, accepted)
+		if perNS[ev.namespace] >= q.opts.MaxPerNamespace {
+			skipped = true
+			continue
+		}
+		perNS[ev.namespace]++
 		evs = append(evs, ev)
 	}
 	rows.Close()
@@ -106,7 +131,12 @@ func (q *Queue) claim(ctx context.Context, n int) (evs []claimed, next time.Time
 	if err := tx.Commit(); err != nil {
 		return nil, time.Time{}, err
 	}
-	if min.Valid && min.Int64 > now.UnixNano() {
+	switch {
+	case skipped:
+		// Events of other namespaces may wait behind those skipped: look
+		// again at once, without the namespaces now at their bound.
+		next = now
+	case min.Valid && min.Int64 > now.UnixNano():
 		next = time.Unix(0, min.Int64)
 	}
 	return evs, next, nil

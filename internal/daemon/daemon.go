@@ -9,7 +9,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -28,7 +27,6 @@ import (
 	"github.com/scfd/scfd/internal/config"
 	"github.com/scfd/scfd/internal/credentials"
 	"github.com/scfd/scfd/internal/deploy"
-	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/gateway"
 	"github.com/scfd/scfd/internal/images"
 	"github.com/scfd/scfd/internal/meter"
@@ -356,32 +354,11 @@ func (d *daemon) openGateway(ctx context.Context) error {
 	return nil
 }
 
-// authorizeSigned checks a request to a function URL of AuthType CAM: a
-// TC3 signature, as the SCF API checks it, by a key whose scope covers
-// namespace and whose role may invoke.
+// authorizeSigned checks a request to a function URL of AuthType CAM as
+// the API checks a call that invokes (the API opens after the triggers;
+// requests come once both are open).
 func (d *daemon) authorizeSigned(r *http.Request, body []byte, namespace string) error {
-	var scope api.Scope
-	v, err := tc3.Verify(r, body, func(id string) (string, error) {
-		key, sc, err := d.keys.Lookup(id)
-		if errors.Is(err, errdefs.ErrNotFound) {
-			return "", tc3.ErrSecretIDNotFound
-		}
-		scope = sc
-		return key, err
-	}, time.Now())
-	if err != nil {
-		return err
-	}
-	if scope.Token != "" && subtle.ConstantTimeCompare([]byte(v.Token), []byte(scope.Token)) != 1 {
-		return errors.New("the X-TC-Token does not match the temporary SecretId")
-	}
-	if !scope.Allows(namespace) {
-		return fmt.Errorf("the key may not act on namespace %q", namespace)
-	}
-	if !scope.Permits("InvokeFunction") { // a call of a function URL invokes it
-		return fmt.Errorf("the key's role %s may not invoke functions", scope.KeyRole())
-	}
-	return nil
+	return d.api.AuthorizeInvoke(r, body, namespace)
 }
 
 // adminKeys lets the administrator's key act on everything.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/scf"
 )
 
@@ -58,6 +59,12 @@ type Answer struct {
 // ErrTooLarge is the Answer.Err of an answer larger than
 // MaxResponseBytes.
 var ErrTooLarge = errors.New("the answer is larger than 6 MB")
+
+// ErrAsyncRun is what a synchronous invocation of a function in
+// async-run mode (AsyncRunEnable) returns: the caller queues it instead,
+// as SCF answers every invocation of such a function with its request id.
+var ErrAsyncRun = errdefs.New(errdefs.ErrFailedPrecondition, "AsyncRunEnable",
+	"the function runs in async-run mode (AsyncRunEnable): it is invoked asynchronously only")
 
 // Exchange is the part of an invocation that differs between an event
 // and a web request: what is sent to the lent instance and how its answer

@@ -223,6 +223,9 @@ func (iv *Invoker) Invoke(ctx context.Context, req invocation.Request) (*invocat
 		return nil, errdefs.Invalid("FunctionType",
 			"function %s/%s is an HTTP function: call it through the gateway", fn.Namespace, fn.Name)
 	}
+	if fn.AsyncRun && !req.Async {
+		return nil, invocation.ErrAsyncRun
+	}
 	if req.RequestID == "" {
 		req.RequestID = invocation.NewRequestID()
 	}
