@@ -52,7 +52,7 @@ func runcBaseline(b *testing.B, d *Driver) func() time.Duration {
 	os.WriteFile(filepath.Join(dir, "runtime.log"), nil, 0o600)
 	root, bundle := filepath.Join(dir, "state"), filepath.Join(dir, "bundle")
 	os.MkdirAll(bundle, 0o700)
-	files, err := writeEtc(filepath.Join(bundle, "etc"), "bench", net.IPv4(127, 0, 0, 1))
+	files, err := writeEtc(filepath.Join(bundle, "etc"), -1, "bench", net.IPv4(127, 0, 0, 1))
 	if err != nil {
 		b.Fatal(err)
 	}

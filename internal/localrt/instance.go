@@ -156,7 +156,11 @@ func (d *Driver) create(ctx context.Context, spec sandbox.Spec) (_ *instance, er
 	if err := os.Mkdir(in.bundle, 0o700); err != nil {
 		return nil, fmt.Errorf("localrt: %w", err)
 	}
-	files, err := writeEtc(in.etc(), spec.ID, in.att.IP)
+	owner := -1 // the instance's root, who alone (and the host's) may enter the directory
+	if in.att.UserNS != "" {
+		owner = int(in.att.IDs.HostID)
+	}
+	files, err := writeEtc(in.etc(), owner, spec.ID, in.att.IP)
 	if err != nil {
 		return nil, err
 	}
@@ -265,9 +269,12 @@ func runtimeLog(bundle string) string {
 }
 
 // writeEtc writes /etc/hosts, /etc/resolv.conf and /etc/hostname of an
-// instance into its bundle.
-func writeEtc(dir, id string, ip net.IP) (bundleFiles, error) {
-	if err := os.Mkdir(dir, 0o755); err != nil {
+// instance into dir, which only owner (-1: root) may enter.
+func writeEtc(dir string, owner int, id string, ip net.IP) (bundleFiles, error) {
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return bundleFiles{}, fmt.Errorf("localrt: %w", err)
+	}
+	if err := os.Chown(dir, owner, owner); err != nil {
 		return bundleFiles{}, fmt.Errorf("localrt: %w", err)
 	}
 	f := bundleFiles{

@@ -560,8 +560,21 @@ func TestUserNamespacePerInstance(t *testing.T) {
 		t.Errorf("two instances share host uid %d", hosts[0])
 	}
 	root := start(t, d, spec("userns-root"))
-	if inside, host := ids(root); !strings.HasPrefix(inside, "0 0 0 ") || host == 0 {
+	inside, host := ids(root)
+	if !strings.HasPrefix(inside, "0 0 0 ") || host == 0 {
 		t.Errorf("root of an instance: inside %q, host uid %d", inside, host)
+	}
+	// What it reaches by path from inside its namespace, no one else on
+	// the host but root may enter.
+	in := root.(*instance)
+	for _, dir := range []string{filepath.Dir(in.rootfs.Path()), in.etc()} {
+		st, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o700 || int(st.Sys().(*syscall.Stat_t).Uid) != host {
+			t.Errorf("%s: mode %v, owner %d; want 0700 and the instance's root %d", dir, st.Mode().Perm(), st.Sys().(*syscall.Stat_t).Uid, host)
+		}
 	}
 
 	// The same start in the host's user namespace fails: the finding.

@@ -259,15 +259,26 @@ func (m *Manager) Mount(ctx context.Context, id string, layers []string, ids *ID
 			}
 		}
 	}
-	target := filepath.Join(m.opts.RootsDir, id)
-	if err := os.Mkdir(target, 0o755); err != nil {
+	// The mount point is in a directory of its own that only the
+	// instance's root (and the host's) may enter: RootsDir lets anyone
+	// search it, so that the instance's root can reach its mount point.
+	owner := filepath.Join(m.opts.RootsDir, id)
+	if err := os.Mkdir(owner, 0o700); err != nil {
+		return nil, fmt.Errorf("rootfs: %w", err)
+	}
+	target := filepath.Join(owner, "root")
+	if err := os.Mkdir(target, 0o755); err == nil && ids != nil {
+		err = os.Chown(owner, int(ids.Root), int(ids.Root))
+	}
+	if err != nil {
+		os.RemoveAll(owner)
 		return nil, fmt.Errorf("rootfs: %w", err)
 	}
 	mnt := mount.Mount{Type: "overlay", Source: "overlay", Options: []string{
 		"lowerdir=" + strings.Join(lowers, ":"), "upperdir=" + upper, "workdir=" + work, "volatile",
 	}}
 	if err := mnt.Mount(target); err != nil {
-		os.Remove(target)
+		os.RemoveAll(owner)
 		return nil, fmt.Errorf("rootfs: mount overlay: %w", err)
 	}
 	r.path = target
@@ -428,8 +439,10 @@ func (r *RootFS) Release() error {
 		if err := unix.Unmount(r.path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 			errs = append(errs, fmt.Errorf("rootfs: unmount %s: %w", r.path, err))
 		}
-		if err := os.Remove(r.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("rootfs: %w", err))
+		for _, d := range []string{r.path, filepath.Dir(r.path)} {
+			if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("rootfs: %w", err))
+			}
 		}
 		if r.mapped != "" {
 			errs = append(errs, unmountAll(r.mapped))
