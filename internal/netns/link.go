@@ -1,13 +1,12 @@
 package netns
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
-	"golang.org/x/sys/unix"
+	"github.com/vishvananda/netlink"
 )
 
 // InstanceGroup is the interface group (`ip link set ... group`) of the
@@ -55,54 +54,14 @@ func disableIPv6() error {
 	return nil
 }
 
-// setLinkGroup sets the group of the interface named name with one
-// rtnetlink request.
+// setLinkGroup sets the group of the interface named name.
 func setLinkGroup(name string, group uint32) error {
-	ifr, err := unix.NewIfreq(name)
+	link, err := netlink.LinkByName(name)
 	if err != nil {
-		return err
+		return fmt.Errorf("netns: finding %s: %w", name, err)
 	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	err = unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr)
-	unix.Close(fd)
-	if err != nil {
-		return fmt.Errorf("netns: index of %s: %w", name, err)
-	}
-	index := ifr.Uint32()
-
-	nl, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(nl)
-	// nlmsghdr (16) + ifinfomsg (16) + rtattr IFLA_GROUP (4 + 4)
-	msg := make([]byte, 40)
-	ne := binary.NativeEndian
-	ne.PutUint32(msg[0:], uint32(len(msg)))
-	ne.PutUint16(msg[4:], unix.RTM_NEWLINK)
-	ne.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_ACK)
-	ne.PutUint32(msg[8:], 1) // sequence
-	msg[16] = unix.AF_UNSPEC
-	ne.PutUint32(msg[20:], index)
-	ne.PutUint16(msg[32:], 8)
-	ne.PutUint16(msg[34:], unix.IFLA_GROUP)
-	ne.PutUint32(msg[36:], group)
-	if err := unix.Sendto(nl, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+	if err := netlink.LinkSetGroup(link, int(group)); err != nil {
 		return fmt.Errorf("netns: set group of %s: %w", name, err)
-	}
-	buf := make([]byte, 4096)
-	n, _, err := unix.Recvfrom(nl, buf, 0)
-	if err != nil {
-		return fmt.Errorf("netns: set group of %s: %w", name, err)
-	}
-	if n < 20 || ne.Uint16(buf[4:]) != unix.NLMSG_ERROR {
-		return fmt.Errorf("netns: set group of %s: unexpected answer", name)
-	}
-	if code := int32(ne.Uint32(buf[16:])); code != 0 {
-		return fmt.Errorf("netns: set group of %s: %w", name, unix.Errno(-code))
 	}
 	return nil
 }
