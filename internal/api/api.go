@@ -67,9 +67,9 @@ type Deployer interface {
 	// Deploy starts fetching the image of the function's $LATEST and
 	// returns at once; it moves the function to Active (or CreateFailed,
 	// UpdateFailed) through the store when done. The fetch from scfd's
-	// registry carries access: the rights of the key that created or
-	// updated the function (see Scope.Access).
-	Deploy(namespace, name string, access scf.Access)
+	// registry carries the function's PullAccess: the rights of the key
+	// that created it or updated its code (see Scope.Access).
+	Deploy(namespace, name string)
 	// Forget tells the deployer the function was deleted.
 	Forget(namespace, name string)
 }

@@ -37,7 +37,7 @@ type recorder struct {
 	calls []string
 }
 
-func (r *recorder) Deploy(ns, name string, _ scf.Access) { r.record("Deploy " + ns + "/" + name) }
+func (r *recorder) Deploy(ns, name string) { r.record("Deploy " + ns + "/" + name) }
 func (r *recorder) Forget(ns, name string)               { r.record("Forget " + ns + "/" + name) }
 func (r *recorder) record(s string) {
 	r.mu.Lock()

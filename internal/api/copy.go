@@ -56,6 +56,7 @@ func (s *Server) copyFunction(ctx context.Context, call *Call, ns string, req *C
 		Image:        src.Image,
 		CodeRevision: 1,
 		Status:       s.initialStatus(true),
+		PullAccess:   call.Scope.Access(),
 	}
 	if req.CopyConfiguration == nil || *req.CopyConfiguration {
 		c := src.Clone()
@@ -97,7 +98,7 @@ func (s *Server) copyFunction(ctx context.Context, call *Call, ns string, req *C
 		return nil, err
 	}
 	if s.opts.Deployer != nil {
-		s.opts.Deployer.Deploy(target, fn.Name, call.Scope.Access())
+		s.opts.Deployer.Deploy(target, fn.Name)
 	}
 	return struct{}{}, nil
 }

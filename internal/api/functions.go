@@ -117,6 +117,7 @@ func (s *Server) createFunction(ctx context.Context, call *Call, ns string, req 
 		DNSCache:     dnsCache,
 		CodeRevision: 1,
 		Status:       s.initialStatus(true),
+		PullAccess:   call.Scope.Access(),
 
 		PublicNetDisabled: noPublicNet,
 	}
@@ -138,7 +139,7 @@ func (s *Server) createFunction(ctx context.Context, call *Call, ns string, req 
 		return nil, err
 	}
 	if s.opts.Deployer != nil {
-		s.opts.Deployer.Deploy(ns, fn.Name, call.Scope.Access())
+		s.opts.Deployer.Deploy(ns, fn.Name)
 	}
 	return struct{}{}, nil
 }
@@ -271,6 +272,7 @@ func (s *Server) updateFunctionCode(ctx context.Context, call *Call, ns string, 
 		}
 		fn.CodeRevision++
 		fn.ImageDigest = ""
+		fn.PullAccess = call.Scope.Access()
 		fn.Status = s.initialStatus(false)
 		fn.StatusDesc = ""
 		fn.StatusReasons = nil
@@ -285,7 +287,7 @@ func (s *Server) updateFunctionCode(ctx context.Context, call *Call, ns string, 
 		return nil, err
 	}
 	if s.opts.Deployer != nil {
-		s.opts.Deployer.Deploy(ns, req.FunctionName, call.Scope.Access())
+		s.opts.Deployer.Deploy(ns, req.FunctionName)
 	}
 	if publish {
 		return struct{}{}, s.publishUpdated(ctx, updated)

@@ -34,25 +34,32 @@ func (r *accessRecorder) GC(context.Context, func(context.Context) (map[string]b
 	return 0, nil
 }
 
-// TestPullsCarryTheKeysRightsThenTheNamespaces: a deploy pulls with the
-// rights of the key that asked for it; a pull resumed after a restart
-// with those of the function's namespace only.
-func TestPullsCarryTheKeysRightsThenTheNamespaces(t *testing.T) {
+// TestPullsCarryTheRightsRecordedWithTheFunction: a deploy pulls with the
+// rights of the key that set the code, recorded with the function, and so
+// does a pull resumed after a restart; a function recorded without them
+// pulls with its namespace's rights only.
+func TestPullsCarryTheRightsRecordedWithTheFunction(t *testing.T) {
 	st := newFakeStore()
 	asked := function("asked", "registry/b/app:1", 128)
 	asked.Namespace = "a"
+	asked.PullAccess = images.Access{Namespaces: []string{"a", "b"}}
 	resumed := function("resumed", "registry/b/app:2", 128)
 	resumed.Namespace = "a"
-	st.put(asked)
-	st.put(resumed)
+	resumed.PullAccess = images.Access{All: true}
+	legacy := function("legacy", "registry/b/app:3", 128)
+	legacy.Namespace = "a"
+	for _, f := range []*scf.Function{asked, resumed, legacy} {
+		st.put(f)
+	}
 	rec := &accessRecorder{got: map[string]images.Access{}}
 	dep := New(st, rec, Options{})
-	dep.Deploy("a", "asked", images.Access{Namespaces: []string{"a", "b"}})
-	dep.Resume(context.Background(), []*scf.Function{resumed})
+	dep.Deploy("a", "asked")
+	dep.Resume(context.Background(), []*scf.Function{resumed, legacy})
 	dep.Close()
 	want := map[string]images.Access{
 		"registry/b/app:1": {Namespaces: []string{"a", "b"}},
-		"registry/b/app:2": {Namespaces: []string{"a"}},
+		"registry/b/app:2": {All: true},
+		"registry/b/app:3": {Namespaces: []string{"a"}},
 	}
 	if diff := cmp.Diff(want, rec.got); diff != "" {
 		t.Errorf("the pulls' access (-want +got):\n%s", diff)

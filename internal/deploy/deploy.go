@@ -112,15 +112,17 @@ func New(store Store, cache Images, o Options) *Deployer {
 
 // Deploy starts pulling the image of the function's $LATEST and returns at
 // once. It does nothing unless the function is Creating or Updating. The
-// pull carries access (see images.WithAccess): the rights of the key that
-// created or updated the function.
-func (d *Deployer) Deploy(namespace, name string, access images.Access) {
+// pull carries the function's PullAccess (see images.WithAccess): the
+// rights of the key that created it or last updated its code; a function
+// stored without them (before they were recorded) pulls with its
+// namespace's rights only.
+func (d *Deployer) Deploy(namespace, name string) {
 	if !d.start() {
 		return
 	}
 	go func() {
 		defer d.wg.Done()
-		d.deploy(namespace, name, access)
+		d.deploy(namespace, name)
 	}()
 }
 
@@ -138,15 +140,14 @@ func (d *Deployer) Forget(namespace, name string) {
 
 // Resume restarts the pulls of functions a previous run left Creating or
 // Updating (the daemon lists them from the store at start). Each carries
-// the rights of its function's namespace only: the key that asked for it
-// is not known any more.
+// the rights recorded with the function, as the pull it resumes did.
 func (d *Deployer) Resume(ctx context.Context, pending []*scf.Function) {
 	for _, f := range pending {
 		if f.Version != "" && f.Version != scf.Latest {
 			continue
 		}
 		if f.Status == scf.StatusCreating || f.Status == scf.StatusUpdating {
-			d.Deploy(f.Namespace, f.Name, images.Access{Namespaces: []string{f.Namespace}})
+			d.Deploy(f.Namespace, f.Name)
 		}
 	}
 }
@@ -177,10 +178,9 @@ var errStale = errors.New("function changed since the pull began")
 
 func pulling(s scf.Status) bool { return s == scf.StatusCreating || s == scf.StatusUpdating }
 
-func (d *Deployer) deploy(ns, name string, access images.Access) {
+func (d *Deployer) deploy(ns, name string) {
 	ctx, cancel := context.WithTimeout(d.ctx, d.o.PullTimeout)
 	defer cancel()
-	ctx = images.WithAccess(ctx, access)
 	f, err := d.store.GetFunction(ctx, ns, name, scf.Latest)
 	if err != nil {
 		d.log.WarnContext(ctx, "deploy: function gone before its pull", "namespace", ns, "function", name, "err", err)
@@ -189,6 +189,11 @@ func (d *Deployer) deploy(ns, name string, access images.Access) {
 	if !pulling(f.Status) {
 		return
 	}
+	access := f.PullAccess
+	if !access.All && len(access.Namespaces) == 0 {
+		access = images.Access{Namespaces: []string{ns}}
+	}
+	ctx = images.WithAccess(ctx, access)
 	rev, uri, oldDigest := f.CodeRevision, f.Image.ImageUri, f.ImageDigest
 	failed := scf.StatusCreateFailed
 	if f.Status == scf.StatusUpdating {

@@ -148,8 +148,8 @@ func TestDeployPinsTheDigestAndActivates(t *testing.T) {
 		prepared = append(prepared, fn.Name)
 		return errors.New("no runtime here") // logged; the version is Active all the same
 	}})
-	dep.Deploy("default", "small", images.Access{All: true})
-	dep.Deploy("default", "roomy", images.Access{All: true})
+	dep.Deploy("default", "small")
+	dep.Deploy("default", "roomy")
 	dep.Close()
 	if len(prepared) != 2 {
 		t.Errorf("prepared %q, want both functions", prepared)
@@ -172,7 +172,7 @@ func TestDeployPinsTheDigestAndActivates(t *testing.T) {
 		t.Fatalf("digest moved to %s without an update", got)
 	}
 	dep = New(e.store, e.cache, Options{})
-	dep.Deploy("default", "small", images.Access{All: true}) // Active: nothing to do
+	dep.Deploy("default", "small") // Active: nothing to do
 	dep.Close()
 	if got := e.store.get("default", "small").ImageDigest; got != d1 {
 		t.Fatalf("Deploy of an Active function re-pulled: %s", got)
@@ -181,7 +181,7 @@ func TestDeployPinsTheDigestAndActivates(t *testing.T) {
 	f.Status, f.CodeRevision = scf.StatusUpdating, 2
 	e.store.put(f)
 	dep = New(e.store, e.cache, Options{})
-	dep.Deploy("default", "small", images.Access{All: true})
+	dep.Deploy("default", "small")
 	dep.Close()
 	if f := e.store.get("default", "small"); f.Status != scf.StatusActive || f.ImageDigest != d2 {
 		t.Errorf("after update: %s %s, want Active %s", f.Status, f.ImageDigest, d2)
@@ -196,8 +196,8 @@ func TestDeployFailuresNameTheCause(t *testing.T) {
 	upd.Status, upd.ImageDigest = scf.StatusUpdating, "sha256:"+strings.Repeat("1", 64)
 	e.store.put(upd)
 	dep := New(e.store, e.cache, Options{})
-	dep.Deploy("default", "missing", images.Access{All: true})
-	dep.Deploy("default", "update", images.Access{All: true})
+	dep.Deploy("default", "missing")
+	dep.Deploy("default", "update")
 	dep.Close()
 	for name, want := range map[string]scf.Status{"missing": scf.StatusCreateFailed, "update": scf.StatusUpdateFailed} {
 		f := e.store.get("default", name)
@@ -223,7 +223,7 @@ func TestDeployDropsResultOfAStaleRevision(t *testing.T) {
 		}
 	}
 	dep := New(e.store, e.cache, Options{})
-	dep.Deploy("default", "stale", images.Access{All: true})
+	dep.Deploy("default", "stale")
 	dep.Close()
 	if f := e.store.get("default", "stale"); f.Status != scf.StatusCreating || f.ImageDigest != "" {
 		t.Errorf("stale pull recorded: %s %q, want Creating without digest", f.Status, f.ImageDigest)
@@ -236,7 +236,7 @@ func TestDeployThrottlesProgressWrites(t *testing.T) {
 	e.store.put(function("p", e.reg.Ref("app/progress:v1"), 256))
 	frozen := time.Unix(1e9, 0)
 	dep := New(e.store, e.cache, Options{Now: func() time.Time { return frozen }})
-	dep.Deploy("default", "p", images.Access{All: true})
+	dep.Deploy("default", "p")
 	dep.Close()
 	var descs []string
 	for _, u := range e.store.updates {
@@ -318,14 +318,14 @@ func TestFunctionActivatedWhileGCWaitsKeepsItsImage(t *testing.T) {
 	}
 	e.store.put(function("slow", e.reg.Ref("app/slow:v1"), 256))
 	dep := New(e.store, cache, Options{})
-	dep.Deploy("default", "slow", images.Access{All: true})
+	dep.Deploy("default", "slow")
 	<-bt.started // the slow pull is downloading
 
 	dep.Forget("default", "gone")      // a collection begins and waits behind the pull
 	time.Sleep(200 * time.Millisecond) // (long enough for it to have read the store, were it reading early)
 
 	e.store.put(function("quick", e.reg.Ref("app/cached:v1"), 256))
-	dep.Deploy("default", "quick", images.Access{All: true}) // a cache hit: Active at once
+	dep.Deploy("default", "quick") // a cache hit: Active at once
 	deadline := time.Now().Add(10 * time.Second)
 	for e.store.get("default", "quick").Status != scf.StatusActive {
 		if time.Now().After(deadline) {
@@ -371,7 +371,7 @@ func TestDeployPublishesWhenTheUpdateAskedForIt(t *testing.T) {
 		return nil
 	}})
 	for _, name := range []string{"asked", "not-asked", "failed"} {
-		dep.Deploy("default", name, images.Access{All: true})
+		dep.Deploy("default", name)
 	}
 	dep.Close()
 	if diff := cmp.Diff([]string{"asked"}, published); diff != "" {

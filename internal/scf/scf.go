@@ -184,6 +184,10 @@ type Function struct {
 	// update ends, published or failed. Always false on published
 	// versions.
 	PublishOnActive bool `json:",omitempty"`
+	// PullAccess is the rights of the key that set the code (created the
+	// function or last updated its code): pulls of that code from scfd's
+	// registry carry them, including one resumed after a restart.
+	PullAccess Access `json:",omitzero"`
 
 	Status        Status
 	StatusDesc    string
