@@ -38,7 +38,7 @@ type recorder struct {
 }
 
 func (r *recorder) Deploy(ns, name string) { r.record("Deploy " + ns + "/" + name) }
-func (r *recorder) Forget(ns, name string)               { r.record("Forget " + ns + "/" + name) }
+func (r *recorder) Forget(ns, name string) { r.record("Forget " + ns + "/" + name) }
 func (r *recorder) record(s string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -5,9 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,7 +72,8 @@ func (d *daemon) listen(ctx context.Context) error {
 		if d.tls != nil && !s.plain {
 			s.ln = tls.NewListener(s.ln, d.tls)
 		}
-		s.srv = &http.Server{Handler: h, ConnState: state, ReadHeaderTimeout: 10 * time.Second}
+		s.srv = &http.Server{Handler: h, ConnState: state, ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: log.New(serverErrors{d.log.With("server", s.name)}, "", 0)}
 	}
 	for _, s := range d.servers {
 		fmt.Fprintf(d.announce, "scfd: %s listening on %s\n", s.name, s.ln.Addr())
@@ -229,4 +233,20 @@ func (d *drain) until(ctx context.Context, n *atomic.Int64) error {
 		}
 	}
 	return nil
+}
+
+// serverErrors is the servers' error log, in scfd's log: net/http's lines
+// about a client whose TLS handshake failed (one that does not trust the
+// certificate, a port scanner) at debug level, as they say nothing of
+// scfd; other lines (a handler's panic) as warnings.
+type serverErrors struct{ log *slog.Logger }
+
+func (e serverErrors) Write(p []byte) (int, error) {
+	msg := strings.TrimSuffix(string(p), "\n")
+	level := slog.LevelWarn
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	e.log.Log(context.Background(), level, msg)
+	return len(p), nil
 }

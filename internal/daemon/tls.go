@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -18,12 +17,12 @@ func (d *daemon) openTLS(ctx context.Context) error {
 	c := d.c
 	switch {
 	case c.TLS.CertFile != "":
-		cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
+		files, err := tlscert.LoadFiles(c.TLS.CertFile, c.TLS.KeyFile, nil)
 		if err != nil {
 			return fmt.Errorf("SCFD_TLS_CERT/SCFD_TLS_KEY: %w", err)
 		}
-		d.tls = tlscert.ServerConfig(cert)
-		fmt.Fprintf(d.announce, "scfd: HTTPS with the certificate %s\n", c.TLS.CertFile)
+		d.tls = files.ServerConfig()
+		fmt.Fprintf(d.announce, "scfd: HTTPS with the certificate %s (read again when it changes)\n", c.TLS.CertFile)
 	case c.TLS.SelfSigned:
 		var listenHosts []string
 		for _, addr := range []string{c.APIAddr, c.GatewayAddr, c.RegistryAddr} {

@@ -4,7 +4,9 @@ import (
 	"crypto/tls"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,5 +57,41 @@ func TestTLSFromFiles(t *testing.T) {
 	untrusting := &http.Client{Transport: &http.Transport{}}
 	if _, err := untrusting.Get("https://" + s.Addrs["SCF API"] + "/metrics"); err == nil {
 		t.Error("a client without the authority trusted the API")
+	}
+
+	// Replaced files are served to new connections without a restart.
+	other := t.TempDir()
+	if _, err := tlscert.SelfSigned(other, []string{"127.0.0.1", "renewed.example"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{tlscert.KeyFile, tlscert.CertFile} {
+		b, err := os.ReadFile(filepath.Join(other, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Written aside and renamed, as a certificate manager does.
+		tmp := filepath.Join(dir, f+".new")
+		if err := os.WriteFile(tmp, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := tls.Dial("tcp", s.Addrs["SCF API"], &tls.Config{InsecureSkipVerify: true}) // only the name is looked at
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := c.ConnectionState().PeerCertificates[0].DNSNames
+		c.Close()
+		if slices.Contains(names, "renewed.example") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the API still serves a certificate for %v 10 s after its files were replaced", names)
+		}
+		time.Sleep(100 * time.Millisecond) // polling for the next check of the files
 	}
 }
