@@ -376,7 +376,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (an
 	// actions it was used for within a moment of its first use, by the
 	// same client, only.
 	client, _, _ := net.SplitHostPort(r.RemoteAddr)
-	if err := s.replays.Use(verified, action, client, s.now()); err != nil {
+	if err := s.replays.Use(verified, replaySigner(verified.SecretID, scope), action, client, s.now()); err != nil {
 		return nil, err
 	}
 	return h(r.Context(), &Call{
@@ -387,6 +387,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (an
 		Scope:     scope,
 		Body:      body,
 	})
+}
+
+// replaySigner is whom a signature is counted against in the replay
+// check: the administrator, privileged, or a tenant key, by their
+// SecretId; a function's temporary credentials, which rotate, by their
+// namespace.
+func replaySigner(secretID string, scope Scope) tc3.Signer {
+	if scope.Token != "" && len(scope.Namespaces) == 1 {
+		return tc3.Signer{Name: "temporary credentials of " + scope.Namespaces[0]}
+	}
+	return tc3.Signer{Name: secretID, Privileged: scope.Admin}
 }
 
 // ServeAction runs action with body for a caller authenticated another

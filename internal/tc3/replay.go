@@ -41,8 +41,20 @@ const (
 
 // ReplayOptions configure Replays. Zero fields take the defaults.
 type ReplayOptions struct {
-	MaxEntries int // signatures remembered; DefaultReplayMaxEntries
-	MaxPerKey  int // signatures remembered of one SecretId; DefaultReplayMaxPerKey
+	MaxEntries int // signatures remembered of unprivileged signers; DefaultReplayMaxEntries
+	MaxPerKey  int // signatures remembered of one Signer; DefaultReplayMaxPerKey
+}
+
+// Signer is whom a signature's room in Replays is counted against.
+type Signer struct {
+	// Name is the signer's: a key's SecretId, or one name for all the
+	// keys of one owner when they rotate (a function's temporary
+	// credentials change every few minutes: counted per key, one
+	// function could fill Replays by itself).
+	Name string
+	// Privileged signers (the administrator) are bounded by MaxPerKey
+	// only, not by MaxEntries: no other signer can crowd them out.
+	Privileged bool
 }
 
 // Replays remembers the actions each verified signature was used for
@@ -63,15 +75,16 @@ type Replays struct {
 
 	mu      sync.Mutex
 	buckets map[int64]*replayBucket // by minute of the signatures' timestamps
-	total   int
-	perKey  map[string]int
-	ids     map[string]uint16 // interned action names, from 1
-	names   []string          // by id - 1
+	total   int                     // signatures of unprivileged signers
+	perKey  map[string]int          // by Signer.Name
+	ids     map[string]uint16       // interned action names, from 1
+	names   []string                // by id - 1
 }
 
 type replayBucket struct {
-	uses   map[[16]byte]replayUse // by the signature's first 16 bytes
-	perKey map[string]int
+	uses       map[[16]byte]replayUse // by the signature's first 16 bytes
+	perKey     map[string]int
+	privileged int // of uses, those of privileged signers
 }
 
 // replayUse is what is known of a signature's use.
@@ -92,14 +105,14 @@ func NewReplays(opts ReplayOptions) *Replays {
 	return &Replays{opts: opts, seed: maphash.MakeSeed(), buckets: map[int64]*replayBucket{}, perKey: map[string]int{}, ids: map[string]uint16{}}
 }
 
-// Use records that the verified request v, from the client address
-// client (its IP address), asks for action at now. It returns an error
+// Use records that the verified request v of signer, from the client
+// address client (its IP address), asks for action at now. It returns an error
 // matching ErrSignatureReplayed when v's signature was used for another
 // action (past ReplayGrace, or from another client), and
 // ErrTooManySignatures when it is new and there is no room for it.
 // Actions should come from a small set (the API's): each distinct name is
 // kept for good.
-func (p *Replays) Use(v Verified, action, client string, now time.Time) error {
+func (p *Replays) Use(v Verified, signer Signer, action, client string, now time.Time) error {
 	sig, err := hex.DecodeString(v.Signature)
 	if err != nil || len(sig) < 16 {
 		return failure(ErrSignatureFailure, "the signature is not hexadecimal")
@@ -132,7 +145,7 @@ func (p *Replays) Use(v Verified, action, client string, now time.Time) error {
 			return failure(ErrSignatureReplayed, "this signature was already used for %s, not %s: sign each request anew", p.names[u.actions[0]-1], action)
 		}
 	}
-	if p.total >= p.opts.MaxEntries || p.perKey[v.SecretID] >= p.opts.MaxPerKey {
+	if (!signer.Privileged && p.total >= p.opts.MaxEntries) || p.perKey[signer.Name] >= p.opts.MaxPerKey {
 		return failure(ErrTooManySignatures, "too many distinct requests within %v: retry in a minute", 2*MaxSkew)
 	}
 	if b == nil {
@@ -140,9 +153,13 @@ func (p *Replays) Use(v Verified, action, client string, now time.Time) error {
 		p.buckets[minute] = b
 	}
 	b.uses[key] = replayUse{actions: [maxActions]uint16{id}, first: now.UnixNano(), client: from}
-	b.perKey[v.SecretID]++
-	p.perKey[v.SecretID]++
-	p.total++
+	b.perKey[signer.Name]++
+	p.perKey[signer.Name]++
+	if signer.Privileged {
+		b.privileged++
+	} else {
+		p.total++
+	}
 	return nil
 }
 
@@ -162,7 +179,11 @@ func (p *Replays) intern(action string) uint16 {
 func (p *Replays) Len() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.total
+	n := 0
+	for _, b := range p.buckets {
+		n += len(b.uses)
+	}
+	return n
 }
 
 // expire drops the minutes whose signatures are all past MaxSkew at now.
@@ -176,7 +197,7 @@ func (p *Replays) expire(now time.Time) {
 				delete(p.perKey, id)
 			}
 		}
-		p.total -= len(b.uses)
+		p.total -= len(b.uses) - b.privileged
 		delete(p.buckets, minute)
 	}
 }
