@@ -30,7 +30,7 @@ const RegistryBinary = "/usr/bin/docker-registry"
 // Registry is a running docker-registry on loopback that demands basic
 // authentication. It stops when the test ends.
 type Registry struct {
-	Addr            string // "127.0.0.1:PORT"
+	Addr            string // "127.0.0.1:PORT", or the host given to StartRegistryOn
 	User            string
 	Password        string
 	DockerConfigDir string // holds config.json with User and Password for Addr; point DOCKER_CONFIG here
@@ -40,6 +40,13 @@ type Registry struct {
 // temporary directory and an htpasswd (bcrypt) user, and waits until
 // GET /v2/ answers 401. It skips the test when the binary is missing.
 func StartRegistry(t testing.TB) *Registry {
+	t.Helper()
+	return StartRegistryOn(t, "127.0.0.1")
+}
+
+// StartRegistryOn is StartRegistry listening on an address of host, an
+// IP address of this machine (one a test cluster's Pods reach, say).
+func StartRegistryOn(t testing.TB, host string) *Registry {
 	t.Helper()
 	if _, err := os.Stat(RegistryBinary); err != nil {
 		t.Skipf("%s is missing (apt-get install docker-registry): %v", RegistryBinary, err)
@@ -58,7 +65,7 @@ func StartRegistry(t testing.TB) *Registry {
 
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		addr := freeAddr(t)
+		addr := freeAddr(t, host)
 		cfg := filepath.Join(dir, "config.yml")
 		writeFile(t, cfg, fmt.Sprintf(`version: 0.1
 log:
@@ -183,9 +190,9 @@ func (r *Registry) PushIndex(t testing.TB, repoTag string, idx v1.ImageIndex) st
 	return ref.Context().Digest(d.String()).String()
 }
 
-func freeAddr(t testing.TB) string {
+func freeAddr(t testing.TB, host string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}

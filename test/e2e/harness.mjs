@@ -1,6 +1,8 @@
 // Test harness: runs a real `scfd serve` (the binary named by SCFD_BIN) on
 // free loopback ports with its own data directory, and hands out clients of
-// the official SCF SDK pointed at it.
+// the official SCF SDK pointed at it. With SCFD_E2E_ENDPOINT (host:port of
+// an API) it starts nothing and points the clients at that server instead:
+// scfd running elsewhere, say replicas behind a Kubernetes Service.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import https from "node:https";
@@ -32,9 +34,15 @@ export class Server {
     this.dataDir = opts.dataDir || fs.mkdtempSync(path.join(os.tmpdir(), "scfd-e2e-"));
     this.extraEnv = opts.env || {};
     this.output = "";
+    this.remote = process.env.SCFD_E2E_ENDPOINT;
   }
 
   async start() {
+    if (this.remote) {
+      const [host, port] = this.remote.split(/:(?=\d+$)/);
+      await waitFor(() => canConnect(Number(port), host), { timeout: 60000, what: `scfd at ${this.remote}` });
+      return this;
+    }
     if (!this.apiPort) {
       this.apiPort = await freePort();
       this.gatewayPort = await freePort();
@@ -67,12 +75,14 @@ export class Server {
 
   // stop sends SIGTERM (or the given signal) and waits for the exit.
   async stop(signal = "SIGTERM") {
+    if (this.remote) return;
     if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
     this.proc.kill(signal);
     return this.exited;
   }
 
   endpoint() {
+    if (this.remote) return this.remote;
     return `127.0.0.1:${this.apiPort}`;
   }
 
@@ -104,9 +114,9 @@ export class Server {
   }
 }
 
-function canConnect(port) {
+function canConnect(port, host = "127.0.0.1") {
   return new Promise((resolve) => {
-    const s = net.connect(port, "127.0.0.1");
+    const s = net.connect(port, host);
     s.on("connect", () => {
       s.destroy();
       resolve(true);

@@ -30,6 +30,7 @@ if [ -n "$(pid_of kubelet)" ] && timeout 5 "$K" get --raw /readyz >/dev/null 2>&
 	timeout 60 "$K" delete pods --all --all-namespaces --grace-period=1 --wait=true >/dev/null 2>&1
 fi
 stop kube-scheduler
+stop kube-proxy
 stop kubelet
 stop kube-apiserver
 stop etcd

@@ -5,7 +5,8 @@
 # cold build takes about 12 min on 2 cores, later runs seconds), brings the
 # cluster up (up.sh), runs the k8s-tagged tests (the sandbox conformance
 # suite on k8srt, the SDK end-to-end tests of `scfd serve --backend
-# kubernetes`) and the cold-start benchmark, and tears everything down in a
+# kubernetes` on this machine, and the same SDK tests against scfd deployed
+# inside the cluster from deploy/kubernetes) and the cold-start benchmark, and tears everything down in a
 # trap (down.sh), then checks that the host is as before.
 #
 # Environment: SCFD_K8S_CACHE (default /var/cache/scfd-k8s), SCFD_K8S_STATE

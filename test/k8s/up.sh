@@ -6,13 +6,19 @@
 # /run/scfd-k8s); down.sh removes it and what the cluster left on the host.
 #
 # The node has its own address on the loopback interface (10.99.255.1/32)
-# and pods get 10.244.0.0/24 on the bridge scfdk8s0, with a
-# route to the service range only: nothing they send can leave the machine.
+# and pods get 10.244.0.0/24 on the bridge scfdk8s0, with routes to the
+# service range and the node's address only (scfd in a Pod reaches the
+# test's registry and database there): nothing they send can leave the
+# machine.
 # containerd reads registry hosts from $STATE/certs.d, where a test writes
 # <host:port>/hosts.toml for its own registry (plain HTTP).
 #
+# The API server listens on the node's address, and kube-proxy makes
+# Services work for Pods and for this machine.
+#
 # Prints the environment to use (also in $STATE/env): KUBECONFIG,
-# SCFD_K8S_REGISTRY_HOSTS.
+# SCFD_K8S_REGISTRY_HOSTS, SCFD_K8S_BIN, SCFD_K8S_CONTAINERD (containerd's
+# socket, to import images), SCFD_K8S_NODE_IP.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -100,7 +106,7 @@ kind: Config
 clusters:
 - name: scfd-k8s
   cluster:
-    server: https://127.0.0.1:$API_PORT
+    server: https://$NODE_IP:$API_PORT
     certificate-authority: $P/ca.crt
 users:
 - name: $2
@@ -129,7 +135,7 @@ cat > "$STATE/cni/net.d/10-scfd-k8s.conflist" <<EOF
   "name": "scfd-k8s",
   "plugins": [{
     "type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-    "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_CIDR"}]], "routes": [{"dst": "$SVC_CIDR"}],
+    "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_CIDR"}]], "routes": [{"dst": "$SVC_CIDR"}, {"dst": "$NODE_IP/32"}],
              "dataDir": "$STATE/cni/ipam"}
   }, {"type": "portmap", "capabilities": {"portMappings": true}}]
 }
@@ -167,7 +173,7 @@ ctr -a "$STATE/containerd.sock" -n k8s.io images import "$STATE/pause.tar" >/dev
 wait_for etcd 20 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
 run kube-apiserver "$BIN/kube-apiserver" \
 	--etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-	--bind-address 127.0.0.1 --secure-port "$API_PORT" --advertise-address "$NODE_IP" \
+	--bind-address "$NODE_IP" --secure-port "$API_PORT" --advertise-address "$NODE_IP" \
 	--service-cluster-ip-range "$SVC_CIDR" \
 	--client-ca-file "$P/ca.crt" --tls-cert-file "$P/apiserver.crt" --tls-private-key-file "$P/apiserver.key" \
 	--kubelet-client-certificate "$P/kubelet-client.crt" --kubelet-client-key "$P/kubelet-client.key" \
@@ -217,6 +223,16 @@ run kubelet "$BIN/kubelet" --config "$STATE/kubelet.yaml" --kubeconfig "$STATE/k
 	--root-dir "$STATE/kubelet" --hostname-override "$NODE" --node-ip "$NODE_IP" --v 1
 wait_for "node $NODE" 60 "$K" wait --for=condition=Ready "node/$NODE" --timeout=1s
 
+# kube-proxy, so that Pods reach Services (scfd inside the cluster reaches
+# the API server at its Service address) and this machine reaches them too.
+# It changes no sysctl (conntrack settings left as they are) and accepts
+# NodePorts on the node's address only.
+run kube-proxy "$BIN/kube-proxy" --kubeconfig "$KUBECONFIG" --hostname-override "$NODE" \
+	--cluster-cidr "$POD_CIDR" --proxy-mode iptables --bind-address "$NODE_IP" --nodeport-addresses "$NODE_IP/32" \
+	--conntrack-max-per-core 0 --conntrack-tcp-timeout-established 0 --conntrack-tcp-timeout-close-wait 0 \
+	--healthz-bind-address 127.0.0.1:10256 --metrics-bind-address 127.0.0.1:10249 --v 1
+wait_for kube-proxy 30 curl -sf http://127.0.0.1:10256/healthz
+
 # The default service account, which the admission of every Pod needs.
 wait_for "default service account" 30 "$K" get serviceaccount default
 
@@ -224,6 +240,8 @@ cat > "$STATE/env" <<EOF
 export KUBECONFIG=$STATE/admin.kubeconfig
 export SCFD_K8S_REGISTRY_HOSTS=$STATE/certs.d
 export SCFD_K8S_BIN=$BIN
+export SCFD_K8S_CONTAINERD=$STATE/containerd.sock
+export SCFD_K8S_NODE_IP=$NODE_IP
 EOF
 echo "up.sh: cluster up in $(( $(date +%s) - start )) s; environment:" >&2
 cat "$STATE/env"

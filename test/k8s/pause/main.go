@@ -12,11 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/scfd/scfd/test/k8s/imagetar"
 )
 
 func main() {
@@ -53,27 +49,5 @@ func writeImage(path, tag string) error {
 	if err != nil {
 		return err
 	}
-	layer, err := tarLayer("pause", bin)
-	if err != nil {
-		return err
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		return err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return err
-	}
-	cf = cf.DeepCopy()
-	cf.Architecture, cf.OS = "amd64", "linux"
-	cf.Config = v1.Config{Entrypoint: []string{"/pause"}}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		return err
-	}
-	ref, err := name.NewTag(tag)
-	if err != nil {
-		return err
-	}
-	return tarball.WriteToFile(path, ref, img)
+	return imagetar.Write(path, tag, "pause", bin)
 }

@@ -1,0 +1,323 @@
+//go:build k8s
+
+// Package replicas runs scfd inside the test cluster of test/k8s/up.sh as
+// deploy/kubernetes describes it: the manifests applied as a user would,
+// an image of scfd built from this tree and imported into the node's
+// containerd, and the official Node.js SDK tests of the Kubernetes backend
+// (test/k8s/e2e/k8s.test.mjs) run against the scfd Service from this
+// machine.
+package replicas
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/scfd/scfd/internal/testenv"
+	"github.com/scfd/scfd/test/k8s/imagetar"
+)
+
+// image is the tag of the scfd image the test imports.
+const image = "scfd-k8s.local/scfd:test"
+
+// The test's admin key, as the SDK harness (test/e2e/harness.mjs) has it.
+const (
+	secretID  = "AKIDscfde2etestkey000000000000000"
+	secretKey = "scfde2esecretkey0000000000000000"
+)
+
+type cluster struct {
+	client     *kubernetes.Clientset
+	bin        string // the Kubernetes binaries
+	nodeIP     string
+	containerd string
+	hosts      string // containerd's registry hosts directory
+}
+
+func clusterOf(t *testing.T) *cluster {
+	c := &cluster{bin: os.Getenv("SCFD_K8S_BIN"), nodeIP: os.Getenv("SCFD_K8S_NODE_IP"),
+		containerd: os.Getenv("SCFD_K8S_CONTAINERD"), hosts: os.Getenv("SCFD_K8S_REGISTRY_HOSTS")}
+	kubeconfig := os.Getenv("KUBECONFIG")
+	if kubeconfig == "" || c.bin == "" || c.nodeIP == "" || c.containerd == "" || c.hosts == "" {
+		t.Skip("no cluster: run test/k8s/up.sh (make test-k8s) and source its environment")
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.client, err = kubernetes.NewForConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// importImage builds scfd statically and imports it into the node's
+// containerd as image.
+func (c *cluster) importImage(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "scfd")
+	build := exec.Command("go", "build", "-o", bin, "../../../cmd/scfd")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(dir, "scfd.tar")
+	if err := imagetar.Write(archive, image, "scfd", b); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("ctr", "-a", c.containerd, "-n", "k8s.io", "images", "import", archive).CombinedOutput(); err != nil {
+		t.Fatalf("ctr images import: %v\n%s", err, out)
+	}
+}
+
+// registry starts a registry the node's containerd and the Pods reach, on
+// the node's address, with the SDK tests' function image.
+func (c *cluster) registry(t *testing.T) *testenv.Registry {
+	reg := testenv.StartRegistryOn(t, c.nodeIP)
+	dir := filepath.Join(c.hosts, reg.Addr)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	hosts := fmt.Sprintf("server = \"http://%s\"\n\n[host.\"http://%s\"]\n  capabilities = [\"pull\", \"resolve\"]\n", reg.Addr, reg.Addr)
+	if err := os.WriteFile(filepath.Join(dir, "hosts.toml"), []byte(hosts), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg.Push(t, "e2e/testfunc:v1", testenv.BinaryImage(t, "../../e2e/testfunc"))
+	return reg
+}
+
+// manifests decodes the YAML documents of deploy/kubernetes/name.
+func manifests(t *testing.T, name string) []runtime.Object {
+	f, err := os.Open(filepath.Join("../../../deploy/kubernetes", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var objs []runtime.Object
+	dec := utilyaml.NewYAMLReader(bufio.NewReader(f))
+	for {
+		doc, err := dec.Read()
+		if errors.Is(err, io.EOF) {
+			return objs
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(bytes.TrimSpace(doc)) == 0 {
+			continue
+		}
+		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(doc, nil, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		objs = append(objs, obj)
+	}
+}
+
+// create creates obj, as `kubectl create` would.
+func (c *cluster) create(ctx context.Context, t *testing.T, obj runtime.Object) {
+	var err error
+	switch o := obj.(type) {
+	case *corev1.Namespace:
+		_, err = c.client.CoreV1().Namespaces().Create(ctx, o, metav1.CreateOptions{})
+	case *corev1.ServiceAccount:
+		_, err = c.client.CoreV1().ServiceAccounts(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+	case *corev1.Secret:
+		_, err = c.client.CoreV1().Secrets(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+	case *corev1.Service:
+		_, err = c.client.CoreV1().Services(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+	case *corev1.PersistentVolumeClaim:
+		_, err = c.client.CoreV1().PersistentVolumeClaims(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+	case *rbacv1.Role:
+		_, err = c.client.RbacV1().Roles(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+	case *rbacv1.RoleBinding:
+		_, err = c.client.RbacV1().RoleBindings(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+	case *rbacv1.ClusterRole:
+		_, err = c.client.RbacV1().ClusterRoles().Create(ctx, o, metav1.CreateOptions{})
+		t.Cleanup(func() { c.client.RbacV1().ClusterRoles().Delete(context.Background(), o.Name, metav1.DeleteOptions{}) })
+	case *rbacv1.ClusterRoleBinding:
+		_, err = c.client.RbacV1().ClusterRoleBindings().Create(ctx, o, metav1.CreateOptions{})
+		t.Cleanup(func() {
+			c.client.RbacV1().ClusterRoleBindings().Delete(context.Background(), o.Name, metav1.DeleteOptions{})
+		})
+	case *appsv1.Deployment:
+		_, err = c.client.AppsV1().Deployments(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+	case *networkingv1.NetworkPolicy:
+		_, err = c.client.NetworkingV1().NetworkPolicies(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+	default:
+		t.Fatalf("the test does not know how to create a %T", obj)
+	}
+	if err != nil {
+		t.Fatalf("creating %T: %v", obj, err)
+	}
+}
+
+// setEnv sets name=value in the container's environment.
+func setEnv(c *corev1.Container, name, value string) {
+	for i := range c.Env {
+		if c.Env[i].Name == name {
+			c.Env[i].Value = value
+			return
+		}
+	}
+	c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: value})
+}
+
+// TestInCluster deploys deploy/kubernetes with this tree's scfd and runs
+// the SDK tests of the Kubernetes backend against its Service.
+func TestInCluster(t *testing.T) {
+	c := clusterOf(t)
+	ctx := context.Background()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node is needed for the SDK tests (make deps-test installs it): %v", err)
+	}
+	if _, err := os.Stat("../../e2e/node_modules/tencentcloud-sdk-nodejs-scf"); err != nil {
+		npm := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+		npm.Dir = "../../e2e"
+		if out, err := npm.CombinedOutput(); err != nil {
+			t.Fatalf("npm ci: %v\n%s", err, out)
+		}
+	}
+	c.importImage(t)
+	reg := c.registry(t)
+	dockerConfig, err := os.ReadFile(filepath.Join(reg.DockerConfigDir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var objs []runtime.Object
+	for _, name := range []string{"namespaces.yaml", "rbac.yaml", "scfd.yaml"} {
+		objs = append(objs, manifests(t, name)...)
+	}
+	t.Cleanup(func() {
+		// The instance namespace first, while scfd still runs to see it go.
+		for _, ns := range []string{"scfd", "scfd-system"} {
+			c.client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for _, ns := range []string{"scfd", "scfd-system"} {
+			for time.Now().Before(deadline) {
+				if _, err := c.client.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+					break
+				}
+				time.Sleep(250 * time.Millisecond) // polling the namespace's deletion
+			}
+		}
+	})
+	var svc *corev1.Service
+	for _, obj := range objs {
+		switch o := obj.(type) {
+		case *corev1.PersistentVolumeClaim:
+			continue // the test cluster has no storage provisioner: an emptyDir below
+		case *appsv1.Deployment:
+			spec := &o.Spec.Template.Spec
+			for i := range spec.Volumes {
+				if spec.Volumes[i].PersistentVolumeClaim != nil {
+					spec.Volumes[i].VolumeSource = corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}
+				}
+			}
+			ct := &spec.Containers[0]
+			ct.Image, ct.ImagePullPolicy = image, corev1.PullNever
+			for k, v := range map[string]string{
+				"SCFD_SECRET_ID":             secretID,
+				"SCFD_SECRET_KEY":            secretKey,
+				"SCFD_INSECURE_REGISTRIES":   reg.Addr,
+				"SCFD_ALLOWED_REGISTRIES":    reg.Addr,
+				"SCFD_INSTANCE_IDLE_TIMEOUT": "4s",
+			} {
+				setEnv(ct, k, v)
+			}
+		case *corev1.Service:
+			svc = o
+		}
+		c.create(ctx, t, obj)
+		if ns, ok := obj.(*corev1.Namespace); ok && ns.Name == "scfd-system" {
+			c.create(ctx, t, &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Name: "scfd-docker-config", Namespace: "scfd-system"},
+				Data:       map[string][]byte{"config.json": dockerConfig},
+			})
+		}
+	}
+	if svc == nil {
+		t.Fatal("deploy/kubernetes/scfd.yaml has no Service")
+	}
+	ip := c.waitReady(ctx, t, svc)
+
+	cmd := exec.Command(node, "--test", "--test-reporter=spec", "--test-concurrency=1", "../e2e/k8s.test.mjs")
+	cmd.Dir = "."
+	cmd.Env = append(os.Environ(),
+		"SCFD_E2E_ENDPOINT="+net.JoinHostPort(ip, "9100"),
+		"SCFD_E2E_IMAGE_TESTFUNC="+reg.Ref("e2e/testfunc:v1"),
+		"SCFD_K8S_NAMESPACE=scfd",
+		"KUBECTL="+filepath.Join(c.bin, "kubectl"),
+	)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		c.dumpLogs(ctx, t)
+		t.Fatalf("Node.js SDK tests against the scfd Service failed: %v", err)
+	}
+}
+
+// waitReady waits for the scfd Deployment's Pods to be ready and returns
+// the Service's cluster address.
+func (c *cluster) waitReady(ctx context.Context, t *testing.T, svc *corev1.Service) string {
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		d, err := c.client.AppsV1().Deployments("scfd-system").Get(ctx, "scfd", metav1.GetOptions{})
+		if err == nil && d.Status.ReadyReplicas == *d.Spec.Replicas && d.Status.UpdatedReplicas == *d.Spec.Replicas {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.dumpLogs(ctx, t)
+			t.Fatalf("the scfd Deployment is not ready after 3 minutes: %+v %v", d.Status, err)
+		}
+		time.Sleep(500 * time.Millisecond) // polling the Deployment's status
+	}
+	s, err := c.client.CoreV1().Services(svc.Namespace).Get(ctx, svc.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Spec.ClusterIP
+}
+
+// dumpLogs prints the scfd Pods' states and logs.
+func (c *cluster) dumpLogs(ctx context.Context, t *testing.T) {
+	pods, err := c.client.CoreV1().Pods("scfd-system").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=scfd"})
+	if err != nil {
+		t.Logf("listing scfd pods: %v", err)
+		return
+	}
+	for _, p := range pods.Items {
+		t.Logf("pod %s: %s %+v", p.Name, p.Status.Phase, p.Status.ContainerStatuses)
+		tail := int64(60)
+		b, err := c.client.CoreV1().Pods("scfd-system").GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &tail}).DoRaw(ctx)
+		t.Logf("logs of %s (%v):\n%s", p.Name, err, b)
+	}
+}
