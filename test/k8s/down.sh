@@ -34,6 +34,10 @@ stop kube-proxy
 stop kubelet
 stop kube-apiserver
 stop etcd
+# PostgreSQL's fast shutdown (SIGINT): SIGTERM would wait for its clients.
+pg=$(pid_of postgres)
+[ -n "$pg" ] && kill -INT "$pg" 2>/dev/null
+stop postgres
 
 # Containers the kubelet did not remove, then containerd and its shims.
 SOCK="$STATE/containerd.sock"

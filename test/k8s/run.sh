@@ -21,7 +21,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 missing=()
-for p in containerd etcd-server conntrack openssl curl; do
+for p in containerd etcd-server conntrack openssl curl postgresql; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -42,7 +42,8 @@ snapshot() { # what the host has that a cluster could leave behind
 		ip netns list | grep -E '^cni-' || true
 		iptables-save | grep -E '^:KUBE-|-j KUBE-' || true
 		ls -d /sys/fs/cgroup/*/kubepods 2>/dev/null || true
-		for p in containerd kubelet etcd kube-apiserver; do pgrep -a -x "$p" || true; done
+		for p in containerd kubelet etcd kube-apiserver kube-proxy; do pgrep -a -x "$p" || true; done
+		pgrep -a -f "postgres -D ${SCFD_K8S_STATE:-/run/scfd-k8s}" || true
 	} | sort
 }
 # A previous run that was killed may have left its cluster.

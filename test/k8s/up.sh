@@ -16,9 +16,13 @@
 # The API server listens on the node's address, and kube-proxy makes
 # Services work for Pods and for this machine.
 #
+# A PostgreSQL cluster of its own (Debian's binaries, as the postgres user)
+# listens on the node's address for scfd's replicas.
+#
 # Prints the environment to use (also in $STATE/env): KUBECONFIG,
 # SCFD_K8S_REGISTRY_HOSTS, SCFD_K8S_BIN, SCFD_K8S_CONTAINERD (containerd's
-# socket, to import images), SCFD_K8S_NODE_IP.
+# socket, to import images), SCFD_K8S_NODE_IP, SCFD_K8S_DATABASE_URL (a
+# role that may create databases).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -35,8 +39,12 @@ API_PORT=6443
 PAUSE=scfd-k8s.local/pause:1
 GATES="PodLogsQuerySplitStreams=true"
 
-for c in etcd containerd ctr openssl runc; do
-	command -v "$c" >/dev/null || { echo "up.sh: $c is missing (apt-get install -y containerd etcd-server conntrack)" >&2; exit 1; }
+PG_PORT=54329
+PG_PASSWORD=scfd-k8s-test
+PG_BIN="/usr/lib/postgresql/$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)/bin"
+
+for c in etcd containerd ctr openssl runc "$PG_BIN/postgres"; do
+	command -v "$c" >/dev/null || { echo "up.sh: $c is missing (apt-get install -y containerd etcd-server conntrack postgresql)" >&2; exit 1; }
 done
 [ -x "$BIN/kube-apiserver" ] || { echo "up.sh: no binaries in $BIN; run test/k8s/build.sh" >&2; exit 1; }
 if [ -e "$STATE/pids" ]; then
@@ -233,6 +241,26 @@ run kube-proxy "$BIN/kube-proxy" --kubeconfig "$KUBECONFIG" --hostname-override 
 	--healthz-bind-address 127.0.0.1:10256 --metrics-bind-address 127.0.0.1:10249 --v 1
 wait_for kube-proxy 30 curl -sf http://127.0.0.1:10256/healthz
 
+# --- PostgreSQL ------------------------------------------------------------------
+# The database of scfd's replicas running in the cluster: its own cluster in
+# $STATE, as the postgres user, on the node's address (Pods reach it there).
+mkdir -p "$STATE/postgres"
+chown postgres: "$STATE/postgres"
+chmod 0700 "$STATE/postgres"
+as_postgres() { setpriv --reuid postgres --regid postgres --init-groups "$@"; }
+echo "$PG_PASSWORD" > "$STATE/pg.pw"
+chown postgres: "$STATE/pg.pw"
+as_postgres "$PG_BIN/initdb" -D "$STATE/postgres/data" -U scfd --pwfile "$STATE/pg.pw" \
+	--auth-local peer --auth-host scram-sha-256 > "$STATE/log/initdb.log" 2>&1
+rm "$STATE/pg.pw"
+{
+	echo "host all all $POD_CIDR scram-sha-256"
+	echo "host all all $NODE_IP/32 scram-sha-256"
+} >> "$STATE/postgres/data/pg_hba.conf"
+run postgres setpriv --reuid postgres --regid postgres --init-groups "$PG_BIN/postgres" -D "$STATE/postgres/data" \
+	-c listen_addresses="$NODE_IP" -p "$PG_PORT" -c unix_socket_directories="$STATE/postgres" -c max_connections=200
+wait_for postgres 30 "$PG_BIN/pg_isready" -q -h "$NODE_IP" -p "$PG_PORT"
+
 # The default service account, which the admission of every Pod needs.
 wait_for "default service account" 30 "$K" get serviceaccount default
 
@@ -242,6 +270,7 @@ export SCFD_K8S_REGISTRY_HOSTS=$STATE/certs.d
 export SCFD_K8S_BIN=$BIN
 export SCFD_K8S_CONTAINERD=$STATE/containerd.sock
 export SCFD_K8S_NODE_IP=$NODE_IP
+export SCFD_K8S_DATABASE_URL=postgres://scfd:$PG_PASSWORD@$NODE_IP:$PG_PORT/postgres?sslmode=disable
 EOF
 echo "up.sh: cluster up in $(( $(date +%s) - start )) s; environment:" >&2
 cat "$STATE/env"
