@@ -37,7 +37,7 @@ const notifyChannel = "scfd_store"
 // listening for the commits of other processes sharing the database. Many
 // processes may open one database at once: each migration is applied
 // once.
-func OpenPostgres(ctx context.Context, url string) (*Store, error) {
+func OpenPostgres(ctx context.Context, url string, opts PostgresOptions) (*Store, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("store: parsing the database URL: %w", err)
@@ -59,8 +59,22 @@ func OpenPostgres(ctx context.Context, url string) (*Store, error) {
 	s.relaxed.SetMaxIdleConns(2)
 	s.relaxed.SetConnMaxIdleTime(0)
 	s.writer = newWriter(s.relaxed, WriterOptions{}, postgres.lockWriter)
-	s.watchFunctions(cfg)
+	if opts.NoListen {
+		s.watched = true // and never listening: nothing is cached
+	} else {
+		s.watchFunctions(cfg)
+	}
 	return s, nil
+}
+
+// PostgresOptions configure OpenPostgres. The zero value takes every
+// default.
+type PostgresOptions struct {
+	// NoListen holds no LISTEN connection, and so caches no function:
+	// every GetFunction reads the database. It is for processes that
+	// cannot keep a connection waiting, such as tests whose clock is a
+	// synctest bubble's. False listens.
+	NoListen bool
 }
 
 // watchFunctions keeps the function cache (see GetFunction) correct when

@@ -50,7 +50,7 @@ func TestPostgresReplicasMigrateOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range replicas {
 		wg.Go(func() {
-			stores[i], errs[i] = OpenPostgres(ctx, url)
+			stores[i], errs[i] = OpenPostgres(ctx, url, PostgresOptions{})
 			if errs[i] == nil {
 				errs[i] = stores[i].Migrate(ctx, "counted", []string{
 					`CREATE TABLE applied (n INTEGER NOT NULL)`,
@@ -81,12 +81,12 @@ func TestPostgresReplicasMigrateOnce(t *testing.T) {
 func TestPostgresCacheFollowsOtherReplicas(t *testing.T) {
 	url := testenv.NewDatabase(t)
 	ctx := context.Background()
-	a, err := OpenPostgres(ctx, url)
+	a, err := OpenPostgres(ctx, url, PostgresOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b, err := OpenPostgres(ctx, url)
+	b, err := OpenPostgres(ctx, url, PostgresOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestPostgresReplicasUpdatesLoseNothing(t *testing.T) {
 	ctx := context.Background()
 	var stores [2]*Store
 	for i := range stores {
-		s, err := OpenPostgres(ctx, url)
+		s, err := OpenPostgres(ctx, url, PostgresOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

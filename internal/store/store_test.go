@@ -34,7 +34,7 @@ func (c *clock) now() time.Time {
 func openAt(t *testing.T, dir string) (*Store, error) {
 	t.Helper()
 	if u := testenv.DatabaseURL(t, dir); u != "" {
-		return OpenPostgres(context.Background(), u)
+		return OpenPostgres(context.Background(), u, PostgresOptions{})
 	}
 	return Open(context.Background(), dir)
 }

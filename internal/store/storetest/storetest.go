@@ -20,18 +20,14 @@ func Main(m *testing.M) int { return testenv.StoreMain(m) }
 
 // Open opens the store standing for dir on the database of the current
 // run: SQLite in dir, or a PostgreSQL database made for dir (the same one
-// each time dir is opened again within its test). The caller closes it.
-func Open(t testing.TB, dir string) *store.Store {
+// each time dir is opened again within its test), like store.Open. The
+// caller closes it. On PostgreSQL the store holds no LISTEN connection
+// (store.PostgresOptions.NoListen), so that it works in a synctest
+// bubble; it caches no function then.
+func Open(t testing.TB, dir string) (*store.Store, error) {
 	t.Helper()
-	var s *store.Store
-	var err error
 	if u := testenv.DatabaseURL(t, dir); u != "" {
-		s, err = store.OpenPostgres(context.Background(), u)
-	} else {
-		s, err = store.Open(context.Background(), dir)
+		return store.OpenPostgres(context.Background(), u, store.PostgresOptions{NoListen: true})
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return store.Open(context.Background(), dir)
 }
