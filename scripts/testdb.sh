@@ -28,7 +28,7 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 password=scfd_test
-runuser -u postgres -- psql -q -p "$port" -v ON_ERROR_STOP=1 >/dev/null <<SQL
+PGOPTIONS="-c client_min_messages=warning" runuser -u postgres -- psql -q -p "$port" -v ON_ERROR_STOP=1 >/dev/null <<SQL
 DO \$\$ BEGIN CREATE ROLE scfd_test; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$;
 ALTER ROLE scfd_test LOGIN CREATEDB PASSWORD '$password';
 GRANT pg_signal_backend TO scfd_test;
