@@ -181,9 +181,10 @@ func dsn(dir, synchronous string) string {
 // Writer is the store's batching writer, for records written at the rate
 // of invocations (logs, usage, the monitor's minutes): see Writer. It
 // commits through a second handle on the same database whose commits do
-// not wait for the disk (synchronous=NORMAL in WAL mode): what it commits
-// survives the death of the process (kill -9) but may be lost to a power
-// failure or a crash of the machine.
+// not wait for the disk (synchronous=NORMAL in WAL mode on SQLite,
+// synchronous_commit=off on PostgreSQL): what it commits survives the
+// death of the process (kill -9) but may be lost to a power failure or a
+// crash of the machine (of the database server, for PostgreSQL).
 func (s *Store) Writer() *Writer { return s.writer }
 
 func (s *Store) init(ctx context.Context) error {
