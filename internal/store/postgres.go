@@ -27,6 +27,9 @@ const (
 	lockWriter = 0x5cfd0002
 )
 
+// maxConns bounds the connections of one store's main handle.
+const maxConns = 32
+
 // notifyChannel is where every committed store transaction is announced
 // (NOTIFY), so that other processes drop their cached functions.
 const notifyChannel = "scfd_store"
@@ -43,6 +46,10 @@ func OpenPostgres(ctx context.Context, url string, opts PostgresOptions) (*Store
 		return nil, fmt.Errorf("store: parsing the database URL: %w", err)
 	}
 	db := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg)})
+	// Servers share the database's connections (max_connections, 100 by
+	// default): each holds at most maxConns, plus the Writer's two and
+	// the listener.
+	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(8)
 	s := newStore(db, postgres)
 	if err := s.init(ctx); err != nil {

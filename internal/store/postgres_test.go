@@ -183,3 +183,22 @@ func TestPostgresReplicasUpdatesLoseNothing(t *testing.T) {
 		t.Errorf("CodeRevision = %d, want %d", fn.CodeRevision, want)
 	}
 }
+
+// GetFunction of a warm function reads memory on both databases: the
+// invocation path pays no query (compare the two runs' ns/op).
+func BenchmarkGetFunctionWarm(b *testing.B) {
+	ctx := context.Background()
+	s := openTest(b, b.TempDir())
+	if err := s.CreateFunction(ctx, newFunction("default", "warm")); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.GetFunction(ctx, "default", "warm", ""); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := s.GetFunction(ctx, "default", "warm", ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

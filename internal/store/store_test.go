@@ -31,7 +31,7 @@ func (c *clock) now() time.Time {
 
 // openAt opens the store standing for dir on the database of this run
 // (see TestMain): SQLite in dir, or a PostgreSQL database made for dir.
-func openAt(t *testing.T, dir string) (*Store, error) {
+func openAt(t testing.TB, dir string) (*Store, error) {
 	t.Helper()
 	if u := testenv.DatabaseURL(t, dir); u != "" {
 		return OpenPostgres(context.Background(), u, PostgresOptions{})
@@ -39,7 +39,7 @@ func openAt(t *testing.T, dir string) (*Store, error) {
 	return Open(context.Background(), dir)
 }
 
-func openTest(t *testing.T, dir string) *Store {
+func openTest(t testing.TB, dir string) *Store {
 	t.Helper()
 	s, err := openAt(t, dir)
 	if err != nil {
