@@ -28,8 +28,11 @@ demo: build
 vet:
 	$(GO) vet ./...
 
+# The store's tests (and those of the packages keeping tables in it) run
+# on SQLite and again on PostgreSQL: scripts/testdb.sh starts Debian's
+# cluster and prints the URL they read.
 test: deps-test vet
-	$(GO) test -count=1 -timeout 15m ./...
+	url="$$(./scripts/testdb.sh)" && SCFD_TEST_DATABASE_URL="$$url" $(GO) test -count=1 -timeout 15m ./...
 
 # test-k8s runs the Kubernetes backend against a real single-node cluster
 # on this machine (root; see test/k8s/run.sh). The first run builds the

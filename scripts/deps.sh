@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(runc containernetworking-plugins iptables iproute2 e2fsprogs util-linux buildah)
 if [ "${1:-}" = "--test" ]; then
-	packages+=(docker-registry apache2-utils skopeo umoci wrk nodejs npm chromium nginx-light)
+	packages+=(docker-registry apache2-utils skopeo umoci wrk nodejs npm chromium nginx-light postgresql)
 fi
 missing=()
 for p in "${packages[@]}"; do

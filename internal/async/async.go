@@ -1,6 +1,6 @@
 // Package async is scfd's durable queue of asynchronous invocations
 // (Invoke with InvocationType Event, timer triggers). Enqueue stores the
-// event in SQLite (the store runs with synchronous=FULL) before it returns
+// event in the store's database (durably on commit) before it returns
 // the request id, so an accepted event survives a crash of scfd: Open puts
 // back every event that was claimed but not finished, and they run again.
 //

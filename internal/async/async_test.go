@@ -12,6 +12,7 @@ import (
 	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/store"
+	"github.com/scfd/scfd/internal/store/storetest"
 	"github.com/scfd/scfd/internal/testenv"
 )
 
@@ -31,7 +32,7 @@ func newEnv(t *testing.T, reply func(context.Context, invocation.Request) (*invo
 
 func newEnvWorkers(t *testing.T, workers int, reply func(context.Context, invocation.Request) (*invocation.Result, error)) *env {
 	t.Helper()
-	st, err := store.Open(context.Background(), t.TempDir())
+	st, err := storetest.Open(t, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,8 +454,11 @@ func TestForgetResetsThePolicy(t *testing.T) {
 // With the data directory full, Enqueue answers a class and a message
 // naming the cause.
 func TestEnqueueOnAFullDataDirectoryNamesTheCause(t *testing.T) {
+	if testenv.OnPostgres() {
+		t.Skip("SQLite only: on PostgreSQL the data directory holds no table")
+	}
 	dir := testenv.SmallDisk(t, 4<<20)
-	st, err := store.Open(context.Background(), dir)
+	st, err := storetest.Open(t, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

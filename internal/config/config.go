@@ -28,6 +28,7 @@ type Config struct {
 	GatewayAddr        string        // SCFD_GATEWAY_ADDR: the web-function gateway listener
 	RegistryAddr       string        // SCFD_REGISTRY_ADDR: the embedded image registry; empty = off
 	DataDir            string        // SCFD_DATA_DIR: all state
+	DatabaseURL        string        // SCFD_DATABASE_URL: postgres://... keeps the tables in PostgreSQL; empty = SQLite in DataDir
 	SecretID           string        // SCFD_SECRET_ID: administrator key id; empty = stored or generated
 	SecretKey          string        // SCFD_SECRET_KEY
 	Region             string        // SCFD_REGION
@@ -127,6 +128,7 @@ var settings = []setting{
 	{"gateway-addr", "SCFD_GATEWAY_ADDR", DefaultGatewayAddr, "listen address of the HTTP gateway for web functions"},
 	{"registry-addr", "SCFD_REGISTRY_ADDR", DefaultRegistryAddr, "listen address of the embedded image registry (off or empty: no registry)"},
 	{"data-dir", "SCFD_DATA_DIR", "", "all state: database, image cache, instances (default /var/lib/scfd as root, else ./scfd-data)"},
+	{"database-url", "SCFD_DATABASE_URL", "", "postgres://user:password@host:port/database keeps every table in that PostgreSQL database, which several scfd may share (default: SQLite in the data dir)"},
 	{"secret-id", "SCFD_SECRET_ID", "", "the administrator's SecretId (default: generated on first start and kept in the data dir)"},
 	{"secret-key", "SCFD_SECRET_KEY", "", "the administrator's SecretKey"},
 	{"region", "SCFD_REGION", DefaultRegion, "region that functions see"},
@@ -183,6 +185,7 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 		GatewayAddr:  get("gateway-addr"),
 		RegistryAddr: get("registry-addr"),
 		DataDir:      get("data-dir"),
+		DatabaseURL:  get("database-url"),
 		SecretID:     get("secret-id"),
 		SecretKey:    get("secret-key"),
 		Region:       get("region"),
@@ -199,6 +202,9 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 	}
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir()
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		return nil, fmt.Errorf("invalid SCFD_DATABASE_URL: it must start with postgres:// (unset, the tables are in SQLite in the data dir)")
 	}
 	if abs, err := filepath.Abs(c.DataDir); err == nil {
 		c.DataDir = abs

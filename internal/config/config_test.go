@@ -215,3 +215,28 @@ func TestTLS(t *testing.T) {
 		})
 	}
 }
+
+func TestDatabaseURL(t *testing.T) {
+	for _, tc := range []struct {
+		name, url string
+		ok        bool
+	}{
+		{"unset: SQLite", "", true},
+		{"postgres", "postgres://scfd:pw@db:5432/scfd?sslmode=disable", true},
+		{"postgresql", "postgresql://db/scfd", true},
+		{"another database", "mysql://db/scfd", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, map[string]string{"SCFD_DATABASE_URL": tc.url})
+			if tc.ok != (err == nil) {
+				t.Fatalf("SCFD_DATABASE_URL=%q: %v", tc.url, err)
+			}
+			if err == nil && c.DatabaseURL != tc.url {
+				t.Errorf("DatabaseURL = %q, want %q", c.DatabaseURL, tc.url)
+			}
+			if err != nil && !strings.Contains(err.Error(), "SCFD_DATABASE_URL") {
+				t.Errorf("error %q does not name the setting", err)
+			}
+		})
+	}
+}

@@ -158,7 +158,13 @@ func (d *daemon) openKeys(ctx context.Context) error {
 }
 
 func (d *daemon) openStore(ctx context.Context) error {
-	st, err := store.Open(ctx, d.c.DataDir)
+	var st *store.Store
+	var err error
+	if d.c.DatabaseURL != "" {
+		st, err = store.OpenPostgres(ctx, d.c.DatabaseURL, store.PostgresOptions{})
+	} else {
+		st, err = store.Open(ctx, d.c.DataDir)
+	}
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}

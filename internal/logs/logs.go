@@ -1,11 +1,12 @@
 // Package logs keeps the log of every invocation, and the output a
-// function's instances print between invocations, in scfd's SQLite
-// database, and answers GetFunctionLogs queries over them.
+// function's instances print between invocations, in scfd's database
+// (the store's SQLite or PostgreSQL), and answers GetFunctionLogs queries
+// over them. On PostgreSQL every replica reads what any replica wrote.
 //
 // The invocation path builds each invocation's log with a Builder (SCF's
 // platform lines around the function's own output, capped at MaxLogBytes
 // and marked when cut) and hands the finished Entry to Store.Put. Put
-// does not wait for SQLite: the store's batching writer (store.Writer)
+// does not wait for the database: the store's batching writer (store.Writer)
 // commits queued entries with the other records of the request path in
 // few transactions, so logging costs the invocation no disk latency.
 // Queries first wait until every entry queued before them is committed,
@@ -194,7 +195,7 @@ func Open(ctx context.Context, m Migrator, opts Options) (*Store, error) {
 		byNS: map[string]int64{},
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT namespace, SUM(size) FROM
-		(SELECT namespace, size FROM invocation_logs UNION ALL SELECT namespace, size FROM instance_logs) GROUP BY namespace`)
+		(SELECT namespace, size FROM invocation_logs UNION ALL SELECT namespace, size FROM instance_logs) AS kept GROUP BY namespace`)
 	if err != nil {
 		return nil, fmt.Errorf("logs: reading the size of the logs: %w", err)
 	}
@@ -262,10 +263,17 @@ func (r entryRecord) Apply(b *store.Batch) error {
 	// A replaced entry (the same request and retry) is counted again:
 	// the budget errs on the safe side until the next Open sums it anew.
 	size := int64(len(e.Log)+len(e.RetMsg)+len(e.HTTPPath)) + rowOverhead
-	if _, err := b.Exec(`INSERT OR REPLACE INTO invocation_logs
+	if _, err := b.Exec(`INSERT INTO invocation_logs
 		(request_id, retry_num, namespace, function, qualifier, start_time, ret_code, ret_msg,
 		 duration, bill_duration, mem_usage, log, invoke_finished, truncated, size, http_method, http_path, http_status)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (request_id, retry_num) DO UPDATE SET
+		 namespace = excluded.namespace, function = excluded.function, qualifier = excluded.qualifier,
+		 start_time = excluded.start_time, ret_code = excluded.ret_code, ret_msg = excluded.ret_msg,
+		 duration = excluded.duration, bill_duration = excluded.bill_duration, mem_usage = excluded.mem_usage,
+		 log = excluded.log, invoke_finished = excluded.invoke_finished, truncated = excluded.truncated,
+		 size = excluded.size, http_method = excluded.http_method, http_path = excluded.http_path,
+		 http_status = excluded.http_status`,
 		e.RequestID, e.RetryNum, e.Namespace, e.Function, e.Qualifier, e.StartTime.UnixNano(),
 		e.RetCode, e.RetMsg, e.Duration, e.BillDuration, e.MemUsage, e.Log, e.InvokeFinished, e.Truncated, size,
 		e.HTTPMethod, e.HTTPPath, e.HTTPStatus); err != nil {
@@ -356,7 +364,8 @@ func (s *Store) trimChunks(b *store.Batch) error {
 		if err := b.QueryRow(`SELECT (SELECT MIN(start_time) FROM invocation_logs WHERE namespace = ?), (SELECT MIN(time) FROM instance_logs WHERE namespace = ?)`, ns, ns).Scan(&oldEntry, &oldLine); err != nil {
 			return fmt.Errorf("logs: trim: %w", err)
 		}
-		q := `DELETE FROM invocation_logs WHERE rowid IN (SELECT rowid FROM invocation_logs WHERE namespace = ? ORDER BY start_time LIMIT ?) RETURNING size`
+		q := `DELETE FROM invocation_logs WHERE (request_id, retry_num) IN
+			(SELECT request_id, retry_num FROM invocation_logs WHERE namespace = ? ORDER BY start_time LIMIT ?) RETURNING size`
 		switch {
 		case !oldEntry.Valid && !oldLine.Valid:
 			s.grow(ns, -most) // its rows are gone

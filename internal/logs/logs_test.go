@@ -14,6 +14,7 @@ import (
 	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/sandbox"
 	"github.com/scfd/scfd/internal/store"
+	"github.com/scfd/scfd/internal/store/storetest"
 )
 
 type clock struct {
@@ -36,7 +37,7 @@ func (c *clock) add(d time.Duration) {
 func open(t *testing.T, c *clock) (*Store, *store.Store) {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(context.Background(), dir)
+	st, err := storetest.Open(t, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +213,7 @@ func TestDurableAcrossReopen(t *testing.T) {
 	c := &clock{t: time.Unix(1700000000, 0)}
 	dir := t.TempDir()
 	ctx := context.Background()
-	st, err := store.Open(ctx, dir)
+	st, err := storetest.Open(t, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +224,7 @@ func TestDurableAcrossReopen(t *testing.T) {
 	ls.Put(ctx, entry("kept", c.now(), 0, 1))
 	ls.Close()
 	st.Close()
-	st2, err := store.Open(ctx, dir)
+	st2, err := storetest.Open(t, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +276,7 @@ func TestBudgetDeletesTheOldestFirst(t *testing.T) {
 	ctx := context.Background()
 	c := &clock{t: time.Now().Add(-time.Hour)}
 	dir := t.TempDir()
-	st, err := store.Open(ctx, dir)
+	st, err := storetest.Open(t, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +339,7 @@ func TestBudgetDeletesTheOldestFirst(t *testing.T) {
 func TestBudgetTrimsTheLoudestNamespace(t *testing.T) {
 	ctx := context.Background()
 	c := &clock{t: time.Now().Add(-time.Hour)}
-	st, err := store.Open(ctx, t.TempDir())
+	st, err := storetest.Open(t, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 // Package meter keeps scfd's usage as SCF bills it: invocations, errors
 // and GB-seconds of each invocation, idle GB-seconds of provisioned
 // instances in 10-second steps, and outbound bytes, aggregated per
-// function, qualifier and hour in SQLite, and the cost that follows from
+// function, qualifier and hour in the store's database, and the cost that follows from
 // them with SCF's published prices and free tier.
 //
 // Record does not wait for the database: counts add up in memory, per
@@ -239,11 +239,11 @@ func addRow(b *store.Batch, k bucket, a amounts) error {
 		(namespace, function, qualifier, hour, invocations, errors, gb_seconds, idle_gb_seconds, outbound_bytes)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(namespace, function, qualifier, hour) DO UPDATE SET
-			invocations = invocations + excluded.invocations,
-			errors = errors + excluded.errors,
-			gb_seconds = gb_seconds + excluded.gb_seconds,
-			idle_gb_seconds = idle_gb_seconds + excluded.idle_gb_seconds,
-			outbound_bytes = outbound_bytes + excluded.outbound_bytes`,
+			invocations = usage_hourly.invocations + excluded.invocations,
+			errors = usage_hourly.errors + excluded.errors,
+			gb_seconds = usage_hourly.gb_seconds + excluded.gb_seconds,
+			idle_gb_seconds = usage_hourly.idle_gb_seconds + excluded.idle_gb_seconds,
+			outbound_bytes = usage_hourly.outbound_bytes + excluded.outbound_bytes`,
 		k.Namespace, k.Function, k.Qualifier, k.hour, a.invocations, a.errors, a.gbs, a.idle, a.out)
 	if err != nil {
 		return fmt.Errorf("meter: adding usage of %s/%s: %w", k.Namespace, k.Function, err)
@@ -275,7 +275,7 @@ func (m *Meter) Record(ctx context.Context, inv Invocation) error {
 		return ErrClosed
 	}
 	return m.w.Put(ctx, store.RecordFunc(func(tx *store.Batch) error {
-		res, err := tx.Exec(`INSERT OR IGNORE INTO usage_seen (id, hour) VALUES (?, ?)`, id, b.hour)
+		res, err := tx.Exec(`INSERT INTO usage_seen (id, hour) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`, id, b.hour)
 		if err != nil {
 			return fmt.Errorf("meter: recording %s: %w", id, err)
 		}

@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/scfd/scfd/internal/store"
+	"github.com/scfd/scfd/internal/store/storetest"
 )
 
 var hour0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
 func open(t *testing.T, dir string) (*Meter, *store.Store) {
 	t.Helper()
-	st, err := store.Open(context.Background(), dir)
+	st, err := storetest.Open(t, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +173,7 @@ func TestIdleSamplerMetersTenSecondSteps(t *testing.T) {
 	dir := t.TempDir()
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		st, err := store.Open(ctx, dir)
+		st, err := storetest.Open(t, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,7 +229,7 @@ func TestOutboundSamplerRecordsDeltas(t *testing.T) {
 	dir := t.TempDir()
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		st, err := store.Open(ctx, dir)
+		st, err := storetest.Open(t, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,7 +281,7 @@ func TestOutboundSamplerRecordsDeltas(t *testing.T) {
 func TestReplayKeysAreForgotten(t *testing.T) {
 	ctx := context.Background()
 	now := hour0
-	st, err := store.Open(ctx, t.TempDir())
+	st, err := storetest.Open(t, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

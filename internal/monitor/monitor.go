@@ -4,7 +4,7 @@
 // concurrent instances and the GB-seconds.
 //
 // Record and SampleInstances only touch memory; Flush (run once a minute
-// by Run) adds the finished minutes to SQLite through the store's batching
+// by Run) adds the finished minutes to the store's database through the store's batching
 // writer (store.Writer), merging with what is there,
 // and deletes minutes past the retention. Query reads a range at a chosen
 // step, merging the minutes still in memory, so a plot is current at once.
@@ -253,9 +253,13 @@ func (m *Monitor) apply(b *store.Batch, batch map[bucketKey]*Point, oldest int64
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("monitor: %w", err)
 		}
-		if _, err := b.Exec(`INSERT OR REPLACE INTO monitor_minute
+		if _, err := b.Exec(`INSERT INTO monitor_minute
 			(namespace, function, qualifier, minute, invocations, errors, cold_starts, cold_ms, cold_max_ms, instances, gb_seconds, hist)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, k.Namespace, k.Function, k.Qualifier, k.minute, row.Invocations, row.Errors,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (namespace, function, minute, qualifier) DO UPDATE SET
+			 invocations = excluded.invocations, errors = excluded.errors, cold_starts = excluded.cold_starts,
+			 cold_ms = excluded.cold_ms, cold_max_ms = excluded.cold_max_ms, instances = excluded.instances,
+			 gb_seconds = excluded.gb_seconds, hist = excluded.hist`, k.Namespace, k.Function, k.Qualifier, k.minute, row.Invocations, row.Errors,
 			row.ColdStarts, row.ColdStartMs, row.ColdStartMaxMs, row.Instances, row.GBSeconds, row.Durations.encode()); err != nil {
 			return fmt.Errorf("monitor: %w", err)
 		}

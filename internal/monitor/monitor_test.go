@@ -13,6 +13,7 @@ import (
 
 	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/store"
+	"github.com/scfd/scfd/internal/store/storetest"
 )
 
 // clock is a settable clock.
@@ -28,7 +29,7 @@ var t0 = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 
 func open(t *testing.T, o Options) (*Monitor, *store.Store) {
 	t.Helper()
-	st, err := store.Open(context.Background(), t.TempDir())
+	st, err := storetest.Open(t, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,11 +97,16 @@ func insertFunction(ctx context.Context, tx *sql.Tx, fn *scf.Function) error {
 //
 // Versions read are kept in memory until the next transaction of the
 // store commits (every change of a function goes through one), so the
-// invocation path reads a warm function without SQLite; each caller gets
-// its own copy.
+// invocation path reads a warm function without the database; each
+// caller gets its own copy. On PostgreSQL the commits of other processes
+// sharing the database count too, as their notifications arrive (within
+// milliseconds); while the store cannot hear them, nothing is cached.
 func (s *Store) GetFunction(ctx context.Context, ns, name, version string) (*scf.Function, error) {
 	if version == "" {
 		version = scf.Latest
+	}
+	if s.watched && !s.listening.Load() {
+		return getFunction(ctx, s.db, ns, name, version)
 	}
 	k := fnKey{ns, name, version}
 	gen := s.gen.Load()
@@ -198,11 +203,11 @@ func (s *Store) ListFunctions(ctx context.Context, q FunctionQuery) ([]*scf.Func
 		args = append(args, q.Namespace)
 	}
 	if q.SearchKey != "" {
-		where = append(where, `name LIKE ? ESCAPE '\'`)
+		where = append(where, `lower(name) LIKE lower(?) ESCAPE '\'`)
 		args = append(args, "%"+escapeLike(q.SearchKey)+"%")
 	}
 	if q.Description != "" {
-		where = append(where, `json_extract(doc, '$.Description') LIKE ? ESCAPE '\'`)
+		where = append(where, `lower(`+s.d.jsonField("doc", "Description")+`) LIKE lower(?) ESCAPE '\'`)
 		args = append(args, "%"+escapeLike(q.Description)+"%")
 	}
 	if len(q.Statuses) > 0 {
@@ -219,7 +224,7 @@ func (s *Store) ListFunctions(ctx context.Context, q FunctionQuery) ([]*scf.Func
 			marks[i] = "?"
 			args = append(args, string(t))
 		}
-		where = append(where, "json_extract(doc, '$.Type') IN ("+strings.Join(marks, ", ")+")")
+		where = append(where, s.d.jsonField("doc", "Type")+" IN ("+strings.Join(marks, ", ")+")")
 	}
 	for _, tf := range q.Tags {
 		marks := make([]string, len(tf.Values))
@@ -228,8 +233,8 @@ func (s *Store) ListFunctions(ctx context.Context, q FunctionQuery) ([]*scf.Func
 			marks[i] = "?"
 			args = append(args, v)
 		}
-		where = append(where, `EXISTS (SELECT 1 FROM json_each(doc, '$.Tags') AS t
-			WHERE json_extract(t.value, '$.Key') = ? AND json_extract(t.value, '$.Value') IN (`+strings.Join(marks, ", ")+`))`)
+		where = append(where, `EXISTS (SELECT 1 FROM `+s.d.jsonElems("doc", "Tags", "t")+`
+			WHERE `+s.d.jsonField("t.value", "Key")+` = ? AND `+s.d.jsonField("t.value", "Value")+` IN (`+strings.Join(marks, ", ")+`))`)
 	}
 	cond := strings.Join(where, " AND ")
 

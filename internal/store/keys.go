@@ -146,9 +146,9 @@ func namespacesExist(ctx context.Context, tx *sql.Tx, names []string) error {
 }
 
 // keysNaming counts the tenant keys that name namespace.
-func keysNaming(ctx context.Context, tx *sql.Tx, namespace string) (int, error) {
+func (s *Store) keysNaming(ctx context.Context, tx *sql.Tx, namespace string) (int, error) {
 	var n int
-	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tenant_keys, json_each(tenant_keys.namespaces) WHERE json_each.value = ?`, namespace).Scan(&n)
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tenant_keys, `+s.d.jsonStrings("tenant_keys.namespaces", "e")+` WHERE e.value = ?`, namespace).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("store: counting the keys of namespace %q: %w", namespace, err)
 	}

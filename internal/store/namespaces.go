@@ -106,7 +106,7 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string) error {
 		if fns > 0 {
 			return errdefs.New(errdefs.ErrInUse, "Namespace", "namespace %q still holds functions: delete them first", name)
 		}
-		keys, err := keysNaming(ctx, tx, name)
+		keys, err := s.keysNaming(ctx, tx, name)
 		if err != nil {
 			return err
 		}

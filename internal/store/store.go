@@ -1,12 +1,25 @@
-// Package store keeps scfd's namespaces, functions and tenant keys in
-// SQLite.
+// Package store keeps scfd's namespaces, functions and tenant keys, and
+// the tables of the packages above it, in SQLite (the embedded default)
+// or in a PostgreSQL database that several scfd processes share.
 //
-// One file, <dir>/scfd.db, opened with the pure-Go modernc.org/sqlite
-// driver in WAL mode with synchronous=FULL, so that everything the API
-// acknowledged survives a crash of the process or the machine. Every
-// transaction takes the write lock when it begins (BEGIN IMMEDIATE), so a
-// read-modify-write such as UpdateFunction never loses an update and never
-// fails on a lock upgrade; concurrent writers wait up to busyTimeout.
+// SQLite (Open): one file, <dir>/scfd.db, opened with the pure-Go
+// modernc.org/sqlite driver in WAL mode with synchronous=FULL, so that
+// everything the API acknowledged survives a crash of the process or the
+// machine. Every transaction takes the write lock when it begins (BEGIN
+// IMMEDIATE), so a read-modify-write such as UpdateFunction never loses an
+// update and never fails on a lock upgrade; concurrent writers wait up to
+// busyTimeout.
+//
+// PostgreSQL (OpenPostgres): pgx through database/sql, so that every
+// package keeps its *sql.DB code. The same guarantee is explicit: each of
+// the store's transactions first takes one transaction-scoped advisory
+// lock (pg_advisory_xact_lock), so the store's read-modify-writes are
+// serialised across every process sharing the database, as SQLite's are
+// within one; the Writer's batches take another. Migrate runs under the
+// first, so processes starting at once apply each migration once. The
+// SQL is one text for both databases: "?" placeholders (numbered for
+// PostgreSQL by its connections), INSERT ... ON CONFLICT, migrations in
+// SQLite's type names; the few differences sit in dialect.
 //
 // The schema is versioned per owner: the store owns "store", and later
 // packages (logs, async queue, metering) may keep their own tables in the
@@ -44,13 +57,22 @@ type Store struct {
 	db      *sql.DB
 	relaxed *sql.DB // the Writer's connections
 	writer  *Writer
+	d       dialect
 	now     func() time.Time
 
-	// gen counts the transactions committed; cache holds the function
-	// versions read, valid while gen has not moved (see GetFunction).
+	// gen counts the transactions committed (and, on PostgreSQL, those
+	// other processes announced); cache holds the function versions read,
+	// valid while gen has not moved (see GetFunction).
 	gen     atomic.Uint64
 	cacheMu sync.RWMutex
 	cache   map[fnKey]cachedFunction
+
+	// watched is set when other processes may write the database: then
+	// the cache is used only while listening is (see watchFunctions),
+	// which stopWatch ends.
+	watched   bool
+	listening atomic.Bool
+	stopWatch func()
 }
 
 // migrations of the store's own tables, owner "store". Append only: a
@@ -118,7 +140,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: opening %s: %w", dir, err)
 	}
-	s := &Store{db: db, now: time.Now, cache: map[fnKey]cachedFunction{}}
+	s := newStore(db, sqlite)
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -136,6 +158,14 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	return s, nil
 }
 
+func newStore(db *sql.DB, d dialect) *Store {
+	return &Store{db: db, d: d, now: time.Now, cache: map[fnKey]cachedFunction{}, stopWatch: func() {}}
+}
+
+// Dialect names the database the store keeps its tables in: "sqlite" or
+// "postgres".
+func (s *Store) Dialect() string { return s.d.name }
+
 // dsn names the database in dir with the store's pragmas and the given
 // synchronous mode.
 func dsn(dir, synchronous string) string {
@@ -151,24 +181,29 @@ func dsn(dir, synchronous string) string {
 // Writer is the store's batching writer, for records written at the rate
 // of invocations (logs, usage, the monitor's minutes): see Writer. It
 // commits through a second handle on the same database whose commits do
-// not wait for the disk (synchronous=NORMAL in WAL mode): what it commits
-// survives the death of the process (kill -9) but may be lost to a power
-// failure or a crash of the machine.
+// not wait for the disk (synchronous=NORMAL in WAL mode on SQLite,
+// synchronous_commit=off on PostgreSQL): what it commits survives the
+// death of the process (kill -9) but may be lost to a power failure or a
+// crash of the machine (of the database server, for PostgreSQL).
 func (s *Store) Writer() *Writer { return s.writer }
 
 func (s *Store) init(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		owner   TEXT PRIMARY KEY,
-		version INTEGER NOT NULL
-	)`); err != nil {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			owner   TEXT PRIMARY KEY,
+			version INTEGER NOT NULL
+		)`)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("store: creating schema_migrations: %w", err)
 	}
 	if err := s.Migrate(ctx, "store", migrations); err != nil {
 		return err
 	}
 	now := s.timestamp()
-	_, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO namespaces (name, description, type, add_time, mod_time)
-		VALUES (?, '', 'default', ?, ?)`, scf.DefaultNamespace, now.UnixNano(), now.UnixNano())
+	_, err = s.db.ExecContext(ctx, `INSERT INTO namespaces (name, description, type, add_time, mod_time)
+		VALUES (?, '', 'default', ?, ?) ON CONFLICT (name) DO NOTHING`, scf.DefaultNamespace, now.UnixNano(), now.UnixNano())
 	if err != nil {
 		return fmt.Errorf("store: creating the default namespace: %w", err)
 	}
@@ -177,6 +212,7 @@ func (s *Store) init(ctx context.Context) error {
 
 // Close commits what the Writer holds and closes the database.
 func (s *Store) Close() error {
+	s.stopWatch()
 	return errors.Join(s.writer.Close(), s.relaxed.Close(), s.db.Close())
 }
 
@@ -187,7 +223,11 @@ func (s *Store) DB() *sql.DB { return s.db }
 // Migrate applies, in one transaction, the migrations of owner that have
 // not been applied yet: migrations[i] is version i+1 of owner's schema.
 // Each owner versions its tables independently; a migration, once
-// released, must never change, and new ones are appended.
+// released, must never change, and new ones are appended. Migrations are
+// written for SQLite, with the column types INTEGER (64 bits), REAL, TEXT
+// and BLOB; on PostgreSQL they are read as BIGINT, DOUBLE PRECISION, TEXT
+// and BYTEA, and an INTEGER PRIMARY KEY as an identity column. Processes
+// sharing a database and migrating at once apply each migration once.
 func (s *Store) Migrate(ctx context.Context, owner string, migrations []string) error {
 	if owner == "" {
 		return errors.New("store: Migrate needs an owner")
@@ -202,7 +242,7 @@ func (s *Store) Migrate(ctx context.Context, owner string, migrations []string) 
 			return fmt.Errorf("store: the schema of %s is at version %d, newer than this scfd knows (%d)", owner, applied, len(migrations))
 		}
 		for i := applied; i < len(migrations); i++ {
-			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			if _, err := tx.ExecContext(ctx, s.d.migration(migrations[i])); err != nil {
 				return fmt.Errorf("store: migration %d of %s: %w", i+1, owner, err)
 			}
 		}
@@ -218,8 +258,9 @@ func (s *Store) Migrate(ctx context.Context, owner string, migrations []string) 
 	})
 }
 
-// tx runs fn in a transaction (BEGIN IMMEDIATE), committing when fn
-// returns nil.
+// tx runs fn in a transaction holding the store's write lock (BEGIN
+// IMMEDIATE on SQLite, an advisory lock on PostgreSQL), committing when
+// fn returns nil.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -230,8 +271,18 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 			tx.Rollback()
 		}
 	}()
+	if s.d.lockStore != "" {
+		if _, err = tx.ExecContext(ctx, s.d.lockStore); err != nil {
+			return errdefs.NoSpace(fmt.Errorf("store: locking: %w", err))
+		}
+	}
 	if err = fn(tx); err != nil {
 		return errdefs.NoSpace(err)
+	}
+	if s.d.notify != "" {
+		if _, err = tx.ExecContext(ctx, s.d.notify); err != nil {
+			return errdefs.NoSpace(fmt.Errorf("store: announcing a change: %w", err))
+		}
 	}
 	err = tx.Commit()
 	s.gen.Add(1) // even when the commit failed: it may have applied

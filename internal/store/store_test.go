@@ -29,9 +29,19 @@ func (c *clock) now() time.Time {
 	return c.t
 }
 
-func openTest(t *testing.T, dir string) *Store {
+// openAt opens the store standing for dir on the database of this run
+// (see TestMain): SQLite in dir, or a PostgreSQL database made for dir.
+func openAt(t testing.TB, dir string) (*Store, error) {
 	t.Helper()
-	s, err := Open(context.Background(), dir)
+	if u := testenv.DatabaseURL(t, dir); u != "" {
+		return OpenPostgres(context.Background(), u, PostgresOptions{})
+	}
+	return Open(context.Background(), dir)
+}
+
+func openTest(t testing.TB, dir string) *Store {
+	t.Helper()
+	s, err := openAt(t, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +322,7 @@ func TestListFunctions(t *testing.T) {
 func TestReopenKeepsEverything(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, dir)
+	s, err := openAt(t, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,6 +352,9 @@ func TestReopenKeepsEverything(t *testing.T) {
 	}
 	if diff := cmp.Diff(fn, got); diff != "" {
 		t.Errorf("function after reopen (-want +got):\n%s", diff)
+	}
+	if s.Dialect() == "postgres" {
+		return
 	}
 	var mode string
 	if err := s.DB().QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
@@ -493,6 +506,9 @@ func TestGetFunctionCacheFollowsChanges(t *testing.T) {
 // With the data directory full, writes fail with a class and a message
 // naming the cause, and reads still work.
 func TestFullDataDirectoryNamesTheCause(t *testing.T) {
+	if testenv.OnPostgres() {
+		t.Skip("SQLite only: on PostgreSQL the data directory holds no table")
+	}
 	dir := testenv.SmallDisk(t, 4<<20)
 	s := openTest(t, dir)
 	if err := s.CreateFunction(context.Background(), newFunction("default", "before")); err != nil {

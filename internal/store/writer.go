@@ -98,6 +98,7 @@ type WriterOptions struct {
 // everything queued before it returns.
 type Writer struct {
 	db    *sql.DB
+	lock  string // run first in each batch; see dialect.lockWriter
 	opts  WriterOptions
 	log   *slog.Logger
 	queue chan Record
@@ -119,7 +120,10 @@ type Writer struct {
 // should be the Writer's alone, with two connections at most, both kept
 // idle: a statement is prepared on one while the other holds the batch's
 // transaction, and stays prepared on each.
-func NewWriter(db *sql.DB, opts WriterOptions) *Writer {
+func NewWriter(db *sql.DB, opts WriterOptions) *Writer { return newWriter(db, opts, "") }
+
+// newWriter is NewWriter whose batches first run lock ("" for none).
+func newWriter(db *sql.DB, opts WriterOptions, lock string) *Writer {
 	if opts.Queue <= 0 {
 		opts.Queue = DefaultWriterQueue
 	}
@@ -133,7 +137,7 @@ func NewWriter(db *sql.DB, opts WriterOptions) *Writer {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	w := &Writer{
-		db: db, opts: opts, log: opts.Logger,
+		db: db, opts: opts, log: opts.Logger, lock: lock,
 		queue: make(chan Record, opts.Queue), done: make(chan struct{}),
 		stmts: map[string]*sql.Stmt{}, progress: make(chan struct{}),
 	}
@@ -332,6 +336,13 @@ func (w *Writer) commit(batch []Record) (failed int) {
 	if err != nil {
 		w.log.Error("store: writer: beginning a transaction", "records", len(batch), "err", err)
 		return len(batch)
+	}
+	if w.lock != "" {
+		if _, err := tx.ExecContext(ctx, w.lock); err != nil {
+			tx.Rollback()
+			w.log.Error("store: writer: locking", "records", len(batch), "err", err)
+			return len(batch)
+		}
 	}
 	b := &Batch{ctx: ctx, tx: tx, w: w}
 	for i, r := range batch {

@@ -30,15 +30,28 @@ func TestWriterCommitsThroughTheRelaxedHandle(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openTest(t, dir)
-	var full, normal int
-	if err := s.DB().QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&full); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.relaxed.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&normal); err != nil {
-		t.Fatal(err)
-	}
-	if full != 2 || normal != 1 {
-		t.Errorf("synchronous: main %d, writer %d; want 2 (FULL) and 1 (NORMAL)", full, normal)
+	if s.Dialect() == "postgres" {
+		var full, relaxed string
+		if err := s.DB().QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&full); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.relaxed.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&relaxed); err != nil {
+			t.Fatal(err)
+		}
+		if full != "on" || relaxed != "off" {
+			t.Errorf("synchronous_commit: main %s, writer %s; want on and off", full, relaxed)
+		}
+	} else {
+		var full, normal int
+		if err := s.DB().QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&full); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.relaxed.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&normal); err != nil {
+			t.Fatal(err)
+		}
+		if full != 2 || normal != 1 {
+			t.Errorf("synchronous: main %d, writer %d; want 2 (FULL) and 1 (NORMAL)", full, normal)
+		}
 	}
 	if err := s.Migrate(ctx, "writertest", []string{`CREATE TABLE r (v INTEGER)`}); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,7 @@
 // HTTP request on the gateway into SCF's API gateway event and the
 // function's integration response back into HTTP.
 //
-// Triggers live in SQLite (the store's database, owner "trigger") and
+// Triggers live in the store's database (owner "trigger") and
 // survive restarts. Each timer remembers when it last fired; after
 // downtime a timer whose fire times passed fires once, at start, for the
 // latest missed time, and then keeps its schedule: missed fires are never

@@ -14,6 +14,7 @@ import (
 	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/scf"
 	"github.com/scfd/scfd/internal/store"
+	"github.com/scfd/scfd/internal/store/storetest"
 )
 
 // queue records what the timers enqueue.
@@ -39,7 +40,7 @@ func (q *queue) take() []invocation.Request {
 
 func openStore(t *testing.T, dir string) *store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), dir)
+	st, err := storetest.Open(t, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

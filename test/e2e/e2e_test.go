@@ -51,6 +51,13 @@ func TestNodeSDK(t *testing.T) {
 		world = netnstest.World(t, 4)
 	}
 
+	// A PostgreSQL database that postgres.test.mjs's servers share
+	// (skipped without one, except in CI where it must run).
+	database := ""
+	if os.Getenv(testenv.EnvDatabaseURL) != "" || os.Getenv("CI") == "true" {
+		database = testenv.NewDatabase(t)
+	}
+
 	// SCFD_E2E_ONLY names test files to run instead of all, as
 	// "invoke.test.mjs usage.test.mjs".
 	files := []string{"."}
@@ -70,6 +77,7 @@ func TestNodeSDK(t *testing.T) {
 		"SCFD_INSECURE_REGISTRIES="+reg.Addr, "SCFD_ALLOWED_REGISTRIES="+reg.Addr,
 		"DOCKER_CONFIG="+reg.DockerConfigDir,
 		"SCFD_E2E_WORLD="+world,
+		"SCFD_E2E_DATABASE_URL="+database,
 	)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
