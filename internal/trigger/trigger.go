@@ -162,30 +162,31 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 // know or that changed since it armed them (from their last fire), and
 // drops those deleted.
 func (s *Service) load(ctx context.Context) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT doc, last_fire, mod_time FROM triggers WHERE type = $1`, scf.TriggerTimer)
+	rows, err := s.db.QueryContext(ctx, `SELECT namespace, function, name, doc, last_fire, mod_time FROM triggers WHERE type = $1`, scf.TriggerTimer)
 	if err != nil {
 		return fmt.Errorf("trigger: loading timers: %w", err)
 	}
 	defer rows.Close()
 	seen := map[key]bool{}
 	for rows.Next() {
+		var k key
 		var doc string
 		var last, mod int64
-		if err := rows.Scan(&doc, &last, &mod); err != nil {
+		if err := rows.Scan(&k.namespace, &k.function, &k.name, &doc, &last, &mod); err != nil {
 			return fmt.Errorf("trigger: loading timers: %w", err)
+		}
+		seen[k] = true
+		s.mu.Lock()
+		cur := s.timers[k]
+		s.mu.Unlock()
+		if cur != nil && cur.mod == mod {
+			continue
 		}
 		t, err := decode(doc)
 		if err != nil {
 			return err
 		}
-		k := key{t.Namespace, t.Function, t.Name}
-		seen[k] = true
-		s.mu.Lock()
-		cur := s.timers[k]
-		s.mu.Unlock()
-		if cur == nil || cur.mod != mod {
-			s.schedule(t, time.Unix(0, last), mod)
-		}
+		s.schedule(t, time.Unix(0, last), mod)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("trigger: loading timers: %w", err)
