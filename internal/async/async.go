@@ -151,10 +151,9 @@ type Options struct {
 	DeadRetention time.Duration
 	// Replica names this Queue among those sharing the database: it owns
 	// the leases of the events its workers run, and must be unique among
-	// the Queues running at once. A Queue takes back at once the events
-	// leased to its own Replica that it does not run (those of an earlier
-	// process of the same name, killed). Empty means a random name, new
-	// for each Open.
+	// the Queues running at once. At Open, a Queue takes back at once the
+	// events leased to its Replica (those of an earlier process of the
+	// same name, killed). Empty means a random name, new for each Open.
 	Replica string
 	// Lease is how long a claimed event stays this Queue's without a
 	// renewal; the Queue renews the leases of its running attempts every
@@ -232,6 +231,7 @@ type Queue struct {
 
 	wake    chan struct{}
 	slots   chan struct{} // one token per running attempt
+	swept   bool          // a claim has committed: the loop's own
 	ctx     context.Context
 	cancel  context.CancelFunc
 	bg      sync.WaitGroup

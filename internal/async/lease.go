@@ -141,12 +141,19 @@ func (q *Queue) renewRuns(ctx context.Context, runs []*run, until time.Time) (lo
 }
 
 // sweep, in a claim's transaction, puts back in the queue the running
-// events whose lease has expired, and those leased to this Queue's
-// Replica that it does not run (left by an earlier process of the same
-// Replica). Their interrupted attempt stays counted.
-func (q *Queue) sweep(ctx context.Context, tx *sql.Tx, now time.Time) error {
+// events whose lease has expired and, when own is set (the first claim
+// after Open), those leased to this Queue's Replica, left by an earlier
+// process of the same name. Only the first claim takes those back before
+// their lease expires, so that two processes given one name by mistake
+// do not keep taking each other's events. The interrupted attempts stay
+// counted.
+func (q *Queue) sweep(ctx context.Context, tx *sql.Tx, now time.Time, own bool) error {
+	owner := ""
+	if own {
+		owner = q.opts.Replica
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT request_id, lease_owner, lease_until FROM async_events
-		WHERE state = $1 AND (lease_until <= $2 OR lease_owner = $3)`, stateRunning, now.UnixNano(), q.opts.Replica)
+		WHERE state = $1 AND (lease_until <= $2 OR lease_owner = $3)`, stateRunning, now.UnixNano(), owner)
 	if err != nil {
 		return err
 	}

@@ -225,3 +225,40 @@ func TestDialect(t *testing.T) {
 		t.Errorf("dialect of the SQLite store = %+v, want SQLite's", e.q.dialect)
 	}
 }
+
+// Two queues given one Replica name by mistake: the second takes back at
+// Open what the first runs (it cannot tell it from a dead predecessor's),
+// but after that neither takes the other's running events.
+func TestOneNameTwiceTakesBackOnlyAtOpen(t *testing.T) {
+	block := make(chan struct{})
+	defer close(block)
+	hold := func(ctx context.Context, req invocation.Request) (*invocation.Result, error) {
+		<-block
+		return &invocation.Result{}, nil
+	}
+	e := newEnvWorkers(t, 4, hold)
+	name := e.q.opts.Replica
+	first := e.enqueue(t)
+	e.iv.next(t)
+	_, iv2 := e.openWith(t, hold, func(o *Options) { o.Replica = name })
+	if got := iv2.next(t); got.RequestID != first {
+		t.Fatalf("the second queue ran %s at Open, want %s", got.RequestID, first)
+	}
+	second := e.enqueue(t)
+	select { // either queue may claim it
+	case got := <-e.iv.calls:
+		if got.RequestID != second {
+			t.Fatalf("the first queue ran %s, want %s", got.RequestID, second)
+		}
+	case got := <-iv2.calls:
+		if got.RequestID != second {
+			t.Fatalf("the second queue ran %s, want %s", got.RequestID, second)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second event did not run")
+	}
+	// Neither takes the other's running events after its first claim.
+	e.beat(t, 2)
+	e.iv.none(t)
+	iv2.none(t)
+}

@@ -73,7 +73,7 @@ func (q *Queue) claim(ctx context.Context, n int) (evs []claimed, next time.Time
 		}
 	}()
 	now := q.clock.Now()
-	if err := q.sweep(ctx, tx, now); err != nil {
+	if err := q.sweep(ctx, tx, now, !q.swept); err != nil {
 		return nil, time.Time{}, err
 	}
 	// Each namespace runs at most MaxPerNamespace attempts at once on this
@@ -147,6 +147,7 @@ func (q *Queue) claim(ctx context.Context, n int) (evs []claimed, next time.Time
 	if err := tx.Commit(); err != nil {
 		return nil, time.Time{}, err
 	}
+	q.swept = true
 	switch {
 	case skipped:
 		// Events of other namespaces may wait behind those skipped: look
