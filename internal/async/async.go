@@ -231,7 +231,7 @@ type Queue struct {
 
 	wake    chan struct{}
 	slots   chan struct{} // one token per running attempt
-	swept   bool          // a claim has committed: the loop's own
+	swept   bool          // the first claim has committed; the loop alone uses it
 	ctx     context.Context
 	cancel  context.CancelFunc
 	bg      sync.WaitGroup
