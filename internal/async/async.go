@@ -1,12 +1,12 @@
 // Package async is scfd's durable queue of asynchronous invocations
 // (Invoke with InvocationType Event, timer triggers). Enqueue stores the
 // event in the store's database (durably on commit) before it returns
-// the request id, so an accepted event survives a crash of scfd: Open puts
-// back every event that was claimed but not finished, and they run again.
+// the request id, so an accepted event survives a crash of scfd.
 //
-// Workers claim due events, at most MaxPerNamespace of one namespace at
-// once (half the workers by default, so that one tenant's long events
-// cannot hold them all), and run them through the same Invoker as
+// Several Queues (scfd replicas) may share one database. Workers claim due
+// events, at most MaxPerNamespace of one namespace at once per Queue (half
+// its workers by default, so that one tenant's long events cannot hold
+// them all), and run them through the same Invoker as
 // synchronous calls (Request.Async, Request.RetryNum), so pools, limits
 // and logs are shared. What becomes of an attempt:
 //
@@ -26,6 +26,16 @@
 // Each attempt has its own RetryNum (0 for the first), so each has its own
 // log entry. TerminateAsyncEvent aborts a waiting event, or cancels a
 // running one (its instance is destroyed): the event is ABORTED.
+//
+// A claimed event is leased to its Queue (Options.Replica) until
+// Options.Lease from the claim; the Queue renews the leases of its running
+// attempts every third of a lease (see lease.go). One Queue runs an event
+// at a time. An event whose Queue stopped renewing (its process died, or
+// lost the database for a whole lease) is claimed again once its lease has
+// expired: the interrupted attempt counts as an attempt (the next has the
+// next RetryNum) but not as a failure. A Queue that lost a lease stops its
+// attempt and records nothing: completions and failures are written only
+// under the lease they were claimed with.
 //
 // Time comes from an injected Clock: backoff, maximum age and reaping are
 // tested without sleeping. Finished and aborted events are kept for
@@ -61,6 +71,7 @@ const (
 	DefaultMaxQueued     = 100000
 	DefaultRetention     = 72 * time.Hour
 	DefaultDeadRetention = 7 * 24 * time.Hour
+	DefaultLease         = 30 * time.Second
 	// ReapInterval is how often ended events past their retention are
 	// deleted.
 	ReapInterval = time.Hour
@@ -138,6 +149,18 @@ type Options struct {
 	// means DefaultRetention and DefaultDeadRetention.
 	Retention     time.Duration
 	DeadRetention time.Duration
+	// Replica names this Queue among those sharing the database: it owns
+	// the leases of the events its workers run, and must be unique among
+	// the Queues running at once. At Open, a Queue takes back at once the
+	// events leased to its Replica (those of an earlier process of the
+	// same name, killed). Empty means a random name, new for each Open.
+	Replica string
+	// Lease is how long a claimed event stays this Queue's without a
+	// renewal; the Queue renews the leases of its running attempts every
+	// Lease/3, and looks for due events queued by other Queues as often.
+	// An event whose Queue died runs again at most Lease (plus Lease/3)
+	// after its last renewal. Zero means DefaultLease.
+	Lease time.Duration
 	// Clock: nil means SystemClock.
 	Clock  Clock
 	Logger *slog.Logger // nil discards
@@ -191,36 +214,45 @@ var migrations = []string{
 		retry_interval INTEGER NOT NULL,
 		PRIMARY KEY (namespace, function)
 	);`,
+	// 2: the lease of a running event: the Queue (Options.Replica) that
+	// runs it and until when (Unix nanoseconds). Events running before
+	// this migration have an expired lease: they are claimed again.
+	`ALTER TABLE async_events ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+	ALTER TABLE async_events ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // Queue is the asynchronous queue. It is safe for concurrent use.
 type Queue struct {
-	opts  Options
-	db    *sql.DB
-	clock Clock
-	log   *slog.Logger
+	opts    Options
+	db      *sql.DB
+	dialect dialect
+	clock   Clock
+	log     *slog.Logger
 
 	wake    chan struct{}
 	slots   chan struct{} // one token per running attempt
+	swept   bool          // the first claim has committed; the loop alone uses it
 	ctx     context.Context
 	cancel  context.CancelFunc
 	bg      sync.WaitGroup
 	reaper  Timer
+	beat    Timer // the next lease renewal
 	closeMu sync.Mutex
 	closed  bool
 
 	mu      sync.Mutex
-	running map[string]context.CancelCauseFunc // by request id
+	running map[string]*run // by request id
 }
 
 var (
 	errShutdown   = errors.New("scfd is shutting down")
 	errTerminated = errors.New("terminated by TerminateAsyncEvent")
+	errLeaseLost  = errors.New("the event's lease was lost")
 )
 
-// Open creates the tables if needed, puts back the events that were
-// running when scfd last stopped, and starts the workers. Close stops
-// them.
+// Open creates the tables if needed and starts the workers, which run
+// due events, and those whose lease has expired, with the workers of the
+// other Queues on the database. Close stops them.
 func Open(ctx context.Context, opts Options) (*Queue, error) {
 	if opts.Store == nil || opts.Functions == nil || opts.Invoker == nil {
 		return nil, errors.New("async: Store, Functions and Invoker are required")
@@ -249,6 +281,12 @@ func Open(ctx context.Context, opts Options) (*Queue, error) {
 	if opts.DeadRetention <= 0 {
 		opts.DeadRetention = DefaultDeadRetention
 	}
+	if opts.Lease <= 0 {
+		opts.Lease = DefaultLease
+	}
+	if opts.Replica == "" {
+		opts.Replica = invocation.NewRequestID()
+	}
 	if opts.Clock == nil {
 		opts.Clock = SystemClock{}
 	}
@@ -258,42 +296,31 @@ func Open(ctx context.Context, opts Options) (*Queue, error) {
 	q := &Queue{
 		opts:    opts,
 		db:      opts.Store.DB(),
+		dialect: dialectOf(opts.Store.DB()),
 		clock:   opts.Clock,
 		log:     opts.Logger,
 		wake:    make(chan struct{}, 1),
 		slots:   make(chan struct{}, opts.Workers),
-		running: map[string]context.CancelCauseFunc{},
-	}
-	res, err := q.db.ExecContext(ctx, `UPDATE async_events SET state = ? WHERE state = ?`, statePending, stateRunning)
-	if err != nil {
-		return nil, fmt.Errorf("async: requeueing interrupted events: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n > 0 {
-		q.log.Info("async: requeued events interrupted by the last stop", "events", n)
+		running: map[string]*run{},
 	}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	q.bg.Add(1)
 	go q.loop()
 	q.reap()
+	q.heartbeat()
 	return q, nil
 }
 
 // Close stops the workers. Running attempts are cancelled and their
-// events go back to the queue, to run again at the next Open.
+// events go back to the queue, to run again at once on another Queue or
+// at the next Open.
 func (q *Queue) Close() error {
-	q.closeMu.Lock()
-	if q.closed {
-		q.closeMu.Unlock()
+	if !q.stopTimers() {
 		return nil
 	}
-	q.closed = true
-	if q.reaper != nil {
-		q.reaper.Stop()
-	}
-	q.closeMu.Unlock()
 	q.mu.Lock()
-	for _, cancel := range q.running {
-		cancel(errShutdown)
+	for _, r := range q.running {
+		r.cancel(errShutdown)
 	}
 	q.mu.Unlock()
 	q.cancel()
@@ -352,6 +379,23 @@ func (q *Queue) Enqueue(ctx context.Context, req invocation.Request) (string, er
 	}
 	q.poke()
 	return req.RequestID, nil
+}
+
+// stopTimers stops the reaper and the lease renewal, and reports whether
+// q was still open.
+func (q *Queue) stopTimers() bool {
+	q.closeMu.Lock()
+	defer q.closeMu.Unlock()
+	if q.closed {
+		return false
+	}
+	q.closed = true
+	for _, t := range []Timer{q.reaper, q.beat} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	return true
 }
 
 // poke wakes the dispatcher.

@@ -45,8 +45,18 @@ func newEnvWorkers(t *testing.T, workers int, reply func(context.Context, invoca
 // open starts a queue over e's store, as a (re)start of scfd does.
 func (e *env) open(t *testing.T, reply func(context.Context, invocation.Request) (*invocation.Result, error)) (*Queue, *fakeInvoker) {
 	t.Helper()
+	return e.openWith(t, reply, nil)
+}
+
+// openWith starts a queue over e's store with options set changes.
+func (e *env) openWith(t *testing.T, reply func(context.Context, invocation.Request) (*invocation.Result, error), set func(*Options)) (*Queue, *fakeInvoker) {
+	t.Helper()
 	iv := newFakeInvoker(reply)
-	q, err := Open(context.Background(), Options{Store: e.st, Functions: fakeFunctions{}, Invoker: iv, Clock: e.clock, Workers: e.workers})
+	opts := Options{Store: e.st, Functions: fakeFunctions{}, Invoker: iv, Clock: e.clock, Workers: e.workers}
+	if set != nil {
+		set(&opts)
+	}
+	q, err := Open(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,8 +232,12 @@ func TestEventsClaimedByAStoppedServerRunAgain(t *testing.T) {
 	t.Cleanup(func() { close(block) })
 	id := e.enqueue(t)
 	e.iv.next(t)
-	// A new server over the same database, as after kill -9.
+	e.q.kill()
+	// A new server over the same database, as after kill -9: the event
+	// runs again once the dead server's lease has expired.
 	q2, iv2 := e.open(t, answer(0))
+	iv2.none(t)
+	e.clock.Advance(DefaultLease)
 	got := iv2.next(t)
 	if got.RequestID != id || got.RetryNum != 1 {
 		t.Errorf("rerun = %s retry %d, want %s retry 1", got.RequestID, got.RetryNum, id)

@@ -89,16 +89,26 @@ func (c *fakeClock) Advance(d time.Duration) {
 // waitArmed waits until a timer is armed for exactly at.
 func (c *fakeClock) waitArmed(t *testing.T, at time.Time) {
 	t.Helper()
+	c.waitArmedN(t, at, 1)
+}
+
+// waitArmedN waits until n timers are armed for exactly at.
+func (c *fakeClock) waitArmedN(t *testing.T, at time.Time, n int) {
+	t.Helper()
 	done := make(chan struct{})
 	go func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for {
+			found := 0
 			for _, x := range c.timers {
 				if x.at.Equal(at) {
-					close(done)
-					return
+					found++
 				}
+			}
+			if found >= n {
+				close(done)
+				return
 			}
 			c.cond.Wait()
 		}
@@ -171,4 +181,12 @@ func (fakeFunctions) GetFunction(ctx context.Context, ns, name, version string) 
 		return &scf.Function{Namespace: ns, Name: name, Version: version, Type: scf.TypeHTTP, Status: scf.StatusActive}, nil
 	}
 	return nil, errdefs.NotFound("Function", "function %s/%s not found", ns, name)
+}
+
+// kill stops q as kill -9 stops scfd: it claims nothing more and renews
+// no lease, and its attempts are left running (their end is recorded
+// under their lease, as a process that was only paused would).
+func (q *Queue) kill() {
+	q.stopTimers()
+	q.cancel()
 }

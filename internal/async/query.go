@@ -201,7 +201,10 @@ func (q *Queue) List(ctx context.Context, lq Query) ([]Event, int, error) {
 // Terminate aborts an event of namespace/function: a waiting one does not
 // run again, a running one is cancelled (its instance is destroyed).
 // GraceShutdown is not distinguished: scfd cannot signal the function's
-// process through the pool, so both end the attempt at once.
+// process through the pool, so both end the attempt at once. The event is
+// ABORTED when Terminate returns, whichever Queue runs it; an attempt
+// running on another Queue is cancelled by that Queue when it next renews
+// its lease (within Lease/3), and its outcome is not recorded.
 func (q *Queue) Terminate(ctx context.Context, namespace, function, requestID string) error {
 	e, err := q.Get(ctx, requestID)
 	if err != nil {
@@ -221,8 +224,8 @@ func (q *Queue) Terminate(ctx context.Context, namespace, function, requestID st
 		return errdefs.New(errdefs.ErrFailedPrecondition, "AsyncEventStatus", "asynchronous event %s has ended already", requestID)
 	}
 	q.mu.Lock()
-	if cancel := q.running[requestID]; cancel != nil {
-		cancel(errTerminated)
+	if r := q.running[requestID]; r != nil {
+		r.cancel(errTerminated)
 	}
 	q.mu.Unlock()
 	return nil

@@ -18,6 +18,7 @@ type claimed struct {
 	retryNum                                       int // attempts before this one
 	functionErrors, systemErrors                   int
 	accepted                                       time.Time
+	until                                          time.Time // when its lease expires
 }
 
 // loop claims due events while workers are free and sleeps until the next
@@ -57,9 +58,10 @@ func (q *Queue) loop() {
 	}
 }
 
-// claim marks up to n due events running. next is when the earliest
-// waiting event left is due, zero when none waits or one is due already
-// (a worker ending wakes the loop).
+// claim puts back the events whose lease expired (sweep) and leases up to
+// n due events to this Queue. next is when the earliest waiting event left
+// is due, zero when none waits or one is due already (a worker ending
+// wakes the loop).
 func (q *Queue) claim(ctx context.Context, n int) (evs []claimed, next time.Time, err error) {
 	tx, err := q.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -71,10 +73,15 @@ func (q *Queue) claim(ctx context.Context, n int) (evs []claimed, next time.Time
 		}
 	}()
 	now := q.clock.Now()
-	// Each namespace runs at most MaxPerNamespace attempts at once: those
-	// of namespaces at their bound wait, and others' go first.
+	if err := q.sweep(ctx, tx, now, !q.swept); err != nil {
+		return nil, time.Time{}, err
+	}
+	// Each namespace runs at most MaxPerNamespace attempts at once on this
+	// Queue: those of namespaces at their bound wait, and others' go
+	// first.
 	perNS := map[string]int{}
-	counts, err := tx.QueryContext(ctx, `SELECT namespace, count(*) FROM async_events WHERE state = ? GROUP BY namespace`, stateRunning)
+	counts, err := tx.QueryContext(ctx, `SELECT namespace, count(*) FROM async_events WHERE state = $1 AND lease_owner = $2 GROUP BY namespace`,
+		stateRunning, q.opts.Replica)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
@@ -90,14 +97,15 @@ func (q *Queue) claim(ctx context.Context, n int) (evs []claimed, next time.Time
 	counts.Close()
 	rows, err := tx.QueryContext(ctx, `SELECT request_id, namespace, function, qualifier, trigger_src, event,
 		attempts, function_errors, system_errors, accept_time
-		FROM async_events WHERE state = ? AND next_run <= ? AND namespace NOT IN
-			(SELECT namespace FROM async_events WHERE state = ? GROUP BY namespace HAVING count(*) >= ?)
-		ORDER BY next_run LIMIT ?`,
-		statePending, now.UnixNano(), stateRunning, q.opts.MaxPerNamespace, n)
+		FROM async_events WHERE state = $1 AND next_run <= $2 AND namespace NOT IN
+			(SELECT namespace FROM async_events WHERE state = $3 AND lease_owner = $4 GROUP BY namespace HAVING count(*) >= $5)
+		ORDER BY next_run LIMIT $6`+q.dialect.lockClaimed,
+		statePending, now.UnixNano(), stateRunning, q.opts.Replica, q.opts.MaxPerNamespace, n)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
 	skipped := false
+	var picked []claimed
 	for rows.Next() {
 		var ev claimed
 		var accepted int64
@@ -112,25 +120,34 @@ func (q *Queue) claim(ctx context.Context, n int) (evs []claimed, next time.Time
 			continue
 		}
 		perNS[ev.namespace]++
-		evs = append(evs, ev)
+		picked = append(picked, ev)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, time.Time{}, err
 	}
-	for _, ev := range evs {
-		if _, err := tx.ExecContext(ctx, `UPDATE async_events SET state = ?, attempts = attempts + 1 WHERE request_id = ?`,
-			stateRunning, ev.id); err != nil {
+	until := now.Add(q.opts.Lease)
+	for _, ev := range picked {
+		res, err := tx.ExecContext(ctx, `UPDATE async_events SET state = $1, attempts = attempts + 1, lease_owner = $2, lease_until = $3
+			WHERE request_id = $4 AND state = $5`,
+			stateRunning, q.opts.Replica, until.UnixNano(), ev.id, statePending)
+		if err != nil {
 			return nil, time.Time{}, err
 		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue // claimed by another Queue meanwhile
+		}
+		ev.until = until
+		evs = append(evs, ev)
 	}
 	var min sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT min(next_run) FROM async_events WHERE state = ?`, statePending).Scan(&min); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT min(next_run) FROM async_events WHERE state = $1`, statePending).Scan(&min); err != nil {
 		return nil, time.Time{}, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, time.Time{}, err
 	}
+	q.swept = true
 	switch {
 	case skipped:
 		// Events of other namespaces may wait behind those skipped: look
@@ -146,26 +163,29 @@ func (q *Queue) claim(ctx context.Context, n int) (evs []claimed, next time.Time
 func (q *Queue) start(ev claimed) {
 	q.slots <- struct{}{}
 	ctx, cancel := context.WithCancelCause(context.Background())
+	r := &run{id: ev.id, attempt: ev.retryNum + 1, cancel: cancel, until: ev.until}
 	q.mu.Lock()
-	q.running[ev.id] = cancel
+	q.running[ev.id] = r
 	q.mu.Unlock()
 	q.bg.Add(1)
 	go func() {
 		defer func() {
 			q.mu.Lock()
-			delete(q.running, ev.id)
+			if q.running[ev.id] == r {
+				delete(q.running, ev.id)
+			}
 			q.mu.Unlock()
 			cancel(nil)
 			<-q.slots
 			q.poke()
 			q.bg.Done()
 		}()
-		q.attempt(ctx, ev)
+		q.attempt(ctx, r, ev)
 	}()
 }
 
-// attempt runs ev once and records what became of it.
-func (q *Queue) attempt(ctx context.Context, ev claimed) {
+// attempt runs ev once and records what became of it, under its lease r.
+func (q *Queue) attempt(ctx context.Context, r *run, ev claimed) {
 	res, err := q.opts.Invoker.Invoke(ctx, invocation.Request{
 		Namespace: ev.namespace, Function: ev.function, Qualifier: ev.qualifier, Event: ev.event,
 		RetryNum: ev.retryNum, TriggerSrc: ev.triggerSrc, RequestID: ev.id, Async: true,
@@ -174,14 +194,18 @@ func (q *Queue) attempt(ctx context.Context, ev claimed) {
 	rctx := context.WithoutCancel(ctx)
 	switch context.Cause(ctx) {
 	case errShutdown:
-		q.setState(rctx, ev.id, stateRunning, statePending, q.clock.Now(), 0, "")
+		q.release(rctx, r)
 		return
-	case errTerminated:
-		// Terminate has marked it aborted already.
+	case errTerminated, errLeaseLost:
+		// Terminate has marked it aborted already, or the event is no
+		// longer this attempt's.
 		return
 	}
 	out := q.outcome(rctx, ev, res, err)
-	if err := q.record(rctx, ev.id, out); err != nil {
+	switch err := q.record(rctx, r, out); {
+	case errors.Is(err, errStale):
+		q.log.Info("async: an attempt's outcome was not recorded", "request_id", ev.id, "retry_num", ev.retryNum, "err", err)
+	case err != nil:
 		q.log.Error("async: recording an attempt", "request_id", ev.id, "err", err)
 	}
 }
@@ -254,27 +278,30 @@ func (q *Queue) outcome(ctx context.Context, ev claimed, res *invocation.Result,
 	return out
 }
 
-// record stores the outcome of an attempt, unless the event was
-// terminated meanwhile.
-func (q *Queue) record(ctx context.Context, id string, out outcome) error {
+// errStale is what record returns when the event is no longer leased to
+// the attempt: it was terminated, or claimed by another Queue after the
+// lease expired. Nothing was written.
+var errStale = errors.New("the event is no longer leased to this attempt")
+
+// record stores the outcome of an attempt under its lease r.
+func (q *Queue) record(ctx context.Context, r *run, out outcome) error {
 	now := q.clock.Now().UnixNano()
 	var end int64
 	if out.state != statePending {
 		end = now
 	}
-	_, err := q.db.ExecContext(ctx, `UPDATE async_events SET state = ?, next_run = ?, end_time = ?, ret_code = ?, err_msg = ?,
-		function_errors = ?, system_errors = ? WHERE request_id = ? AND state = ?`,
-		out.state, out.nextRun.UnixNano(), end, out.retCode, out.errMsg, out.functionErrors, out.systemErrors, id, stateRunning)
-	return err
-}
-
-// setState moves an event from one state to another.
-func (q *Queue) setState(ctx context.Context, id, from, to string, nextRun time.Time, end int64, errMsg string) {
-	_, err := q.db.ExecContext(ctx, `UPDATE async_events SET state = ?, next_run = ?, end_time = ?, err_msg = ? WHERE request_id = ? AND state = ?`,
-		to, nextRun.UnixNano(), end, errMsg, id, from)
+	res, err := q.db.ExecContext(ctx, `UPDATE async_events SET state = $1, next_run = $2, end_time = $3, ret_code = $4, err_msg = $5,
+		function_errors = $6, system_errors = $7, lease_owner = '', lease_until = 0
+		WHERE request_id = $8 AND state = $9 AND lease_owner = $10 AND attempts = $11`,
+		out.state, out.nextRun.UnixNano(), end, out.retCode, out.errMsg, out.functionErrors, out.systemErrors,
+		r.id, stateRunning, q.opts.Replica, r.attempt)
 	if err != nil {
-		q.log.Error("async: updating an event", "request_id", id, "err", err)
+		return err
 	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errStale
+	}
+	return nil
 }
 
 // reap deletes ended events past their retention, now and every

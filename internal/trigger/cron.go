@@ -21,6 +21,28 @@ type Schedule struct {
 // the zero time when there is none (a year range that has passed).
 func (s Schedule) Next(t time.Time) time.Time { return s.expr.Next(t) }
 
+// Latest returns the last fire time at or before now, given first, a fire
+// time at or before now: first itself when no other fire time falls
+// between them. It takes steps back from now of growing length rather
+// than every fire time since first, so that a per-second timer after a
+// week of downtime costs a few dozen steps.
+func (s Schedule) Latest(first, now time.Time) time.Time {
+	at := first
+	for d := time.Second; now.Add(-d).After(first); d *= 2 {
+		if x := s.expr.Next(now.Add(-d)); !x.IsZero() && !x.After(now) {
+			at = x
+			break
+		}
+	}
+	for {
+		n := s.expr.Next(at)
+		if n.IsZero() || n.After(now) {
+			return at
+		}
+		at = n
+	}
+}
+
 // ParseCron reads SCF's timer expression: the recommended 7 fields
 // (second minute hour day-of-month month day-of-week year) or the legacy 5
 // (minute hour day-of-month month day-of-week, meaning second 0 and every

@@ -84,3 +84,45 @@ func TestScheduleKeepsTheLocation(t *testing.T) {
 		t.Errorf("Next in UTC+8 = %v, want %v", got, want)
 	}
 }
+
+// Latest is the fire time a timer makes up after downtime: the last one
+// at or before now, found without walking every fire time since.
+func TestScheduleLatest(t *testing.T) {
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		expr, first, now, want string
+	}{
+		{"*/2 * * * * * *", "2026-11-27T10:00:02Z", "2026-11-27T10:00:02Z", "2026-11-27T10:00:02Z"},
+		{"*/2 * * * * * *", "2026-11-27T10:00:02Z", "2026-11-27T10:00:03Z", "2026-11-27T10:00:02Z"},
+		{"*/2 * * * * * *", "2026-11-27T10:00:02Z", "2026-11-27T10:01:01Z", "2026-11-27T10:01:00Z"},
+		{"* * * * * * *", "2026-11-20T10:00:00Z", "2026-11-27T10:00:00Z", "2026-11-27T10:00:00Z"},
+		{"0 15 10 * * MON-FRI *", "2026-11-27T10:15:00Z", "2026-11-30T10:14:59Z", "2026-11-27T10:15:00Z"},
+		{"0 15 10 * * MON-FRI *", "2026-11-27T10:15:00Z", "2026-12-02T23:00:00Z", "2026-12-02T10:15:00Z"},
+		// Every second of one minute a day: the step back lands in the
+		// burst.
+		{"* 0 0 * * * *", "2026-11-27T00:00:00Z", "2026-11-28T12:00:00Z", "2026-11-28T00:00:59Z"},
+	} {
+		s, err := ParseCron(tc.expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Latest(at(tc.first), at(tc.now)); !got.Equal(at(tc.want)) {
+			t.Errorf("%q from %s at %s: %s, want %s", tc.expr, tc.first, tc.now, got.Format(time.RFC3339), tc.want)
+		}
+	}
+}
+
+func BenchmarkLatestAfterAWeek(b *testing.B) {
+	s, _ := ParseCron("* * * * * * *")
+	first := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	now := first.Add(7 * 24 * time.Hour)
+	for b.Loop() {
+		s.Latest(first, now)
+	}
+}

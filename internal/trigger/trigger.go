@@ -9,6 +9,15 @@
 // downtime a timer whose fire times passed fires once, at start, for the
 // latest missed time, and then keeps its schedule: missed fires are never
 // replayed as a storm.
+//
+// Several Services (scfd replicas) may share one database: each reads
+// the timers again every Options.Refresh, so it fires those another
+// replica created, and every replica fires every timer. A fire is queued
+// with a request id derived from the trigger and the scheduled time
+// (FireID), so the first replica's Enqueue of a time stores the event and
+// the others' find it there (errdefs.ErrAlreadyExists): each scheduled
+// time is queued once, and the claim of a time is the stored event
+// itself, so no replica can claim a time and die before queueing it.
 package trigger
 
 import (
@@ -20,8 +29,11 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/invocation"
@@ -62,6 +74,10 @@ type Options struct {
 	// GatewayURL is the gateway's base URL, for the endpoint of API
 	// gateway triggers, such as "http://127.0.0.1:9200".
 	GatewayURL string
+	// Refresh is how often the timers are read again from the database,
+	// to fire those created, changed or deleted by other replicas. Zero
+	// means DefaultRefresh.
+	Refresh time.Duration
 	// Now and After are the clock; nil means time.Now and time.After.
 	Now    func() time.Time
 	After  func(time.Duration) <-chan time.Time
@@ -72,6 +88,9 @@ type Options struct {
 	// such request.
 	Authorize func(r *http.Request, body []byte, namespace string) error
 }
+
+// DefaultRefresh is Options.Refresh's default.
+const DefaultRefresh = 10 * time.Second
 
 var migrations = []string{
 	`CREATE TABLE triggers (
@@ -107,6 +126,7 @@ type key struct{ namespace, function, name string }
 
 type timer struct {
 	trigger  *scf.Trigger
+	mod      int64 // the row's mod_time this timer was armed from
 	schedule Schedule
 	next     time.Time // zero: never again
 }
@@ -122,6 +142,9 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 	if opts.After == nil {
 		opts.After = time.After
 	}
+	if opts.Refresh <= 0 {
+		opts.Refresh = DefaultRefresh
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -129,29 +152,58 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{opts: opts, db: opts.DB.DB(), log: opts.Logger, wake: make(chan struct{}, 1), timers: map[key]*timer{}}
-	rows, err := s.db.QueryContext(ctx, `SELECT doc, last_fire FROM triggers WHERE type = ?`, scf.TriggerTimer)
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// load reads the timers from the database: it arms those it does not
+// know or that changed since it armed them (from their last fire), and
+// drops those deleted.
+func (s *Service) load(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT namespace, function, name, doc, last_fire, mod_time FROM triggers WHERE type = $1`, scf.TriggerTimer)
 	if err != nil {
-		return nil, fmt.Errorf("trigger: loading timers: %w", err)
+		return fmt.Errorf("trigger: loading timers: %w", err)
 	}
 	defer rows.Close()
+	seen := map[key]bool{}
 	for rows.Next() {
+		var k key
 		var doc string
-		var last int64
-		if err := rows.Scan(&doc, &last); err != nil {
-			return nil, fmt.Errorf("trigger: loading timers: %w", err)
+		var last, mod int64
+		if err := rows.Scan(&k.namespace, &k.function, &k.name, &doc, &last, &mod); err != nil {
+			return fmt.Errorf("trigger: loading timers: %w", err)
+		}
+		seen[k] = true
+		s.mu.Lock()
+		cur := s.timers[k]
+		s.mu.Unlock()
+		if cur != nil && cur.mod == mod {
+			continue
 		}
 		t, err := decode(doc)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		s.schedule(t, time.Unix(0, last))
+		s.schedule(t, time.Unix(0, last), mod)
 	}
-	return s, rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("trigger: loading timers: %w", err)
+	}
+	s.mu.Lock()
+	for k := range s.timers {
+		if !seen[k] {
+			delete(s.timers, k)
+		}
+	}
+	s.mu.Unlock()
+	return nil
 }
 
-// schedule (re)arms a timer whose previous fire was at last. Callers hold
-// no lock.
-func (s *Service) schedule(t *scf.Trigger, last time.Time) {
+// schedule (re)arms a timer whose previous fire was at last, from the row
+// of mod_time mod. Callers hold no lock.
+func (s *Service) schedule(t *scf.Trigger, last time.Time, mod int64) {
 	k := key{t.Namespace, t.Function, t.Name}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -164,25 +216,33 @@ func (s *Service) schedule(t *scf.Trigger, last time.Time) {
 		s.log.Warn("trigger: unreadable timer expression", "trigger", t.Name, "err", err)
 		return
 	}
-	s.timers[k] = &timer{trigger: t, schedule: sched, next: sched.Next(last.In(s.opts.Location))}
+	s.timers[k] = &timer{trigger: t, mod: mod, schedule: sched, next: sched.Next(last.In(s.opts.Location))}
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
 }
 
-// Run fires the timers until ctx is cancelled.
+// Run fires the timers, and reads them again every Options.Refresh,
+// until ctx is cancelled.
 func (s *Service) Run(ctx context.Context) {
+	refresh := s.opts.Now().Add(s.opts.Refresh)
 	for {
-		var wait <-chan time.Time
-		if next := s.earliest(); !next.IsZero() {
-			wait = s.opts.After(next.Sub(s.opts.Now()))
+		at := refresh
+		if next := s.earliest(); !next.IsZero() && next.Before(at) {
+			at = next
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.wake:
-		case <-wait:
+		case <-s.opts.After(at.Sub(s.opts.Now())):
+			if now := s.opts.Now(); !now.Before(refresh) {
+				if err := s.load(ctx); err != nil && ctx.Err() == nil {
+					s.log.Warn("trigger: reading the timers", "err", err)
+				}
+				refresh = now.Add(s.opts.Refresh)
+			}
 			s.fireDue(ctx)
 		}
 	}
@@ -202,11 +262,13 @@ func (s *Service) earliest() time.Time {
 
 type fire struct {
 	trigger *scf.Trigger
+	mod     int64
 	at      time.Time
 }
 
-// fireDue fires every timer whose time has come, once each, and moves it
-// to its next time after now.
+// fireDue fires every timer whose time has come, once each, for the
+// latest of its times that passed, and moves it to its next time after
+// now.
 func (s *Service) fireDue(ctx context.Context) {
 	now := s.opts.Now().In(s.opts.Location)
 	var due []fire
@@ -215,7 +277,7 @@ func (s *Service) fireDue(ctx context.Context) {
 		if t.next.IsZero() || t.next.After(now) {
 			continue
 		}
-		due = append(due, fire{t.trigger, t.next})
+		due = append(due, fire{t.trigger, t.mod, t.schedule.Latest(t.next, now)})
 		t.next = t.schedule.Next(now)
 	}
 	s.mu.Unlock()
@@ -233,28 +295,61 @@ type TimerEvent struct {
 	Message     string
 }
 
-// fire queues a timer's event, unless its qualifier cannot run, and
-// records the fire and why it did not run.
+// fire queues a timer's event, unless its qualifier cannot run or
+// another replica queued it, and records the fire and why it did not run.
+// A timer deleted or changed by another replica since it was armed does
+// not fire: the timers are read again.
 func (s *Service) fire(ctx context.Context, f fire) {
 	t := f.trigger
-	err := s.runnable(ctx, t)
+	var mod, last int64
+	err := s.db.QueryRowContext(ctx, `SELECT mod_time, last_fire FROM triggers WHERE namespace = $1 AND function = $2 AND name = $3`,
+		t.Namespace, t.Function, t.Name).Scan(&mod, &last)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) || err == nil && mod != f.mod:
+		if err := s.load(ctx); err != nil {
+			s.log.Warn("trigger: reading the timers", "err", err)
+		}
+		return
+	case err != nil:
+		s.log.Warn("trigger: reading a timer", "trigger", t.Name, "err", err)
+		return
+	case last >= f.at.UnixNano():
+		return // another replica fired this time
+	}
+	err = s.runnable(ctx, t)
 	if err == nil {
 		event, _ := json.Marshal(TimerEvent{Type: "Timer", TriggerName: t.Name, Time: f.at.UTC().Format(time.RFC3339), Message: t.CustomArgument})
 		_, err = s.opts.Queue.Enqueue(ctx, invocation.Request{
 			Namespace: t.Namespace, Function: t.Function, Qualifier: t.Qualifier,
-			Event: event, TriggerSrc: "timer", Async: true,
+			Event: event, TriggerSrc: "timer", Async: true, RequestID: FireID(t, f.at),
 		})
+		if errors.Is(err, errdefs.ErrAlreadyExists) {
+			return // another replica fired this time, and records it
+		}
 	}
 	lastErr := ""
 	if err != nil {
 		s.log.Warn("trigger: timer fire not queued", "namespace", t.Namespace, "function", t.Function, "trigger", t.Name, "err", err)
 		lastErr = errdefs.Message(err, "the event could not be queued")
 	}
-	_, err = s.db.ExecContext(ctx, `UPDATE triggers SET last_fire = ?, last_run = ?, last_error = ? WHERE namespace = ? AND function = ? AND name = ?`,
-		f.at.UnixNano(), f.at.UnixNano(), lastErr, t.Namespace, t.Function, t.Name)
+	_, err = s.db.ExecContext(ctx, `UPDATE triggers SET last_fire = $1, last_run = $2, last_error = $3
+		WHERE namespace = $4 AND function = $5 AND name = $6 AND mod_time = $7 AND last_fire < $8`,
+		f.at.UnixNano(), f.at.UnixNano(), lastErr, t.Namespace, t.Function, t.Name, f.mod, f.at.UnixNano())
 	if err != nil {
 		s.log.Warn("trigger: recording a fire", "trigger", t.Name, "err", err)
 	}
+}
+
+// fireIDs is the UUID namespace of FireID.
+var fireIDs = uuid.MustParse("6f1d7c2e-3b0a-5c8e-9d4f-2a6b8e0c1f35")
+
+// FireID is the request id of the fire of timer t scheduled at at: the
+// same on every replica (a version 5 UUID of the trigger, its creation
+// time and at), so that the event of one scheduled time is stored once.
+func FireID(t *scf.Trigger, at time.Time) string {
+	name := t.Namespace + "\x00" + t.Function + "\x00" + t.Name + "\x00" +
+		strconv.FormatInt(t.AddTime.UnixNano(), 10) + "\x00" + strconv.FormatInt(at.UnixNano(), 10)
+	return uuid.NewSHA1(fireIDs, []byte(name)).String()
 }
 
 // runnable tells whether t's qualifier can run now, as InvokeFunction
@@ -341,7 +436,7 @@ func (s *Service) Create(ctx context.Context, t *scf.Trigger) error {
 		}
 		return fmt.Errorf("trigger: storing %q: %w", t.Name, err)
 	}
-	s.schedule(t, now)
+	s.schedule(t, now, now.UnixNano())
 	return nil
 }
 
@@ -434,7 +529,7 @@ func (s *Service) Update(ctx context.Context, ns, function, name string, update 
 	if err != nil {
 		return nil, fmt.Errorf("trigger: updating %q: %w", name, err)
 	}
-	s.schedule(t, now)
+	s.schedule(t, now, now.UnixNano())
 	return t, nil
 }
 

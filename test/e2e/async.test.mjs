@@ -2,12 +2,14 @@
 // InvocationType Event against real containers of the test function,
 // retries of function errors (one log entry per attempt, with RetryNum),
 // the event invoke config, the async event actions, and an accepted event
-// that survives a kill -9 of the server.
+// that survives a kill -9 of the server: at once when the server restarts
+// under its SCFD_REPLICA_ID, once the dead server's lease has expired when
+// another replica takes over.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Server, expectCode, image, waitFor } from "./harness.mjs";
 
-const server = new Server();
+const server = new Server({ env: { SCFD_REPLICA_ID: "e2e-a" } });
 let scf;
 
 before(async () => {
@@ -128,5 +130,29 @@ describe("asynchronous Invoke", () => {
       return l.length >= 1 ? l : null;
     }, { what: "the log of the run after the restart" });
     assert.match(entries[0].Log, /^survivor$/m);
+  });
+
+  test("a running event of a killed replica runs on another once its lease expires", async () => {
+    const id = await invokeAsync({ print: ["orphan"], sleep_ms: 2500 });
+    // The attempt starts within milliseconds of the invoke (the function
+    // is warm) and runs 2.5 s: a second in, it holds the lease. Its log
+    // is written when it ends, so there is nothing to wait for instead.
+    await new Promise((r) => setTimeout(r, 1000));
+    const killed = Date.now();
+    await server.stop("SIGKILL");
+    server.extraEnv.SCFD_REPLICA_ID = "e2e-b"; // another replica, over the same database
+    await server.start();
+    scf = server.client();
+    const st = await waitEvent(id, "FINISHED", 60000);
+    assert.equal(st.StatusCode, 200);
+    // The lease (30 s) outlives the killed replica: the event waited for it.
+    assert.ok(Date.now() - killed >= 20000, `rerun ${Date.now() - killed} ms after the kill, before the lease expired`);
+    const entries = await waitFor(async () => {
+      const l = (await logsOf(id)).filter((e) => e.RetCode === 0);
+      return l.length >= 1 ? l : null;
+    }, { what: "the log of the rerun" });
+    assert.equal(entries.length, 1);
+    assert.equal(entries[0].RetryNum, 1);
+    assert.match(entries[0].Log, /^orphan$/m);
   });
 });
