@@ -52,7 +52,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -98,6 +97,8 @@ type Functions interface {
 type Store interface {
 	DB() *sql.DB
 	Migrate(ctx context.Context, owner string, migrations []string) error
+	// Dialect names the database: "sqlite" or "postgres".
+	Dialect() string
 }
 
 // Clock is the queue's source of time.
@@ -296,7 +297,7 @@ func Open(ctx context.Context, opts Options) (*Queue, error) {
 	q := &Queue{
 		opts:    opts,
 		db:      opts.Store.DB(),
-		dialect: dialectOf(opts.Store.DB()),
+		dialect: dialectOf(opts.Store.Dialect()),
 		clock:   opts.Clock,
 		log:     opts.Logger,
 		wake:    make(chan struct{}, 1),
@@ -366,16 +367,20 @@ func (q *Queue) Enqueue(ctx context.Context, req invocation.Request) (string, er
 			"the asynchronous queue holds %d events, its limit: try again later", queued)
 	}
 	now := q.clock.Now().UnixNano()
-	_, err = q.db.ExecContext(ctx, `INSERT INTO async_events
+	// ON CONFLICT DO NOTHING rather than an error to tell apart: the
+	// same on SQLite and PostgreSQL (timers rely on it to fire once).
+	res, err := q.db.ExecContext(ctx, `INSERT INTO async_events
 		(request_id, namespace, function, qualifier, invoke_type, trigger_src, event, state, accept_time, next_run, start_time)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`,
 		req.RequestID, req.Namespace, req.Function, req.Qualifier, invokeType, req.TriggerSrc, req.Event,
 		statePending, now, now, now)
 	if err != nil {
-		if isUniqueViolation(err) {
-			return "", errdefs.New(errdefs.ErrAlreadyExists, "InvokeRequestId", "an event with request id %s exists", req.RequestID)
-		}
 		return "", errdefs.NoSpace(fmt.Errorf("async: storing the event: %w", err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return "", fmt.Errorf("async: storing the event: %w", err)
+	} else if n == 0 {
+		return "", errdefs.New(errdefs.ErrAlreadyExists, "InvokeRequestId", "an event with request id %s exists", req.RequestID)
 	}
 	q.poke()
 	return req.RequestID, nil
@@ -404,8 +409,4 @@ func (q *Queue) poke() {
 	case q.wake <- struct{}{}:
 	default:
 	}
-}
-
-func isUniqueViolation(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint")
 }

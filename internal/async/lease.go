@@ -3,8 +3,6 @@ package async
 import (
 	"context"
 	"database/sql"
-	"reflect"
-	"strings"
 	"time"
 )
 
@@ -44,14 +42,9 @@ var (
 	postgresDialect = dialect{lockClaimed: " FOR UPDATE SKIP LOCKED"}
 )
 
-// dialectOf tells which database db is by its driver's package: pgx's is
-// PostgreSQL, anything else is taken for SQLite.
-func dialectOf(db *sql.DB) dialect {
-	t := reflect.TypeOf(db.Driver())
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if strings.Contains(t.PkgPath(), "pgx") || strings.Contains(t.PkgPath(), "lib/pq") {
+// dialectOf is the dialect of the database the store names.
+func dialectOf(name string) dialect {
+	if name == "postgres" {
 		return postgresDialect
 	}
 	return sqliteDialect

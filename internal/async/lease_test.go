@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/scfd/scfd/internal/invocation"
+	"github.com/scfd/scfd/internal/testenv"
 )
 
 // beat moves the clock by a third of the default lease, the renewal
@@ -221,8 +222,12 @@ func TestARestartedReplicaTakesBackItsEvents(t *testing.T) {
 
 func TestDialect(t *testing.T) {
 	e := newEnv(t, answer(0))
-	if e.q.dialect != sqliteDialect {
-		t.Errorf("dialect of the SQLite store = %+v, want SQLite's", e.q.dialect)
+	want := sqliteDialect
+	if testenv.OnPostgres() {
+		want = postgresDialect
+	}
+	if e.q.dialect != want {
+		t.Errorf("dialect of the %s store = %+v, want %+v", e.st.Dialect(), e.q.dialect, want)
 	}
 }
 
