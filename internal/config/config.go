@@ -53,7 +53,7 @@ type Config struct {
 	Prices             Prices        // SCFD_PRICE_*, SCFD_FREE_TIER: what usage costs
 	ShutdownGrace      time.Duration // SCFD_SHUTDOWN_GRACE: how long in-flight requests may finish after SIGTERM
 	DebugAddr          string        // SCFD_DEBUG_ADDR: the net/http/pprof listener; empty = off
-	ReplicaID          string        // SCFD_REPLICA_ID: this replica's name among those sharing the database; empty = random per start
+	ReplicaID          string        // SCFD_REPLICA_ID: this replica's name among those sharing the database; empty = kept in the data directory
 	TLS                TLS           // SCFD_TLS, SCFD_TLS_CERT, SCFD_TLS_KEY: HTTPS on the API, gateway and registry
 }
 
@@ -158,7 +158,7 @@ var settings = []setting{
 	{"free-tier", "SCFD_FREE_TIER", "true", "deduct SCF's monthly free package from the cost (true or false)"},
 	{"shutdown-grace", "SCFD_SHUTDOWN_GRACE", DefaultShutdownGrace.String(), "how long in-flight requests may take to finish after SIGTERM (0: none)"},
 	{"debug-addr", "SCFD_DEBUG_ADDR", "", "listen address of net/http/pprof's /debug/pprof/ (empty or off: none)"},
-	{"replica-id", "SCFD_REPLICA_ID", "", "this server's name among the replicas sharing its database, unique among those running; a server restarted under its name runs again at once the async events it was running (default: a new random name at each start)"},
+	{"replica-id", "SCFD_REPLICA_ID", "", "this server's name among the replicas sharing its database, unique among those running; a server restarted under its name runs again at once the async events it was running (default: a name made at the first start and kept in the data directory)"},
 	{"tls", "SCFD_TLS", "", "HTTPS on the API, gateway and registry: self-signed (a certificate generated into the data dir), or off (default: on with --tls-cert and --tls-key)"},
 	{"tls-cert", "SCFD_TLS_CERT", "", "PEM file of the listeners' TLS certificate (and its chain)"},
 	{"tls-key", "SCFD_TLS_KEY", "", "PEM file of the TLS certificate's private key"},

@@ -275,10 +275,14 @@ func (d *daemon) openDataPlane(ctx context.Context) error {
 
 // openAsync opens the queue of asynchronous invocations over the
 // invoker; the events a previous run left unfinished run again when their
-// lease expires (at once under the same SCFD_REPLICA_ID). It closes before
-// the data plane: running attempts go back to the queue.
+// lease expires (at once when this replica restarts: see replicaID). It
+// closes before the data plane: running attempts go back to the queue.
 func (d *daemon) openAsync(ctx context.Context) error {
-	q, err := async.Open(ctx, async.Options{Store: d.st, Functions: d.st, Aliases: d.st, Invoker: d.inv.invoker, Replica: d.c.ReplicaID, Logger: d.log})
+	replica, err := replicaID(d.c.ReplicaID, d.c.DataDir)
+	if err != nil {
+		return err
+	}
+	q, err := async.Open(ctx, async.Options{Store: d.st, Functions: d.st, Aliases: d.st, Invoker: d.inv.invoker, Replica: replica, Logger: d.log})
 	if err != nil {
 		return fmt.Errorf("open the asynchronous queue: %w", err)
 	}
