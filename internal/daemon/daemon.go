@@ -110,6 +110,10 @@ type daemon struct {
 	servers []*server
 	drain   *drain
 	tls     *tls.Config // of the API, gateway and registry listeners; nil: plain HTTP
+	// ready are the checks of GET /healthz/ready beyond serving at all:
+	// each part that must be ready before the server takes requests adds
+	// one, which returns why it is not.
+	ready []func() error
 }
 
 // onClose adds the closing of the part being opened.
@@ -349,7 +353,7 @@ func (d *daemon) openAPI(ctx context.Context) error {
 	d.servers = append(d.servers, &server{
 		name:    apiServerName,
 		addr:    c.APIAddr,
-		handler: withConsole(d.api, apiMux(d.api, d.met), d.keys, gatewayURL(d.c.GatewayAddr, d.tls != nil), d.reg, d.log, d.tls != nil),
+		handler: withConsole(d.api, apiMux(d.api, d.met, d.readiness), d.keys, gatewayURL(d.c.GatewayAddr, d.tls != nil), d.reg, d.log, d.tls != nil),
 		refuse:  api.ShuttingDown(RetryAfter),
 	})
 	return nil

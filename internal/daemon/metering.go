@@ -132,10 +132,12 @@ func provisionedIdle(p *pool.Pool, st *store.Store) func() []meter.ProvisionedId
 	}
 }
 
-// apiMux serves the SCF API at / and the metrics at /metrics.
-func apiMux(apiSrv http.Handler, m *metrics.Metrics) http.Handler {
+// apiMux serves the SCF API at /, the metrics at /metrics and the
+// readiness at /healthz/ready.
+func apiMux(apiSrv http.Handler, m *metrics.Metrics, ready http.HandlerFunc) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("GET /healthz/ready", ready)
 	mux.Handle("/", apiSrv)
 	return mux
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -249,4 +250,21 @@ func (e serverErrors) Write(p []byte) (int, error) {
 	}
 	e.log.Log(context.Background(), level, msg)
 	return len(p), nil
+}
+
+// readiness answers GET /healthz/ready, for a load balancer's or
+// Kubernetes' readiness probe: 200 while the server takes requests and
+// every check of d.ready passes, 503 with the reason otherwise (a draining
+// server answers 503 too, then stops accepting connections).
+func (d *daemon) readiness(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	for _, check := range d.ready {
+		if err := check(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready: %v\n", err)
+			return
+		}
+	}
+	io.WriteString(w, "ready\n")
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -73,5 +74,28 @@ func TestDrainWaitsForRequestsInFlight(t *testing.T) {
 	}
 	if err := <-waited; err != nil {
 		t.Errorf("wait: %v", err)
+	}
+}
+
+// GET /healthz/ready answers 200 when every readiness check passes, 503
+// naming the first that does not.
+func TestReadiness(t *testing.T) {
+	d := &daemon{}
+	get := func() (int, string) {
+		rec := httptest.NewRecorder()
+		d.readiness(rec, httptest.NewRequest("GET", "/healthz/ready", nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := get(); code != 200 || body != "ready\n" {
+		t.Errorf("no checks: %d %q", code, body)
+	}
+	var joined error = errors.New("not joined yet")
+	d.ready = append(d.ready, func() error { return nil }, func() error { return joined })
+	if code, body := get(); code != 503 || !strings.Contains(body, "not joined yet") {
+		t.Errorf("a check failing: %d %q", code, body)
+	}
+	joined = nil
+	if code, _ := get(); code != 200 {
+		t.Errorf("every check passing: %d", code)
 	}
 }
