@@ -137,10 +137,14 @@ type fnState struct {
 // versionPool holds the instances of one version with one configuration
 // fingerprint.
 type versionPool struct {
-	key      verKey
-	fs       *fnState
-	fn       *scf.Function
-	fp       string
+	key verKey
+	fs  *fnState
+	fn  *scf.Function
+	fp  string
+	// src is the last *scf.Function whose fingerprint was fp: the same
+	// pointer again (a caller's cached copy; functions read from the
+	// store are not changed afterwards) skips the fingerprint.
+	src      *scf.Function
 	mem      int64
 	slots    int       // requests one instance takes at once
 	live     []*inst   // ready instances, not stopping
@@ -333,9 +337,13 @@ func (p *Pool) poolFor(fn *scf.Function) *versionPool {
 		version = scf.Latest
 	}
 	key := verKey{fn.Namespace, fn.Name, version}
-	fp := fingerprint(fn)
 	vp := p.pools[key]
+	if vp != nil && vp.src == fn {
+		return vp
+	}
+	fp := fingerprint(fn)
 	if vp != nil && vp.fp == fp {
+		vp.src = fn
 		return vp
 	}
 	if vp != nil {
@@ -344,7 +352,7 @@ func (p *Pool) poolFor(fn *scf.Function) *versionPool {
 	fs := p.fnState(fnKey{fn.Namespace, fn.Name})
 	c := *fn
 	c.Version = version
-	vp = &versionPool{key: key, fs: fs, fn: &c, fp: fp, mem: memoryMB(fn), slots: slotsOf(fn)}
+	vp = &versionPool{key: key, fs: fs, fn: &c, fp: fp, src: fn, mem: memoryMB(fn), slots: slotsOf(fn)}
 	fs.vps[vp] = struct{}{}
 	p.pools[key] = vp
 	if ps := fs.prov[version]; ps != nil {
