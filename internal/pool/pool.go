@@ -214,6 +214,10 @@ func New(ctx context.Context, opts Options) (*Pool, error) {
 // "Concurrency") and SCF's message. It fails with errdefs.ErrUnavailable
 // when too many calls wait, and with the start-up error when the start
 // it waited for failed.
+//
+// fn must not change once passed: a function
+// passed again (the same pointer, as a cache hands it out) is taken to
+// have the configuration it had.
 func (p *Pool) Acquire(ctx context.Context, fn *scf.Function) (Lease, error) {
 	if fn.ImageDigest == "" {
 		return nil, errdefs.New(errdefs.ErrFailedPrecondition, "Function", "function %q has no image yet", fn.Name)
