@@ -76,9 +76,18 @@ func rewrite(pr *httputil.ProxyRequest) {
 	u.Path = x.target.path
 	u.RawPath = x.target.rawPath
 	pr.Out.Host = pr.In.Host
+	// A map with room for the platform's and the forwarding headers,
+	// without the client's X-Scf-* ones, so that adding them does not
+	// grow it twice.
+	h := make(http.Header, len(pr.Out.Header)+invocation.PlatformHeaderCount+3)
+	for k, v := range pr.Out.Header {
+		if !invocation.IsPlatformHeader(k) {
+			h[k] = v
+		}
+	}
+	pr.Out.Header = h
 	pr.SetXForwarded()
-	invocation.DropPlatformHeaders(pr.Out.Header)
-	x.h.Set(pr.Out.Header)
+	x.h.Set(h)
 }
 
 // modifyResponse notes the function's status and keeps the function from

@@ -12,7 +12,7 @@ import (
 )
 
 // HeaderPrefix starts the names of the platform's headers. Clients of the
-// gateway cannot set them: see DropPlatformHeaders.
+// gateway cannot set them: see IsPlatformHeader.
 const HeaderPrefix = "X-Scf-"
 
 // PlatformHeaders are the X-Scf-* headers scfd sends with every request
@@ -30,7 +30,7 @@ type PlatformHeaders struct {
 
 // Set writes the headers into h. Their values share one allocation.
 func (p PlatformHeaders) Set(h http.Header) {
-	v := make([]string, 0, 13)
+	v := make([]string, 0, PlatformHeaderCount)
 	set := func(k, val string) {
 		v = append(v, val)
 		h[k] = v[len(v)-1 : len(v) : len(v)]
@@ -54,12 +54,11 @@ func (p PlatformHeaders) Set(h http.Header) {
 	}
 }
 
-// DropPlatformHeaders removes every X-Scf-* header from h (names are
-// canonical in an http.Header, so the prefix match ignores case).
-func DropPlatformHeaders(h http.Header) {
-	for k := range h {
-		if len(k) >= len(HeaderPrefix) && strings.EqualFold(k[:len(HeaderPrefix)], HeaderPrefix) {
-			delete(h, k)
-		}
-	}
+// IsPlatformHeader reports whether name is an X-Scf-* header, in any
+// case.
+func IsPlatformHeader(name string) bool {
+	return len(name) >= len(HeaderPrefix) && strings.EqualFold(name[:len(HeaderPrefix)], HeaderPrefix)
 }
+
+// PlatformHeaderCount is the most headers Set writes.
+const PlatformHeaderCount = 13

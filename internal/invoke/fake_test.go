@@ -63,6 +63,22 @@ func (l *fakeLease) Attach(sink func(sandbox.LogLine)) func() {
 		l.mu.Unlock()
 	}
 }
+func (l *fakeLease) OnExit(f func()) (stop func() bool) {
+	cancel := make(chan struct{})
+	go func() {
+		select {
+		case <-l.in.exited:
+			f()
+		case <-cancel:
+		}
+	}()
+	var once sync.Once
+	return func() bool {
+		stopped := false
+		once.Do(func() { close(cancel); stopped = true })
+		return stopped
+	}
+}
 func (l *fakeLease) Release(o pool.Outcome) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

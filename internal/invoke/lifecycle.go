@@ -36,7 +36,7 @@ func (iv *Invoker) Run(ctx context.Context, c invocation.Call, x invocation.Exch
 		c.Start = iv.now()
 	}
 	r := &run{iv: iv, c: c, fn: c.Function, log: logs.NewBuilder(0)}
-	r.log.Platform("START RequestId:%s", c.RequestID)
+	r.log.Platform("START RequestId:" + c.RequestID)
 	if l := iv.opts.Logs; l != nil {
 		l.Begin(logs.Entry{
 			RequestID: c.RequestID, Namespace: r.fn.Namespace, Function: r.fn.Name, Qualifier: r.fn.Version,
@@ -92,7 +92,7 @@ func (r *run) call(ctx context.Context, lease pool.Lease, x invocation.Exchange)
 		for _, p := range r.cold.Phases {
 			b.WriteString(" " + p.Name + ":" + ms(p.Duration))
 		}
-		r.log.Platform("Init Report RequestId:%s InitDuration:%s Path:%s%s Memory:%dMB", id, ms(cs.Total), cs.Path(), b.String(), r.fn.MemorySize)
+		r.log.Platform("Init Report RequestId:" + id + " InitDuration:" + ms(cs.Total) + " Path:" + cs.Path() + b.String() + " Memory:" + strconv.FormatInt(r.fn.MemorySize, 10) + "MB")
 	}
 	detach := lease.Attach(func(l sandbox.LogLine) {
 		r.log.Dropped(l.Dropped)
@@ -118,15 +118,9 @@ func (r *run) call(ctx context.Context, lease pool.Lease, x invocation.Exchange)
 	// without a word.
 	callCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	defer lease.OnExit(func() { cancel(errExited) })()
 	callCtx, cancelTimeout := context.WithTimeoutCause(callCtx, timeout, errTimeout)
 	defer cancelTimeout()
-	go func() {
-		select {
-		case <-in.Exited():
-			cancel(errExited)
-		case <-callCtx.Done():
-		}
-	}()
 
 	begin := r.iv.now()
 	ans := x.Do(callCtx, in.Addr(), h)
@@ -250,18 +244,18 @@ func (r *run) finish(ctx context.Context, x invocation.Exchange, code int, msg s
 		}
 	}
 	if msg != "" {
-		r.log.Platform("ERROR RequestId:%s Result:%s", id, msg)
+		r.log.Platform("ERROR RequestId:" + id + " Result:" + msg)
 	}
 	switch r.c.Kind {
 	case invocation.Event:
 		quoted, _ := json.Marshal(res.RetMsg)
-		r.log.Platform("Response RequestId:%s RetMsg:%s", id, quoted)
-		r.log.Platform("END RequestId:%s", id)
+		r.log.Platform("Response RequestId:" + id + " RetMsg:" + string(quoted))
+		r.log.Platform("END RequestId:" + id)
 	case invocation.Web:
-		r.log.Platform("END RequestId:%s StatusCode:%d", id, r.status)
+		r.log.Platform("END RequestId:" + id + " StatusCode:" + strconv.Itoa(r.status))
 	}
-	r.log.Platform("Report RequestId:%s Duration:%sms Memory:%dMB MemUsage:%sMB",
-		id, strconv.FormatFloat(res.Duration, 'f', -1, 64), r.fn.MemorySize, strconv.FormatFloat(float64(mem)/(1<<20), 'f', -1, 64))
+	r.log.Platform("Report RequestId:" + id + " Duration:" + strconv.FormatFloat(res.Duration, 'f', -1, 64) +
+		"ms Memory:" + strconv.FormatInt(r.fn.MemorySize, 10) + "MB MemUsage:" + strconv.FormatFloat(float64(mem)/(1<<20), 'f', -1, 64) + "MB")
 	text := r.log.String()
 	if r.c.LogTail {
 		res.Log = logs.Tail(text, logs.TailBytes)

@@ -2,6 +2,7 @@ package logs
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -41,13 +42,20 @@ func NewBuilder(max int) *Builder {
 	return &Builder{max: max}
 }
 
-// Platform appends a line of the platform's own.
-func (b *Builder) Platform(format string, args ...any) {
+// Platform appends a line of the platform's own (without its newline).
+func (b *Builder) Platform(line string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	fmt.Fprintf(&b.b, format, args...)
+	if b.b.Cap() == 0 {
+		b.b.Grow(initialBytes)
+	}
+	b.b.WriteString(line)
 	b.b.WriteByte('\n')
 }
+
+// initialBytes is room for a small invocation's whole log (START, END,
+// Report and a few lines of its own), so that it is allocated once.
+const initialBytes = 512
 
 // Line appends a line the function printed. Once the function's lines
 // reach the cap, the rest are counted, not kept, and one line marks the
@@ -75,7 +83,7 @@ func (b *Builder) Dropped(n uint64) {
 	if n == 0 {
 		return
 	}
-	b.Platform("[scfd] %d lines of output were lost: the function printed faster than they could be collected", n)
+	b.Platform("[scfd] " + strconv.FormatUint(n, 10) + " lines of output were lost: the function printed faster than they could be collected")
 }
 
 // String is the log so far.

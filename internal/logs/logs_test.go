@@ -244,11 +244,11 @@ func TestDurableAcrossReopen(t *testing.T) {
 
 func TestBuilderCapAndTail(t *testing.T) {
 	b := NewBuilder(100)
-	b.Platform("START RequestId:%s", "r")
+	b.Platform("START RequestId:r")
 	for i := range 20 {
 		b.Line(fmt.Sprintf("line %02d ..", i)) // 11 bytes each with the newline
 	}
-	b.Platform("END RequestId:%s", "r")
+	b.Platform("END RequestId:r")
 	log := b.String()
 	if !b.Truncated() {
 		t.Error("Truncated = false after 220 bytes in a 100-byte log")

@@ -32,6 +32,11 @@ type inst struct {
 	idleTimer   Timer
 	gone        bool   // taken out of the pool; being stopped
 	unpin       func() // releases the image's pin once the instance stopped
+	// exited ends when the pool saw the instance's process end; leases
+	// register their OnExit functions on it (context.AfterFunc, no
+	// goroutine per lease).
+	exited     context.Context
+	markExited context.CancelFunc
 
 	logMu   sync.Mutex
 	limit   *logLimit // guarded by logMu; nil: no bound
@@ -212,6 +217,7 @@ func (p *Pool) startInstance(vp *versionPool, provisioned bool) {
 	p.mu.Lock()
 	p.seq++
 	in := &inst{vp: vp, id: newInstanceID(p.seq), logTo: p.opts.InstanceLog, limit: newLogLimit(p.opts.LogRate, p.opts.LogBurst)}
+	in.exited, in.markExited = context.WithCancel(context.Background())
 	fn := vp.fn
 	p.mu.Unlock()
 
@@ -392,6 +398,7 @@ func specOf(fn *scf.Function, img *images.Image, id string, logs func(sandbox.Lo
 func (p *Pool) watch(in *inst) {
 	defer p.bg.Done()
 	<-in.sb.Exited()
+	in.markExited()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if in.gone {
@@ -447,6 +454,8 @@ type lease struct {
 
 func (l *lease) Instance() sandbox.Instance { return l.in.sb }
 func (l *lease) Cold() *ColdStart           { return l.cold }
+
+func (l *lease) OnExit(f func()) (stop func() bool) { return context.AfterFunc(l.in.exited, f) }
 
 func (l *lease) Attach(sink func(sandbox.LogLine)) (detach func()) {
 	in := l.in

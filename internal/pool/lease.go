@@ -72,6 +72,11 @@ type Lease interface {
 	// pool's instance log (Options.InstanceLog). With several concurrent
 	// leases on one instance, every attached sink gets every line.
 	Attach(sink func(sandbox.LogLine)) (detach func())
+	// OnExit calls f in its own goroutine once the instance's process
+	// ended (at once if it already has), unless stop is called first;
+	// stop reports whether it kept f from running. It costs no
+	// goroutine while the instance lives.
+	OnExit(f func()) (stop func() bool)
 	// Release returns the instance to the pool, or destroys it when the
 	// outcome is Broken.
 	Release(Outcome)

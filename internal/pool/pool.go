@@ -137,10 +137,14 @@ type fnState struct {
 // versionPool holds the instances of one version with one configuration
 // fingerprint.
 type versionPool struct {
-	key      verKey
-	fs       *fnState
-	fn       *scf.Function
-	fp       string
+	key verKey
+	fs  *fnState
+	fn  *scf.Function
+	fp  string
+	// src is the last *scf.Function whose fingerprint was fp: the same
+	// pointer again (a caller's cached copy; functions read from the
+	// store are not changed afterwards) skips the fingerprint.
+	src      *scf.Function
 	mem      int64
 	slots    int       // requests one instance takes at once
 	live     []*inst   // ready instances, not stopping
@@ -210,6 +214,10 @@ func New(ctx context.Context, opts Options) (*Pool, error) {
 // "Concurrency") and SCF's message. It fails with errdefs.ErrUnavailable
 // when too many calls wait, and with the start-up error when the start
 // it waited for failed.
+//
+// fn must not change once passed: a function
+// passed again (the same pointer, as a cache hands it out) is taken to
+// have the configuration it had.
 func (p *Pool) Acquire(ctx context.Context, fn *scf.Function) (Lease, error) {
 	if fn.ImageDigest == "" {
 		return nil, errdefs.New(errdefs.ErrFailedPrecondition, "Function", "function %q has no image yet", fn.Name)
@@ -333,9 +341,13 @@ func (p *Pool) poolFor(fn *scf.Function) *versionPool {
 		version = scf.Latest
 	}
 	key := verKey{fn.Namespace, fn.Name, version}
-	fp := fingerprint(fn)
 	vp := p.pools[key]
+	if vp != nil && vp.src == fn {
+		return vp
+	}
+	fp := fingerprint(fn)
 	if vp != nil && vp.fp == fp {
+		vp.src = fn
 		return vp
 	}
 	if vp != nil {
@@ -344,7 +356,7 @@ func (p *Pool) poolFor(fn *scf.Function) *versionPool {
 	fs := p.fnState(fnKey{fn.Namespace, fn.Name})
 	c := *fn
 	c.Version = version
-	vp = &versionPool{key: key, fs: fs, fn: &c, fp: fp, mem: memoryMB(fn), slots: slotsOf(fn)}
+	vp = &versionPool{key: key, fs: fs, fn: &c, fp: fp, src: fn, mem: memoryMB(fn), slots: slotsOf(fn)}
 	fs.vps[vp] = struct{}{}
 	p.pools[key] = vp
 	if ps := fs.prov[version]; ps != nil {

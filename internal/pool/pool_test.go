@@ -552,3 +552,45 @@ func TestInstancesCountServedRequests(t *testing.T) {
 		t.Errorf("instances %+v, want one that served 4 and serves 1", ins)
 	}
 }
+
+func TestOnExitRunsWhenTheInstanceExits(t *testing.T) {
+	e := newFakeEnv(t, nil)
+	fn := testFunction("f")
+	fn.Type, fn.Concurrency.MaxConcurrency = scf.TypeHTTP, 2
+	a := acquire(t, e.p, fn)
+	b := acquire(t, e.p, fn)
+	if a.Instance().ID() != b.Instance().ID() {
+		t.Fatal("two requests of an HTTP function with MaxConcurrency 2 should share an instance")
+	}
+	fired := make(chan string, 3)
+	wait := func(want string) {
+		t.Helper()
+		select {
+		case got := <-fired:
+			if got != want {
+				t.Errorf("%s's function ran, want %s's", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s's function did not run after the instance exited", want)
+		}
+	}
+	stopA := a.OnExit(func() { fired <- "a" })
+	stopB := b.OnExit(func() { fired <- "b" })
+	if !stopA() {
+		t.Error("a stop before the exit should keep the function from running")
+	}
+	a.Release(Healthy)
+	e.d.instances()[0].crash()
+	wait("b")
+	if stopB() {
+		t.Error("a stop after the function ran reports that it kept it from running")
+	}
+	b.OnExit(func() { fired <- "late" }) // registered after the exit: runs at once
+	wait("late")
+	b.Release(Broken)
+	select {
+	case got := <-fired:
+		t.Errorf("%s's function ran again", got)
+	default:
+	}
+}

@@ -39,38 +39,57 @@ func (f RecordFunc) Apply(b *Batch) error { return f(b) }
 // Batch is one transaction of the Writer. Its statements are prepared
 // once per Writer and reused by every later batch.
 type Batch struct {
-	ctx context.Context
-	tx  *sql.Tx
-	w   *Writer
+	ctx   context.Context
+	tx    *sql.Tx
+	w     *Writer
+	stmts map[string]*sql.Stmt // the Writer's statements bound to tx
 }
 
-// Exec runs query, prepared once for the Writer's connection, with args.
-func (b *Batch) Exec(query string, args ...any) (sql.Result, error) {
+// stmt returns query, prepared once for the Writer's connection, bound
+// to the batch's transaction once per batch.
+func (b *Batch) stmt(query string) (*sql.Stmt, error) {
+	if st := b.stmts[query]; st != nil {
+		return st, nil
+	}
 	st, err := b.w.prepare(b.ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	return b.tx.StmtContext(b.ctx, st).ExecContext(b.ctx, args...)
+	if b.stmts == nil {
+		b.stmts = map[string]*sql.Stmt{}
+	}
+	st = b.tx.StmtContext(b.ctx, st)
+	b.stmts[query] = st
+	return st, nil
+}
+
+// Exec runs query, prepared once for the Writer's connection, with args.
+func (b *Batch) Exec(query string, args ...any) (sql.Result, error) {
+	st, err := b.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(b.ctx, args...)
 }
 
 // QueryRow runs query, prepared once, and returns its first row.
 func (b *Batch) QueryRow(query string, args ...any) *sql.Row {
-	st, err := b.w.prepare(b.ctx, query)
+	st, err := b.stmt(query)
 	if err != nil {
 		// Let Scan report the error: a closed statement's row does.
 		return b.tx.QueryRowContext(b.ctx, query, args...)
 	}
-	return b.tx.StmtContext(b.ctx, st).QueryRowContext(b.ctx, args...)
+	return st.QueryRowContext(b.ctx, args...)
 }
 
 // Query runs query, prepared once, and returns its rows; close them
 // before the next statement of the batch.
 func (b *Batch) Query(query string, args ...any) (*sql.Rows, error) {
-	st, err := b.w.prepare(b.ctx, query)
+	st, err := b.stmt(query)
 	if err != nil {
 		return nil, err
 	}
-	return b.tx.StmtContext(b.ctx, st).QueryContext(b.ctx, args...)
+	return st.QueryContext(b.ctx, args...)
 }
 
 // WriterOptions configure a Writer. The zero value takes every default.

@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -330,10 +331,41 @@ func signature(secretKey, date, service string, ts int64, canonical string) stri
 		date + "/" + service + "/tc3_request",
 		hex.EncodeToString(hashed[:]),
 	}, "\n")
-	k := hmacSHA256([]byte("TC3"+secretKey), date)
+	return hex.EncodeToString(hmacSHA256(signingKeys.get(secretKey, date, service), toSign))
+}
+
+// signingKeys keeps the keys derived from a secret key for a date and a
+// service (three HMACs), which a client's requests of a day share.
+var signingKeys = keyCache{m: map[keyScope][]byte{}}
+
+// maxSigningKeys bounds the cache: past it, it starts afresh.
+const maxSigningKeys = 4096
+
+type keyScope struct{ secretKey, date, service string }
+
+type keyCache struct {
+	mu sync.Mutex
+	m  map[keyScope][]byte
+}
+
+func (c *keyCache) get(secretKey, date, service string) []byte {
+	s := keyScope{secretKey, date, service}
+	c.mu.Lock()
+	k, ok := c.m[s]
+	c.mu.Unlock()
+	if ok {
+		return k
+	}
+	k = hmacSHA256([]byte("TC3"+secretKey), date)
 	k = hmacSHA256(k, service)
 	k = hmacSHA256(k, "tc3_request")
-	return hex.EncodeToString(hmacSHA256(k, toSign))
+	c.mu.Lock()
+	if len(c.m) >= maxSigningKeys {
+		clear(c.m)
+	}
+	c.m[s] = k
+	c.mu.Unlock()
+	return k
 }
 
 func hmacSHA256(key []byte, msg string) []byte {

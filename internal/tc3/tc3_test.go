@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +226,24 @@ func TestVerifyAcceptsHostSignedWithoutPort(t *testing.T) {
 	sent.Host = "127.0.0.2:9100"
 	if _, err := Verify(sent, body, lookup, now); !errors.Is(err, ErrSignatureFailure) {
 		t.Fatalf("another host verified: %v", err)
+	}
+}
+
+func TestSigningKeysAreBoundedAndKeyedByScope(t *testing.T) {
+	c := keyCache{m: map[keyScope][]byte{}}
+	a := c.get("key", "2026-12-01", "scf")
+	if b := c.get("key", "2026-12-01", "scf"); !bytes.Equal(a, b) {
+		t.Error("the same scope derived another key")
+	}
+	for _, other := range [][3]string{{"key2", "2026-12-01", "scf"}, {"key", "2026-12-02", "scf"}, {"key", "2026-12-01", "cvm"}} {
+		if b := c.get(other[0], other[1], other[2]); bytes.Equal(a, b) {
+			t.Errorf("scope %v derived the key of another scope", other)
+		}
+	}
+	for i := range 3 * maxSigningKeys {
+		c.get("key", "2026-12-01", strconv.Itoa(i))
+		if len(c.m) > maxSigningKeys {
+			t.Fatalf("%d keys kept, want at most %d", len(c.m), maxSigningKeys)
+		}
 	}
 }

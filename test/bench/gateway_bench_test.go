@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"testing"
@@ -87,6 +88,19 @@ func BenchmarkGatewayAgainstNginx(b *testing.B) {
 		fmt.Fprintf(&out, "  %-8s %10.0f %10s %10s\n", r.name, r.w.rps, r.w.p50, r.w.p99)
 	}
 	fmt.Fprintf(&out, "  gateway/nginx %.2f (goal >= 0.8), gateway/direct %.2f, nginx/direct %.2f\n", gwr.rps/nx.rps, gwr.rps/dr.rps, nx.rps/dr.rps)
+	fmt.Fprintf(&out, "  CPU per request (µs) and cores used during each run, of the machine's %d:\n", runtime.NumCPU())
+	fmt.Fprintf(&out, "  %-8s %14s %14s %14s %14s %14s %10s\n", "", "scfd", "function", "nginx", "wrk", "machine", "others")
+	for _, r := range []struct {
+		name string
+		w    wrkResult
+	}{{"direct", dr}, {"nginx", nx}, {"gateway", gwr}} {
+		c, n := r.w.cpu, float64(max(r.w.requests, 1))
+		per := func(d time.Duration) string {
+			return fmt.Sprintf("%5.0f (%4.2f)", float64(d.Microseconds())/n, c.cores(d))
+		}
+		others := c.machine - c.scfd - c.function - c.nginx - c.wrk
+		fmt.Fprintf(&out, "  %-8s %14s %14s %14s %14s %14s %10.2f\n", r.name, per(c.scfd), per(c.function), per(c.nginx), per(c.wrk), per(c.machine), c.cores(others))
+	}
 	fmt.Fprintf(&out, "  latency at %.0f req/s (half of nginx's), paced over %d connections:\n", rate, conns)
 	fmt.Fprintf(&out, "  %-8s %10s %10s %8s\n", "", "p50", "p99", "failed")
 	for _, r := range []struct {

@@ -26,16 +26,19 @@ type wrkResult struct {
 	rps      float64
 	p50, p99 time.Duration
 	non2xx   int64
+	cpu      cpuUse // what the parts spent meanwhile
 }
 
 // runWrk loads url with wrk -t2 -cN for d and parses its summary.
 func runWrk(tb testing.TB, url string, conns int, d time.Duration) wrkResult {
 	tb.Helper()
-	out, err := exec.Command("wrk", "-t2", "-c"+strconv.Itoa(conns), "-d"+strconv.Itoa(int(d.Seconds()))+"s", "--latency", url).CombinedOutput()
+	before := sampleCPU()
+	cmd := exec.Command("wrk", "-t2", "-c"+strconv.Itoa(conns), "-d"+strconv.Itoa(int(d.Seconds()))+"s", "--latency", url)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		tb.Fatalf("wrk: %v\n%s", err, out)
 	}
-	var r wrkResult
+	r := wrkResult{cpu: sampleCPU().since(before, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())}
 	sc := bufio.NewScanner(strings.NewReader(string(out)))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())

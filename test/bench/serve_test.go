@@ -53,6 +53,9 @@ func serve(tb testing.TB, env map[string]string) *server {
 		tb.Skip("runc is not installed")
 	}
 	all := map[string]string{"SCFD_LOG_LEVEL": "warn"}
+	if a := os.Getenv("SCFD_DEBUG_ADDR"); a != "" {
+		all["SCFD_DEBUG_ADDR"] = a // profile the server under load
+	}
 	for k, v := range env {
 		all[k] = v
 	}

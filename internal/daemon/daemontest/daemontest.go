@@ -60,12 +60,14 @@ func (a *Announcements) Addrs() map[string]string {
 	return out
 }
 
-// WaitListening waits until the server announced its three listeners,
-// failing tb after 30 s or when exited is closed first.
+// WaitListening waits until the server announced its three listeners
+// (and the debug listener, when it has one), failing tb after 30 s or when
+// exited is closed first.
 func (a *Announcements) WaitListening(tb testing.TB, exited <-chan struct{}) map[string]string {
 	tb.Helper()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if addrs := a.Addrs(); len(addrs) == 3 {
+		addrs := a.Addrs()
+		if addrs["SCF API"] != "" && addrs["gateway"] != "" && addrs["registry"] != "" {
 			return addrs
 		}
 		select {
