@@ -66,6 +66,8 @@ type Membership struct {
 	mu       sync.Mutex
 	seen     map[string]seen      // every replica row read, by ID
 	live     []Member             // the replicas live by the database, self included
+	dead     []Member             // the rows of replicas not live
+	reported map[string]bool      // replicas told Gone and not live since
 	suspects map[string]time.Time // left out of the view until then
 	subs     []func(Change)
 	left     bool
@@ -106,7 +108,7 @@ func Join(ctx context.Context, opts Options) (*Membership, error) {
 	}
 	m := &Membership{
 		opts: opts, db: opts.DB.DB(), log: opts.Logger,
-		seen: map[string]seen{}, suspects: map[string]time.Time{},
+		seen: map[string]seen{}, suspects: map[string]time.Time{}, reported: map[string]bool{},
 	}
 	m.view.Store(NewView(opts.Self.ID, []Member{opts.Self}))
 	if err := m.Beat(ctx); err != nil {
@@ -128,13 +130,17 @@ func (m *Membership) Owner(k Key) (Member, bool) { return m.view.Load().Owner(k)
 // Next returns k's owner in the current view without skip.
 func (m *Membership) Next(k Key, skip string) (Member, bool) { return m.view.Load().Next(k, skip) }
 
-// Subscribe calls f with every later change of the view, in order, from
-// the goroutine that made it (Beat or Suspect); f must not call back into
-// the Membership.
+// Subscribe calls f at once with the current view (as Old and New) and
+// the replicas whose rows say they are dead (as Gone: they died before
+// this replica joined), then with every change of the view, in order,
+// from the goroutine that made it (Beat or Suspect). f must not call
+// back into the Membership, but may call Owner.
 func (m *Membership) Subscribe(f func(Change)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.subs = append(m.subs, f)
+	v := m.view.Load()
+	f(Change{Old: v, New: v, Gone: slices.Clone(m.dead)})
 }
 
 // Run renews the heartbeat and reads the others' every Interval until ctx
@@ -215,23 +221,34 @@ func (m *Membership) update(now time.Time, read []seen) {
 		seenNow[s.ID] = s
 	}
 	m.seen = seenNow
-	var live []Member
+	var live, dead []Member
 	for _, s := range seenNow {
 		if s.ID == m.opts.Self.ID || now.Sub(s.changed) < m.opts.Timeout {
 			live = append(live, s.Member)
+		} else {
+			dead = append(dead, s.Member)
 		}
 	}
 	if !m.left && !slices.ContainsFunc(live, func(x Member) bool { return x.ID == m.opts.Self.ID }) {
 		live = append(live, m.opts.Self)
 	}
-	slices.SortFunc(live, func(a, b Member) int { return compareID(a, b) })
+	slices.SortFunc(live, compareID)
+	slices.SortFunc(dead, compareID)
+	// Gone: once each, whether its row went (it left) or stayed (it
+	// died, maybe before this replica saw it live).
 	var gone []Member
-	for _, old := range m.live {
-		if !slices.ContainsFunc(live, func(x Member) bool { return x.ID == old.ID }) {
-			gone = append(gone, old)
+	for _, x := range append(slices.Clone(m.live), dead...) {
+		if !m.reported[x.ID] && !slices.ContainsFunc(live, func(y Member) bool { return y.ID == x.ID }) {
+			m.reported[x.ID] = true
+			gone = append(gone, x)
 		}
 	}
-	m.live = live
+	for id := range m.reported {
+		if _, ok := seenNow[id]; !ok || slices.ContainsFunc(live, func(y Member) bool { return y.ID == id }) {
+			delete(m.reported, id) // its row is gone, or it is back
+		}
+	}
+	m.live, m.dead = live, dead
 	for id, until := range m.suspects {
 		if !now.Before(until) {
 			delete(m.suspects, id)

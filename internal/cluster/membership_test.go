@@ -161,6 +161,18 @@ func TestStaleRowsAreNotLive(t *testing.T) {
 	if diff := cmp.Diff([]string{"b"}, ids(b.View())); diff != "" {
 		t.Fatalf("a replica that joins after another died (-want +got):\n%s", diff)
 	}
+	// Its subscribers learn that it is gone (its instances are
+	// nobody's), once.
+	var gone []string
+	b.Subscribe(func(ch Change) {
+		for _, m := range ch.Gone {
+			gone = append(gone, m.ID)
+		}
+	})
+	beat(t, b)
+	if diff := cmp.Diff([]string{"dead"}, gone); diff != "" {
+		t.Errorf("gone (-want +got):\n%s", diff)
+	}
 	// A minute later its row is deleted.
 	c.advance(DefaultForget)
 	beat(t, b)
