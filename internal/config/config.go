@@ -356,6 +356,9 @@ func loadCluster(addr, advertise, secret string) (Cluster, error) {
 	if err := checkAddr(addr); err != nil {
 		return Cluster{}, fmt.Errorf("invalid SCFD_CLUSTER_ADDR %q: %w", addr, err)
 	}
+	if host, _, _ := net.SplitHostPort(addr); advertise == "" && (host == "" || net.ParseIP(host).IsUnspecified()) {
+		return Cluster{}, fmt.Errorf("invalid SCFD_CLUSTER_ADVERTISE: SCFD_CLUSTER_ADDR %q listens on every address; set the address the other replicas reach", addr)
+	}
 	if advertise != "" {
 		host, port, err := net.SplitHostPort(advertise)
 		if err == nil && (host == "" || port == "" || port == "0") {

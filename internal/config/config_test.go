@@ -229,7 +229,8 @@ func TestCluster(t *testing.T) {
 		{"a bad address", map[string]string{"SCFD_CLUSTER_ADDR": "replica:9400"}, Cluster{}, "SCFD_CLUSTER_ADDR"},
 		{"advertised port 0", map[string]string{"SCFD_CLUSTER_ADDR": ":9400", "SCFD_CLUSTER_ADVERTISE": "10.1.2.3:0"}, Cluster{}, "SCFD_CLUSTER_ADVERTISE"},
 		{"advertised without a host", map[string]string{"SCFD_CLUSTER_ADDR": ":9400", "SCFD_CLUSTER_ADVERTISE": ":9400"}, Cluster{}, "SCFD_CLUSTER_ADVERTISE"},
-		{"a short secret", map[string]string{"SCFD_CLUSTER_ADDR": ":9400", "SCFD_CLUSTER_SECRET": "short"}, Cluster{}, "SCFD_CLUSTER_SECRET"},
+		{"every address, none advertised", map[string]string{"SCFD_CLUSTER_ADDR": ":9400"}, Cluster{}, "SCFD_CLUSTER_ADVERTISE"},
+		{"a short secret", map[string]string{"SCFD_CLUSTER_ADDR": "127.0.0.1:9400", "SCFD_CLUSTER_SECRET": "short"}, Cluster{}, "SCFD_CLUSTER_SECRET"},
 		{"a secret without an address", map[string]string{"SCFD_CLUSTER_SECRET": "0123456789abcdef"}, Cluster{}, "SCFD_CLUSTER_ADDR"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,199 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scfd/scfd/internal/cluster"
+	"github.com/scfd/scfd/internal/gateway"
+	"github.com/scfd/scfd/internal/invocation"
+)
+
+// invoker runs event invocations: the API's, the queue's and the API
+// gateway triggers'. *invoke.Invoker, or the cluster's forwarding one.
+type invoker interface {
+	Invoke(ctx context.Context, req invocation.Request) (*invocation.Result, error)
+}
+
+// replicas is what the daemon holds of the cluster when SCFD_CLUSTER_ADDR
+// is set: the membership, the forwarder and the internal listener.
+type replicas struct {
+	members  *cluster.Membership
+	fwd      *cluster.Forwarder
+	internal *server
+
+	mu   sync.Mutex
+	gone []cluster.Member // replicas whose Pods are still to remove
+	kick chan struct{}    // a change to follow
+}
+
+// openCluster joins the replicas sharing the work when SCFD_CLUSTER_ADDR
+// is set: it opens the internal listener, writes this replica's
+// heartbeat and reads the others'. Without the setting it does nothing,
+// and nothing is forwarded.
+func (d *daemon) openCluster(ctx context.Context) error {
+	c := d.c.Cluster
+	if !c.Enabled() {
+		return nil
+	}
+	secret, err := cluster.LoadSecret(d.c.DataDir, c.Secret)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	advertise := c.Advertise
+	if advertise == "" {
+		advertise = ln.Addr().String()
+	}
+	self := cluster.Member{ID: replicaID(), Addr: advertise}
+	m, err := cluster.Join(ctx, cluster.Options{DB: d.st, Self: self, Logger: d.log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	fwd, err := cluster.NewForwarder(cluster.ForwarderOptions{Owners: m, Self: self.ID, Secret: secret, Logger: d.log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	d.cluster = &replicas{
+		members: m, fwd: fwd, kick: make(chan struct{}, 1),
+		internal: &server{name: "cluster", addr: c.Addr, ln: ln, plain: true, refuse: gateway.ShuttingDown(RetryAfter)},
+	}
+	d.log.Info("joined the replicas", "replica", self.ID, "advertise", self.Addr, "live", len(m.View().Members()))
+	d.onClose(d.leaveCluster) // when the start fails; after a start, it ran before the drain
+	return nil
+}
+
+// shareWork wraps the invoker with forwarding, lets the pool follow the
+// ownership of functions and removes the instances of replicas that are
+// gone. Nothing without a cluster.
+func (d *daemon) shareWork(ctx context.Context) error {
+	d.invoke = d.inv.invoker
+	r := d.cluster
+	if r == nil {
+		return nil
+	}
+	d.invoke = r.fwd.Invoker(d.inv.invoker)
+	r.members.Subscribe(func(ch cluster.Change) {
+		r.mu.Lock()
+		r.gone = append(r.gone, ch.Gone...)
+		r.mu.Unlock()
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+	})
+	d.background(r.members.Run, d.followOwnership)
+	return nil
+}
+
+// podRemover is the Kubernetes driver's removal of a gone replica's Pods.
+type podRemover interface {
+	RemoveReplicaPods(ctx context.Context, replica string, mine func(namespace, function string) bool) (int, error)
+}
+
+// followOwnership follows each change of the view: the pool drains what
+// this replica lost and starts the provisioned instances of what it
+// gained; on Kubernetes the Pods of gone replicas for the functions this
+// replica now owns are deleted.
+func (d *daemon) followOwnership(ctx context.Context) {
+	r := d.cluster
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.kick:
+		}
+		if p := d.inv.pool; p != nil {
+			p.Rebalance(ctx)
+		}
+		r.mu.Lock()
+		gone := r.gone
+		r.gone = nil
+		r.mu.Unlock()
+		pr, ok := d.inv.driver.(podRemover)
+		if !ok {
+			continue
+		}
+		for _, m := range gone {
+			n, err := pr.RemoveReplicaPods(ctx, m.ID, d.owns)
+			if err != nil {
+				d.log.Warn("removing the Pods of a replica gone", "replica", m.ID, "err", err)
+			} else if n > 0 {
+				d.log.Info("removed the Pods of a replica gone", "replica", m.ID, "pods", n)
+			}
+		}
+	}
+}
+
+// owns reports whether this replica owns a function; always true without
+// a cluster.
+func (d *daemon) owns(namespace, name string) bool {
+	if d.cluster == nil {
+		return true
+	}
+	_, self := d.cluster.members.Owner(cluster.Key{Namespace: namespace, Function: name})
+	return self
+}
+
+// leaveCluster deletes this replica's row: the others stop forwarding to
+// it at their next heartbeat. It runs first on the way out, before the
+// drain.
+func (d *daemon) leaveCluster() error {
+	if d.cluster == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return d.cluster.members.Leave(ctx)
+}
+
+// listenCluster adds the internal listener to the servers, serving what
+// other replicas forward: web requests with the gateway, invocations with
+// the local invoker.
+func (d *daemon) listenCluster(gw *gateway.Gateway) {
+	if r := d.cluster; r != nil {
+		r.internal.handler = r.fwd.Handler(gw, d.inv.invoker)
+		d.servers = append(d.servers, r.internal)
+	}
+}
+
+// forwarder is the gateway's Forwarder: nil without a cluster.
+func (d *daemon) forwarder() gateway.Forwarder {
+	if d.cluster == nil {
+		return nil
+	}
+	return d.cluster.fwd
+}
+
+// replicaID names this run of scfd among the replicas: the host name and
+// random hex, usable as a Kubernetes label value.
+func replicaID() string {
+	host, _ := os.Hostname()
+	host = strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return '-'
+	}, host)
+	if len(host) > 40 {
+		host = host[:40]
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	return strings.Trim(host+"-"+hex.EncodeToString(b), "-")
+}
