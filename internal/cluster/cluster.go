@@ -49,8 +49,9 @@ const (
 	// DefaultTimeout is how long a replica whose heartbeat stopped
 	// moving stays live: its functions move to the others after it.
 	DefaultTimeout = 3 * time.Second
-	// DefaultForget is how old a heartbeat must be for any replica to
-	// delete its row (a replica that died without leaving).
+	// DefaultForget is how long a heartbeat must have stood still, by a
+	// replica's own clock, for it to delete the row (a replica that died
+	// without leaving).
 	DefaultForget = time.Minute
 )
 

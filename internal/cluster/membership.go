@@ -160,9 +160,9 @@ func (m *Membership) Run(ctx context.Context) {
 	}
 }
 
-// Beat is one round of Run: it writes this replica's heartbeat, deletes
-// the rows of replicas dead for Forget, reads every row and updates the
-// view.
+// Beat is one round of Run: it writes this replica's heartbeat, reads
+// every row, updates the view and deletes the rows of replicas dead for
+// Forget.
 func (m *Membership) Beat(ctx context.Context) error {
 	now := m.opts.Now()
 	m.mu.Lock()
@@ -174,9 +174,6 @@ func (m *Membership) Beat(ctx context.Context) error {
 			m.opts.Self.ID, m.opts.Self.Addr, now.UnixNano()); err != nil {
 			return fmt.Errorf("cluster: writing the heartbeat: %w", err)
 		}
-	}
-	if _, err := m.db.ExecContext(ctx, `DELETE FROM replicas WHERE heartbeat < $1`, now.Add(-m.opts.Forget).UnixNano()); err != nil {
-		return fmt.Errorf("cluster: deleting dead replicas: %w", err)
 	}
 	rows, err := m.db.QueryContext(ctx, `SELECT id, addr, heartbeat FROM replicas`)
 	if err != nil {
@@ -194,12 +191,18 @@ func (m *Membership) Beat(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("cluster: reading the replicas: %w", err)
 	}
-	m.update(now, read)
+	for _, s := range m.update(now, read) {
+		// Unless it came back meanwhile.
+		if _, err := m.db.ExecContext(ctx, `DELETE FROM replicas WHERE id = $1 AND heartbeat = $2`, s.ID, s.beat); err != nil {
+			return fmt.Errorf("cluster: deleting a dead replica: %w", err)
+		}
+	}
 	return nil
 }
 
-// update takes the rows read at now into the view.
-func (m *Membership) update(now time.Time, read []seen) {
+// update takes the rows read at now into the view. It returns the rows
+// whose heartbeat has not moved for Forget, to delete.
+func (m *Membership) update(now time.Time, read []seen) (forget []seen) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	seenNow := make(map[string]seen, len(read))
@@ -227,6 +230,9 @@ func (m *Membership) update(now time.Time, read []seen) {
 			live = append(live, s.Member)
 		} else {
 			dead = append(dead, s.Member)
+			if now.Sub(s.changed) >= m.opts.Forget {
+				forget = append(forget, s)
+			}
 		}
 	}
 	if !m.left && !slices.ContainsFunc(live, func(x Member) bool { return x.ID == m.opts.Self.ID }) {
@@ -255,6 +261,7 @@ func (m *Membership) update(now time.Time, read []seen) {
 		}
 	}
 	m.publish(gone)
+	return forget
 }
 
 // Suspect leaves the replica id out of this replica's view for Timeout:

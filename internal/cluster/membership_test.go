@@ -215,3 +215,25 @@ func TestSuspect(t *testing.T) {
 		t.Errorf("a suspect was reported gone: %v", gone)
 	}
 }
+
+// Replicas whose clocks disagree by more than Forget still see each
+// other: liveness is judged by when a heartbeat moved, on the reader's
+// clock, and nobody deletes a row it has not seen stand still.
+func TestClocksNeedNotAgree(t *testing.T) {
+	stores := openStores(t, 2)
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ahead := &clock{t: base.Add(10 * time.Minute)}
+	behind := &clock{t: base}
+	a := join(t, stores[0], ahead, "a")
+	b := join(t, stores[1], behind, "b")
+	for range 5 {
+		ahead.advance(time.Second)
+		behind.advance(time.Second)
+		beat(t, a, b)
+	}
+	for _, m := range []*Membership{a, b} {
+		if diff := cmp.Diff([]string{"a", "b"}, ids(m.View())); diff != "" {
+			t.Errorf("view of %s (-want +got):\n%s", m.Self().ID, diff)
+		}
+	}
+}
