@@ -74,7 +74,17 @@ func NewForwarder(opts ForwarderOptions) (*Forwarder, error) {
 		FlushInterval: 0,
 		BufferPool:    bufferPool{},
 		ErrorHandler:  f.proxyError,
-		ErrorLog:      slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+		ModifyResponse: func(resp *http.Response) error {
+			if drained(resp) {
+				delete(resp.Header, DrainingHeader)
+				st := resp.Request.Context().Value(webKey{}).(*webState)
+				if !st.last && !st.body {
+					return errDraining // the next owner gets it
+				}
+			}
+			return nil
+		},
+		ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
 	}
 	return f, nil
 }
@@ -94,15 +104,17 @@ type webKey struct{}
 // through the outbound request's context.
 type webState struct {
 	to         Member
+	body       bool // the request has a body, which cannot be sent twice once read
 	last       bool // no other replica is tried after this one
-	dialFailed bool // the owner could not be reached: nothing was sent
+	dialFailed bool // the owner could not be reached or refused it: nothing ran
 }
 
 // Forward serves r, a gateway request of function namespace/function,
 // through the function's owner and reports true; or reports false, and
 // does nothing, when this replica serves it: it owns the function, or r
-// was forwarded here, or the owner and the next one in line could not be
-// reached and this replica is that next one. The owner's answer is
+// was forwarded here, or the owner could not be reached (or refused a
+// request without a body while draining) and this replica is the next
+// one in line. The owner's answer is
 // relayed as it streams, an Upgrade (WebSocket) included.
 func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, namespace, function string) bool {
 	if Forwarded(r.Context()) {
@@ -114,7 +126,8 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, namespace, f
 		return false
 	}
 	_ = http.NewResponseController(w).EnableFullDuplex()
-	st := &webState{to: owner}
+	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+	st := &webState{to: owner, body: hasBody}
 	for {
 		f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), webKey{}, st)))
 		if !st.dialFailed {
@@ -125,7 +138,7 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, namespace, f
 		if self || next.ID == "" {
 			return false
 		}
-		*st = webState{to: next, last: true}
+		*st = webState{to: next, body: hasBody, last: true}
 	}
 }
 
@@ -152,7 +165,7 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 // once), or answers 502.
 func (f *Forwarder) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	st := r.Context().Value(webKey{}).(*webState)
-	if !st.last && isDial(err) {
+	if !st.last && (isDial(err) || errors.Is(err, errDraining)) {
 		st.dialFailed = true
 		return
 	}

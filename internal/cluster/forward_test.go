@@ -360,3 +360,40 @@ func TestForwardInvoke(t *testing.T) {
 		t.Error("an invocation of a function of a dead replica did not run once")
 	}
 }
+
+func TestForwardToADrainingOwner(t *testing.T) {
+	rs := startCluster(t, []string{"a", "b"})
+	a, b := rs["a"], rs["b"]
+	b.internal.Config.Handler = Draining(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+	}))
+	k := ownedBy(t, a.owners.View, "b", "")
+	url := a.public.URL + "/" + k.Namespace + "/" + k.Function + "/"
+
+	// Nothing ran there: a request without a body goes to the next owner.
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Served-By") != "a" {
+		t.Errorf("GET while the owner drains: %d, served by %q", resp.StatusCode, resp.Header.Get("X-Served-By"))
+	}
+	// A body already sent cannot be sent again: the client retries.
+	resp, err = http.Post(url, "text/plain", strings.NewReader("once"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" || resp.Header.Get(DrainingHeader) != "" {
+		t.Errorf("POST while the owner drains: %d %v", resp.StatusCode, resp.Header)
+	}
+	// An invocation runs on the next owner.
+	if _, err := a.fwd.Invoker(a).Invoke(context.Background(), invocation.Request{Namespace: k.Namespace, Function: k.Function}); err != nil {
+		t.Fatal(err)
+	}
+	if a.invoked.Load() != 1 || a.served.Load() != 1 {
+		t.Errorf("a invoked %d and served %d, want 1 and 1", a.invoked.Load(), a.served.Load())
+	}
+}

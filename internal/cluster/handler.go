@@ -2,8 +2,31 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"net/http"
 )
+
+// DrainingHeader marks the answer of a replica that is draining and ran
+// nothing of the request: the sender may try the next owner.
+const DrainingHeader = "X-Scfd-Draining"
+
+// errDraining is a refusal of a draining replica.
+var errDraining = errors.New("cluster: the replica is draining")
+
+// Draining wraps the handler that refuses requests while this replica
+// drains (on the internal listener): its answers are marked, so that the
+// sender tries the next owner instead when it can.
+func Draining(refuse http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(DrainingHeader, "1")
+		refuse.ServeHTTP(w, r)
+	})
+}
+
+// drained reports whether resp is a draining replica's refusal.
+func drained(resp *http.Response) bool {
+	return resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get(DrainingHeader) != ""
+}
 
 // Handler serves the internal listener: requests other replicas forward,
 // web requests to web (the gateway) and event invocations to local.

@@ -139,6 +139,9 @@ func (f *Forwarder) invokeAt(ctx context.Context, to Member, req invocation.Requ
 		return nil, f.unreachable(to, err), !isDial(err)
 	}
 	defer resp.Body.Close()
+	if drained(resp) {
+		return nil, f.unreachable(to, errDraining), false
+	}
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return nil, f.unreachable(to, fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(body))), true

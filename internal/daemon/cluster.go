@@ -68,7 +68,7 @@ func (d *daemon) openCluster(ctx context.Context) error {
 	}
 	d.cluster = &replicas{
 		members: m, fwd: fwd, kick: make(chan struct{}, 1),
-		internal: &server{name: "cluster", addr: c.Addr, ln: ln, plain: true, refuse: gateway.ShuttingDown(RetryAfter)},
+		internal: &server{name: "cluster", addr: c.Addr, ln: ln, plain: true, refuse: cluster.Draining(gateway.ShuttingDown(RetryAfter))},
 	}
 	d.log.Info("joined the replicas", "replica", self.ID, "advertise", self.Addr, "live", len(m.View().Members()))
 	d.onClose(d.leaveCluster) // when the start fails; after a start, it ran before the drain
