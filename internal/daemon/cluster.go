@@ -11,9 +11,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/scfd/scfd/internal/cluster"
 	"github.com/scfd/scfd/internal/gateway"
+	"github.com/scfd/scfd/internal/images"
 	"github.com/scfd/scfd/internal/invocation"
+	"github.com/scfd/scfd/internal/scf"
+	"github.com/scfd/scfd/internal/store"
 )
 
 // invoker runs event invocations: the API's, the queue's and the API
@@ -32,7 +37,15 @@ type replicas struct {
 	mu   sync.Mutex
 	gone []cluster.Member // replicas whose Pods are still to remove
 	kick chan struct{}    // a change to follow
+
+	// pulled holds, for each function whose images this replica has,
+	// the ModTime it had then (followOwnership's own).
+	pulled map[cluster.Key]time.Time
 }
+
+// PullInterval is how often a replica looks for functions it owns whose
+// images it lacks (created, or given new code, through another replica).
+const PullInterval = 5 * time.Second
 
 // openCluster joins the replicas sharing the work when SCFD_CLUSTER_ADDR
 // is set: it opens the internal listener, writes this replica's
@@ -67,7 +80,7 @@ func (d *daemon) openCluster(ctx context.Context) error {
 		return err
 	}
 	d.cluster = &replicas{
-		members: m, fwd: fwd, kick: make(chan struct{}, 1),
+		members: m, fwd: fwd, kick: make(chan struct{}, 1), pulled: map[cluster.Key]time.Time{},
 		internal: &server{name: "cluster", addr: c.Addr, ln: ln, plain: true, refuse: cluster.Draining(gateway.ShuttingDown(RetryAfter))},
 	}
 	d.log.Info("joined the replicas", "replica", self.ID, "advertise", self.Addr, "live", len(m.View().Members()))
@@ -105,19 +118,26 @@ type podRemover interface {
 
 // followOwnership follows each change of the view: the pool drains what
 // this replica lost and starts the provisioned instances of what it
-// gained; on Kubernetes the Pods of gone replicas for the functions this
-// replica now owns are deleted.
+// gained, the images of what it owns are pulled when missing, and on
+// Kubernetes the Pods of gone replicas for the functions this replica now
+// owns are deleted.
 func (d *daemon) followOwnership(ctx context.Context) {
 	r := d.cluster
+	tick := time.NewTicker(PullInterval)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick.C:
+			d.pullOwned(ctx)
+			continue
 		case <-r.kick:
 		}
 		if p := d.inv.pool; p != nil {
 			p.Rebalance(ctx)
 		}
+		d.pullOwned(ctx)
 		r.mu.Lock()
 		gone := r.gone
 		r.gone = nil
@@ -133,6 +153,60 @@ func (d *daemon) followOwnership(ctx context.Context) {
 			} else if n > 0 {
 				d.log.Info("removed the Pods of a replica gone", "replica", m.ID, "pods", n)
 			}
+		}
+	}
+}
+
+// pullOwned pulls into this replica's image cache the images of the
+// Active function versions it owns and lacks (a function created through
+// another replica, or one it gained), by digest from the registry the
+// function names, with the rights of the function's namespace. Functions
+// unchanged since their images were found here are skipped. A failure is
+// logged and tried again at the next pass; until then the function
+// answers 444 here.
+func (d *daemon) pullOwned(ctx context.Context) {
+	fns, _, err := d.st.ListFunctions(ctx, store.FunctionQuery{Statuses: []scf.Status{scf.StatusActive}, Limit: 1 << 30})
+	if err != nil {
+		d.log.Warn("listing the functions to pull the images of", "err", err)
+		return
+	}
+	pulled := d.cluster.pulled
+	for _, f := range fns {
+		k := cluster.Key{Namespace: f.Namespace, Function: f.Name}
+		if !d.owns(f.Namespace, f.Name) {
+			delete(pulled, k)
+			continue
+		}
+		if t, ok := pulled[k]; ok && t.Equal(f.ModTime) {
+			continue
+		}
+		versions, err := d.st.ListVersions(ctx, f.Namespace, f.Name)
+		if err != nil {
+			d.log.Warn("listing the versions to pull the images of", "namespace", f.Namespace, "function", f.Name, "err", err)
+			continue
+		}
+		complete := true
+		for _, v := range versions {
+			if v.ImageDigest == "" {
+				continue
+			}
+			if _, err := d.cache.Get(ctx, v.ImageDigest); err == nil {
+				continue
+			}
+			ref, err := name.ParseReference(v.Image.ImageUri)
+			if err != nil {
+				continue
+			}
+			pull := images.WithAccess(ctx, scf.Access{Namespaces: []string{v.Namespace}})
+			if _, err := d.cache.Pull(pull, ref.Context().Name()+"@"+v.ImageDigest, nil); err != nil {
+				complete = false
+				if ctx.Err() == nil {
+					d.log.Warn("pulling the image of a function this replica owns", "namespace", v.Namespace, "function", v.Name, "version", v.Version, "err", err)
+				}
+			}
+		}
+		if complete {
+			pulled[k] = f.ModTime
 		}
 	}
 }

@@ -24,7 +24,7 @@ import (
 // instances, images and listeners are each replica's own). A function is
 // served by its owner whichever replica the call reaches, through the
 // SCF API and through the gateway; when the owner leaves, the other
-// serves it at once.
+// pulls its image and serves it.
 func TestReplicasShareTheWork(t *testing.T) {
 	needsRunc(t)
 	reg := testenv.StartRegistry(t)
@@ -86,10 +86,7 @@ func TestReplicasShareTheWork(t *testing.T) {
 	}
 	event, web := ownedByA("event"), ownedByA("web")
 	create(t, a.client, event, "Event", eventRef)
-	create(t, a.client, web, "HTTP", webRef)
-	// b has the event image too (another function of it), as every
-	// replica must have the images of the functions it may come to own.
-	create(t, b.client, "same-image-on-b", "Event", eventRef)
+	create(t, b.client, web, "HTTP", webRef) // its owner, a, pulls it too
 
 	instances := func(c *client.Client, fn string) int {
 		var got api.ListInstancesResponse
@@ -98,26 +95,44 @@ func TestReplicasShareTheWork(t *testing.T) {
 		}
 		return len(got.Instances)
 	}
-	invoke := func(c *client.Client) api.InvokeResponse {
+	invoke := func(c *client.Client) api.InvokeResult {
 		var res api.InvokeResponse
 		if err := c.Call(context.Background(), "Invoke", api.InvokeRequest{FunctionName: event, ClientContext: `{"print":["hi"]}`, LogType: "Tail"}, &res); err != nil {
 			t.Fatal(err)
 		}
-		if res.Result.InvokeResult != 0 || !strings.Contains(res.Result.Log, "hi") {
-			t.Fatalf("invocation through the replica that does not own it: %+v", res.Result)
+		return res.Result
+	}
+	invokeOK := func(c *client.Client) {
+		if res := invoke(c); res.InvokeResult != 0 || !strings.Contains(res.Log, "hi") {
+			t.Fatalf("invocation: %+v", res)
 		}
-		return res
 	}
 
 	// Through b's API: run by a, the owner.
-	invoke(b.client)
-	invoke(b.client)
+	invokeOK(b.client)
+	invokeOK(b.client)
 	if na, nb := instances(a.client, event), instances(b.client, event); na != 1 || nb != 0 {
 		t.Errorf("instances of %s: %d on its owner, %d on the other; want 1 and 0", event, na, nb)
 	}
 
-	// Through b's gateway: served by a, the body streamed both ways.
-	res, err := http.Post("http://"+b.addrs["gateway"]+"/default/"+web+"/echo/x?q=1", "text/plain", strings.NewReader("through b"))
+	// Through b's gateway: served by a, the body streamed both ways (a
+	// pulls the image of the function created through b within
+	// PullInterval; until then the request answers 502).
+	var res *http.Response
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) { // polling the pull
+		res, err = http.Post("http://"+b.addrs["gateway"]+"/default/"+web+"/", "text/plain", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode == http.StatusOK {
+			break
+		}
+		if res.StatusCode != http.StatusBadGateway || time.Now().After(deadline) {
+			t.Fatalf("web request through b: %d", res.StatusCode)
+		}
+	}
+	res, err = http.Post("http://"+b.addrs["gateway"]+"/default/"+web+"/echo/x?q=1", "text/plain", strings.NewReader("through b"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +169,17 @@ func TestReplicasShareTheWork(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("a did not stop")
 	}
-	invoke(b.client)
+	// b pulls the image of what it gained (it was pulled by a, which
+	// created it); until it has it, the function answers 444 there.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) { // polling the pull
+		res := invoke(b.client)
+		if res.InvokeResult == 0 {
+			break
+		}
+		if res.InvokeResult != 444 || time.Now().After(deadline) {
+			t.Fatalf("after its owner left: %+v", res)
+		}
+	}
 	if n := instances(b.client, event); n != 1 {
 		t.Errorf("after its owner left, %d instances of %s on b, want 1", n, event)
 	}
