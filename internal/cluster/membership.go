@@ -81,9 +81,11 @@ type seen struct {
 	changed time.Time
 }
 
-// Join creates the replicas table if needed, writes this replica's row
-// and reads the others': the view is current when it returns. Run keeps
-// it so; Leave deletes the row.
+// Join creates the replicas table if needed and reads the others' rows:
+// the view, this replica included, is current when it returns. The
+// others learn of this replica at its first heartbeat (Run, or Beat),
+// which is written once it serves its internal listener; Leave deletes
+// its row.
 func Join(ctx context.Context, opts Options) (*Membership, error) {
 	if opts.DB == nil || opts.Self.ID == "" || opts.Self.Addr == "" {
 		return nil, errors.New("cluster: DB, Self.ID and Self.Addr are required")
@@ -111,7 +113,7 @@ func Join(ctx context.Context, opts Options) (*Membership, error) {
 		seen: map[string]seen{}, suspects: map[string]time.Time{}, reported: map[string]bool{},
 	}
 	m.view.Store(NewView(opts.Self.ID, []Member{opts.Self}))
-	if err := m.Beat(ctx); err != nil {
+	if err := m.round(ctx, false); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -143,19 +145,20 @@ func (m *Membership) Subscribe(f func(Change)) {
 	f(Change{Old: v, New: v, Gone: slices.Clone(m.dead)})
 }
 
-// Run renews the heartbeat and reads the others' every Interval until ctx
-// ends. A failed round is logged and retried at the next.
+// Run writes the heartbeat and reads the others' at once and then every
+// Interval until ctx ends. A failed round is logged and retried at the
+// next.
 func (m *Membership) Run(ctx context.Context) {
 	t := time.NewTicker(m.opts.Interval)
 	defer t.Stop()
 	for {
+		if err := m.Beat(ctx); err != nil && ctx.Err() == nil {
+			m.log.Warn("cluster: heartbeat", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if err := m.Beat(ctx); err != nil && ctx.Err() == nil {
-			m.log.Warn("cluster: heartbeat", "err", err)
 		}
 	}
 }
@@ -163,12 +166,15 @@ func (m *Membership) Run(ctx context.Context) {
 // Beat is one round of Run: it writes this replica's heartbeat, reads
 // every row, updates the view and deletes the rows of replicas dead for
 // Forget.
-func (m *Membership) Beat(ctx context.Context) error {
+func (m *Membership) Beat(ctx context.Context) error { return m.round(ctx, true) }
+
+// round is Beat, writing the heartbeat only when write is set.
+func (m *Membership) round(ctx context.Context, write bool) error {
 	now := m.opts.Now()
 	m.mu.Lock()
 	left := m.left
 	m.mu.Unlock()
-	if !left {
+	if write && !left {
 		if _, err := m.db.ExecContext(ctx, `INSERT INTO replicas (id, addr, heartbeat) VALUES ($1, $2, $3)
 			ON CONFLICT (id) DO UPDATE SET addr = excluded.addr, heartbeat = excluded.heartbeat`,
 			m.opts.Self.ID, m.opts.Self.Addr, now.UnixNano()); err != nil {

@@ -53,6 +53,9 @@ func join(t *testing.T, st *store.Store, c *clock, id string) *Membership {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := m.Beat(context.Background()); err != nil { // the first heartbeat, once it serves
+		t.Fatal(err)
+	}
 	return m
 }
 
@@ -235,5 +238,28 @@ func TestClocksNeedNotAgree(t *testing.T) {
 		if diff := cmp.Diff([]string{"a", "b"}, ids(m.View())); diff != "" {
 			t.Errorf("view of %s (-want +got):\n%s", m.Self().ID, diff)
 		}
+	}
+}
+
+// A replica that joined is not forwarded to before its first heartbeat
+// (written once it serves), though it counts itself already.
+func TestJoinWritesNoHeartbeat(t *testing.T) {
+	stores := openStores(t, 2)
+	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	a := join(t, stores[0], c, "a")
+	b, err := Join(context.Background(), Options{DB: stores[1], Self: Member{ID: "b", Addr: "b:9400"}, Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a", "b"}, ids(b.View())); diff != "" {
+		t.Errorf("b's view after Join (-want +got):\n%s", diff)
+	}
+	beat(t, a)
+	if diff := cmp.Diff([]string{"a"}, ids(a.View())); diff != "" {
+		t.Errorf("a's view before b's first heartbeat (-want +got):\n%s", diff)
+	}
+	beat(t, b, a)
+	if diff := cmp.Diff([]string{"a", "b"}, ids(a.View())); diff != "" {
+		t.Errorf("a's view after it (-want +got):\n%s", diff)
 	}
 }

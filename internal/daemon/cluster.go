@@ -48,9 +48,9 @@ type replicas struct {
 const PullInterval = 5 * time.Second
 
 // openCluster joins the replicas sharing the work when SCFD_CLUSTER_ADDR
-// is set: it opens the internal listener, writes this replica's
-// heartbeat and reads the others'. Without the setting it does nothing,
-// and nothing is forwarded.
+// is set: it opens the internal listener and reads the others'
+// heartbeats (this replica's own starts with joinCluster). Without
+// the setting it does nothing, and nothing is forwarded.
 func (d *daemon) openCluster(ctx context.Context) error {
 	c := d.c.Cluster
 	if !c.Enabled() {
@@ -84,7 +84,25 @@ func (d *daemon) openCluster(ctx context.Context) error {
 		internal: &server{name: "cluster", addr: c.Addr, ln: ln, plain: true, refuse: cluster.Draining(gateway.ShuttingDown(RetryAfter))},
 	}
 	d.log.Info("joined the replicas", "replica", self.ID, "advertise", self.Addr, "live", len(m.View().Members()))
-	d.onClose(d.leaveCluster) // when the start fails; after a start, it ran before the drain
+	d.onClose(func() error {
+		if d.cluster.internal.srv == nil { // the start failed before listening
+			ln.Close()
+		}
+		return d.leaveCluster()
+	})
+	return nil
+}
+
+// joinCluster starts the heartbeat once the listeners are open (the
+// others forward to this replica from its first heartbeat on), and
+// registers, last, what must run first on the way out: leaving, before
+// the drain.
+func (d *daemon) joinCluster(context.Context) error {
+	if d.cluster == nil {
+		return nil
+	}
+	d.onClose(d.leaveCluster)
+	d.background(d.cluster.members.Run) // stops before the leave
 	return nil
 }
 
@@ -107,7 +125,7 @@ func (d *daemon) shareWork(ctx context.Context) error {
 		default:
 		}
 	})
-	d.background(r.members.Run, d.followOwnership)
+	d.background(d.followOwnership)
 	return nil
 }
 

@@ -5,8 +5,8 @@
 // listeners), serves, and on a stop signal drains the listeners and closes
 // the parts in reverse order. With SCFD_CLUSTER_ADDR it is one replica of
 // several sharing the store (package cluster): it joins them, forwards
-// what another owns, and leaves before it drains. cmd/scfd parses the configuration and calls
-// Run.
+// what another owns, and leaves before it drains. cmd/scfd parses the
+// configuration and calls Run.
 package daemon
 
 import (
@@ -68,7 +68,7 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 		d.openKeys,      // the data dir, the administrator's key, the functions' temporary keys
 		d.openTLS,       // the listeners' certificate, when TLS is on
 		d.openStore,     // SQLite: functions, versions, aliases, triggers, events, logs, usage, tenant keys
-		d.openCluster,   // with SCFD_CLUSTER_ADDR: the internal listener, this replica's heartbeat, the others'
+		d.openCluster,   // with SCFD_CLUSTER_ADDR: the internal listener, the other replicas' heartbeats
 		d.openRegistry,  // the embedded image registry, listening already
 		d.openImages,    // the image cache
 		d.openMetering,  // Prometheus metrics, usage, the console's time series
@@ -80,7 +80,7 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 		d.openAPI,       // the SCF API and the console
 		d.openGateway,   // web functions and API gateway triggers
 		d.listen,        // the listeners, drained on the way out
-		d.leaveFirst,    // with a cluster: on the way out, leave before the drain
+		d.joinCluster,   // with a cluster: the heartbeat; on the way out, leave before the drain
 	} {
 		if err := open(ctx); err != nil {
 			return err
@@ -365,12 +365,6 @@ func (d *daemon) openGateway(ctx context.Context) error {
 		refuse:  gateway.ShuttingDown(RetryAfter),
 	})
 	d.listenCluster(gw)
-	return nil
-}
-
-// leaveFirst registers, last, what must run first on the way out.
-func (d *daemon) leaveFirst(context.Context) error {
-	d.onClose(d.leaveCluster)
 	return nil
 }
 
