@@ -43,9 +43,10 @@ type replicas struct {
 	pulled map[cluster.Key]time.Time
 }
 
-// PullInterval is how often a replica looks for functions it owns whose
-// images it lacks (created, or given new code, through another replica).
-const PullInterval = 5 * time.Second
+// SyncInterval is how often a replica reads the concurrency settings that
+// others changed and looks for functions it owns whose images it lacks
+// (created, or given new code, through another replica).
+const SyncInterval = 5 * time.Second
 
 // openCluster joins the replicas sharing the work when SCFD_CLUSTER_ADDR
 // is set: it opens the internal listener and reads the others'
@@ -138,20 +139,23 @@ type podRemover interface {
 // this replica lost and starts the provisioned instances of what it
 // gained, the images of what it owns are pulled when missing, and on
 // Kubernetes the Pods of gone replicas for the functions this replica now
-// owns are deleted.
+// owns are deleted. Every SyncInterval it also reads the settings again
+// and pulls what is missing.
 func (d *daemon) followOwnership(ctx context.Context) {
 	r := d.cluster
-	tick := time.NewTicker(PullInterval)
+	tick := time.NewTicker(SyncInterval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			d.syncSettings(ctx)
 			d.pullOwned(ctx)
 			continue
 		case <-r.kick:
 		}
+		d.syncSettings(ctx)
 		if p := d.inv.pool; p != nil {
 			p.Rebalance(ctx)
 		}
@@ -171,6 +175,15 @@ func (d *daemon) followOwnership(ctx context.Context) {
 			} else if n > 0 {
 				d.log.Info("removed the Pods of a replica gone", "replica", m.ID, "pods", n)
 			}
+		}
+	}
+}
+
+// syncSettings has the pool read the settings again.
+func (d *daemon) syncSettings(ctx context.Context) {
+	if p := d.inv.pool; p != nil {
+		if err := p.ReloadSettings(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("reading the concurrency settings", "err", err)
 		}
 	}
 }

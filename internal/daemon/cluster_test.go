@@ -117,7 +117,7 @@ func TestReplicasShareTheWork(t *testing.T) {
 
 	// Through b's gateway: served by a, the body streamed both ways (a
 	// pulls the image of the function created through b within
-	// PullInterval; until then the request answers 502).
+	// SyncInterval; until then the request answers 502).
 	var res *http.Response
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) { // polling the pull
 		res, err = http.Post("http://"+b.addrs["gateway"]+"/default/"+web+"/", "text/plain", nil)

@@ -48,3 +48,48 @@ func TestRebalanceFollowsOwnership(t *testing.T) {
 		t.Error("instances started for a function this replica does not own")
 	}
 }
+
+// Two pools on one store stand for two replicas: the settings one
+// changes reach the other's pool when it reloads them, and the owner
+// starts and stops the provisioned instances.
+func TestReloadSettings(t *testing.T) {
+	owner := newFakeEnv(t, nil)
+	other := owner.open(t, func(o *Options) { o.Owns = func(string, string) bool { return false } })
+	ctx := context.Background()
+	v1 := owner.publish(t, testFunction("f"), "1")
+
+	mustNil(t, other.PutReserved(ctx, "default", "f", 1024))
+	mustNil(t, other.PutProvisioned(ctx, "default", "f", "1", 2))
+	if n := owner.d.count(); n != 0 {
+		t.Fatalf("%d instances started by the replica that does not own f", n)
+	}
+	mustNil(t, owner.p.ReloadSettings(ctx))
+	if mb, ok, _ := owner.p.GetReserved(ctx, "default", "f"); !ok || mb != 1024 {
+		t.Errorf("reserved after the reload: %d, %v", mb, ok)
+	}
+	if _, reserved := owner.p.TotalConcurrency(); reserved != 1024 {
+		t.Errorf("reserved in all: %d MB, want 1024", reserved)
+	}
+	eventually(t, "two provisioned instances on the owner", func() bool { return provisioned(t, owner.p, v1, "1").Available == 2 })
+
+	mustNil(t, other.PutProvisioned(ctx, "default", "f", "1", 1))
+	mustNil(t, owner.p.ReloadSettings(ctx))
+	eventually(t, "one provisioned instance left", func() bool { return len(owner.d.running()) == 1 })
+
+	mustNil(t, other.DeleteProvisioned(ctx, "default", "f", "1"))
+	mustNil(t, other.DeleteReserved(ctx, "default", "f"))
+	mustNil(t, owner.p.ReloadSettings(ctx))
+	if _, ok, _ := owner.p.GetReserved(ctx, "default", "f"); ok {
+		t.Error("the reserved quota deleted through the other replica is still set")
+	}
+	if _, reserved := owner.p.TotalConcurrency(); reserved != 0 {
+		t.Errorf("reserved in all: %d MB, want 0", reserved)
+	}
+	eventually(t, "the provisioned instance stopped", func() bool { return len(owner.d.running()) == 0 })
+	// A reload that changes nothing changes nothing.
+	started := owner.d.count()
+	mustNil(t, owner.p.ReloadSettings(ctx))
+	if owner.d.count() != started {
+		t.Error("a reload without changes started instances")
+	}
+}
