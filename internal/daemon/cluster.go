@@ -117,6 +117,7 @@ func (d *daemon) shareWork(ctx context.Context) error {
 		return nil
 	}
 	d.invoke = r.fwd.Invoker(d.inv.invoker)
+	d.met.Replicas(func() float64 { return float64(len(r.members.View().Members())) })
 	r.members.Subscribe(func(ch cluster.Change) {
 		r.mu.Lock()
 		r.gone = append(r.gone, ch.Gone...)

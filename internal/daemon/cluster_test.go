@@ -49,6 +49,23 @@ func TestReplicasShareTheWork(t *testing.T) {
 	}
 	a := serveInProcess(t, env(dirA))
 	b := serveInProcess(t, env(dirB))
+	// Each sees the other after its first heartbeat.
+	for _, r := range []*running{a, b} {
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) { // polling the heartbeats
+			res, err := http.Get("http://" + r.addrs["SCF API"] + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if strings.Contains(string(body), "\nscfd_cluster_replicas 2\n") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the replicas do not see each other")
+			}
+		}
+	}
 
 	// Who owns what, as both replicas compute it from the table.
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dirA, store.FileName)+"?_pragma=busy_timeout(10000)")
