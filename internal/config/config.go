@@ -55,7 +55,19 @@ type Config struct {
 	DebugAddr          string        // SCFD_DEBUG_ADDR: the net/http/pprof listener; empty = off
 	ReplicaID          string        // SCFD_REPLICA_ID: this replica's name among those sharing the database; empty = kept in the data directory
 	TLS                TLS           // SCFD_TLS, SCFD_TLS_CERT, SCFD_TLS_KEY: HTTPS on the API, gateway and registry
+	Cluster            Cluster       // SCFD_CLUSTER_*: replicas sharing the work
 }
+
+// Cluster configures replicas that share the work (package cluster). The
+// zero value is a single scfd, which forwards nothing.
+type Cluster struct {
+	Addr      string // SCFD_CLUSTER_ADDR: the internal listener; empty = no cluster
+	Advertise string // SCFD_CLUSTER_ADVERTISE: host:port the other replicas reach it at; empty = Addr
+	Secret    string // SCFD_CLUSTER_SECRET: authenticates requests between replicas; empty = DATA/cluster-secret
+}
+
+// Enabled reports whether this scfd is a replica of a cluster.
+func (c Cluster) Enabled() bool { return c.Addr != "" }
 
 // TLS says how the API, gateway and registry listeners speak HTTPS. The
 // zero value is plain HTTP.
@@ -162,6 +174,9 @@ var settings = []setting{
 	{"tls", "SCFD_TLS", "", "HTTPS on the API, gateway and registry: self-signed (a certificate generated into the data dir), or off (default: on with --tls-cert and --tls-key)"},
 	{"tls-cert", "SCFD_TLS_CERT", "", "PEM file of the listeners' TLS certificate (and its chain)"},
 	{"tls-key", "SCFD_TLS_KEY", "", "PEM file of the TLS certificate's private key"},
+	{"cluster-addr", "SCFD_CLUSTER_ADDR", "", "listen address of the internal listener of replicas sharing the work (empty: a single scfd)"},
+	{"cluster-advertise", "SCFD_CLUSTER_ADVERTISE", "", "host:port the other replicas reach the internal listener at (default: --cluster-addr)"},
+	{"cluster-secret", "SCFD_CLUSTER_SECRET", "", "secret shared by the replicas, at least 16 characters (default: generated into the data dir)"},
 }
 
 // Flags registers every setting on fs with its environment variable's value
@@ -233,6 +248,11 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 			return nil, fmt.Errorf("invalid SCFD_DEBUG_ADDR %q: %w", c.DebugAddr, err)
 		}
 	}
+	cluster, err := loadCluster(get("cluster-addr"), get("cluster-advertise"), get("cluster-secret"))
+	if err != nil {
+		return nil, err
+	}
+	c.Cluster = cluster
 	tls, err := loadTLS(get("tls"), get("tls-cert"), get("tls-key"))
 	if err != nil {
 		return nil, err
@@ -330,6 +350,35 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 	}
 	if c.UserNamespaces, err = strconv.ParseBool(get("user-namespaces")); err != nil {
 		return nil, fmt.Errorf("invalid SCFD_USER_NAMESPACES %q: want true or false", get("user-namespaces"))
+	}
+	return c, nil
+}
+
+func loadCluster(addr, advertise, secret string) (Cluster, error) {
+	c := Cluster{Addr: addr, Advertise: advertise, Secret: secret}
+	if addr == "" {
+		if advertise != "" || secret != "" {
+			return Cluster{}, fmt.Errorf("invalid SCFD_CLUSTER_ADVERTISE/SCFD_CLUSTER_SECRET: set SCFD_CLUSTER_ADDR too")
+		}
+		return c, nil
+	}
+	if err := checkAddr(addr); err != nil {
+		return Cluster{}, fmt.Errorf("invalid SCFD_CLUSTER_ADDR %q: %w", addr, err)
+	}
+	if host, _, _ := net.SplitHostPort(addr); advertise == "" && (host == "" || net.ParseIP(host).IsUnspecified()) {
+		return Cluster{}, fmt.Errorf("invalid SCFD_CLUSTER_ADVERTISE: SCFD_CLUSTER_ADDR %q listens on every address; set the address the other replicas reach", addr)
+	}
+	if advertise != "" {
+		host, port, err := net.SplitHostPort(advertise)
+		if err == nil && (host == "" || port == "" || port == "0") {
+			err = fmt.Errorf("want host:port, the port not 0")
+		}
+		if err != nil {
+			return Cluster{}, fmt.Errorf("invalid SCFD_CLUSTER_ADVERTISE %q: %w", advertise, err)
+		}
+	}
+	if secret != "" && len(secret) < 16 {
+		return Cluster{}, fmt.Errorf("invalid SCFD_CLUSTER_SECRET: want at least 16 characters")
 	}
 	return c, nil
 }

@@ -240,3 +240,38 @@ func TestDatabaseURL(t *testing.T) {
 		})
 	}
 }
+
+func TestCluster(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		want    Cluster
+		wantErr string
+	}{
+		{"off by default", nil, Cluster{}, ""},
+		{"an address", map[string]string{"SCFD_CLUSTER_ADDR": "0.0.0.0:9400", "SCFD_CLUSTER_ADVERTISE": "10.1.2.3:9400", "SCFD_CLUSTER_SECRET": "0123456789abcdef"},
+			Cluster{Addr: "0.0.0.0:9400", Advertise: "10.1.2.3:9400", Secret: "0123456789abcdef"}, ""},
+		{"a bad address", map[string]string{"SCFD_CLUSTER_ADDR": "replica:9400"}, Cluster{}, "SCFD_CLUSTER_ADDR"},
+		{"advertised port 0", map[string]string{"SCFD_CLUSTER_ADDR": ":9400", "SCFD_CLUSTER_ADVERTISE": "10.1.2.3:0"}, Cluster{}, "SCFD_CLUSTER_ADVERTISE"},
+		{"advertised without a host", map[string]string{"SCFD_CLUSTER_ADDR": ":9400", "SCFD_CLUSTER_ADVERTISE": ":9400"}, Cluster{}, "SCFD_CLUSTER_ADVERTISE"},
+		{"every address, none advertised", map[string]string{"SCFD_CLUSTER_ADDR": ":9400"}, Cluster{}, "SCFD_CLUSTER_ADVERTISE"},
+		{"a short secret", map[string]string{"SCFD_CLUSTER_ADDR": "127.0.0.1:9400", "SCFD_CLUSTER_SECRET": "short"}, Cluster{}, "SCFD_CLUSTER_SECRET"},
+		{"a secret without an address", map[string]string{"SCFD_CLUSTER_SECRET": "0123456789abcdef"}, Cluster{}, "SCFD_CLUSTER_ADDR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.env)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("err = %v, want one line naming %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Cluster != tc.want || c.Cluster.Enabled() != (tc.want.Addr != "") {
+				t.Errorf("Cluster = %+v, want %+v", c.Cluster, tc.want)
+			}
+		})
+	}
+}

@@ -8,6 +8,6 @@ import (
 )
 
 // newGateway builds the gateway of web functions over inv's engine.
-func newGateway(log *slog.Logger, st *store.Store, inv *dataPlane) *gateway.Gateway {
-	return gateway.New(gateway.Options{Functions: st, Engine: inv.invoker, Logger: log})
+func newGateway(log *slog.Logger, st *store.Store, inv *dataPlane, fwd gateway.Forwarder) *gateway.Gateway {
+	return gateway.New(gateway.Options{Functions: st, Engine: inv.invoker, Forwarder: fwd, Logger: log})
 }

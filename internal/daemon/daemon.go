@@ -3,8 +3,10 @@
 // the embedded registry, the image cache, metering, the deployer, the data
 // plane, the asynchronous queue, the triggers, the API and the gateway, the
 // listeners), serves, and on a stop signal drains the listeners and closes
-// the parts in reverse order. cmd/scfd parses the configuration and calls
-// Run.
+// the parts in reverse order. With SCFD_CLUSTER_ADDR it is one replica of
+// several sharing the store (package cluster): it joins them, forwards
+// what another owns, and leaves before it drains. cmd/scfd parses the
+// configuration and calls Run.
 package daemon
 
 import (
@@ -66,16 +68,19 @@ func Run(ctx context.Context, c *config.Config, log *slog.Logger, announce io.Wr
 		d.openKeys,      // the data dir, the administrator's key, the functions' temporary keys
 		d.openTLS,       // the listeners' certificate, when TLS is on
 		d.openStore,     // SQLite: functions, versions, aliases, triggers, events, logs, usage, tenant keys
+		d.openCluster,   // with SCFD_CLUSTER_ADDR: the internal listener, the other replicas' heartbeats
 		d.openRegistry,  // the embedded image registry, listening already
 		d.openImages,    // the image cache
 		d.openMetering,  // Prometheus metrics, usage, the console's time series
 		d.openDataPlane, // the runtime driver, the pool, the logs, the invoker
+		d.shareWork,     // with a cluster: invocations forwarded to their function's owner, pools following ownership
 		d.openDeployer,  // image pulls, resuming those a previous run left; each activated version's first start prepared by the pool
 		d.openAsync,     // the queue of asynchronous invocations
 		d.openTriggers,  // timers and API gateway triggers
 		d.openAPI,       // the SCF API and the console
 		d.openGateway,   // web functions and API gateway triggers
 		d.listen,        // the listeners, drained on the way out
+		d.joinCluster,   // with a cluster: the heartbeat; on the way out, leave before the drain
 	} {
 		if err := open(ctx); err != nil {
 			return err
@@ -104,6 +109,8 @@ type daemon struct {
 	rec     recorder
 	dep     *deploy.Deployer
 	inv     *dataPlane
+	cluster *replicas // nil without SCFD_CLUSTER_ADDR
+	invoke  invoker   // the invoker, forwarding with a cluster
 	queue   *async.Queue
 	trig    *trigger.Service
 	api     *api.Server
@@ -114,6 +121,8 @@ type daemon struct {
 	// each part that must be ready before the server takes requests adds
 	// one, which returns why it is not.
 	ready []func() error
+	// replica is this server's name among the replicas (replicaName).
+	replica string
 }
 
 // onClose adds the closing of the part being opened.
@@ -253,7 +262,12 @@ func (d *daemon) openDeployer(ctx context.Context) error {
 // openDataPlane starts the data plane and the samplers that read its
 // pool. Closing it stops the instances.
 func (d *daemon) openDataPlane(ctx context.Context) error {
-	inv, err := startInvocation(ctx, d.c, d.log, d.st, d.cache, d.issuer, d.rec)
+	var replica string
+	var owns func(namespace, name string) bool
+	if d.cluster != nil {
+		replica, owns = d.cluster.members.Self().ID, d.owns
+	}
+	inv, err := startInvocation(ctx, d.c, d.log, d.st, d.cache, d.issuer, d.rec, replica, owns)
 	if err != nil {
 		return err
 	}
@@ -282,11 +296,11 @@ func (d *daemon) openDataPlane(ctx context.Context) error {
 // lease expires (at once when this replica restarts: see replicaID). It
 // closes before the data plane: running attempts go back to the queue.
 func (d *daemon) openAsync(ctx context.Context) error {
-	replica, err := replicaID(d.c.ReplicaID, d.c.DataDir)
+	replica, err := d.replicaName()
 	if err != nil {
 		return err
 	}
-	q, err := async.Open(ctx, async.Options{Store: d.st, Functions: d.st, Aliases: d.st, Invoker: d.inv.invoker, Replica: replica, Logger: d.log})
+	q, err := async.Open(ctx, async.Options{Store: d.st, Functions: d.st, Aliases: d.st, Invoker: d.invoke, Replica: replica, Logger: d.log})
 	if err != nil {
 		return fmt.Errorf("open the asynchronous queue: %w", err)
 	}
@@ -331,7 +345,7 @@ func (d *daemon) openAPI(ctx context.Context) error {
 		AppID:    c.AppID,
 		UIN:      c.UIN,
 		Logger:   d.log,
-		Invoker:  d.inv.invoker,
+		Invoker:  d.invoke,
 		Queue:    d.queue,
 		Async:    d.queue,
 		Logs:     d.inv.logs,
@@ -360,12 +374,14 @@ func (d *daemon) openAPI(ctx context.Context) error {
 }
 
 func (d *daemon) openGateway(ctx context.Context) error {
+	gw := newGateway(d.log, d.st, d.inv, d.forwarder())
 	d.servers = append(d.servers, &server{
 		name:    "gateway",
 		addr:    d.c.GatewayAddr,
-		handler: d.trig.Endpoints(d.inv.invoker, newGateway(d.log, d.st, d.inv)),
+		handler: d.trig.Endpoints(d.invoke, gw),
 		refuse:  gateway.ShuttingDown(RetryAfter),
 	})
+	d.listenCluster(gw)
 	return nil
 }
 

@@ -39,6 +39,7 @@ var (
 		"k8srt":   {"pool", "invoke", "api", "gateway", "localrt", "store"},
 		"images":  {"sandbox", "pool", "api", "store"},
 		"trigger": {"sandbox", "pool", "localrt", "api", "invoke"},
+		"cluster": {"localrt", "netns", "rootfs", "pool", "invoke", "api", "gateway", "store", "k8srt", "async", "trigger"},
 	}
 )
 

@@ -111,6 +111,9 @@ func serveInProcess(t *testing.T, env map[string]string) *running {
 	if all["SCFD_DEBUG_ADDR"] != "" {
 		want++
 	}
+	if all["SCFD_CLUSTER_ADDR"] != "" {
+		want++
+	}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) { // polling a server starting
 		if r.addrs = ann.addrs(); len(r.addrs) == want {
 			break

@@ -58,7 +58,7 @@ type driver interface {
 // Pods of the cluster of c.Kubeconfig (in-cluster when empty) in
 // c.K8sNamespace, with the Docker config.json's credentials as their
 // image pull secret.
-func newDriver(ctx context.Context, c *config.Config, acct sandbox.Account, log *slog.Logger) (driver, error) {
+func newDriver(ctx context.Context, c *config.Config, acct sandbox.Account, replica string, log *slog.Logger) (driver, error) {
 	if c.Backend == config.BackendKubernetes {
 		rc, err := k8srt.RESTConfig(c.Kubeconfig)
 		if err != nil {
@@ -80,7 +80,7 @@ func newDriver(ctx context.Context, c *config.Config, acct sandbox.Account, log 
 		}
 		d, err := k8srt.New(ctx, k8srt.Options{
 			Client: client, Namespace: c.K8sNamespace, Account: acct,
-			DockerConfigJSON: dockerConfig, Logger: log,
+			DockerConfigJSON: dockerConfig, Replica: replica, Logger: log,
 		})
 		if err != nil {
 			return nil, err
@@ -136,8 +136,10 @@ func RuntimeNames(dataDir string) (network, subnet, cgroupParent string) {
 
 // startInvocation builds the data plane. When the runtime cannot start
 // (not root, no runc), the server still serves the control plane and
-// every invocation fails with the reason.
-func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st *store.Store, cache *images.Cache, issuer *credentials.Issuer, rec invoke.Recorder) (*dataPlane, error) {
+// every invocation fails with the reason. With replicas sharing the
+// work, replica names this one (its Pods on Kubernetes) and owns tells
+// which functions its pool holds; owns nil: all.
+func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st *store.Store, cache *images.Cache, issuer *credentials.Issuer, rec invoke.Recorder, replica string, owns func(namespace, name string) bool) (*dataPlane, error) {
 	ls, err := logs.Open(ctx, st, logs.Options{Logger: log, MaxBytes: logBudget(c)})
 	if err != nil {
 		return nil, fmt.Errorf("open logs: %w", err)
@@ -147,7 +149,7 @@ func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st
 	inv := &dataPlane{logs: ls, issuer: issuer, stop: stop}
 	acct := sandbox.Account{Region: c.Region, AppID: c.AppID, UIN: c.UIN}
 	var instances invoke.Instances
-	inv.driver, err = newDriver(ctx, c, acct, log)
+	inv.driver, err = newDriver(ctx, c, acct, replica, log)
 	if err != nil {
 		log.Error("instances cannot run on this host; invocations will fail", "err", err)
 		inv.driver = nil
@@ -158,6 +160,7 @@ func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st
 			Images:      cache,
 			Store:       st,
 			IdleTimeout: c.IdleTimeout,
+			Owns:        owns,
 			Logger:      log,
 			InstanceLog: func(fn *scf.Function, l sandbox.LogLine) {
 				ls.Instance(fn.Namespace, fn.Name, fn.Version, l)

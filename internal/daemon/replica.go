@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -31,9 +30,21 @@ func replicaID(configured, dataDir string) (string, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("reading the replica name: %w", err)
 	}
-	id := "r-" + rand.Text()[:16]
+	id := newReplicaName()
 	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("keeping the replica name: %w", err)
 	}
 	return id, nil
+}
+
+// replicaName is replicaID of this server, worked out once.
+func (d *daemon) replicaName() (string, error) {
+	if d.replica == "" {
+		id, err := replicaID(d.c.ReplicaID, d.c.DataDir)
+		if err != nil {
+			return "", err
+		}
+		d.replica = id
+	}
+	return d.replica, nil
 }

@@ -18,7 +18,9 @@
 // by the function's Timeout from the moment an instance is lent until the
 // answer ends (WebSocket sessions included), logs it (START, Init Report
 // on a cold start, the function's output, END with the status, Report)
-// and meters it (billed when it reached an instance).
+// and meters it (billed when it reached an instance). With a Forwarder
+// (replicas sharing the work, see package cluster), a request of a
+// function another replica owns goes to that replica first.
 //
 // Errors answer SCF's JSON body {"errorCode":-1,"errorMessage":...,
 // "requestId":...,"statusCode":<SCF code>}:
@@ -77,10 +79,23 @@ type Functions interface {
 	GetFunction(ctx context.Context, namespace, name, version string) (*scf.Function, error)
 }
 
+// Forwarder serves the requests of functions another scfd replica owns
+// through that replica; *cluster.Forwarder has it.
+type Forwarder interface {
+	// Forward serves r through the owner of namespace/function and
+	// reports true, or reports false, having done nothing, when this
+	// replica serves r.
+	Forward(w http.ResponseWriter, r *http.Request, namespace, function string) bool
+}
+
 // Options configure a Gateway. Functions and Engine are required.
 type Options struct {
 	Functions Functions
 	Engine    Engine
+	// Forwarder, when set, sends each request of a function that
+	// another replica owns to it, before anything else is done with
+	// it. Nil: every request is served here.
+	Forwarder Forwarder
 	// Transport reaches the instances. Nil means a keep-alive transport
 	// without proxies or compression, keeping up to 256 idle connections
 	// per instance.
@@ -198,10 +213,13 @@ func parsePath(u *url.URL) (target, bool) {
 // ServeHTTP serves one request of a web function.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := g.now()
+	t, ok := parsePath(r.URL)
+	if ok && g.opts.Forwarder != nil && g.opts.Forwarder.Forward(w, r, t.namespace, t.function) {
+		return
+	}
 	id := invocation.NewRequestID()
 	w.Header()["X-Scf-Request-Id"] = []string{id}
 	dropUnderscoredPlatformHeaders(r.Header)
-	t, ok := parsePath(r.URL)
 	if !ok {
 		writeError(w, id, http.StatusBadRequest, invocation.CodeInternal, "the path must be /{namespace}/{function}/{path}")
 		return

@@ -88,6 +88,13 @@ type Options struct {
 	// StopTimeout bounds the wait for a deleted Pod to be gone. Zero
 	// means DefaultStopTimeout.
 	StopTimeout time.Duration
+	// Replica names this scfd among replicas sharing the namespace
+	// (package cluster): its Pods carry it as LabelReplica, and at start
+	// it removes only its own leftovers (those of a replica that died are
+	// removed by the new owners of its functions: RemoveReplicaPods).
+	// Empty: the only scfd of the namespace, which removes every scfd Pod
+	// at start.
+	Replica string
 	// Logger receives background errors. Nil discards them.
 	Logger *slog.Logger
 }
@@ -132,6 +139,11 @@ func RESTConfig(kubeconfig string) (*rest.Config, error) {
 // managedSelector selects every Pod scfd made.
 func managedSelector() string {
 	return labels.Set{LabelManagedBy: ManagedBy}.String()
+}
+
+// replicaSelector selects the Pods of one replica.
+func replicaSelector(replica string) string {
+	return labels.Set{LabelManagedBy: ManagedBy, LabelReplica: labelValue(replica)}.String()
 }
 
 // New deletes the Pods a previous run left in the namespace, writes the
@@ -193,11 +205,16 @@ func New(ctx context.Context, opts Options) (_ *Driver, err error) {
 	return d, nil
 }
 
-// removeLeftovers deletes every scfd Pod of the namespace: after a
-// restart, none of them belongs to anyone.
+// removeLeftovers deletes every scfd Pod of the namespace, or of this
+// replica (Options.Replica): after a restart, none of them belongs to
+// anyone.
 func (d *Driver) removeLeftovers(ctx context.Context) error {
 	pods := d.client.CoreV1().Pods(d.opts.Namespace)
-	list, err := pods.List(ctx, metav1.ListOptions{LabelSelector: managedSelector()})
+	selector := managedSelector()
+	if d.opts.Replica != "" {
+		selector = replicaSelector(d.opts.Replica)
+	}
+	list, err := pods.List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
 		return fmt.Errorf("k8srt: list pods in namespace %s: %w", d.opts.Namespace, err)
 	}
@@ -304,4 +321,44 @@ func (d *Driver) Leftovers(ctx context.Context) ([]string, error) {
 		out = append(out, "pod "+p.Name)
 	}
 	return out, nil
+}
+
+// RemoveReplicaPods deletes the Pods that the replica (a replica that
+// left or died, see Options.Replica) made for the functions mine
+// accepts: the new owner of a function removes its old owner's instances
+// of it. It returns how many it deleted.
+func (d *Driver) RemoveReplicaPods(ctx context.Context, replica string, mine func(namespace, function string) bool) (int, error) {
+	if replica == "" {
+		return 0, errors.New("k8srt: RemoveReplicaPods needs a replica")
+	}
+	pods := d.client.CoreV1().Pods(d.opts.Namespace)
+	list, err := pods.List(ctx, metav1.ListOptions{LabelSelector: replicaSelector(replica)})
+	if err != nil {
+		return 0, fmt.Errorf("k8srt: list pods of replica %s: %w", replica, err)
+	}
+	var errs []error
+	n := 0
+	for _, name := range podsOf(list.Items, replica, mine) {
+		err := pods.Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: new(int64(0))})
+		switch {
+		case err == nil:
+			n++
+		case !apierrors.IsNotFound(err):
+			errs = append(errs, fmt.Errorf("k8srt: delete pod %s of replica %s: %w", name, replica, err))
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// podsOf names the pods of replica whose function (by the exact values of
+// the annotations) mine accepts.
+func podsOf(pods []corev1.Pod, replica string, mine func(namespace, function string) bool) []string {
+	var out []string
+	for _, p := range pods {
+		a := p.Annotations
+		if a[LabelReplica] == replica && p.Labels[LabelManagedBy] == ManagedBy && mine(a[LabelNamespace], a[LabelFunction]) {
+			out = append(out, p.Name)
+		}
+	}
+	return out
 }

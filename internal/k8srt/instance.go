@@ -105,6 +105,10 @@ func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Instan
 	if err != nil {
 		return nil, err
 	}
+	if d.opts.Replica != "" {
+		pod.Labels[LabelReplica] = labelValue(d.opts.Replica)
+		pod.Annotations[LabelReplica] = d.opts.Replica
+	}
 	logsCtx, logsCancel := context.WithCancel(context.Background())
 	in := &instance{
 		d: d, id: spec.ID, pod: pod.Name, port: spec.Port, split: d.opts.SplitLogStreams,

@@ -25,6 +25,9 @@ const (
 	LabelFunction  = "scfd.io/function"
 	LabelVersion   = "scfd.io/version"
 	LabelInstance  = "scfd.io/instance"
+	// LabelReplica names the scfd replica whose pool holds the instance
+	// (Options.Replica), when scfd runs as several replicas.
+	LabelReplica = "scfd.io/replica"
 	// LabelPublicNet is "disabled" on the Pods of functions whose public
 	// network access is disabled (Spec.NoPublicNet): the NetworkPolicy
 	// "instances-without-public-net" of deploy/kubernetes denies their

@@ -233,3 +233,53 @@ func TestNewRemovesLeftoversAndWritesPullSecret(t *testing.T) {
 	}
 	d2.Close(ctx)
 }
+
+func TestReplicaPods(t *testing.T) {
+	pod := func(name, replica, ns, fn string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: "fns",
+			Labels:      map[string]string{LabelManagedBy: ManagedBy, LabelReplica: labelValue(replica), LabelNamespace: labelValue(ns), LabelFunction: labelValue(fn)},
+			Annotations: map[string]string{LabelReplica: replica, LabelNamespace: ns, LabelFunction: fn},
+		}}
+	}
+	client := fake.NewClientset(
+		pod("scfd-mine-old", "r1", "default", "a"),
+		pod("scfd-other-live", "r2", "default", "a"),
+		pod("scfd-dead-a", "dead", "default", "a"),
+		pod("scfd-dead-b", "dead", "default", "b"),
+		pod("scfd-dead-a-team", "dead", "team", "a"),
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	names := func() []string {
+		pods, err := client.CoreV1().Pods("fns").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, p := range pods.Items {
+			out = append(out, p.Name)
+		}
+		return out
+	}
+	// A replica removes its own leftovers at start, no other replica's.
+	d, err := New(ctx, Options{Client: client, Namespace: "fns", Replica: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(ctx)
+	if diff := cmp.Diff([]string{"scfd-dead-a", "scfd-dead-a-team", "scfd-dead-b", "scfd-other-live"}, names()); diff != "" {
+		t.Errorf("after the start of r1 (-want +got):\n%s", diff)
+	}
+	// The new owner of default/a removes the dead replica's Pods of it.
+	n, err := d.RemoveReplicaPods(ctx, "dead", func(ns, fn string) bool { return ns == "default" && fn == "a" })
+	if err != nil || n != 1 {
+		t.Fatalf("RemoveReplicaPods = %d, %v; want 1", n, err)
+	}
+	if diff := cmp.Diff([]string{"scfd-dead-a-team", "scfd-dead-b", "scfd-other-live"}, names()); diff != "" {
+		t.Errorf("after removing the dead replica's Pods of default/a (-want +got):\n%s", diff)
+	}
+	if _, err := d.RemoveReplicaPods(ctx, "", func(string, string) bool { return true }); err == nil {
+		t.Error("RemoveReplicaPods without a replica removed something")
+	}
+}

@@ -134,6 +134,14 @@ func (m *Metrics) AsyncQueueDepth(depth func() float64) {
 	}, depth))
 }
 
+// Replicas exports how many scfd replicas this one sees live (itself
+// included) when several share the work, read from live when scraped.
+func (m *Metrics) Replicas(live func() float64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "scfd_cluster_replicas", Help: "Replicas sharing the work that this one sees live, itself included.",
+	}, live))
+}
+
 // Forget drops a deleted function's series.
 func (m *Metrics) Forget(namespace, function string) {
 	labels := prometheus.Labels{"namespace": namespace, "function": function}

@@ -39,52 +39,22 @@ func (p *Pool) load(ctx context.Context) error {
 	if err := st.Migrate(ctx, "pool", migrations); err != nil {
 		return err
 	}
-	db := st.DB()
-	err := db.QueryRowContext(ctx, `SELECT total_mem FROM pool_account WHERE id = 1`).Scan(&p.total)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("pool: reading the account quota: %w", err)
-	}
-	rows, err := db.QueryContext(ctx, `SELECT namespace, name, mem FROM pool_reserved`)
+	set, err := p.readSettings(ctx)
 	if err != nil {
-		return fmt.Errorf("pool: reading reserved quotas: %w", err)
+		return err
 	}
-	for rows.Next() {
-		var k fnKey
-		var mem int64
-		if err := rows.Scan(&k.ns, &k.name, &mem); err != nil {
-			rows.Close()
-			return fmt.Errorf("pool: reading reserved quotas: %w", err)
-		}
+	if set.total > 0 {
+		p.total = set.total
+	}
+	for k, mem := range set.reserved {
 		p.fnState(k).reserved = mem
 		p.reservedSum += mem
 	}
-	rows.Close()
-	type prov struct {
-		key      verKey
-		num, mem int64
-	}
-	var provs []prov
-	rows, err = db.QueryContext(ctx, `SELECT namespace, name, version, num, mem FROM pool_provisioned`)
-	if err != nil {
-		return fmt.Errorf("pool: reading provisioned concurrency: %w", err)
-	}
-	for rows.Next() {
-		var r prov
-		if err := rows.Scan(&r.key.ns, &r.key.name, &r.key.version, &r.num, &r.mem); err != nil {
-			rows.Close()
-			return fmt.Errorf("pool: reading provisioned concurrency: %w", err)
-		}
-		provs = append(provs, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("pool: reading provisioned concurrency: %w", err)
-	}
-	for _, r := range provs {
-		fn, err := st.GetFunction(ctx, r.key.ns, r.key.name, r.key.version)
+	for k, r := range set.provisioned {
+		fn, err := st.GetFunction(ctx, k.ns, k.name, k.version)
 		p.mu.Lock()
 		ps := &provState{target: r.num, mem: r.mem}
-		p.fnState(fnKey{r.key.ns, r.key.name}).prov[r.key.version] = ps
+		p.fnState(fnKey{k.ns, k.name}).prov[k.version] = ps
 		if err != nil {
 			ps.failure = err.Error()
 		} else {
@@ -92,10 +62,64 @@ func (p *Pool) load(ctx context.Context) error {
 		}
 		p.mu.Unlock()
 		if err != nil {
-			p.log.Warn("pool: provisioned version", "function", r.key.name, "namespace", r.key.ns, "version", r.key.version, "err", err)
+			p.log.Warn("pool: provisioned version", "function", k.name, "namespace", k.ns, "version", k.version, "err", err)
 		}
 	}
 	return nil
+}
+
+// settings are the pool's settings as stored.
+type settings struct {
+	total       int64 // 0: none stored
+	reserved    map[fnKey]int64
+	provisioned map[verKey]provSetting
+}
+
+type provSetting struct{ num, mem int64 }
+
+// readSettings reads the settings from the store.
+func (p *Pool) readSettings(ctx context.Context) (settings, error) {
+	set := settings{reserved: map[fnKey]int64{}, provisioned: map[verKey]provSetting{}}
+	db := p.opts.Store.DB()
+	err := db.QueryRowContext(ctx, `SELECT total_mem FROM pool_account WHERE id = 1`).Scan(&set.total)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return settings{}, fmt.Errorf("pool: reading the account quota: %w", err)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT namespace, name, mem FROM pool_reserved`)
+	if err != nil {
+		return settings{}, fmt.Errorf("pool: reading reserved quotas: %w", err)
+	}
+	for rows.Next() {
+		var k fnKey
+		var mem int64
+		if err := rows.Scan(&k.ns, &k.name, &mem); err != nil {
+			rows.Close()
+			return settings{}, fmt.Errorf("pool: reading reserved quotas: %w", err)
+		}
+		set.reserved[k] = mem
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return settings{}, fmt.Errorf("pool: reading reserved quotas: %w", err)
+	}
+	rows, err = db.QueryContext(ctx, `SELECT namespace, name, version, num, mem FROM pool_provisioned`)
+	if err != nil {
+		return settings{}, fmt.Errorf("pool: reading provisioned concurrency: %w", err)
+	}
+	for rows.Next() {
+		var k verKey
+		var r provSetting
+		if err := rows.Scan(&k.ns, &k.name, &k.version, &r.num, &r.mem); err != nil {
+			rows.Close()
+			return settings{}, fmt.Errorf("pool: reading provisioned concurrency: %w", err)
+		}
+		set.provisioned[k] = r
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return settings{}, fmt.Errorf("pool: reading provisioned concurrency: %w", err)
+	}
+	return set, nil
 }
 
 // PutReserved sets a function's reserved quota in MB: it may use at most

@@ -94,6 +94,12 @@ type Options struct {
 	// LogBurst is how many bytes an instance may print at once above
 	// LogRate. Zero means DefaultLogBurst.
 	LogBurst int
+	// Owns tells whether this scfd replica owns a function (package
+	// cluster): provisioned instances run only on the owner, and
+	// Rebalance drains what it no longer owns. Nil: every function, as a
+	// single scfd. It is called with the pool's lock held and must not
+	// block.
+	Owns func(namespace, name string) bool
 	// OnProvisioned is called, outside any lock, when a provisioned
 	// instance is ready, for its "Provisioned Report" log line.
 	OnProvisioned func(fn *scf.Function, instanceID string, cs ColdStart)

@@ -14,10 +14,11 @@ import (
 // starts a process (see sandbox.Preparer). It returns once the container
 // is ready, or at once when the driver cannot prepare or has one ready.
 // The create holds a start token like a start's (Options.MaxStarts). The
-// driver keeps prepared containers within its own budget.
+// driver keeps prepared containers within its own budget. A function
+// another replica owns (Options.Owns) is prepared there, not here.
 func (p *Pool) Prepare(ctx context.Context, fn *scf.Function) error {
 	pr, ok := p.opts.Driver.(sandbox.Preparer)
-	if !ok || fn.ImageDigest == "" {
+	if !ok || fn.ImageDigest == "" || !p.owns(fnKey{fn.Namespace, fn.Name}) {
 		return nil
 	}
 	img, err := p.opts.Images.Get(ctx, fn.ImageDigest)

@@ -33,7 +33,7 @@ func (p *Pool) ensureProvisioned(vp *versionPool) {
 	}
 	var target int64
 	ps := vp.fs.prov[vp.key.version]
-	current := !vp.retired && p.pools[vp.key] == vp
+	current := !vp.retired && p.pools[vp.key] == vp && p.owns(vp.fs.key)
 	if ps != nil && current {
 		target = ps.target
 	}
