@@ -214,8 +214,8 @@ func (in *instance) begin(ctx context.Context, budget time.Duration) error {
 		return err
 	}
 	t3 := time.Now()
-	if err := in.d.runtime(in.bundle).Start(ctx, in.id); err != nil {
-		return fmt.Errorf("localrt: %s start: %w%s", in.d.opts.Runtime, err, runtimeLog(in.bundle))
+	if err := in.startProcess(ctx); err != nil {
+		return err
 	}
 	t4 := time.Now()
 	in.phases.RuntimeStart = t4.Sub(t3)

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"encoding/json"
+	"errors"
 	"runtime"
 	"time"
 
@@ -169,6 +170,9 @@ func (d *Driver) startPrepared(ctx context.Context, spec sandbox.Spec, key strin
 			in.setSink(spec.Logs)
 			if err := in.begin(ctx, budget); err != nil {
 				in.Stop(context.WithoutCancel(ctx))
+				if errors.Is(err, errInitGone) {
+					continue // it died waiting, no code ran: the next one, or a create
+				}
 				return nil, err
 			}
 			d.prepareLater(spec, key)
