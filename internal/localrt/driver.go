@@ -130,6 +130,7 @@ type Driver struct {
 	prepSem    chan struct{}           // background preparations running
 	starting   atomic.Int32            // Start and StartPrepared calls in flight
 	fifoStart  bool                    // the runtime is runc: start by its exec FIFO (releaseInit)
+	nice       int                     // scfd's nice value, which started containers get
 	prepWG     sync.WaitGroup          // preparations in flight
 	closing    bool
 	closed     chan struct{} // closed when Close begins
@@ -188,7 +189,8 @@ func New(ctx context.Context, opts Options) (_ *Driver, err error) {
 		spares: map[string][]*spare{}, lru: list.New(), preparing: map[string]*preparation{},
 		lastCost: PreparedKernelOverhead + 4<<20, prepSem: make(chan struct{}, backgroundPreparations()),
 		closed: make(chan struct{}), fifoStart: filepath.Base(opts.Runtime) == "runc",
-		rt: &runc.Runc{Command: opts.Runtime, Root: filepath.Join(dir, "runc")},
+		nice: processNice(),
+		rt:   &runc.Runc{Command: opts.Runtime, Root: filepath.Join(dir, "runc")},
 	}
 	for _, sub := range []string{"runc", "bundles"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {

@@ -50,6 +50,7 @@ type instance struct {
 
 	sink    atomic.Pointer[func(sandbox.LogLine)] // where output lines go; set at start
 	created time.Time                             // when the runtime created the container
+	prio    priority                              // its init's, until the start
 }
 
 var _ sandbox.Instance = (*instance)(nil)
@@ -214,6 +215,11 @@ func (in *instance) begin(ctx context.Context, budget time.Duration) error {
 		return err
 	}
 	t3 := time.Now()
+	if in.prio == background {
+		if err := setPriority(in.pid, in.d.nice); err != nil {
+			return err
+		}
+	}
 	if err := in.startProcess(ctx); err != nil {
 		return err
 	}

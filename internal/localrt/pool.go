@@ -59,7 +59,7 @@ func (p *pool[T]) fill() {
 			if p.quiet != nil && !p.quiet() {
 				return
 			}
-			v, err := p.mk()
+			v, err := p.mkLow()
 			if err != nil {
 				p.log.Error("localrt: prepare ahead", "err", err)
 				break
@@ -72,6 +72,16 @@ func (p *pool[T]) fill() {
 			}
 		}
 	}
+}
+
+// mkLow makes a value at the background priority.
+func (p *pool[T]) mkLow() (T, error) {
+	restore, err := lowPriority()
+	defer restore()
+	if err != nil {
+		p.log.Warn("localrt: prepare ahead", "err", err)
+	}
+	return p.mk()
 }
 
 // take returns a prepared value or makes one.

@@ -217,7 +217,7 @@ func (d *Driver) Prepare(ctx context.Context, spec sandbox.Spec) error {
 	d.touch(key)
 	d.mu.Unlock()
 	d.stopSpares(stale)
-	return d.prepare(ctx, spec, key)
+	return d.prepare(ctx, spec, key, foreground)
 }
 
 // Unprepare discards the containers prepared for a function's version, or
@@ -271,13 +271,19 @@ func (d *Driver) prepareLater(spec sandbox.Spec, key string) {
 		if !d.quiet() {
 			return
 		}
-		d.prepare(context.Background(), spec, key)
+		restore, err := lowPriority()
+		defer restore()
+		if err != nil {
+			d.log.Warn("localrt: preparing a container", "err", err)
+		}
+		d.prepare(context.Background(), spec, key, background)
 	}()
 }
 
 // prepare creates a container for key when Options.Spares allows one more
-// for it and the budget has room once less recently used ones are gone.
-func (d *Driver) prepare(ctx context.Context, spec sandbox.Spec, key string) error {
+// for it and the budget has room once less recently used ones are gone;
+// prio says whether the calling goroutine runs at lowPriority.
+func (d *Driver) prepare(ctx context.Context, spec sandbox.Spec, key string, prio priority) error {
 	p, evicted := d.reserve(key, verOf(spec))
 	d.stopSpares(evicted)
 	if p == nil {
@@ -287,6 +293,7 @@ func (d *Driver) prepare(ctx context.Context, spec sandbox.Spec, key string) err
 	in, err := d.create(ctx, spec)
 	var cost int64
 	if err == nil {
+		in.prio = prio
 		cost = PreparedKernelOverhead
 		if st, serr := in.cg.stats(); serr == nil {
 			cost += int64(st.MemoryBytes)
