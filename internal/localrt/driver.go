@@ -88,7 +88,8 @@ type Options struct {
 	// ready. Zero means DefaultPool; negative means none.
 	Pool int
 	// Poll is the interval of the start-up connection check. Zero means
-	// DefaultPoll (1 ms).
+	// DefaultPoll (1 ms). With more starts in flight than CPUs, it is
+	// multiplied by the starts in flight per CPU (at most 50 ms).
 	Poll time.Duration
 	// Logger receives background errors. Nil discards them.
 	Logger *slog.Logger
@@ -129,6 +130,7 @@ type Driver struct {
 	maxSpares  int                     // a quarter of the network's addresses
 	prepSem    chan struct{}           // background preparations running
 	starting   atomic.Int32            // Start and StartPrepared calls in flight
+	lastStart  atomic.Int64            // when the last of them returned, in Unix nanoseconds
 	fifoStart  bool                    // the runtime is runc: start by its exec FIFO (releaseInit)
 	nice       int                     // scfd's nice value, which started containers get
 	prepWG     sync.WaitGroup          // preparations in flight

@@ -60,8 +60,7 @@ var _ sandbox.Instance = (*instance)(nil)
 // Prepare), only its process starts: the instance then has that
 // container's id, not spec.ID, and its phases before the start are zero.
 func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Instance, err error) {
-	d.starting.Add(1)
-	defer d.starting.Add(-1)
+	defer d.startBegins()()
 	spec, budget, err := d.check(spec)
 	if err != nil {
 		return nil, err
@@ -387,7 +386,7 @@ func (in *instance) wait() {
 // its exit reason and last lines, once its output drained (not for long:
 // a child of the server may hold the pipes open).
 func (in *instance) waitReady(ctx context.Context, budget time.Duration) error {
-	return sandbox.WaitReady(ctx, in.addr, in.d.opts.Poll, budget, in.exited, func() error {
+	return sandbox.WaitReady(ctx, in.addr, in.d.readyPoll(), budget, in.exited, func() error {
 		drained := make(chan struct{})
 		go func() { in.pump.Wait(); close(drained) }()
 		select {

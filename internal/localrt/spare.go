@@ -137,8 +137,7 @@ func (d *Driver) touch(key string) {
 // StartPrepared starts a container prepared for spec, waiting for one
 // being prepared; nil and no error when there is none.
 func (d *Driver) StartPrepared(ctx context.Context, spec sandbox.Spec) (sandbox.Instance, error) {
-	d.starting.Add(1)
-	defer d.starting.Add(-1)
+	defer d.startBegins()()
 	spec, budget, err := d.check(spec)
 	if err != nil {
 		return nil, err
@@ -416,16 +415,52 @@ func (d *Driver) Prepared(spec sandbox.Spec) bool {
 // without starts in flight.
 const QuietWait = 2 * time.Second
 
-// quiet waits until no start is in flight, or QuietWait passed; false
-// when the driver closes meanwhile.
+// Settle is how long after the last start a moment counts as quiet: the
+// started instances' first requests, which come right after, have the
+// machine to themselves meanwhile.
+const Settle = 100 * time.Millisecond
+
+// startBegins counts a start in flight until the function it returns is
+// called.
+func (d *Driver) startBegins() (ends func()) {
+	d.starting.Add(1)
+	return func() {
+		d.lastStart.Store(time.Now().UnixNano())
+		d.starting.Add(-1)
+	}
+}
+
+// quiet waits until no start has been in flight for Settle, or QuietWait
+// passed; false when the driver closes meanwhile.
 func (d *Driver) quiet() bool {
 	deadline := time.Now().Add(QuietWait)
-	for d.starting.Load() > 0 && time.Now().Before(deadline) {
+	for {
+		now := time.Now()
+		if !now.Before(deadline) {
+			return true
+		}
+		wait := 2 * time.Millisecond
+		if d.starting.Load() == 0 {
+			since := now.Sub(time.Unix(0, d.lastStart.Load()))
+			if since >= Settle {
+				return true
+			}
+			wait = max(wait, Settle-since)
+		}
 		select {
 		case <-d.closed:
 			return false
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(min(wait, deadline.Sub(now))):
 		}
 	}
-	return true
+}
+
+// readyPoll is the interval of the start-up connection checks of a start
+// beginning now: Options.Poll, times the starts in flight per CPU, so
+// that in a burst of starts the checks together stay at about one per
+// millisecond and CPU rather than taking the CPU from the servers they
+// wait for (at most 50 ms).
+func (d *Driver) readyPoll() time.Duration {
+	n := int(d.starting.Load()) / runtime.NumCPU()
+	return min(d.opts.Poll*time.Duration(max(n, 1)), max(d.opts.Poll, 50*time.Millisecond))
 }
