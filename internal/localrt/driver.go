@@ -44,6 +44,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scfd/scfd/internal/netns"
+	"github.com/scfd/scfd/internal/nice"
 	"github.com/scfd/scfd/internal/rootfs"
 	"github.com/scfd/scfd/internal/sandbox"
 	"github.com/scfd/scfd/internal/userns"
@@ -191,7 +192,7 @@ func New(ctx context.Context, opts Options) (_ *Driver, err error) {
 		spares: map[string][]*spare{}, lru: list.New(), preparing: map[string]*preparation{},
 		lastCost: PreparedKernelOverhead + 4<<20, prepSem: make(chan struct{}, backgroundPreparations()),
 		closed: make(chan struct{}), fifoStart: filepath.Base(opts.Runtime) == "runc",
-		nice: processNice(),
+		nice: nice.Process(),
 		rt:   &runc.Runc{Command: opts.Runtime, Root: filepath.Join(dir, "runc")},
 	}
 	for _, sub := range []string{"runc", "bundles"} {
@@ -221,6 +222,7 @@ func New(ctx context.Context, opts Options) (_ *Driver, err error) {
 	pool := max(opts.Pool, 0)
 	d.rootfs, err = rootfs.New(ctx, rootfs.Options{
 		Dir: filepath.Join(dir, "rootfs"), RootsDir: filepath.Join(opts.RunDir, "roots"), Pool: pool, Logger: log,
+		Quiet: d.quiet,
 	})
 	if err != nil {
 		return nil, err

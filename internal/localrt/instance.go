@@ -19,6 +19,7 @@ import (
 
 	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/netns"
+	"github.com/scfd/scfd/internal/nice"
 	"github.com/scfd/scfd/internal/rootfs"
 	"github.com/scfd/scfd/internal/sandbox"
 	"github.com/scfd/scfd/internal/scf"
@@ -215,7 +216,7 @@ func (in *instance) begin(ctx context.Context, budget time.Duration) error {
 	}
 	t3 := time.Now()
 	if in.prio == background {
-		if err := setPriority(in.pid, in.d.nice); err != nil {
+		if err := nice.Set(in.pid, in.d.nice); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/moby/sys/mountinfo"
+
+	"github.com/scfd/scfd/internal/nice"
 )
 
 // pool keeps up to size values made ahead of demand by a background
@@ -76,7 +78,7 @@ func (p *pool[T]) fill() {
 
 // mkLow makes a value at the background priority.
 func (p *pool[T]) mkLow() (T, error) {
-	restore, err := lowPriority()
+	restore, err := nice.Background()
 	defer restore()
 	if err != nil {
 		p.log.Warn("localrt: prepare ahead", "err", err)

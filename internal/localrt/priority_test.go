@@ -6,18 +6,8 @@ import (
 	"strconv"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/scfd/scfd/internal/nice"
 )
-
-// niceOf is the nice value of thread tid.
-func niceOf(t *testing.T, tid int) int {
-	t.Helper()
-	prio, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
-	if err != nil {
-		t.Fatalf("getpriority %d: %v", tid, err)
-	}
-	return 20 - prio // the raw system call's value
-}
 
 // threadNices is the nice value of each thread of pid.
 func threadNices(t *testing.T, pid int) []int {
@@ -29,7 +19,11 @@ func threadNices(t *testing.T, pid int) []int {
 	var out []int
 	for _, task := range tasks {
 		tid, _ := strconv.Atoi(task.Name())
-		out = append(out, niceOf(t, tid))
+		n, err := nice.Of(tid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, n)
 	}
 	return out
 }
@@ -58,8 +52,8 @@ func TestBackgroundPreparationIsNiced(t *testing.T) {
 	next := d.lru.Front().Value.(*spare).in
 	d.mu.Unlock()
 	for _, n := range threadNices(t, next.pid) {
-		if n != backgroundNice {
-			t.Errorf("a container prepared in the background waits at nice %v, want all %d", threadNices(t, next.pid), backgroundNice)
+		if n != nice.Lowest {
+			t.Errorf("a container prepared in the background waits at nice %v, want all %d", threadNices(t, next.pid), nice.Lowest)
 			break
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/scfd/scfd/internal/nice"
 	"github.com/scfd/scfd/internal/sandbox"
 	"github.com/scfd/scfd/internal/scf"
 )
@@ -270,7 +271,7 @@ func (d *Driver) prepareLater(spec sandbox.Spec, key string) {
 		if !d.quiet() {
 			return
 		}
-		restore, err := lowPriority()
+		restore, err := nice.Background()
 		defer restore()
 		if err != nil {
 			d.log.Warn("localrt: preparing a container", "err", err)
