@@ -131,7 +131,7 @@ type Driver struct {
 	maxSpares  int                     // a quarter of the network's addresses
 	prepSem    chan struct{}           // background preparations running
 	starting   atomic.Int32            // Start and StartPrepared calls in flight
-	lastStart  atomic.Int64            // when the last of them returned, in Unix nanoseconds
+	lastStart  atomic.Int64            // when the last of them, or of the Prepare calls, returned, in Unix nanoseconds
 	fifoStart  bool                    // the runtime is runc: start by its exec FIFO (releaseInit)
 	nice       int                     // scfd's nice value, which started containers get
 	prepWG     sync.WaitGroup          // preparations in flight

@@ -217,6 +217,9 @@ func (d *Driver) Prepare(ctx context.Context, spec sandbox.Spec) error {
 	d.touch(key)
 	d.mu.Unlock()
 	d.stopSpares(stale)
+	// The version's first call may follow at once: the refills of the
+	// pools this create took from wait until it settled, as after a start.
+	defer d.lastStart.Store(time.Now().UnixNano())
 	return d.prepare(ctx, spec, key, foreground)
 }
 
@@ -416,9 +419,10 @@ func (d *Driver) Prepared(spec sandbox.Spec) bool {
 // without starts in flight.
 const QuietWait = 2 * time.Second
 
-// Settle is how long after the last start a moment counts as quiet: the
-// started instances' first requests, which come right after, have the
-// machine to themselves meanwhile.
+// Settle is how long after the last start, or Prepare, a moment counts
+// as quiet: the started instances' first requests, which come right
+// after (or the prepared version's first call), have the machine to
+// themselves meanwhile.
 const Settle = 100 * time.Millisecond
 
 // startBegins counts a start in flight until the function it returns is
@@ -431,8 +435,9 @@ func (d *Driver) startBegins() (ends func()) {
 	}
 }
 
-// quiet waits until no start has been in flight for Settle, or QuietWait
-// passed; false when the driver closes meanwhile.
+// quiet waits until no start has been in flight, and no Prepare
+// returned, for Settle, or QuietWait passed; false when the driver closes
+// meanwhile.
 func (d *Driver) quiet() bool {
 	deadline := time.Now().Add(QuietWait)
 	for {

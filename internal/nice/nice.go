@@ -1,14 +1,17 @@
 // Package nice runs work done ahead of demand at the lowest CPU priority,
-// so that on a busy machine it takes no CPU time from the work it is
-// done for (scfd's cold starts and their first requests).
+// Linux's SCHED_IDLE, so that on a busy machine it takes no CPU time from
+// the work it is done for (scfd's cold starts and their first requests).
+// SCHED_IDLE rather than nice 19: a niced task still runs out its time
+// slice when a normal one wakes up (a few milliseconds, at each of the
+// many wake-ups of a server's start), an idle one is preempted at once.
 //
-// Linux keeps the nice value per thread, and a process inherits the one
-// of the thread that forked it: Background nices the OS thread its
-// goroutine is locked to, so the processes it forks meanwhile (runc
-// create and the container's init, mkfs) run niced too. Go clones new
-// threads from a template thread, not from a locked one, so no other
-// goroutine runs niced. Set gives a process forked that way, every
-// thread of it, another priority later.
+// Linux keeps the scheduling policy per thread, and a process inherits
+// the one of the thread that forked it: Background makes the OS thread
+// its goroutine is locked to idle, so the processes it forks meanwhile
+// (runc create and the container's init, mkfs) are idle too. Go clones
+// new threads from a template thread, not from a locked one, so no
+// other goroutine runs idle. Set gives a process forked that way, every
+// thread of it, the normal policy back.
 package nice
 
 import (
@@ -22,26 +25,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Lowest is the nice value of background work.
-const Lowest = 19
-
-// Background runs the calling goroutine on an OS thread of its own at
-// nice Lowest, until it calls the function returned, which gives the
-// thread its nice value back and unlocks it. On error nothing changed.
+// Background runs the calling goroutine on an OS thread of its own with
+// the SCHED_IDLE policy, until it calls the function returned, which
+// gives the thread its policy back and unlocks it. On error nothing
+// changed.
 func Background() (restore func(), err error) {
 	runtime.LockOSThread()
-	// PRIO_PROCESS 0 is the calling thread; the raw system call returns
-	// 20 - nice.
-	prio, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
+	// pid 0 is the calling thread.
+	was, err := unix.SchedGetAttr(0, 0)
 	if err == nil {
-		err = unix.Setpriority(unix.PRIO_PROCESS, 0, Lowest)
+		err = unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}, 0)
 	}
 	if err != nil {
 		runtime.UnlockOSThread()
 		return func() {}, fmt.Errorf("nice: the background thread: %w", err)
 	}
 	return func() {
-		if unix.Setpriority(unix.PRIO_PROCESS, 0, 20-prio) == nil {
+		if unix.SchedSetAttr(0, was, 0) == nil {
 			runtime.UnlockOSThread()
 		} // else the thread ends with the goroutine
 	}, nil
@@ -57,8 +57,8 @@ func Process() int {
 	return 20 - prio
 }
 
-// Set gives every thread of process pid nice value n; nothing when the
-// process is gone.
+// Set gives every thread of process pid the normal scheduling policy at
+// nice value n; nothing when the process is gone.
 func Set(pid, n int) error {
 	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
 	if errors.Is(err, fs.ErrNotExist) {
@@ -67,24 +67,25 @@ func Set(pid, n int) error {
 	if err != nil {
 		return fmt.Errorf("nice: threads of %d: %w", pid, err)
 	}
+	attr := &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL, Nice: int32(n)}
 	var errs []error
 	for _, t := range tasks {
 		tid, err := strconv.Atoi(t.Name())
 		if err != nil {
 			continue
 		}
-		if err := unix.Setpriority(unix.PRIO_PROCESS, tid, n); err != nil && !errors.Is(err, unix.ESRCH) {
+		if err := unix.SchedSetAttr(tid, attr, 0); err != nil && !errors.Is(err, unix.ESRCH) {
 			errs = append(errs, fmt.Errorf("nice: thread %d: %w", tid, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// Of is the nice value of thread tid.
-func Of(tid int) (int, error) {
-	prio, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
+// Idle reports whether thread tid runs with the SCHED_IDLE policy.
+func Idle(tid int) (bool, error) {
+	a, err := unix.SchedGetAttr(tid, 0)
 	if err != nil {
-		return 0, fmt.Errorf("nice: thread %d: %w", tid, err)
+		return false, fmt.Errorf("nice: thread %d: %w", tid, err)
 	}
-	return 20 - prio, nil
+	return a.Policy == unix.SCHED_IDLE, nil
 }
