@@ -219,7 +219,7 @@ func (d *Driver) Prepare(ctx context.Context, spec sandbox.Spec) error {
 	d.stopSpares(stale)
 	// The version's first call may follow at once: the refills of the
 	// pools this create took from wait until it settled, as after a start.
-	defer d.lastStart.Store(time.Now().UnixNano())
+	defer func() { d.lastStart.Store(time.Now().UnixNano()) }()
 	return d.prepare(ctx, spec, key, foreground)
 }
 
@@ -285,7 +285,7 @@ func (d *Driver) prepareLater(spec sandbox.Spec, key string) {
 
 // prepare creates a container for key when Options.Spares allows one more
 // for it and the budget has room once less recently used ones are gone;
-// prio says whether the calling goroutine runs at lowPriority.
+// prio says whether the calling goroutine runs in nice.Background.
 func (d *Driver) prepare(ctx context.Context, spec sandbox.Spec, key string, prio priority) error {
 	p, evicted := d.reserve(key, verOf(spec))
 	d.stopSpares(evicted)
