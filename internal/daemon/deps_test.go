@@ -24,6 +24,7 @@ var (
 		"sandbox":    {"errdefs", "scf"},
 		"tc3":        {},
 		"userns":     {},
+		"nice":       {},
 		"monitor":    {"errdefs", "store"},
 		"invocation": {"errdefs", "scf", "sandbox", "credentials"},
 		"console":    {"api"},

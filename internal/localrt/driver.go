@@ -44,6 +44,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scfd/scfd/internal/netns"
+	"github.com/scfd/scfd/internal/nice"
 	"github.com/scfd/scfd/internal/rootfs"
 	"github.com/scfd/scfd/internal/sandbox"
 	"github.com/scfd/scfd/internal/userns"
@@ -88,7 +89,8 @@ type Options struct {
 	// ready. Zero means DefaultPool; negative means none.
 	Pool int
 	// Poll is the interval of the start-up connection check. Zero means
-	// DefaultPoll (1 ms).
+	// DefaultPoll (1 ms). With more starts in flight than CPUs, it is
+	// multiplied by the starts in flight per CPU (at most 50 ms).
 	Poll time.Duration
 	// Logger receives background errors. Nil discards them.
 	Logger *slog.Logger
@@ -129,6 +131,9 @@ type Driver struct {
 	maxSpares  int                     // a quarter of the network's addresses
 	prepSem    chan struct{}           // background preparations running
 	starting   atomic.Int32            // Start and StartPrepared calls in flight
+	lastStart  atomic.Int64            // when the last of them, or of the Prepare calls, returned, in Unix nanoseconds
+	fifoStart  bool                    // the runtime is runc: start by its exec FIFO (releaseInit)
+	nice       int                     // scfd's nice value, which started containers get
 	prepWG     sync.WaitGroup          // preparations in flight
 	closing    bool
 	closed     chan struct{} // closed when Close begins
@@ -186,8 +191,9 @@ func New(ctx context.Context, opts Options) (_ *Driver, err error) {
 		opts: opts, log: log, live: map[string]*instance{}, owners: map[string]*owner{},
 		spares: map[string][]*spare{}, lru: list.New(), preparing: map[string]*preparation{},
 		lastCost: PreparedKernelOverhead + 4<<20, prepSem: make(chan struct{}, backgroundPreparations()),
-		closed: make(chan struct{}),
-		rt:     &runc.Runc{Command: opts.Runtime, Root: filepath.Join(dir, "runc")},
+		closed: make(chan struct{}), fifoStart: filepath.Base(opts.Runtime) == "runc",
+		nice: nice.Process(),
+		rt:   &runc.Runc{Command: opts.Runtime, Root: filepath.Join(dir, "runc")},
 	}
 	for _, sub := range []string{"runc", "bundles"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
@@ -216,6 +222,7 @@ func New(ctx context.Context, opts Options) (_ *Driver, err error) {
 	pool := max(opts.Pool, 0)
 	d.rootfs, err = rootfs.New(ctx, rootfs.Options{
 		Dir: filepath.Join(dir, "rootfs"), RootsDir: filepath.Join(opts.RunDir, "roots"), Pool: pool, Logger: log,
+		Quiet: d.quiet,
 	})
 	if err != nil {
 		return nil, err

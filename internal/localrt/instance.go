@@ -19,6 +19,7 @@ import (
 
 	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/netns"
+	"github.com/scfd/scfd/internal/nice"
 	"github.com/scfd/scfd/internal/rootfs"
 	"github.com/scfd/scfd/internal/sandbox"
 	"github.com/scfd/scfd/internal/scf"
@@ -50,6 +51,7 @@ type instance struct {
 
 	sink    atomic.Pointer[func(sandbox.LogLine)] // where output lines go; set at start
 	created time.Time                             // when the runtime created the container
+	prio    priority                              // its init's, until the start
 }
 
 var _ sandbox.Instance = (*instance)(nil)
@@ -59,8 +61,7 @@ var _ sandbox.Instance = (*instance)(nil)
 // Prepare), only its process starts: the instance then has that
 // container's id, not spec.ID, and its phases before the start are zero.
 func (d *Driver) Start(ctx context.Context, spec sandbox.Spec) (_ sandbox.Instance, err error) {
-	d.starting.Add(1)
-	defer d.starting.Add(-1)
+	defer d.startBegins()()
 	spec, budget, err := d.check(spec)
 	if err != nil {
 		return nil, err
@@ -214,8 +215,13 @@ func (in *instance) begin(ctx context.Context, budget time.Duration) error {
 		return err
 	}
 	t3 := time.Now()
-	if err := in.d.runtime(in.bundle).Start(ctx, in.id); err != nil {
-		return fmt.Errorf("localrt: %s start: %w%s", in.d.opts.Runtime, err, runtimeLog(in.bundle))
+	if in.prio == background {
+		if err := nice.Set(in.pid, in.d.nice); err != nil {
+			return err
+		}
+	}
+	if err := in.startProcess(ctx); err != nil {
+		return err
 	}
 	t4 := time.Now()
 	in.phases.RuntimeStart = t4.Sub(t3)
@@ -381,7 +387,7 @@ func (in *instance) wait() {
 // its exit reason and last lines, once its output drained (not for long:
 // a child of the server may hold the pipes open).
 func (in *instance) waitReady(ctx context.Context, budget time.Duration) error {
-	return sandbox.WaitReady(ctx, in.addr, in.d.opts.Poll, budget, in.exited, func() error {
+	return sandbox.WaitReady(ctx, in.addr, in.d.readyPoll(), budget, in.exited, func() error {
 		drained := make(chan struct{})
 		go func() { in.pump.Wait(); close(drained) }()
 		select {

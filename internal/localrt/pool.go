@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/moby/sys/mountinfo"
+
+	"github.com/scfd/scfd/internal/nice"
 )
 
 // pool keeps up to size values made ahead of demand by a background
@@ -59,7 +61,7 @@ func (p *pool[T]) fill() {
 			if p.quiet != nil && !p.quiet() {
 				return
 			}
-			v, err := p.mk()
+			v, err := p.mkLow()
 			if err != nil {
 				p.log.Error("localrt: prepare ahead", "err", err)
 				break
@@ -72,6 +74,16 @@ func (p *pool[T]) fill() {
 			}
 		}
 	}
+}
+
+// mkLow makes a value at the background priority.
+func (p *pool[T]) mkLow() (T, error) {
+	restore, err := nice.Background()
+	defer restore()
+	if err != nil {
+		p.log.Warn("localrt: prepare ahead", "err", err)
+	}
+	return p.mk()
 }
 
 // take returns a prepared value or makes one.

@@ -4,11 +4,13 @@ import (
 	"container/list"
 	"context"
 	"encoding/json"
+	"errors"
 	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/scfd/scfd/internal/nice"
 	"github.com/scfd/scfd/internal/sandbox"
 	"github.com/scfd/scfd/internal/scf"
 )
@@ -136,8 +138,7 @@ func (d *Driver) touch(key string) {
 // StartPrepared starts a container prepared for spec, waiting for one
 // being prepared; nil and no error when there is none.
 func (d *Driver) StartPrepared(ctx context.Context, spec sandbox.Spec) (sandbox.Instance, error) {
-	d.starting.Add(1)
-	defer d.starting.Add(-1)
+	defer d.startBegins()()
 	spec, budget, err := d.check(spec)
 	if err != nil {
 		return nil, err
@@ -169,6 +170,9 @@ func (d *Driver) startPrepared(ctx context.Context, spec sandbox.Spec, key strin
 			in.setSink(spec.Logs)
 			if err := in.begin(ctx, budget); err != nil {
 				in.Stop(context.WithoutCancel(ctx))
+				if errors.Is(err, errInitGone) {
+					continue // it died waiting, no code ran: the next one, or a create
+				}
 				return nil, err
 			}
 			d.prepareLater(spec, key)
@@ -213,7 +217,10 @@ func (d *Driver) Prepare(ctx context.Context, spec sandbox.Spec) error {
 	d.touch(key)
 	d.mu.Unlock()
 	d.stopSpares(stale)
-	return d.prepare(ctx, spec, key)
+	// The version's first call may follow at once: the refills of the
+	// pools this create took from wait until it settled, as after a start.
+	defer func() { d.lastStart.Store(time.Now().UnixNano()) }()
+	return d.prepare(ctx, spec, key, foreground)
 }
 
 // Unprepare discards the containers prepared for a function's version, or
@@ -267,13 +274,19 @@ func (d *Driver) prepareLater(spec sandbox.Spec, key string) {
 		if !d.quiet() {
 			return
 		}
-		d.prepare(context.Background(), spec, key)
+		restore, err := nice.Background()
+		defer restore()
+		if err != nil {
+			d.log.Warn("localrt: preparing a container", "err", err)
+		}
+		d.prepare(context.Background(), spec, key, background)
 	}()
 }
 
 // prepare creates a container for key when Options.Spares allows one more
-// for it and the budget has room once less recently used ones are gone.
-func (d *Driver) prepare(ctx context.Context, spec sandbox.Spec, key string) error {
+// for it and the budget has room once less recently used ones are gone;
+// prio says whether the calling goroutine runs in nice.Background.
+func (d *Driver) prepare(ctx context.Context, spec sandbox.Spec, key string, prio priority) error {
 	p, evicted := d.reserve(key, verOf(spec))
 	d.stopSpares(evicted)
 	if p == nil {
@@ -283,6 +296,7 @@ func (d *Driver) prepare(ctx context.Context, spec sandbox.Spec, key string) err
 	in, err := d.create(ctx, spec)
 	var cost int64
 	if err == nil {
+		in.prio = prio
 		cost = PreparedKernelOverhead
 		if st, serr := in.cg.stats(); serr == nil {
 			cost += int64(st.MemoryBytes)
@@ -405,16 +419,54 @@ func (d *Driver) Prepared(spec sandbox.Spec) bool {
 // without starts in flight.
 const QuietWait = 2 * time.Second
 
-// quiet waits until no start is in flight, or QuietWait passed; false
-// when the driver closes meanwhile.
+// Settle is how long after the last start, or Prepare, a moment counts
+// as quiet: the started instances' first requests, which come right
+// after (or the prepared version's first call), have the machine to
+// themselves meanwhile.
+const Settle = 100 * time.Millisecond
+
+// startBegins counts a start in flight until the function it returns is
+// called.
+func (d *Driver) startBegins() (ends func()) {
+	d.starting.Add(1)
+	return func() {
+		d.lastStart.Store(time.Now().UnixNano())
+		d.starting.Add(-1)
+	}
+}
+
+// quiet waits until no start has been in flight, and no Prepare
+// returned, for Settle, or QuietWait passed; false when the driver closes
+// meanwhile.
 func (d *Driver) quiet() bool {
 	deadline := time.Now().Add(QuietWait)
-	for d.starting.Load() > 0 && time.Now().Before(deadline) {
+	for {
+		now := time.Now()
+		if !now.Before(deadline) {
+			return true
+		}
+		wait := 2 * time.Millisecond
+		if d.starting.Load() == 0 {
+			since := now.Sub(time.Unix(0, d.lastStart.Load()))
+			if since >= Settle {
+				return true
+			}
+			wait = max(wait, Settle-since)
+		}
 		select {
 		case <-d.closed:
 			return false
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(min(wait, deadline.Sub(now))):
 		}
 	}
-	return true
+}
+
+// readyPoll is the interval of the start-up connection checks of a start
+// beginning now: Options.Poll, times the starts in flight per CPU, so
+// that in a burst of starts the checks together stay at about one per
+// millisecond and CPU rather than taking the CPU from the servers they
+// wait for (at most 50 ms).
+func (d *Driver) readyPoll() time.Duration {
+	n := int(d.starting.Load()) / runtime.NumCPU()
+	return min(d.opts.Poll*time.Duration(max(n, 1)), max(d.opts.Poll, 50*time.Millisecond))
 }

@@ -208,7 +208,9 @@ func TestRealPreparedColdStarts(t *testing.T) {
 			return false
 		}
 	})
-	eventually(t, "a container prepared again", func() bool { return testDriver.Spares() > 0 })
+	img, err := testImages.Get(ctx, fn.ImageDigest)
+	mustNil(t, err)
+	eventually(t, "a container prepared again", func() bool { return testDriver.Prepared(specOf(fn, img, "", nil)) })
 	l, err := call(ctx, e.p, fn, `{}`)
 	mustNil(t, err)
 	if c := l.Cold(); c == nil || c.Path() != "prepared" {

@@ -44,6 +44,7 @@ import (
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
+	"github.com/scfd/scfd/internal/nice"
 	"github.com/scfd/scfd/internal/scf"
 )
 
@@ -57,6 +58,11 @@ type Options struct {
 	// Pool is how many writable layers to keep formatted and mounted
 	// ahead of demand. Zero means none: each Mount formats its own.
 	Pool int
+	// Quiet, when set, is called before each background refill of the
+	// pool and waits for a moment its owner deems quiet (no instance
+	// starting); false stops the refills. The refills run at the lowest
+	// CPU priority (package nice).
+	Quiet func() bool
 	// Logger receives background errors. Nil discards them.
 	Logger *slog.Logger
 	// RootsDir holds the overlays' mount points. Empty means Dir/roots.
@@ -210,7 +216,10 @@ func (m *Manager) fill() {
 				return
 			default:
 			}
-			l, err := m.newLayer()
+			if m.opts.Quiet != nil && !m.opts.Quiet() {
+				return
+			}
+			l, err := m.backgroundLayer()
 			if err != nil {
 				m.log.Error("rootfs: prepare writable layer", "err", err)
 				break
@@ -218,6 +227,16 @@ func (m *Manager) fill() {
 			m.pool <- l
 		}
 	}
+}
+
+// backgroundLayer makes a layer for the pool at the lowest CPU priority.
+func (m *Manager) backgroundLayer() (*layer, error) {
+	restore, err := nice.Background()
+	defer restore()
+	if err != nil {
+		m.log.Warn("rootfs: prepare writable layer", "err", err)
+	}
+	return m.newLayer()
 }
 
 // Mount builds the root file system of instance id over layers (bottom

@@ -1,9 +1,10 @@
 //go:build k8s
 
 // Package replicas runs scfd inside the test cluster of test/k8s/up.sh as
-// deploy/kubernetes describes it: the manifests applied as a user would,
-// an image of scfd built from this tree and imported into the node's
-// containerd, and the official Node.js SDK tests of the Kubernetes backend
+// deploy/kubernetes describes it: the manifests applied as a user would
+// (three replicas sharing the cluster's PostgreSQL), an image of scfd
+// built from this tree and imported into the node's containerd, and the
+// official Node.js SDK tests of the Kubernetes backend
 // (test/k8s/e2e/k8s.test.mjs) run against the scfd Service from this
 // machine.
 package replicas
@@ -16,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +27,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,6 +36,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/scfd/scfd/internal/testenv"
 	"github.com/scfd/scfd/test/k8s/imagetar"
@@ -53,13 +58,15 @@ type cluster struct {
 	nodeIP     string
 	containerd string
 	hosts      string // containerd's registry hosts directory
+	database   string // URL of a PostgreSQL role that may create databases
 }
 
 func clusterOf(t *testing.T) *cluster {
 	c := &cluster{bin: os.Getenv("SCFD_K8S_BIN"), nodeIP: os.Getenv("SCFD_K8S_NODE_IP"),
-		containerd: os.Getenv("SCFD_K8S_CONTAINERD"), hosts: os.Getenv("SCFD_K8S_REGISTRY_HOSTS")}
+		containerd: os.Getenv("SCFD_K8S_CONTAINERD"), hosts: os.Getenv("SCFD_K8S_REGISTRY_HOSTS"),
+		database: os.Getenv("SCFD_K8S_DATABASE_URL")}
 	kubeconfig := os.Getenv("KUBECONFIG")
-	if kubeconfig == "" || c.bin == "" || c.nodeIP == "" || c.containerd == "" || c.hosts == "" {
+	if kubeconfig == "" || c.bin == "" || c.nodeIP == "" || c.containerd == "" || c.hosts == "" || c.database == "" {
 		t.Skip("no cluster: run test/k8s/up.sh (make test-k8s) and source its environment")
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -110,6 +117,38 @@ func (c *cluster) registry(t *testing.T) *testenv.Registry {
 	}
 	reg.Push(t, "e2e/testfunc:v1", testenv.BinaryImage(t, "../../e2e/testfunc"))
 	return reg
+}
+
+// createDatabase creates a database for the test on the cluster's
+// PostgreSQL, dropped when the test ends, and returns its URL.
+func (c *cluster) createDatabase(t *testing.T) string {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, c.database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	name := fmt.Sprintf("scfd_replicas_%d", os.Getpid())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), c.database)
+		if err != nil {
+			t.Errorf("dropping the test database: %v", err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("dropping the test database: %v", err)
+		}
+	})
+	u, err := url.Parse(c.database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
 }
 
 // manifests decodes the YAML documents of deploy/kubernetes/name.
@@ -168,6 +207,8 @@ func (c *cluster) create(ctx context.Context, t *testing.T, obj runtime.Object) 
 		})
 	case *appsv1.Deployment:
 		_, err = c.client.AppsV1().Deployments(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+	case *policyv1.PodDisruptionBudget:
+		_, err = c.client.PolicyV1().PodDisruptionBudgets(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
 	case *networkingv1.NetworkPolicy:
 		_, err = c.client.NetworkingV1().NetworkPolicies(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
 	default:
@@ -211,6 +252,7 @@ func TestInCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	database := c.createDatabase(t)
 
 	var objs []runtime.Object
 	for _, name := range []string{"namespaces.yaml", "rbac.yaml", "scfd.yaml"} {
@@ -246,8 +288,6 @@ func TestInCluster(t *testing.T) {
 			ct := &spec.Containers[0]
 			ct.Image, ct.ImagePullPolicy = image, corev1.PullNever
 			for k, v := range map[string]string{
-				"SCFD_SECRET_ID":             secretID,
-				"SCFD_SECRET_KEY":            secretKey,
 				"SCFD_INSECURE_REGISTRIES":   reg.Addr,
 				"SCFD_ALLOWED_REGISTRIES":    reg.Addr,
 				"SCFD_INSTANCE_IDLE_TIMEOUT": "4s",
@@ -259,10 +299,18 @@ func TestInCluster(t *testing.T) {
 		}
 		c.create(ctx, t, obj)
 		if ns, ok := obj.(*corev1.Namespace); ok && ns.Name == "scfd-system" {
-			c.create(ctx, t, &corev1.Secret{
-				ObjectMeta: metav1.ObjectMeta{Name: "scfd-docker-config", Namespace: "scfd-system"},
-				Data:       map[string][]byte{"config.json": dockerConfig},
-			})
+			// The Secrets scfd.yaml says to create first.
+			for name, data := range map[string]map[string][]byte{
+				"scfd-docker-config": {"config.json": dockerConfig},
+				"scfd-database":      {"url": []byte(database)},
+				"scfd-keys": {
+					"secret-id":      []byte(secretID),
+					"secret-key":     []byte(secretKey),
+					"cluster-secret": []byte(fmt.Sprintf("scfd-k8s-test-cluster-secret-%d", os.Getpid())),
+				},
+			} {
+				c.create(ctx, t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "scfd-system"}, Data: data})
+			}
 		}
 	}
 	if svc == nil {
