@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/scfd/scfd/internal/cluster"
+	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/gateway"
 	"github.com/scfd/scfd/internal/images"
 	"github.com/scfd/scfd/internal/invocation"
@@ -314,4 +315,35 @@ func newReplicaName() string {
 	b := make([]byte, 4)
 	rand.Read(b)
 	return strings.Trim(host+"-"+hex.EncodeToString(b), "-")
+}
+
+// ownedImages is the pool's image cache on a replica sharing the work: an
+// image it lacks (its function was deployed through another replica,
+// which pulled it, and the background pull of owned functions' images has
+// not got to it yet) is pulled by digest at the start that needs it, from
+// the registry the function names and with the rights recorded with the
+// function, instead of failing the start with 444.
+type ownedImages struct {
+	*images.Cache // Pin comes from it: the pool pins what runs
+	st            *store.Store
+}
+
+func (o ownedImages) Get(ctx context.Context, digest string) (*images.Image, error) {
+	img, err := o.Cache.Get(ctx, digest)
+	if !errors.Is(err, errdefs.ErrNotFound) {
+		return img, err
+	}
+	fn, ferr := o.st.FunctionWithImage(ctx, digest)
+	if ferr != nil {
+		return nil, err
+	}
+	ref, ferr := name.ParseReference(fn.Image.ImageUri)
+	if ferr != nil {
+		return nil, err
+	}
+	access := fn.PullAccess
+	if !access.All && len(access.Namespaces) == 0 {
+		access = scf.Access{Namespaces: []string{fn.Namespace}}
+	}
+	return o.Cache.Pull(images.WithAccess(ctx, access), ref.Context().Name()+"@"+digest, nil)
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/scfd/scfd/internal/meter"
 	"github.com/scfd/scfd/internal/metrics"
 	"github.com/scfd/scfd/internal/monitor"
+	"github.com/scfd/scfd/internal/pool"
 	"github.com/scfd/scfd/internal/scf"
 	"github.com/scfd/scfd/internal/store"
 	"github.com/scfd/scfd/internal/tc3"
@@ -264,10 +265,12 @@ func (d *daemon) openDeployer(ctx context.Context) error {
 func (d *daemon) openDataPlane(ctx context.Context) error {
 	var replica string
 	var owns func(namespace, name string) bool
+	var imgs pool.Images = d.cache
 	if d.cluster != nil {
 		replica, owns = d.cluster.members.Self().ID, d.owns
+		imgs = ownedImages{Cache: d.cache, st: d.st}
 	}
-	inv, err := startInvocation(ctx, d.c, d.log, d.st, d.cache, d.issuer, d.rec, replica, owns)
+	inv, err := startInvocation(ctx, d.c, d.log, d.st, imgs, d.issuer, d.rec, replica, owns)
 	if err != nil {
 		return err
 	}

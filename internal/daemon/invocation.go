@@ -18,7 +18,7 @@ import (
 	"github.com/scfd/scfd/internal/config"
 	"github.com/scfd/scfd/internal/credentials"
 	"github.com/scfd/scfd/internal/errdefs"
-	"github.com/scfd/scfd/internal/images"
+
 	"github.com/scfd/scfd/internal/invoke"
 	"github.com/scfd/scfd/internal/k8srt"
 	"github.com/scfd/scfd/internal/localrt"
@@ -139,7 +139,7 @@ func RuntimeNames(dataDir string) (network, subnet, cgroupParent string) {
 // every invocation fails with the reason. With replicas sharing the
 // work, replica names this one (its Pods on Kubernetes) and owns tells
 // which functions its pool holds; owns nil: all.
-func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st *store.Store, cache *images.Cache, issuer *credentials.Issuer, rec invoke.Recorder, replica string, owns func(namespace, name string) bool) (*dataPlane, error) {
+func startInvocation(ctx context.Context, c *config.Config, log *slog.Logger, st *store.Store, cache pool.Images, issuer *credentials.Issuer, rec invoke.Recorder, replica string, owns func(namespace, name string) bool) (*dataPlane, error) {
 	ls, err := logs.Open(ctx, st, logs.Options{Logger: log, MaxBytes: logBudget(c)})
 	if err != nil {
 		return nil, fmt.Errorf("open logs: %w", err)

@@ -348,6 +348,24 @@ func (s *Store) ImageDigests(ctx context.Context) (map[string]bool, error) {
 	return out, nil
 }
 
+// FunctionWithImage returns a function version that pins the image
+// digest; ErrNotFound when none does.
+func (s *Store) FunctionWithImage(ctx context.Context, digest string) (*scf.Function, error) {
+	var doc string
+	err := s.db.QueryRowContext(ctx, `SELECT doc FROM functions WHERE image_digest = ? ORDER BY mod_time DESC LIMIT 1`, digest).Scan(&doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errdefs.NotFound("Image", "no function pins image %s", digest)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: finding the function of image %s: %w", digest, err)
+	}
+	fn := new(scf.Function)
+	if err := json.Unmarshal([]byte(doc), fn); err != nil {
+		return nil, fmt.Errorf("store: decoding the function of image %s: %w", digest, err)
+	}
+	return fn, nil
+}
+
 // CountFunctions returns how many functions ($LATEST versions) each
 // namespace holds; namespaces without functions are absent.
 func (s *Store) CountFunctions(ctx context.Context) (map[string]int, error) {

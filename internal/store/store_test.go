@@ -231,6 +231,12 @@ func TestFunctionLifecycle(t *testing.T) {
 	if diff := cmp.Diff(map[string]bool{"sha256:abc": true}, digests); diff != "" {
 		t.Errorf("ImageDigests (-want +got):\n%s", diff)
 	}
+	if pins, err := s.FunctionWithImage(ctx, "sha256:abc"); err != nil || pins.Name != "hello" {
+		t.Errorf("FunctionWithImage = %+v, %v, want hello", pins, err)
+	}
+	if _, err := s.FunctionWithImage(ctx, "sha256:none"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("FunctionWithImage of an image no function pins = %v, want NotFound", err)
+	}
 
 	if err := s.DeleteFunction(ctx, "default", "hello"); err != nil {
 		t.Fatal(err)

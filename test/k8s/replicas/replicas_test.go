@@ -17,10 +17,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -317,6 +319,7 @@ func TestInCluster(t *testing.T) {
 		t.Fatal("deploy/kubernetes/scfd.yaml has no Service")
 	}
 	ip := c.waitReady(ctx, t, svc)
+	c.checkReplicas(ctx, t)
 
 	cmd := exec.Command(node, "--test", "--test-reporter=spec", "--test-concurrency=1", "../e2e/k8s.test.mjs")
 	cmd.Dir = "."
@@ -368,4 +371,47 @@ func (c *cluster) dumpLogs(ctx context.Context, t *testing.T) {
 		b, err := c.client.CoreV1().Pods("scfd-system").GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &tail}).DoRaw(ctx)
 		t.Logf("logs of %s (%v):\n%s", p.Name, err, b)
 	}
+}
+
+// checkReplicas checks that every replica of the Deployment is ready and
+// sees all of them live (scfd_cluster_replicas), asking each by Pod IP.
+func (c *cluster) checkReplicas(ctx context.Context, t *testing.T) {
+	d, err := c.client.AppsV1().Deployments("scfd-system").Get(ctx, "scfd", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := int(*d.Spec.Replicas)
+	pods, err := c.client.CoreV1().Pods("scfd-system").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=scfd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) != want {
+		t.Fatalf("%d scfd Pods, want %d", len(pods.Items), want)
+	}
+	metric := fmt.Sprintf("scfd_cluster_replicas %d", want)
+	for _, p := range pods.Items {
+		base := "http://" + net.JoinHostPort(p.Status.PodIP, "9100")
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			ready, _ := httpGet(base + "/healthz/ready")
+			metrics, _ := httpGet(base + "/metrics")
+			if strings.HasPrefix(ready, "ready") && strings.Contains(metrics, metric) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica %s: readiness %q, and its metrics lack %q", p.Name, ready, metric)
+			}
+			time.Sleep(250 * time.Millisecond) // polling the replica's view
+		}
+	}
+}
+
+func httpGet(url string) (string, error) {
+	res, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return string(b), err
 }
