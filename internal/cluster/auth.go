@@ -35,6 +35,7 @@ const (
 const (
 	KindWeb    = "web"    // a request of the gateway
 	KindInvoke = "invoke" // an event invocation
+	KindAPI    = "api"    // an API request acting on the owner's pool
 )
 
 // MaxSkew bounds how far a forwarded request's timestamp may be from the

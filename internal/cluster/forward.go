@@ -103,6 +103,7 @@ type webKey struct{}
 // webState is one forwarded web request, reached by the proxy's hooks
 // through the outbound request's context.
 type webState struct {
+	kind       string // KindWeb or KindAPI
 	to         Member
 	body       bool // the request has a body, which cannot be sent twice once read
 	last       bool // no other replica is tried after this one
@@ -117,6 +118,17 @@ type webState struct {
 // one in line. The owner's answer is
 // relayed as it streams, an Upgrade (WebSocket) included.
 func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, namespace, function string) bool {
+	return f.forward(w, r, KindWeb, namespace, function)
+}
+
+// ForwardAPI is Forward for an API request that acts on the pool of the
+// function's owner (its reserved and provisioned concurrency): the owner's
+// API serves it, after checking its signature as any.
+func (f *Forwarder) ForwardAPI(w http.ResponseWriter, r *http.Request, namespace, function string) bool {
+	return f.forward(w, r, KindAPI, namespace, function)
+}
+
+func (f *Forwarder) forward(w http.ResponseWriter, r *http.Request, kind, namespace, function string) bool {
 	if Forwarded(r.Context()) {
 		return false
 	}
@@ -127,7 +139,7 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, namespace, f
 	}
 	_ = http.NewResponseController(w).EnableFullDuplex()
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
-	st := &webState{to: owner, body: hasBody}
+	st := &webState{kind: kind, to: owner, body: hasBody}
 	for {
 		f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), webKey{}, st)))
 		if !st.dialFailed {
@@ -138,7 +150,7 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, namespace, f
 		if self || next.ID == "" {
 			return false
 		}
-		*st = webState{to: next, body: hasBody, last: true}
+		*st = webState{kind: kind, to: next, body: hasBody, last: true}
 	}
 }
 
@@ -156,7 +168,7 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	}
 	h := pr.Out.Header
 	h.Del(InvocationHeader)
-	h.Set(KindHeader, KindWeb)
+	h.Set(KindHeader, st.kind)
 	h.Set(RemoteHeader, pr.In.RemoteAddr)
 	sign(pr.Out, f.opts.Secret, f.opts.Self, f.opts.Now())
 }

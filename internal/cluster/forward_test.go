@@ -37,14 +37,15 @@ func (o *owners) Suspect(id string) {
 // replica is one replica of a test: its internal listener, its public
 // gateway (which forwards), and what it served itself.
 type replica struct {
-	id       string
-	owners   *owners
-	fwd      *Forwarder
-	internal *httptest.Server
-	public   *httptest.Server
-	served   atomic.Int64 // web requests served here
-	invoked  atomic.Int64 // invocations run here
-	lastCtx  atomic.Bool  // the last invocation run here was Forwarded
+	id        string
+	owners    *owners
+	fwd       *Forwarder
+	internal  *httptest.Server
+	public    *httptest.Server
+	publicAPI *httptest.Server
+	served    atomic.Int64 // web requests served here
+	invoked   atomic.Int64 // invocations run here
+	lastCtx   atomic.Bool  // the last invocation run here was Forwarded
 }
 
 func (r *replica) Invoke(ctx context.Context, req invocation.Request) (*invocation.Result, error) {
@@ -87,6 +88,21 @@ func (r *replica) web(w http.ResponseWriter, req *http.Request) {
 	fmt.Fprintf(w, "%s %s %s", req.Method, req.URL.RequestURI(), body)
 }
 
+// api is the replica's API: it forwards the requests of functions others
+// own (named by the X-Function header, in namespace ns) and answers the
+// rest with who served them and the body.
+func (r *replica) api(w http.ResponseWriter, req *http.Request) {
+	if r.fwd.ForwardAPI(w, req, "ns", req.Header.Get("X-Function")) {
+		return
+	}
+	r.served.Add(1)
+	body, _ := io.ReadAll(req.Body)
+	w.Header().Set("X-Served-By", r.id)
+	w.Header().Set("X-Remote", req.RemoteAddr)
+	w.Header().Set("X-Peer-Header", req.Header.Get(PeerHeader)+req.Header.Get(KindHeader))
+	fmt.Fprintf(w, "api %s", body)
+}
+
 // cluster starts replicas with the given IDs, all seeing the same
 // members; down lists members that are in the view but not listening.
 func startCluster(t *testing.T, ids []string, down ...string) map[string]*replica {
@@ -115,8 +131,10 @@ func startCluster(t *testing.T, ids []string, down ...string) map[string]*replic
 			t.Fatal(err)
 		}
 		r.fwd = f
-		r.internal.Config.Handler = f.Handler(http.HandlerFunc(r.web), r)
+		r.internal.Config.Handler = f.Handler(http.HandlerFunc(r.web), http.HandlerFunc(r.api), r)
 		r.public = httptest.NewServer(http.HandlerFunc(r.web))
+		r.publicAPI = httptest.NewServer(http.HandlerFunc(r.api))
+		t.Cleanup(r.publicAPI.Close)
 		t.Cleanup(r.public.Close)
 	}
 	return rs
@@ -395,5 +413,47 @@ func TestForwardToADrainingOwner(t *testing.T) {
 	}
 	if a.invoked.Load() != 1 || a.served.Load() != 1 {
 		t.Errorf("a invoked %d and served %d, want 1 and 1", a.invoked.Load(), a.served.Load())
+	}
+}
+
+// An API request of a function another replica owns is served by the
+// owner's API, body and client address intact, without the internal
+// headers; one of a function this replica owns is served here.
+func TestForwardAPI(t *testing.T) {
+	rs := startCluster(t, []string{"a", "b"})
+	a := rs["a"]
+	post := func(fn string) *http.Response {
+		req, err := http.NewRequest("POST", a.publicAPI.URL+"/", strings.NewReader(`{"FunctionName":"`+fn+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Function", fn)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	k := ownedBy(t, a.owners.View, "b", "")
+	resp := post(k.Function)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `api {"FunctionName":"` + k.Function + `"}`; string(body) != want {
+		t.Errorf("body %q, want %q", body, want)
+	}
+	if got := resp.Header.Get("X-Served-By"); got != "b" {
+		t.Errorf("served by %q, want b", got)
+	}
+	if got := resp.Header.Get("X-Peer-Header"); got != "" {
+		t.Errorf("the API saw the internal headers: %q", got)
+	}
+	if host, _, _ := net.SplitHostPort(resp.Header.Get("X-Remote")); host != "127.0.0.1" {
+		t.Errorf("the owner saw the client at %q", resp.Header.Get("X-Remote"))
+	}
+	own := ownedBy(t, a.owners.View, "a", "")
+	resp = post(own.Function)
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Served-By"); got != "a" {
+		t.Errorf("a function of a's served by %q", got)
 	}
 }

@@ -29,11 +29,13 @@ func drained(resp *http.Response) bool {
 }
 
 // Handler serves the internal listener: requests other replicas forward,
-// web requests to web (the gateway) and event invocations to local.
+// web requests to web (the gateway), API requests to api (the SCF API,
+// which authenticates them as it does any) and event invocations to
+// local.
 // Requests without a valid signature are refused with 403. A request
 // served here is Forwarded: it is not forwarded again, whoever this
 // replica thinks owns its function.
-func (f *Forwarder) Handler(web http.Handler, local Invoker) http.Handler {
+func (f *Forwarder) Handler(web, api http.Handler, local Invoker) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		from, err := verify(r, f.opts.Secret, f.opts.Now())
 		if err != nil {
@@ -47,12 +49,16 @@ func (f *Forwarder) Handler(web http.Handler, local Invoker) http.Handler {
 		}
 		r = r.WithContext(context.WithValue(r.Context(), forwardedKey{}, from))
 		switch kind {
-		case KindWeb:
+		case KindWeb, KindAPI:
 			if remote != "" {
 				r.RemoteAddr = remote
 			}
 			r.Header.Del(InvocationHeader)
-			web.ServeHTTP(w, r)
+			if kind == KindAPI {
+				api.ServeHTTP(w, r)
+			} else {
+				web.ServeHTTP(w, r)
+			}
 		case KindInvoke:
 			f.serveInvoke(w, r, local)
 		default:

@@ -1,12 +1,16 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -283,7 +287,7 @@ func (d *daemon) leaveCluster() error {
 // the local invoker.
 func (d *daemon) listenCluster(gw *gateway.Gateway) {
 	if r := d.cluster; r != nil {
-		r.internal.handler = r.fwd.Handler(gw, d.inv.invoker)
+		r.internal.handler = r.fwd.Handler(gw, d.api, d.inv.invoker)
 		d.servers = append(d.servers, r.internal)
 	}
 }
@@ -346,4 +350,49 @@ func (o ownedImages) Get(ctx context.Context, digest string) (*images.Image, err
 		access = scf.Access{Namespaces: []string{fn.Namespace}}
 	}
 	return o.Cache.Pull(images.WithAccess(ctx, access), ref.Context().Name()+"@"+digest, nil)
+}
+
+// ownerActions are the API actions that act on the pool of a function's
+// owner: its reserved and provisioned concurrency.
+var ownerActions = map[string]bool{
+	"PutReservedConcurrencyConfig":       true,
+	"GetReservedConcurrencyConfig":       true,
+	"DeleteReservedConcurrencyConfig":    true,
+	"PutProvisionedConcurrencyConfig":    true,
+	"GetProvisionedConcurrencyConfig":    true,
+	"DeleteProvisionedConcurrencyConfig": true,
+}
+
+// maxOwnerActionBody bounds the body read to find the function of an
+// ownerActions request; theirs are a few hundred bytes.
+const maxOwnerActionBody = 64 << 10
+
+// toOwner sends the API requests of ownerActions to the owner of their
+// function, whose pool they act on; others, and all without a cluster,
+// go to api.
+func (d *daemon) toOwner(api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.cluster == nil || !ownerActions[r.Header.Get("X-TC-Action")] || cluster.Forwarded(r.Context()) {
+			api.ServeHTTP(w, r)
+			return
+		}
+		orig := r.Body
+		body, err := io.ReadAll(io.LimitReader(orig, maxOwnerActionBody))
+		whole := func() io.ReadCloser { return io.NopCloser(io.MultiReader(bytes.NewReader(body), orig)) }
+		var req struct{ Namespace, FunctionName string }
+		if err != nil || len(body) == maxOwnerActionBody || json.Unmarshal(body, &req) != nil || req.FunctionName == "" {
+			r.Body = whole()
+			api.ServeHTTP(w, r) // the API answers what is wrong with it
+			return
+		}
+		if req.Namespace == "" {
+			req.Namespace = scf.DefaultNamespace
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if d.cluster.fwd.ForwardAPI(w, r, req.Namespace, req.FunctionName) {
+			return
+		}
+		r.Body = whole()
+		api.ServeHTTP(w, r)
+	})
 }

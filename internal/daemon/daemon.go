@@ -370,7 +370,7 @@ func (d *daemon) openAPI(ctx context.Context) error {
 	d.servers = append(d.servers, &server{
 		name:    apiServerName,
 		addr:    c.APIAddr,
-		handler: withConsole(d.api, apiMux(d.api, d.met, d.readiness), d.keys, gatewayURL(d.c.GatewayAddr, d.tls != nil), d.reg, d.log, d.tls != nil),
+		handler: withConsole(d.api, apiMux(d.toOwner(d.api), d.met, d.readiness), d.keys, gatewayURL(d.c.GatewayAddr, d.tls != nil), d.reg, d.log, d.tls != nil),
 		refuse:  api.ShuttingDown(RetryAfter),
 	})
 	return nil
