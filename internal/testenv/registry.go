@@ -232,3 +232,17 @@ func writeFile(t testing.TB, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// ContainerdHosts tells a containerd whose registry configuration is in
+// hostsDir (its config_path) to pull from r over plain HTTP, until the
+// test ends.
+func (r *Registry) ContainerdHosts(t testing.TB, hostsDir string) {
+	t.Helper()
+	dir := filepath.Join(hostsDir, r.Addr)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	hosts := fmt.Sprintf("server = \"http://%s\"\n\n[host.\"http://%s\"]\n  capabilities = [\"pull\", \"resolve\"]\n", r.Addr, r.Addr)
+	writeFile(t, filepath.Join(dir, "hosts.toml"), hosts)
+}

@@ -45,15 +45,7 @@ func TestKubernetesBackend(t *testing.T) {
 	}
 
 	reg := testenv.StartRegistry(t)
-	dir := filepath.Join(hostsDir, reg.Addr)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	hosts := fmt.Sprintf("server = \"http://%s\"\n\n[host.\"http://%s\"]\n  capabilities = [\"pull\", \"resolve\"]\n", reg.Addr, reg.Addr)
-	if err := os.WriteFile(filepath.Join(dir, "hosts.toml"), []byte(hosts), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	reg.ContainerdHosts(t, hostsDir)
 	reg.Push(t, "e2e/testfunc:v1", testenv.BinaryImage(t, "../../e2e/testfunc"))
 
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)

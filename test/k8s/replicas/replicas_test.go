@@ -108,15 +108,7 @@ func (c *cluster) importImage(t *testing.T) {
 // the node's address, with the SDK tests' function image.
 func (c *cluster) registry(t *testing.T) *testenv.Registry {
 	reg := testenv.StartRegistryOn(t, c.nodeIP)
-	dir := filepath.Join(c.hosts, reg.Addr)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	hosts := fmt.Sprintf("server = \"http://%s\"\n\n[host.\"http://%s\"]\n  capabilities = [\"pull\", \"resolve\"]\n", reg.Addr, reg.Addr)
-	if err := os.WriteFile(filepath.Join(dir, "hosts.toml"), []byte(hosts), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	reg.ContainerdHosts(t, c.hosts)
 	reg.Push(t, "e2e/testfunc:v1", testenv.BinaryImage(t, "../../e2e/testfunc"))
 	return reg
 }
