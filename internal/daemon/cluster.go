@@ -353,8 +353,10 @@ func (o ownedImages) Get(ctx context.Context, digest string) (*images.Image, err
 }
 
 // ownerActions are the API actions that act on the pool of a function's
-// owner: its reserved and provisioned concurrency.
+// owner: its reserved and provisioned concurrency, and deleting it (which
+// stops its instances).
 var ownerActions = map[string]bool{
+	"DeleteFunction":                     true,
 	"PutReservedConcurrencyConfig":       true,
 	"GetReservedConcurrencyConfig":       true,
 	"DeleteReservedConcurrencyConfig":    true,

@@ -165,6 +165,15 @@ func TestReplicasShareTheWork(t *testing.T) {
 		t.Errorf("instances of %s: %d on its owner, %d on the other; want 1 and 0", web, na, nb)
 	}
 
+	// Deleting the web function through b stops its instance on a, the
+	// owner, at once.
+	if err := b.client.Call(context.Background(), "DeleteFunction", api.DeleteFunctionRequest{FunctionName: web}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := instances(a.client, web); n != 0 {
+		t.Errorf("instances of %s on its owner after DeleteFunction through b: %d, want 0", web, n)
+	}
+
 	// The internal listener refuses what no replica signed.
 	res, err = http.Get("http://" + b.addrs["cluster"] + "/default/" + web + "/")
 	if err != nil {
