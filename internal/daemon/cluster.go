@@ -134,7 +134,13 @@ func (d *daemon) shareWork(ctx context.Context) error {
 		return nil
 	}
 	d.invoke = r.fwd.Invoker(d.inv.invoker)
-	d.met.Replicas(func() float64 { return float64(len(r.members.View().Members())) })
+	d.met.Replicas(func() []string {
+		var ids []string
+		for _, m := range r.members.View().Members() {
+			ids = append(ids, m.ID)
+		}
+		return ids
+	})
 	r.members.Subscribe(func(ch cluster.Change) {
 		r.mu.Lock()
 		r.gone = append(r.gone, ch.Gone...)

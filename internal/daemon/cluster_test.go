@@ -92,6 +92,20 @@ func TestReplicasShareTheWork(t *testing.T) {
 	if len(members) != 2 || idA == "" || idOf[b.addrs["cluster"]] == "" {
 		t.Fatalf("replicas %v; the replicas listen on %s and %s", members, a.addrs["cluster"], b.addrs["cluster"])
 	}
+	// Each names who it sees.
+	for _, r := range []*running{a, b} {
+		res, err := http.Get("http://" + r.addrs["SCF API"] + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		for _, m := range members {
+			if line := fmt.Sprintf("\nscfd_cluster_replica{replica=%q} 1\n", m.ID); !strings.Contains(string(body), line) {
+				t.Errorf("the metrics of %s lack %q", r.addrs["cluster"], line)
+			}
+		}
+	}
 	view := cluster.NewView(idA, members)
 	ownedByA := func(prefix string) string {
 		for i := 0; ; i++ {

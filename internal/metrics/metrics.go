@@ -134,12 +134,33 @@ func (m *Metrics) AsyncQueueDepth(depth func() float64) {
 	}, depth))
 }
 
-// Replicas exports how many scfd replicas this one sees live (itself
-// included) when several share the work, read from live when scraped.
-func (m *Metrics) Replicas(live func() float64) {
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "scfd_cluster_replicas", Help: "Replicas sharing the work that this one sees live, itself included.",
-	}, live))
+// Replicas exports the scfd replicas this one sees live (itself
+// included) when several share the work, read from members when scraped:
+// how many (scfd_cluster_replicas) and which (scfd_cluster_replica, 1 for
+// each by name), so that an operator sees who left whose view.
+func (m *Metrics) Replicas(members func() []string) {
+	m.reg.MustRegister(replicas(members))
+}
+
+// replicas is the collector of Replicas.
+type replicas func() []string
+
+var (
+	replicasDesc = prometheus.NewDesc("scfd_cluster_replicas", "Replicas sharing the work that this one sees live, itself included.", nil, nil)
+	replicaDesc  = prometheus.NewDesc("scfd_cluster_replica", "1 for each replica sharing the work that this one sees live, itself included.", []string{"replica"}, nil)
+)
+
+func (r replicas) Describe(ch chan<- *prometheus.Desc) {
+	ch <- replicasDesc
+	ch <- replicaDesc
+}
+
+func (r replicas) Collect(ch chan<- prometheus.Metric) {
+	members := r()
+	ch <- prometheus.MustNewConstMetric(replicasDesc, prometheus.GaugeValue, float64(len(members)))
+	for _, id := range members {
+		ch <- prometheus.MustNewConstMetric(replicaDesc, prometheus.GaugeValue, 1, id)
+	}
 }
 
 // Forget drops a deleted function's series.
