@@ -21,6 +21,9 @@ var migrations = []string{
 		addr      TEXT NOT NULL,
 		heartbeat BIGINT NOT NULL
 	);`,
+	// 2: a replica draining keeps its row, marked, until it stopped its
+	// instances: the others neither forward to it nor remove its Pods.
+	`ALTER TABLE replicas ADD COLUMN leaving INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // DB is what membership needs of the shared database; *store.Store has
@@ -48,10 +51,11 @@ type Options struct {
 // Change is a change of this replica's view.
 type Change struct {
 	Old, New *View
-	// Gone are the replicas that left or whose heartbeat stopped: their
-	// instances are nobody's now, and the new owners of their functions
-	// remove them (on Kubernetes, their Pods). A replica only suspected
-	// of being unreachable is not gone.
+	// Gone are the replicas that departed or whose heartbeat stopped:
+	// their instances are nobody's now, and the new owners of their
+	// functions remove them (on Kubernetes, their Pods). A replica only
+	// suspected of being unreachable is not gone, nor is one leaving
+	// (draining) while its heartbeat goes on.
 	Gone []Member
 }
 
@@ -66,11 +70,13 @@ type Membership struct {
 	mu       sync.Mutex
 	seen     map[string]seen      // every replica row read, by ID
 	live     []Member             // the replicas live by the database, self included
-	dead     []Member             // the rows of replicas not live
+	leaving  []Member             // the replicas draining, their heartbeat going on
+	dead     []Member             // the rows of replicas whose heartbeat stopped
 	reported map[string]bool      // replicas told Gone and not live since
 	suspects map[string]time.Time // left out of the view until then
 	subs     []func(Change)
-	left     bool
+	left     bool      // Leave was called: the row says leaving
+	departed bool      // Depart was called: the row is deleted
 	wrote    time.Time // when the first heartbeat was written; zero before
 }
 
@@ -79,14 +85,15 @@ type Membership struct {
 type seen struct {
 	Member
 	beat    int64
+	leaving bool
 	changed time.Time
 }
 
 // Join creates the replicas table if needed and reads the others' rows:
 // the view, this replica included, is current when it returns. The
 // others learn of this replica at its first heartbeat (Run, or Beat),
-// which is written once it serves its internal listener; Leave deletes
-// its row.
+// which is written once it serves its internal listener; Leave marks its
+// row leaving, and Depart deletes it.
 func Join(ctx context.Context, opts Options) (*Membership, error) {
 	if opts.DB == nil || opts.Self.ID == "" || opts.Self.Addr == "" {
 		return nil, errors.New("cluster: DB, Self.ID and Self.Addr are required")
@@ -173,12 +180,16 @@ func (m *Membership) Beat(ctx context.Context) error { return m.round(ctx, true)
 func (m *Membership) round(ctx context.Context, write bool) error {
 	now := m.opts.Now()
 	m.mu.Lock()
-	left := m.left
+	left, departed := m.left, m.departed
 	m.mu.Unlock()
-	if write && !left {
-		if _, err := m.db.ExecContext(ctx, `INSERT INTO replicas (id, addr, heartbeat) VALUES ($1, $2, $3)
-			ON CONFLICT (id) DO UPDATE SET addr = excluded.addr, heartbeat = excluded.heartbeat`,
-			m.opts.Self.ID, m.opts.Self.Addr, now.UnixNano()); err != nil {
+	if write && !departed {
+		leaving := 0
+		if left {
+			leaving = 1
+		}
+		if _, err := m.db.ExecContext(ctx, `INSERT INTO replicas (id, addr, heartbeat, leaving) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (id) DO UPDATE SET addr = excluded.addr, heartbeat = excluded.heartbeat, leaving = excluded.leaving`,
+			m.opts.Self.ID, m.opts.Self.Addr, now.UnixNano(), leaving); err != nil {
 			return fmt.Errorf("cluster: writing the heartbeat: %w", err)
 		}
 		m.mu.Lock()
@@ -187,7 +198,7 @@ func (m *Membership) round(ctx context.Context, write bool) error {
 		}
 		m.mu.Unlock()
 	}
-	rows, err := m.db.QueryContext(ctx, `SELECT id, addr, heartbeat FROM replicas`)
+	rows, err := m.db.QueryContext(ctx, `SELECT id, addr, heartbeat, leaving FROM replicas`)
 	if err != nil {
 		return fmt.Errorf("cluster: reading the replicas: %w", err)
 	}
@@ -195,9 +206,11 @@ func (m *Membership) round(ctx context.Context, write bool) error {
 	var read []seen
 	for rows.Next() {
 		var s seen
-		if err := rows.Scan(&s.ID, &s.Addr, &s.beat); err != nil {
+		var leaving int
+		if err := rows.Scan(&s.ID, &s.Addr, &s.beat, &leaving); err != nil {
 			return fmt.Errorf("cluster: reading the replicas: %w", err)
 		}
+		s.leaving = leaving != 0
 		read = append(read, s)
 	}
 	if err := rows.Err(); err != nil {
@@ -236,11 +249,15 @@ func (m *Membership) update(now time.Time, read []seen) (forget []seen) {
 		seenNow[s.ID] = s
 	}
 	m.seen = seenNow
-	var live, dead []Member
+	var live, leaving, dead []Member
 	for _, s := range seenNow {
-		if s.ID == m.opts.Self.ID || now.Sub(s.changed) < m.opts.Timeout {
+		self := s.ID == m.opts.Self.ID
+		switch {
+		case self && m.left || !self && s.leaving && now.Sub(s.changed) < m.opts.Timeout:
+			leaving = append(leaving, s.Member)
+		case self || now.Sub(s.changed) < m.opts.Timeout:
 			live = append(live, s.Member)
-		} else {
+		default:
 			dead = append(dead, s.Member)
 			if now.Sub(s.changed) >= m.opts.Forget {
 				forget = append(forget, s)
@@ -251,22 +268,27 @@ func (m *Membership) update(now time.Time, read []seen) (forget []seen) {
 		live = append(live, m.opts.Self)
 	}
 	slices.SortFunc(live, compareID)
+	slices.SortFunc(leaving, compareID)
 	slices.SortFunc(dead, compareID)
-	// Gone: once each, whether its row went (it left) or stayed (it
-	// died, maybe before this replica saw it live).
+	// Gone: once each, whether its row went (it departed) or stayed (it
+	// died, maybe before this replica saw it live, or while leaving).
 	var gone []Member
-	for _, x := range append(slices.Clone(m.live), dead...) {
-		if !m.reported[x.ID] && !slices.ContainsFunc(live, func(y Member) bool { return y.ID == x.ID }) {
+	present := func(id string) bool {
+		has := func(y Member) bool { return y.ID == id }
+		return slices.ContainsFunc(live, has) || slices.ContainsFunc(leaving, has)
+	}
+	for _, x := range append(append(slices.Clone(m.live), m.leaving...), dead...) {
+		if !m.reported[x.ID] && !present(x.ID) {
 			m.reported[x.ID] = true
 			gone = append(gone, x)
 		}
 	}
 	for id := range m.reported {
-		if _, ok := seenNow[id]; !ok || slices.ContainsFunc(live, func(y Member) bool { return y.ID == id }) {
+		if _, ok := seenNow[id]; !ok || present(id) {
 			delete(m.reported, id) // its row is gone, or it is back
 		}
 	}
-	m.live, m.dead = live, dead
+	m.live, m.leaving, m.dead = live, leaving, dead
 	for id, until := range m.suspects {
 		if !now.Before(until) {
 			delete(m.suspects, id)
@@ -324,14 +346,29 @@ func (m *Membership) publish(gone []Member) {
 	}
 }
 
-// Leave deletes this replica's row: the others stop forwarding to it at
-// their next heartbeat. Beat writes no heartbeat after it.
+// Leave marks this replica's row leaving, before it drains: the others
+// stop forwarding to it at their next heartbeat, and the functions it
+// owned are theirs; but its heartbeat goes on (Run, Beat) while it
+// finishes its requests, and its instances (its Pods) are its own to
+// stop until it departs or its heartbeat stops.
 func (m *Membership) Leave(ctx context.Context) error {
 	m.mu.Lock()
 	m.left = true
 	m.mu.Unlock()
-	if _, err := m.db.ExecContext(ctx, `DELETE FROM replicas WHERE id = $1`, m.opts.Self.ID); err != nil {
+	if _, err := m.db.ExecContext(ctx, `UPDATE replicas SET leaving = 1 WHERE id = $1`, m.opts.Self.ID); err != nil {
 		return fmt.Errorf("cluster: leaving: %w", err)
+	}
+	return nil
+}
+
+// Depart deletes this replica's row, once it stopped its instances: Beat
+// writes no heartbeat after it.
+func (m *Membership) Depart(ctx context.Context) error {
+	m.mu.Lock()
+	m.left, m.departed = true, true
+	m.mu.Unlock()
+	if _, err := m.db.ExecContext(ctx, `DELETE FROM replicas WHERE id = $1`, m.opts.Self.ID); err != nil {
+		return fmt.Errorf("cluster: departing: %w", err)
 	}
 	return nil
 }

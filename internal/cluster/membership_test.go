@@ -130,21 +130,65 @@ func TestMembership(t *testing.T) {
 		}
 	}
 
-	// x leaves cleanly: gone at a's next heartbeat, without waiting.
+	// x leaves cleanly: out of a's view at a's next heartbeat, without
+	// waiting, but not gone while it drains, its heartbeat going on
+	// (its instances are its own to stop)...
 	if err := x.Leave(ctx); err != nil {
 		t.Fatal(err)
 	}
+	n := len(changes)
 	beat(t, a)
 	if diff := cmp.Diff([]string{"a"}, ids(a.View())); diff != "" {
 		t.Fatalf("after x left (-want +got):\n%s", diff)
 	}
-	if got := changes[len(changes)-1].Gone; len(got) != 1 || got[0].ID != "x" {
-		t.Errorf("gone after x left: %v", got)
+	for range 5 {
+		c.advance(time.Second)
+		beat(t, x) // leaving, it still beats
+		beat(t, a)
 	}
-	beat(t, x) // a replica that left writes no heartbeat again
+	if x.Joined() || slices.Contains(ids(a.View()), "x") || slices.Contains(ids(x.View()), "x") {
+		t.Errorf("x counted in while leaving: joined %v, a sees %v, x sees %v", x.Joined(), ids(a.View()), ids(x.View()))
+	}
+	for _, ch := range changes[n:] {
+		if len(ch.Gone) > 0 {
+			t.Errorf("gone while x drains: %v", ch.Gone)
+		}
+	}
+	// ...and gone once it departs.
+	if err := x.Depart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	beat(t, a)
+	if got := changes[len(changes)-1].Gone; len(got) != 1 || got[0].ID != "x" {
+		t.Errorf("gone after x departed: %v", got)
+	}
+	beat(t, x) // a replica that departed writes no heartbeat again
 	beat(t, a)
 	if slices.Contains(ids(a.View()), "x") {
-		t.Error("x is back after a heartbeat following its Leave")
+		t.Error("x is back after a heartbeat following its Depart")
+	}
+
+	// y leaves, and dies while draining: gone once its heartbeat is
+	// Timeout old.
+	y := join(t, stores[2], c, "y")
+	beat(t, a)
+	if err := y.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	beat(t, a)
+	n = len(changes)
+	for range 3 {
+		c.advance(time.Second)
+		beat(t, a)
+	}
+	var gone []string
+	for _, ch := range changes[n:] {
+		for _, m := range ch.Gone {
+			gone = append(gone, m.ID)
+		}
+	}
+	if diff := cmp.Diff([]string{"y"}, gone); diff != "" {
+		t.Errorf("gone after y died leaving (-want +got):\n%s", diff)
 	}
 
 	// b restarts under the same ID (its process came back): live again.

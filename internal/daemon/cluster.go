@@ -39,6 +39,9 @@ type replicas struct {
 	members  *cluster.Membership
 	fwd      *cluster.Forwarder
 	internal *server
+	// stopBeat stops the heartbeat, which goes on through the drain
+	// until the instances have stopped; nil before it started.
+	stopBeat func()
 
 	mu   sync.Mutex
 	gone []cluster.Member // replicas whose Pods are still to remove
@@ -96,11 +99,20 @@ func (d *daemon) openCluster(ctx context.Context) error {
 		internal: &server{name: "cluster", addr: c.Addr, ln: ln, plain: true, refuse: cluster.Draining(gateway.ShuttingDown(RetryAfter))},
 	}
 	d.log.Info("joined the replicas", "replica", self.ID, "advertise", self.Addr, "live", len(m.View().Members()))
+	// Closed after the data plane, its instances stopped: the heartbeat
+	// ends and the row goes, and only then may the others remove what
+	// is left of this replica's instances.
 	d.onClose(func() error {
-		if d.cluster.internal.srv == nil { // the start failed before listening
+		r := d.cluster
+		if r.internal.srv == nil { // the start failed before listening
 			ln.Close()
 		}
-		return d.leaveCluster()
+		if r.stopBeat != nil {
+			r.stopBeat()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return r.members.Depart(ctx)
 	})
 	return nil
 }
@@ -114,7 +126,12 @@ func (d *daemon) joinCluster(context.Context) error {
 		return nil
 	}
 	d.onClose(d.leaveCluster)
-	d.background(d.cluster.members.Run) // stops before the leave
+	// Not d.background, which stops before the leave: the heartbeat
+	// goes on, saying leaving, while the requests in flight finish.
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { d.cluster.members.Run(ctx) })
+	d.cluster.stopBeat = func() { cancel(); wg.Wait() }
 	d.ready = append(d.ready, func() error {
 		if !d.cluster.members.Joined() {
 			return errors.New("the other replicas do not count this one in yet")

@@ -116,10 +116,28 @@ type Driver struct {
 
 var _ sandbox.Driver = (*Driver)(nil)
 
+// The client's rate to the API server. client-go's default (5 requests
+// a second, bursts of 10) queues cold starts behind each other: each
+// start creates a Pod and each idle instance deletes one, and a replica
+// taking over another's functions starts and deletes many at once.
+const (
+	apiQPS   = 100
+	apiBurst = 200
+)
+
 // RESTConfig returns the cluster configuration: from kubeconfig when it is
 // not empty, else the in-cluster configuration of a Pod's service account,
 // else $KUBECONFIG or ~/.kube/config.
 func RESTConfig(kubeconfig string) (*rest.Config, error) {
+	c, err := restConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	c.QPS, c.Burst = apiQPS, apiBurst
+	return c, nil
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
 	if kubeconfig == "" {
 		if c, err := rest.InClusterConfig(); err == nil {
 			return c, nil
