@@ -376,7 +376,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (an
 	// actions it was used for within a moment of its first use, by the
 	// same client, only.
 	client, _, _ := net.SplitHostPort(r.RemoteAddr)
-	if err := s.replays.Use(verified, replaySigner(verified.SecretID, scope), action, client, s.now()); err != nil {
+	if err := s.replays.Use(r.Context(), verified, replaySigner(verified.SecretID, scope), action, client, s.now()); err != nil {
 		return nil, err
 	}
 	return h(r.Context(), &Call{
