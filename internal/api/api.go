@@ -88,6 +88,12 @@ type Options struct {
 	Logger   *slog.Logger     // nil: slog.Default()
 	Now      func() time.Time // nil: time.Now
 	Location *time.Location   // zone of the times in responses; nil: time.Local
+	// Replays is the record of signatures' uses that this server shares
+	// with the other servers of one database (replicas), so that a
+	// request captured at one cannot be replayed as another action at
+	// another (see tc3.Replays). Nil: this server alone decides, from
+	// its memory.
+	Replays tc3.SharedReplays
 
 	// Invoker runs Invoke (RequestResponse) and InvokeFunction.
 	Invoker Invoker
@@ -252,7 +258,7 @@ func newServer(opts Options, more map[string]HandlerFunc) *Server {
 	if opts.Limits.ConcurrencyMemoryMB == 0 {
 		opts.Limits.ConcurrencyMemoryMB = DefaultLimits.ConcurrencyMemoryMB
 	}
-	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, replays: tc3.NewReplays(tc3.ReplayOptions{})}
+	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, replays: tc3.NewReplays(tc3.ReplayOptions{Shared: opts.Replays})}
 	s.actions = s.actionTable()
 	for name, h := range more {
 		s.actions[name] = h
