@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,4 +147,31 @@ func TestSignatureUsesRace(t *testing.T) {
 			t.Fatalf("round %d: actions %v, want %v", round, final.Actions, want)
 		}
 	}
+}
+
+// The cost of a new signature to the shared replay check: one
+// ClaimSignature, sequentially and from many requests at once.
+func BenchmarkClaimSignature(b *testing.B) {
+	s := openTest(b, b.TempDir())
+	ctx := context.Background()
+	at := time.Now()
+	var n atomic.Int64
+	claim := func() {
+		key := fmt.Appendf(nil, "%016d", n.Add(1))
+		if _, _, _, err := s.ClaimSignature(ctx, key, "GetFunction", "192.0.2.1", at, at.Add(10*time.Minute)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("sequential", func(b *testing.B) {
+		for b.Loop() {
+			claim()
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				claim()
+			}
+		})
+	})
 }

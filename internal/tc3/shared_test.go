@@ -338,3 +338,35 @@ func TestSharedReplaysRace(t *testing.T) {
 		}
 	}
 }
+
+// What a request pays the replay check: a new signature alone, a new
+// signature asking an (in-memory) shared record, and a signature seen
+// with its action, which asks nothing.
+func BenchmarkReplaysUse(b *testing.B) {
+	at := time.Unix(1735787045, 0)
+	ctx := context.Background()
+	for _, bc := range []struct {
+		name   string
+		shared SharedReplays
+		fresh  bool
+	}{
+		{"new signature, alone", nil, true},
+		{"new signature, shared", newMemShared(), true},
+		{"known signature, shared", newMemShared(), false},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			p := NewReplays(ReplayOptions{Shared: bc.shared, MaxEntries: 1 << 30, MaxPerKey: 1 << 30})
+			v := verified("AKIDa", 0, at)
+			n := 0
+			for b.Loop() {
+				if bc.fresh {
+					n++
+					v.Signature = fmt.Sprintf("%032x%032x", n, 0)
+				}
+				if err := p.Use(ctx, v, Signer{Name: "AKIDa"}, "GetFunction", client, at); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
