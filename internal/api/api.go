@@ -380,7 +380,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (an
 	}
 	// The SDKs do not sign X-TC-Action: a signature is good for the
 	// actions it was used for within a moment of its first use, by the
-	// same client, only.
+	// same client, only; on every server sharing opts.Replays.
 	client, _, _ := net.SplitHostPort(r.RemoteAddr)
 	if err := s.replays.Use(r.Context(), verified, replaySigner(verified.SecretID, scope), action, client, s.now()); err != nil {
 		return nil, err
