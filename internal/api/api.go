@@ -88,6 +88,12 @@ type Options struct {
 	Logger   *slog.Logger     // nil: slog.Default()
 	Now      func() time.Time // nil: time.Now
 	Location *time.Location   // zone of the times in responses; nil: time.Local
+	// Replays is the record of signatures' uses that this server shares
+	// with the other servers of one database (replicas), so that a
+	// request captured at one cannot be replayed as another action at
+	// another (see tc3.Replays). Nil: this server alone decides, from
+	// its memory.
+	Replays tc3.SharedReplays
 
 	// Invoker runs Invoke (RequestResponse) and InvokeFunction.
 	Invoker Invoker
@@ -252,7 +258,7 @@ func newServer(opts Options, more map[string]HandlerFunc) *Server {
 	if opts.Limits.ConcurrencyMemoryMB == 0 {
 		opts.Limits.ConcurrencyMemoryMB = DefaultLimits.ConcurrencyMemoryMB
 	}
-	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, replays: tc3.NewReplays(tc3.ReplayOptions{})}
+	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, replays: tc3.NewReplays(tc3.ReplayOptions{Shared: opts.Replays})}
 	s.actions = s.actionTable()
 	for name, h := range more {
 		s.actions[name] = h
@@ -374,9 +380,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, reqID string) (an
 	}
 	// The SDKs do not sign X-TC-Action: a signature is good for the
 	// actions it was used for within a moment of its first use, by the
-	// same client, only.
+	// same client, only; on every server sharing opts.Replays.
 	client, _, _ := net.SplitHostPort(r.RemoteAddr)
-	if err := s.replays.Use(verified, replaySigner(verified.SecretID, scope), action, client, s.now()); err != nil {
+	if err := s.replays.Use(r.Context(), verified, replaySigner(verified.SecretID, scope), action, client, s.now()); err != nil {
 		return nil, err
 	}
 	return h(r.Context(), &Call{

@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -156,38 +158,10 @@ func TestSignatureReplayedAsAnotherAction(t *testing.T) {
 		call(t, admin, "CreateFunction", api.CreateFunctionRequest{FunctionName: fn, Code: imageCode("127.0.0.1:5000/a/b:1")}, nil)
 	}
 
-	// from sends from a loopback address of its own, as another client.
-	from := func(ip string) *http.Client {
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-		return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
-	}
 	sdk, attacker := from("127.0.0.1"), from("127.0.0.2")
-	capture := func(body string) *http.Request {
-		r, err := http.NewRequest(http.MethodPost, srv.URL, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Header.Set("Content-Type", "application/json")
-		if err := tc3.Sign(r, []byte(body), adminCred, "127", at()); err != nil { // no X-TC-Action yet: not signed, as the SDKs do
-			t.Fatal(err)
-		}
-		r.Header.Set("X-TC-Version", api.Version)
-		return r
-	}
+	capture := func(body string) *http.Request { return captureSigned(t, srv.URL, body, at()) }
 	send := func(c *http.Client, captured *http.Request, body, action string) (string, string) {
-		r := captured.Clone(captured.Context())
-		r.Body = io.NopCloser(strings.NewReader(body))
-		r.Header.Set("X-TC-Action", action)
-		res, err := c.Do(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		var envelope struct{ Response map[string]any }
-		if err := json.NewDecoder(res.Body).Decode(&envelope); err != nil {
-			t.Fatal(err)
-		}
-		return errOf(envelope.Response)
+		return sendCaptured(t, c, captured, body, action)
 	}
 
 	body := `{"FunctionName":"victim"}`
@@ -226,5 +200,159 @@ func TestSignatureReplayedAsAnotherAction(t *testing.T) {
 	wait(500 * time.Millisecond)
 	if code, msg := send(sdk, mine, body, "DeleteFunction"); code != "" {
 		t.Fatalf("DeleteFunction mine at once: %s %s", code, msg)
+	}
+}
+
+// from is a client that sends from a loopback address of its own, as
+// another client.
+func from(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+}
+
+// captureSigned is a request to url signed by the administrator at at,
+// with no X-TC-Action yet: not signed, as the SDKs do.
+func captureSigned(t *testing.T, url, body string, at time.Time) *http.Request {
+	t.Helper()
+	r, err := http.NewRequest(http.MethodPost, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Set("Content-Type", "application/json")
+	if err := tc3.Sign(r, []byte(body), adminCred, "127", at); err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Set("X-TC-Version", api.Version)
+	return r
+}
+
+// sendCaptured sends the captured request with c as action, to url when
+// given (the host signed stays the captured one), and returns the error
+// code and message of the answer.
+func sendCaptured(t *testing.T, c *http.Client, captured *http.Request, body, action string, url ...string) (string, string) {
+	t.Helper()
+	r := captured.Clone(captured.Context())
+	if len(url) > 0 {
+		u, err := r.URL.Parse(url[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.URL, r.Host = u, captured.URL.Host
+	}
+	r.Body = io.NopCloser(strings.NewReader(body))
+	r.Header.Set("X-TC-Action", action)
+	res, err := c.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var envelope struct{ Response map[string]any }
+	if err := json.NewDecoder(res.Body).Decode(&envelope); err != nil {
+		t.Fatal(err)
+	}
+	return errOf(envelope.Response)
+}
+
+// Two servers on one database (replicas) share the replay check through
+// its record of signature uses: a request captured at one is refused at
+// the other as another action, and served there as the same action; the
+// signing client's own actions of one body within tc3.ReplayGrace may go
+// to either.
+func TestSignatureReplayedAtAnotherReplica(t *testing.T) {
+	st, err := store.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var mu sync.Mutex
+	clock := now
+	at := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	wait := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); clock = clock.Add(d) }
+	replica := func() *httptest.Server {
+		srv := httptest.NewServer(api.New(api.Options{Store: st, Replays: st, Keys: api.KeyLookupFunc(keys), Now: at, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	a, b := replica(), replica()
+	admin := client.New(a.URL, adminCred, client.WithClock(at))
+	for _, fn := range []string{"victim", "mine"} {
+		call(t, admin, "CreateFunction", api.CreateFunctionRequest{FunctionName: fn, Code: imageCode("127.0.0.1:5000/a/b:1")}, nil)
+	}
+	sdk, attacker := from("127.0.0.1"), from("127.0.0.2")
+
+	body := `{"FunctionName":"victim"}`
+	get := captureSigned(t, a.URL, body, at())
+	if code, msg := sendCaptured(t, sdk, get, body, "GetFunction"); code != "" {
+		t.Fatalf("GetFunction at a: %s %s", code, msg)
+	}
+	code, msg := sendCaptured(t, attacker, get, body, "DeleteFunction", b.URL)
+	if code != "AuthFailure.SignatureFailure" || !strings.Contains(msg, "already used for GetFunction") {
+		t.Fatalf("replayed at b as DeleteFunction: %q %q, want AuthFailure.SignatureFailure naming GetFunction", code, msg)
+	}
+	// The same action at b is a retry: good; and b now knowing the
+	// signature does not make it good for another action there.
+	if code, msg := sendCaptured(t, attacker, get, body, "GetFunction", b.URL); code != "" {
+		t.Fatalf("GetFunction again at b: %s %s", code, msg)
+	}
+	wait(time.Second)
+	if code, _ := sendCaptured(t, attacker, get, body, "DeleteFunction", b.URL); code != "AuthFailure.SignatureFailure" {
+		t.Fatalf("replayed at b, which served it, as DeleteFunction: %q", code)
+	}
+	// Nor from the signing client past the grace of its first use at a.
+	wait(tc3.ReplayGrace)
+	if code, _ := sendCaptured(t, sdk, get, body, "DeleteFunction", b.URL); code != "AuthFailure.SignatureFailure" {
+		t.Fatalf("replayed at b as DeleteFunction later: %q", code)
+	}
+	var got api.GetFunctionResponse
+	call(t, admin, "GetFunction", api.GetFunctionRequest{FunctionName: "victim"}, &got)
+	if got.FunctionName != "victim" {
+		t.Fatalf("the function is gone: %+v", got)
+	}
+
+	// The SDK's GetFunction then DeleteFunction of one body within a
+	// second, through a balancer sending each to another replica.
+	body = `{"FunctionName":"mine"}`
+	mine := captureSigned(t, a.URL, body, at())
+	if code, msg := sendCaptured(t, sdk, mine, body, "GetFunction"); code != "" {
+		t.Fatalf("GetFunction mine at a: %s %s", code, msg)
+	}
+	wait(500 * time.Millisecond)
+	if code, msg := sendCaptured(t, sdk, mine, body, "DeleteFunction", b.URL); code != "" {
+		t.Fatalf("DeleteFunction mine at b at once: %s %s", code, msg)
+	}
+}
+
+// failingRecord is a shared replay record whose database is down.
+type failingRecord struct{}
+
+func (failingRecord) ClaimSignature(context.Context, []byte, string, string, time.Time, time.Time) ([]string, string, time.Time, error) {
+	return nil, "", time.Time{}, errors.New("connection refused")
+}
+
+func (failingRecord) AddSignatureAction(context.Context, []byte, []string, string) (bool, error) {
+	return false, errors.New("connection refused")
+}
+
+// A shared record that cannot be read refuses the request with an
+// InternalError, and the cause is logged, not told.
+func TestSharedReplayRecordDownFailsClosed(t *testing.T) {
+	var logs bytes.Buffer
+	e := setup(t, true, func(e *env, o *api.Options) {
+		o.Replays = failingRecord{}
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	err := e.admin.Call(context.Background(), "CreateFunction", api.CreateFunctionRequest{FunctionName: "fn", Code: imageCode("127.0.0.1:5000/a/b:1")}, nil)
+	var apiErr *client.APIError
+	if !errors.As(err, &apiErr) || apiErr.Code != "InternalError" || strings.Contains(apiErr.Message, "refused") {
+		t.Fatalf("CreateFunction with the record down: %v, want an InternalError that tells nothing", err)
+	}
+	if !strings.Contains(logs.String(), "connection refused") {
+		t.Errorf("the cause was not logged: %q", logs.String())
+	}
+	if calls := e.deployer.take(); len(calls) != 0 {
+		t.Errorf("the action ran: %v", calls)
+	}
+	if _, err := e.store.GetFunction(context.Background(), "default", "fn", "$LATEST"); err == nil {
+		t.Errorf("the function was created")
 	}
 }

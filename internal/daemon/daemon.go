@@ -361,6 +361,11 @@ func (d *daemon) openAPI(ctx context.Context) error {
 		TenantKeys: d.st,
 		Registries: d.reg.hosts(),
 	}
+	if d.st.Dialect() == "postgres" {
+		// Replicas may share the database: they share the replay check.
+		opts.Replays = d.st
+		d.background(func(ctx context.Context) { expireSignatures(ctx, d.st, SignatureExpiryInterval, d.log) })
+	}
 	if p := d.inv.pool; p != nil {
 		forget.others = append(forget.others, forgetFunc(p.Remove))
 		opts.Concurrency = p

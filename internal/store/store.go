@@ -1,4 +1,5 @@
-// Package store keeps scfd's namespaces, functions and tenant keys, and
+// Package store keeps scfd's namespaces, functions and tenant keys, the
+// uses of request signatures that replicas share (signatures.go), and
 // the tables of the packages above it, in SQLite (the embedded default)
 // or in a PostgreSQL database that several scfd processes share.
 //
@@ -128,6 +129,16 @@ var migrations = []string{
 		add_time    INTEGER NOT NULL,
 		mod_time    INTEGER NOT NULL
 	);`,
+	// 4: the uses of request signatures, shared by replicas (see
+	// ClaimSignature).
+	`CREATE TABLE signature_uses (
+		signature BLOB PRIMARY KEY,
+		actions   TEXT NOT NULL,
+		client    TEXT NOT NULL,
+		first_use INTEGER NOT NULL,
+		expires   INTEGER NOT NULL
+	);
+	CREATE INDEX signature_uses_expires ON signature_uses(expires);`,
 }
 
 // Open opens (creating if needed) the store in dir, applies pending

@@ -1,8 +1,12 @@
 package tc3
 
 import (
+	"context"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"hash/maphash"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +47,30 @@ const (
 type ReplayOptions struct {
 	MaxEntries int // signatures remembered of unprivileged signers; DefaultReplayMaxEntries
 	MaxPerKey  int // signatures remembered of one Signer; DefaultReplayMaxPerKey
+	// Shared is the record of signatures' uses that this Replays shares
+	// with those of other processes, replicas that a captured request
+	// may be replayed at. Nil: this process alone verifies signatures,
+	// and its memory decides.
+	Shared SharedReplays
+}
+
+// SharedReplays is a record of the uses of signatures that the Replays
+// of several processes share, such as replicas on one database. Each
+// method is atomic across all of them. Replays asks it about every
+// signature it has not seen serve the action at hand, and decides, with
+// the rule it applies to its own memory, which action it may add.
+type SharedReplays interface {
+	// ClaimSignature returns the record of the signature key: the
+	// actions it served, in the order they were added (at least one),
+	// and the client address and time of its first use. When key has no
+	// record, it first records one of action, from client at now, kept
+	// until expires at least: then it returns just that. Of processes
+	// claiming one new signature at once, exactly one records its use.
+	ClaimSignature(ctx context.Context, key []byte, action, client string, now, expires time.Time) (actions []string, firstClient string, firstUse time.Time, err error)
+	// AddSignatureAction appends action to the actions of key's record
+	// if they are still served (compare-and-swap) and reports whether it
+	// did.
+	AddSignatureAction(ctx context.Context, key []byte, served []string, action string) (bool, error)
 }
 
 // Signer is whom a signature's room in Replays is counted against.
@@ -69,6 +97,13 @@ type Signer struct {
 // of one body within one second. Its memory is bounded by
 // ReplayOptions: when full, new signatures are refused (fail closed)
 // rather than forgetting ones still valid. It is safe for concurrent use.
+//
+// With ReplayOptions.Shared, processes that each verify signatures share
+// the check: a signature this process has seen serve the action at hand
+// passes at once, as without; any other use is decided by the shared
+// record (one round trip for a new signature), and only what it allowed
+// is remembered here. When the shared record cannot be read, the request
+// is refused.
 type Replays struct {
 	opts ReplayOptions
 	seed maphash.Seed
@@ -106,61 +141,181 @@ func NewReplays(opts ReplayOptions) *Replays {
 }
 
 // Use records that the verified request v of signer, from the client
-// address client (its IP address), asks for action at now. It returns an error
-// matching ErrSignatureReplayed when v's signature was used for another
-// action (past ReplayGrace, or from another client), and
-// ErrTooManySignatures when it is new and there is no room for it.
-// Actions should come from a small set (the API's): each distinct name is
-// kept for good.
-func (p *Replays) Use(v Verified, signer Signer, action, client string, now time.Time) error {
+// address client (its IP address), asks for action at now. It returns an
+// error matching ErrSignatureReplayed when v's signature was used for
+// another action (past ReplayGrace, or from another client, or when it
+// served 4 already), and ErrTooManySignatures when it is new and there is
+// no room for it. With a shared record, an error reading it is returned
+// wrapped, of no tc3 code: an internal error. Actions should come from a
+// small set (the API's): each distinct name is kept for good.
+func (p *Replays) Use(ctx context.Context, v Verified, signer Signer, action, client string, now time.Time) error {
 	sig, err := hex.DecodeString(v.Signature)
 	if err != nil || len(sig) < 16 {
 		return failure(ErrSignatureFailure, "the signature is not hexadecimal")
 	}
-	var key [16]byte
-	copy(key[:], sig)
-	minute := v.Timestamp.Unix() / 60
-	from := maphash.String(p.seed, client)
+	use := replayUseOf{minute: v.Timestamp.Unix() / 60, signer: signer, action: action, from: maphash.String(p.seed, client), now: now}
+	copy(use.key[:], sig)
+	p.mu.Lock()
+	decided, err := p.useLocal(use)
+	p.mu.Unlock()
+	if decided {
+		return err
+	}
+	// Not held during the round trip: the other signatures go on.
+	if err := p.useShared(ctx, use, client); err != nil {
+		return err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.expire(now)
-	id := p.intern(action)
-	b := p.buckets[minute]
-	if b != nil {
-		if u, ok := b.uses[key]; ok {
+	return p.record(use)
+}
+
+// replayUseOf is one call of Use.
+type replayUseOf struct {
+	key    [16]byte // the signature's first 16 bytes
+	minute int64    // of the signature's timestamp
+	signer Signer
+	action string
+	from   uint64 // hash of the client address
+	now    time.Time
+}
+
+// expires is when the signature of a timestamp in minute expires: when
+// the last of that minute's is past MaxSkew.
+func expires(minute int64) time.Time {
+	return time.Unix((minute+1)*60+int64(MaxSkew/time.Second), 0)
+}
+
+// mayServeAnother is the rule for a signature that served served actions,
+// first used since ago, to serve another action: from the client of its
+// first use (sameClient), within ReplayGrace, up to maxActions.
+func mayServeAnother(served int, sameClient bool, since time.Duration) bool {
+	return served < maxActions && sameClient && since <= ReplayGrace
+}
+
+// useLocal decides u from this process's memory when it can: decided is
+// false when the shared record must. p.mu is held.
+func (p *Replays) useLocal(u replayUseOf) (decided bool, err error) {
+	p.expire(u.now)
+	id := p.intern(u.action)
+	if b := p.buckets[u.minute]; b != nil {
+		if r, ok := b.uses[u.key]; ok {
 			free := -1
-			for i, a := range u.actions {
+			for i, a := range r.actions {
 				if a == id {
-					return nil
+					return true, nil
 				}
 				if a == 0 && free < 0 {
 					free = i
 				}
 			}
-			if free >= 0 && u.client == from && now.UnixNano()-u.first <= int64(ReplayGrace) {
-				u.actions[free] = id
-				b.uses[key] = u
-				return nil
+			if p.opts.Shared != nil {
+				return false, nil
 			}
-			return failure(ErrSignatureReplayed, "this signature was already used for %s, not %s: sign each request anew", p.names[u.actions[0]-1], action)
+			served := free
+			if free < 0 {
+				served = maxActions
+			}
+			if mayServeAnother(served, r.client == u.from, time.Duration(u.now.UnixNano()-r.first)) {
+				r.actions[free] = id
+				b.uses[u.key] = r
+				return true, nil
+			}
+			return true, replayed(p.names[r.actions[0]-1], u.action)
 		}
 	}
+	if err := p.room(u.signer); err != nil {
+		return true, err
+	}
+	if p.opts.Shared != nil {
+		return false, nil
+	}
+	p.insert(u, id)
+	return true, nil
+}
+
+// useShared decides u, which this process's memory could not, with the
+// shared record.
+func (p *Replays) useShared(ctx context.Context, u replayUseOf, client string) error {
+	// Each round that fails to add the action found one more added by
+	// another process: the rule allows maxActions at most.
+	for range maxActions + 1 {
+		actions, first, at, err := p.opts.Shared.ClaimSignature(ctx, u.key[:], u.action, client, u.now, expires(u.minute))
+		if err != nil {
+			return fmt.Errorf("tc3: reading the shared record of a signature: %w", err)
+		}
+		if len(actions) == 0 {
+			return errors.New("tc3: the shared record of a signature holds no action")
+		}
+		if slices.Contains(actions, u.action) {
+			return nil
+		}
+		if !mayServeAnother(len(actions), first == client, u.now.Sub(at)) {
+			return replayed(actions[0], u.action)
+		}
+		added, err := p.opts.Shared.AddSignatureAction(ctx, u.key[:], actions, u.action)
+		if err != nil {
+			return fmt.Errorf("tc3: adding to the shared record of a signature: %w", err)
+		}
+		if added {
+			return nil
+		}
+	}
+	return errors.New("tc3: the shared record of a signature kept changing")
+}
+
+// record remembers u, which the shared record allowed. p.mu is held.
+func (p *Replays) record(u replayUseOf) error {
+	p.expire(u.now)
+	id := p.intern(u.action)
+	if b := p.buckets[u.minute]; b != nil {
+		if r, ok := b.uses[u.key]; ok {
+			// The shared record holds at most maxActions, of which these
+			// are some: there is room.
+			if i := slices.Index(r.actions[:], 0); i >= 0 && !slices.Contains(r.actions[:], id) {
+				r.actions[i] = id
+				b.uses[u.key] = r
+			}
+			return nil
+		}
+	}
+	if err := p.room(u.signer); err != nil {
+		return err
+	}
+	p.insert(u, id)
+	return nil
+}
+
+// room returns ErrTooManySignatures when a new signature of signer is
+// one too many. p.mu is held.
+func (p *Replays) room(signer Signer) error {
 	if (!signer.Privileged && p.total >= p.opts.MaxEntries) || p.perKey[signer.Name] >= p.opts.MaxPerKey {
 		return failure(ErrTooManySignatures, "too many distinct requests within %v: retry in a minute", 2*MaxSkew)
 	}
+	return nil
+}
+
+// insert remembers u's new signature, which served the action id. p.mu
+// is held.
+func (p *Replays) insert(u replayUseOf, id uint16) {
+	b := p.buckets[u.minute]
 	if b == nil {
 		b = &replayBucket{uses: map[[16]byte]replayUse{}, perKey: map[string]int{}}
-		p.buckets[minute] = b
+		p.buckets[u.minute] = b
 	}
-	b.uses[key] = replayUse{actions: [maxActions]uint16{id}, first: now.UnixNano(), client: from}
-	b.perKey[signer.Name]++
-	p.perKey[signer.Name]++
-	if signer.Privileged {
+	b.uses[u.key] = replayUse{actions: [maxActions]uint16{id}, first: u.now.UnixNano(), client: u.from}
+	b.perKey[u.signer.Name]++
+	p.perKey[u.signer.Name]++
+	if u.signer.Privileged {
 		b.privileged++
 	} else {
 		p.total++
 	}
-	return nil
+}
+
+// replayed is the refusal of a signature that served first for action.
+func replayed(first, action string) error {
+	return failure(ErrSignatureReplayed, "this signature was already used for %s, not %s: sign each request anew", first, action)
 }
 
 // intern returns the id of action, from 1.
@@ -189,7 +344,7 @@ func (p *Replays) Len() int {
 // expire drops the minutes whose signatures are all past MaxSkew at now.
 func (p *Replays) expire(now time.Time) {
 	for minute, b := range p.buckets {
-		if now.Unix() < (minute+1)*60+int64(MaxSkew/time.Second) {
+		if now.Before(expires(minute)) {
 			continue
 		}
 		for id, n := range b.perKey {

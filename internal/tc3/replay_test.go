@@ -1,6 +1,7 @@
 package tc3
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -16,7 +17,7 @@ const client, attacker = "192.0.2.1", "198.51.100.7"
 
 // use is p.Use by v's key as an unprivileged signer.
 func use(p *Replays, v Verified, action, client string, now time.Time) error {
-	return p.Use(v, Signer{Name: v.SecretID}, action, client, now)
+	return p.Use(context.Background(), v, Signer{Name: v.SecretID}, action, client, now)
 }
 
 func TestReplaysRefuseAnotherAction(t *testing.T) {
@@ -132,29 +133,29 @@ func TestReplaysCountSignersNotKeys(t *testing.T) {
 	p := NewReplays(ReplayOptions{MaxEntries: 6, MaxPerKey: 3})
 	fn := Signer{Name: "namespace/team"}
 	for i := range 3 {
-		if err := p.Use(verified(fmt.Sprint("AKIDtemp", i), i, at), fn, "Invoke", client, at); err != nil {
+		if err := p.Use(context.Background(), verified(fmt.Sprint("AKIDtemp", i), i, at), fn, "Invoke", client, at); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := p.Use(verified("AKIDtemp9", 9, at), fn, "Invoke", client, at); !errors.Is(err, ErrTooManySignatures) {
+	if err := p.Use(context.Background(), verified("AKIDtemp9", 9, at), fn, "Invoke", client, at); !errors.Is(err, ErrTooManySignatures) {
 		t.Fatalf("a new temporary key of a signer at its bound: %v", err)
 	}
 	other := Signer{Name: "AKIDother"}
 	for i := range 3 {
-		if err := p.Use(verified("AKIDother", 10+i, at), other, "Invoke", client, at); err != nil {
+		if err := p.Use(context.Background(), verified("AKIDother", 10+i, at), other, "Invoke", client, at); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := p.Use(verified("AKIDthird", 20, at), Signer{Name: "AKIDthird"}, "Invoke", client, at); !errors.Is(err, ErrTooManySignatures) {
+	if err := p.Use(context.Background(), verified("AKIDthird", 20, at), Signer{Name: "AKIDthird"}, "Invoke", client, at); !errors.Is(err, ErrTooManySignatures) {
 		t.Fatalf("over the total bound: %v", err)
 	}
 	admin := Signer{Name: "AKIDadmin", Privileged: true}
 	for i := range 3 {
-		if err := p.Use(verified("AKIDadmin", 30+i, at), admin, "GetFunction", client, at); err != nil {
+		if err := p.Use(context.Background(), verified("AKIDadmin", 30+i, at), admin, "GetFunction", client, at); err != nil {
 			t.Fatalf("the administrator, with the total bound reached: %v", err)
 		}
 	}
-	if err := p.Use(verified("AKIDadmin", 40, at), admin, "GetFunction", client, at); !errors.Is(err, ErrTooManySignatures) {
+	if err := p.Use(context.Background(), verified("AKIDadmin", 40, at), admin, "GetFunction", client, at); !errors.Is(err, ErrTooManySignatures) {
 		t.Fatalf("the administrator over its own bound: %v", err)
 	}
 	if got := p.Len(); got != 9 {
@@ -162,7 +163,7 @@ func TestReplaysCountSignersNotKeys(t *testing.T) {
 	}
 	// All expire: room again for everyone.
 	later := at.Add(time.Hour)
-	if err := p.Use(verified("AKIDthird", 50, later), Signer{Name: "AKIDthird"}, "Invoke", client, later); err != nil {
+	if err := p.Use(context.Background(), verified("AKIDthird", 50, later), Signer{Name: "AKIDthird"}, "Invoke", client, later); err != nil {
 		t.Fatalf("after expiry: %v", err)
 	}
 	if got := p.Len(); got != 1 {

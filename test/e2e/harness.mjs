@@ -5,6 +5,7 @@
 // scfd running elsewhere, say replicas behind a Kubernetes Service.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
 import https from "node:https";
 import net from "node:net";
 import os from "node:os";
@@ -155,4 +156,69 @@ export function image(name = "echo") {
   const ref = process.env[`SCFD_E2E_IMAGE_${name.toUpperCase()}`];
   if (!ref) throw new Error(`SCFD_E2E_IMAGE_${name.toUpperCase()} is not set: run these tests through 'go test ./test/e2e'`);
   return ref;
+}
+
+// capture calls fn with an SDK client whose requests reach server
+// through a proxy that keeps them, and returns fn's answer and the last
+// request as the SDK sent it: its headers (the signature's included)
+// and body. The SDK speaks plain HTTP to the proxy, which speaks the
+// server's protocol; the proxy connects from 127.0.0.1.
+export async function capture(server, fn) {
+  let captured;
+  const [host, port] = server.endpoint().split(/:(?=\d+$)/);
+  const proxy = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+      captured = { headers: { ...req.headers }, body };
+      const opts = { host, port, method: req.method, path: req.url, headers: req.headers };
+      const out = server.tls() ? https.request({ ...opts, agent: server.agent() }, relay) : http.request(opts, relay);
+      function relay(up) {
+        res.writeHead(up.statusCode, up.headers);
+        up.pipe(res);
+      }
+      out.on("error", (e) => {
+        res.writeHead(502);
+        res.end(String(e));
+      });
+      out.end(body);
+    });
+  });
+  const proxyPort = await freePort();
+  await new Promise((r) => proxy.listen(proxyPort, "127.0.0.1", r));
+  try {
+    const client = new ScfClient({
+      credential: { secretId: SECRET_ID, secretKey: SECRET_KEY },
+      region: "ap-guangzhou",
+      profile: { httpProfile: { endpoint: `127.0.0.1:${proxyPort}`, protocol: "http://" } },
+    });
+    const answer = await fn(client);
+    return { answer, ...captured };
+  } finally {
+    proxy.close();
+  }
+}
+
+// replay sends a captured request's headers and body to server again,
+// as action, from localAddress (by default 127.0.0.2: another client
+// than the SDK's), and returns the answer's Response object.
+export function replay(server, captured, action, { localAddress = "127.0.0.2" } = {}) {
+  const [host, port] = server.endpoint().split(/:(?=\d+$)/);
+  const opts = { host, port, method: "POST", path: "/", headers: { ...captured.headers, "x-tc-action": action }, localAddress };
+  return new Promise((resolve, reject) => {
+    const onAnswer = (res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => {
+        try {
+          resolve(JSON.parse(body).Response);
+        } catch (e) {
+          reject(new Error(`${res.statusCode} ${body}: ${e.message}`));
+        }
+      });
+    };
+    const req = server.tls() ? https.request({ ...opts, ca: server.agent().options.ca }, onAnswer) : http.request(opts, onAnswer);
+    req.on("error", reject);
+    req.end(captured.body);
+  });
 }

@@ -1,11 +1,12 @@
 // The PostgreSQL store (SCFD_DATABASE_URL) through the official SDK: two
 // servers share one database; what one runs (its logs, usage and
-// metrics) the other reads, and a kill -9 loses neither the function nor
-// the logs and usage already answered. The Go side creates the database
+// metrics) the other reads, a kill -9 loses neither the function nor
+// the logs and usage already answered, and a request captured at one
+// cannot be replayed as another action at the other. The Go side creates the database
 // (SCFD_E2E_DATABASE_URL); without PostgreSQL these tests are skipped.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Server, image, waitFor } from "./harness.mjs";
+import { Server, capture, image, replay, waitFor } from "./harness.mjs";
 
 const url = process.env.SCFD_E2E_DATABASE_URL;
 const a = new Server({ env: { SCFD_DATABASE_URL: url } });
@@ -93,5 +94,27 @@ describe("two servers on one PostgreSQL database", { skip: !url && "SCFD_E2E_DAT
       return g.Description === "changed on a" ? g : null;
     }, { timeout: 2000, what: "the other server to see the change" });
     assert.equal(f.Description, "changed on a");
+  });
+
+  test("a request captured at one server is not good for another action at the other", async () => {
+    await sa.CreateFunction({ FunctionName: "victim", Code: { ImageConfig: { ImageType: "personal", ImageUri: image("testfunc") } } });
+    // A proxy in front of a keeps the GetFunction the SDK sent; b has
+    // never seen its signature.
+    const captured = await capture(a, (sdk) => sdk.GetFunction({ FunctionName: "victim" }));
+    assert.equal(captured.answer.FunctionName, "victim");
+    // Sent to b from another address (another client, so no grace
+    // applies and nothing waits) as DeleteFunction: refused.
+    const del = await replay(b, captured, "DeleteFunction");
+    assert.equal(del.Error?.Code, "AuthFailure.SignatureFailure", JSON.stringify(del));
+    assert.match(del.Error.Message, /already used for GetFunction/);
+    // As the same action it is a retry, good at b too...
+    const again = await replay(b, captured, "GetFunction");
+    assert.equal(again.FunctionName, "victim", JSON.stringify(again));
+    // ...which does not make it good for another action there.
+    const del2 = await replay(b, captured, "DeleteFunction");
+    assert.equal(del2.Error?.Code, "AuthFailure.SignatureFailure", JSON.stringify(del2));
+    for (const scf of [sa, sb]) {
+      assert.equal((await scf.GetFunction({ FunctionName: "victim" })).FunctionName, "victim");
+    }
   });
 });

@@ -3,10 +3,9 @@
 // trusting the authority it keeps in its data directory; a request the
 // SDK signed cannot be replayed by someone else as another action.
 import assert from "node:assert/strict";
-import http from "node:http";
 import https from "node:https";
 import { after, before, describe, test } from "node:test";
-import { SECRET_ID, SECRET_KEY, Server, expectCode, freePort, image, waitFor } from "./harness.mjs";
+import { Server, capture, expectCode, image, replay, waitFor } from "./harness.mjs";
 
 const server = new Server({ env: { SCFD_TLS: "self-signed" } });
 let scf;
@@ -57,55 +56,17 @@ describe("a signature is good for one action", () => {
   test("a captured GetFunction replayed from elsewhere as DeleteFunction is refused", async () => {
     await scf.CreateFunction({ FunctionName: "victim", Code: { ImageConfig: { ImageType: "personal", ImageUri: image("echo") } } });
     // A proxy between the SDK and scfd keeps what the SDK sent.
-    let captured;
-    const port = await freePort();
-    const proxy = http.createServer((req, res) => {
-      let body = "";
-      req.on("data", (d) => (body += d));
-      req.on("end", () => {
-        captured = { headers: { ...req.headers }, body };
-        const out = https.request(
-          { host: "127.0.0.1", port: server.apiPort, method: req.method, path: req.url, headers: req.headers, agent: server.agent() },
-          (up) => {
-            res.writeHead(up.statusCode, up.headers);
-            up.pipe(res);
-          },
-        );
-        out.end(body);
-      });
-    });
-    await new Promise((r) => proxy.listen(port, "127.0.0.1", r));
-    try {
-      const viaProxy = new (scf.constructor)({
-        credential: { secretId: SECRET_ID, secretKey: SECRET_KEY },
-        region: "ap-guangzhou",
-        profile: { httpProfile: { endpoint: `127.0.0.1:${port}`, protocol: "http://" } },
-      });
-      const got = await viaProxy.GetFunction({ FunctionName: "victim" });
-      assert.equal(got.FunctionName, "victim");
-    } finally {
-      proxy.close();
-    }
+    const captured = await capture(server, (sdk) => sdk.GetFunction({ FunctionName: "victim" }));
+    assert.equal(captured.answer.FunctionName, "victim");
     assert.equal(captured.headers["x-tc-action"], "GetFunction");
     assert.doesNotMatch(captured.headers.authorization, /x-tc-action/, "the SDK does not sign the action");
 
-    const replay = (action) =>
-      new Promise((resolve, reject) => {
-        const headers = { ...captured.headers, "x-tc-action": action };
-        // From another address than the SDK's: another client.
-        const req = https.request({ host: "127.0.0.1", port: server.apiPort, method: "POST", path: "/", headers, localAddress: "127.0.0.2", ca: server.agent().options.ca }, (res) => {
-          let body = "";
-          res.on("data", (d) => (body += d));
-          res.on("end", () => resolve(JSON.parse(body).Response));
-        });
-        req.on("error", reject);
-        req.end(captured.body);
-      });
-    // The same request again (a retry) is still good...
-    const again = await replay("GetFunction");
+    // The same request again from another address than the SDK's
+    // (another client, or a retry) is still good...
+    const again = await replay(server, captured, "GetFunction");
     assert.equal(again.FunctionName, "victim", JSON.stringify(again));
     // ...as another action it is not.
-    const del = await replay("DeleteFunction");
+    const del = await replay(server, captured, "DeleteFunction");
     assert.equal(del.Error?.Code, "AuthFailure.SignatureFailure", JSON.stringify(del));
     assert.match(del.Error.Message, /already used for GetFunction/);
     assert.equal((await scf.GetFunction({ FunctionName: "victim" })).FunctionName, "victim");
