@@ -43,8 +43,11 @@ test-k8s: deps-test
 test-short:
 	$(GO) test -count=1 -short ./...
 
+# bench runs the benchmarks of every package, then those that need the
+# test cluster (root; see test/k8s/run.sh --bench).
 bench: deps-test
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./...
+	./test/k8s/run.sh --bench
 
 clean:
 	rm -rf bin

@@ -10,7 +10,9 @@
 # trap (down.sh), then checks that the host is as before.
 #
 # Environment: SCFD_K8S_CACHE (default /var/cache/scfd-k8s), SCFD_K8S_STATE
-# (default /run/scfd-k8s), SCFD_K8S_BENCH=0 skips the benchmark.
+# (default /run/scfd-k8s), SCFD_K8S_BENCH=0 skips the benchmarks. With
+# --bench (`make bench`) it runs the benchmarks only: the cold start of
+# k8srt, and deploy/kubernetes with 3 replicas against 1.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -58,11 +60,14 @@ teardown() {
 trap teardown EXIT INT TERM
 
 eval "$("$HERE/up.sh")"
-# One package at a time: on 2 cores the conformance suite's parallel Pods
-# would slow the kubelet's log relay under the end-to-end tests' requests.
-go test -tags k8s -count=1 -p 1 -timeout 20m ./internal/k8srt/... ./test/k8s/...
-if [ "${SCFD_K8S_BENCH:-1}" != 0 ]; then
+if [ "${1:-}" != --bench ]; then
+	# One package at a time: on 2 cores the conformance suite's parallel Pods
+	# would slow the kubelet's log relay under the end-to-end tests' requests.
+	go test -tags k8s -count=1 -p 1 -timeout 25m ./internal/k8srt/... ./test/k8s/...
+fi
+if [ "${SCFD_K8S_BENCH:-1}" != 0 ] || [ "${1:-}" = --bench ]; then
 	go test -tags k8s -count=1 -run '^$' -bench . -benchtime 3x -timeout 10m ./internal/k8srt
+	go test -tags k8s -count=1 -run '^$' -bench . -benchtime 1x -timeout 15m ./test/k8s/replicas
 fi
 
 teardown

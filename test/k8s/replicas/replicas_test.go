@@ -32,6 +32,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -63,7 +64,7 @@ type cluster struct {
 	database   string // URL of a PostgreSQL role that may create databases
 }
 
-func clusterOf(t *testing.T) *cluster {
+func clusterOf(t testing.TB) *cluster {
 	c := &cluster{bin: os.Getenv("SCFD_K8S_BIN"), nodeIP: os.Getenv("SCFD_K8S_NODE_IP"),
 		containerd: os.Getenv("SCFD_K8S_CONTAINERD"), hosts: os.Getenv("SCFD_K8S_REGISTRY_HOSTS"),
 		database: os.Getenv("SCFD_K8S_DATABASE_URL")}
@@ -83,7 +84,7 @@ func clusterOf(t *testing.T) *cluster {
 
 // importImage builds scfd statically and imports it into the node's
 // containerd as image.
-func (c *cluster) importImage(t *testing.T) {
+func (c *cluster) importImage(t testing.TB) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "scfd")
 	build := exec.Command("go", "build", "-o", bin, "../../../cmd/scfd")
@@ -106,7 +107,7 @@ func (c *cluster) importImage(t *testing.T) {
 
 // registry starts a registry the node's containerd and the Pods reach, on
 // the node's address, with the SDK tests' function image.
-func (c *cluster) registry(t *testing.T) *testenv.Registry {
+func (c *cluster) registry(t testing.TB) *testenv.Registry {
 	reg := testenv.StartRegistryOn(t, c.nodeIP)
 	reg.ContainerdHosts(t, c.hosts)
 	reg.Push(t, "e2e/testfunc:v1", testenv.BinaryImage(t, "../../e2e/testfunc"))
@@ -115,7 +116,7 @@ func (c *cluster) registry(t *testing.T) *testenv.Registry {
 
 // createDatabase creates a database for the test on the cluster's
 // PostgreSQL, dropped when the test ends, and returns its URL.
-func (c *cluster) createDatabase(t *testing.T) string {
+func (c *cluster) createDatabase(t testing.TB) string {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, c.database)
 	if err != nil {
@@ -146,7 +147,7 @@ func (c *cluster) createDatabase(t *testing.T) string {
 }
 
 // manifests decodes the YAML documents of deploy/kubernetes/name.
-func manifests(t *testing.T, name string) []runtime.Object {
+func manifests(t testing.TB, name string) []runtime.Object {
 	f, err := os.Open(filepath.Join("../../../deploy/kubernetes", name))
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +175,7 @@ func manifests(t *testing.T, name string) []runtime.Object {
 }
 
 // create creates obj, as `kubectl create` would.
-func (c *cluster) create(ctx context.Context, t *testing.T, obj runtime.Object) {
+func (c *cluster) create(ctx context.Context, t testing.TB, obj runtime.Object) {
 	var err error
 	switch o := obj.(type) {
 	case *corev1.Namespace:
@@ -224,35 +225,39 @@ func setEnv(c *corev1.Container, name, value string) {
 	c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: value})
 }
 
-// TestInCluster deploys deploy/kubernetes with this tree's scfd and runs
-// the SDK tests of the Kubernetes backend against its Service.
-func TestInCluster(t *testing.T) {
-	c := clusterOf(t)
-	ctx := context.Background()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is needed for the SDK tests (make deps-test installs it): %v", err)
-	}
-	if _, err := os.Stat("../../e2e/node_modules/tencentcloud-sdk-nodejs-scf"); err != nil {
-		npm := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-		npm.Dir = "../../e2e"
-		if out, err := npm.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci: %v\n%s", err, out)
-		}
-	}
-	c.importImage(t)
-	reg := c.registry(t)
-	dockerConfig, err := os.ReadFile(filepath.Join(reg.DockerConfigDir, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	database := c.createDatabase(t)
+// deployment is deploy/kubernetes running in the test cluster with this
+// tree's scfd.
+type deployment struct {
+	*cluster
+	reg      *testenv.Registry
+	database string // the replicas' database
+	svc      *corev1.Service
+	ip       string // the Service's cluster address
+}
 
+// api is the Service's API endpoint.
+func (d *deployment) api() string { return "http://" + net.JoinHostPort(d.ip, "9100") }
+
+// gateway is the Service's gateway address.
+func (d *deployment) gateway() string { return "http://" + net.JoinHostPort(d.ip, "9200") }
+
+// deploy applies deploy/kubernetes with this tree's scfd, as a user would
+// (the Secrets it asks for created first), waits for every replica to be
+// ready and to see the others, and removes it all when tb ends.
+func deploy(tb testing.TB) *deployment {
+	c := clusterOf(tb)
+	ctx := context.Background()
+	c.importImage(tb)
+	d := &deployment{cluster: c, reg: c.registry(tb), database: c.createDatabase(tb)}
+	dockerConfig, err := os.ReadFile(filepath.Join(d.reg.DockerConfigDir, "config.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
 	var objs []runtime.Object
 	for _, name := range []string{"namespaces.yaml", "rbac.yaml", "scfd.yaml"} {
-		objs = append(objs, manifests(t, name)...)
+		objs = append(objs, manifests(tb, name)...)
 	}
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		// The instance namespace first, while scfd still runs to see it go.
 		for _, ns := range []string{"scfd", "scfd-system"} {
 			c.client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
@@ -267,7 +272,6 @@ func TestInCluster(t *testing.T) {
 			}
 		}
 	})
-	var svc *corev1.Service
 	for _, obj := range objs {
 		switch o := obj.(type) {
 		case *corev1.PersistentVolumeClaim:
@@ -281,56 +285,87 @@ func TestInCluster(t *testing.T) {
 			}
 			ct := &spec.Containers[0]
 			ct.Image, ct.ImagePullPolicy = image, corev1.PullNever
+			// The test node has 2 CPUs for the replicas, their
+			// replacements and the functions' instances.
+			ct.Resources.Requests[corev1.ResourceCPU] = resource.MustParse("100m")
 			for k, v := range map[string]string{
-				"SCFD_INSECURE_REGISTRIES":   reg.Addr,
-				"SCFD_ALLOWED_REGISTRIES":    reg.Addr,
+				"SCFD_INSECURE_REGISTRIES":   d.reg.Addr,
+				"SCFD_ALLOWED_REGISTRIES":    d.reg.Addr,
 				"SCFD_INSTANCE_IDLE_TIMEOUT": "4s",
 			} {
 				setEnv(ct, k, v)
 			}
 		case *corev1.Service:
-			svc = o
+			d.svc = o
 		}
-		c.create(ctx, t, obj)
+		c.create(ctx, tb, obj)
 		if ns, ok := obj.(*corev1.Namespace); ok && ns.Name == "scfd-system" {
 			// The Secrets scfd.yaml says to create first.
 			for name, data := range map[string]map[string][]byte{
 				"scfd-docker-config": {"config.json": dockerConfig},
-				"scfd-database":      {"url": []byte(database)},
+				"scfd-database":      {"url": []byte(d.database)},
 				"scfd-keys": {
 					"secret-id":      []byte(secretID),
 					"secret-key":     []byte(secretKey),
 					"cluster-secret": []byte(fmt.Sprintf("scfd-k8s-test-cluster-secret-%d", os.Getpid())),
 				},
 			} {
-				c.create(ctx, t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "scfd-system"}, Data: data})
+				c.create(ctx, tb, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "scfd-system"}, Data: data})
 			}
 		}
 	}
-	if svc == nil {
-		t.Fatal("deploy/kubernetes/scfd.yaml has no Service")
+	if d.svc == nil {
+		tb.Fatal("deploy/kubernetes/scfd.yaml has no Service")
 	}
-	ip := c.waitReady(ctx, t, svc)
-	c.checkReplicas(ctx, t)
+	d.ip = c.waitReady(ctx, tb, d.svc)
+	c.checkReplicas(ctx, tb)
+	return d
+}
 
-	cmd := exec.Command(node, "--test", "--test-reporter=spec", "--test-concurrency=1", "../e2e/k8s.test.mjs")
-	cmd.Dir = "."
-	cmd.Env = append(os.Environ(),
-		"SCFD_E2E_ENDPOINT="+net.JoinHostPort(ip, "9100"),
-		"SCFD_E2E_IMAGE_TESTFUNC="+reg.Ref("e2e/testfunc:v1"),
-		"SCFD_K8S_NAMESPACE=scfd",
-		"KUBECTL="+filepath.Join(c.bin, "kubectl"),
-	)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		c.dumpLogs(ctx, t)
-		t.Fatalf("Node.js SDK tests against the scfd Service failed: %v", err)
+// TestInCluster deploys deploy/kubernetes with this tree's scfd and runs
+// the SDK tests of the Kubernetes backend against its Service, then rolls
+// the Deployment under load, then kills a replica under load.
+func TestInCluster(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node is needed for the SDK tests (make deps-test installs it): %v", err)
+	}
+	if _, err := os.Stat("../../e2e/node_modules/tencentcloud-sdk-nodejs-scf"); err != nil {
+		npm := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+		npm.Dir = "../../e2e"
+		if out, err := npm.CombinedOutput(); err != nil {
+			t.Fatalf("npm ci: %v\n%s", err, out)
+		}
+	}
+	d := deploy(t)
+	ctx := context.Background()
+
+	ok := t.Run("SDK", func(t *testing.T) {
+		cmd := exec.Command(node, "--test", "--test-reporter=spec", "--test-concurrency=1", "../e2e/k8s.test.mjs")
+		cmd.Env = append(os.Environ(),
+			"SCFD_E2E_ENDPOINT="+net.JoinHostPort(d.ip, "9100"),
+			"SCFD_E2E_IMAGE_TESTFUNC="+d.reg.Ref("e2e/testfunc:v1"),
+			"SCFD_K8S_NAMESPACE=scfd",
+			"KUBECTL="+filepath.Join(d.bin, "kubectl"),
+		)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			d.dumpLogs(ctx, t)
+			t.Fatalf("Node.js SDK tests against the scfd Service failed: %v", err)
+		}
+	})
+	if !ok {
+		return
+	}
+	w := d.newWorkload(ctx, t)
+	if t.Run("RollingUpdateUnderLoad", func(t *testing.T) { d.rollUnderLoad(ctx, t, w) }) {
+		t.Run("KillReplicaUnderLoad", func(t *testing.T) { d.killUnderLoad(ctx, t, w) })
 	}
 }
 
 // waitReady waits for the scfd Deployment's Pods to be ready and returns
 // the Service's cluster address.
-func (c *cluster) waitReady(ctx context.Context, t *testing.T, svc *corev1.Service) string {
+func (c *cluster) waitReady(ctx context.Context, t testing.TB, svc *corev1.Service) string {
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		d, err := c.client.AppsV1().Deployments("scfd-system").Get(ctx, "scfd", metav1.GetOptions{})
@@ -351,7 +386,7 @@ func (c *cluster) waitReady(ctx context.Context, t *testing.T, svc *corev1.Servi
 }
 
 // dumpLogs prints the scfd Pods' states and logs.
-func (c *cluster) dumpLogs(ctx context.Context, t *testing.T) {
+func (c *cluster) dumpLogs(ctx context.Context, t testing.TB) {
 	pods, err := c.client.CoreV1().Pods("scfd-system").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=scfd"})
 	if err != nil {
 		t.Logf("listing scfd pods: %v", err)
@@ -359,15 +394,23 @@ func (c *cluster) dumpLogs(ctx context.Context, t *testing.T) {
 	}
 	for _, p := range pods.Items {
 		t.Logf("pod %s: %s %+v", p.Name, p.Status.Phase, p.Status.ContainerStatuses)
-		tail := int64(60)
+		tail := int64(2000)
 		b, err := c.client.CoreV1().Pods("scfd-system").GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &tail}).DoRaw(ctx)
-		t.Logf("logs of %s (%v):\n%s", p.Name, err, b)
+		// Its warnings and errors, and its last lines.
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		var out []string
+		for i, l := range lines {
+			if i >= len(lines)-20 || strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) {
+				out = append(out, l)
+			}
+		}
+		t.Logf("logs of %s (%v):\n%s", p.Name, err, strings.Join(out, "\n"))
 	}
 }
 
 // checkReplicas checks that every replica of the Deployment is ready and
 // sees all of them live (scfd_cluster_replicas), asking each by Pod IP.
-func (c *cluster) checkReplicas(ctx context.Context, t *testing.T) {
+func (c *cluster) checkReplicas(ctx context.Context, t testing.TB) {
 	d, err := c.client.AppsV1().Deployments("scfd-system").Get(ctx, "scfd", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
