@@ -63,7 +63,10 @@ eval "$("$HERE/up.sh")"
 if [ "${1:-}" != --bench ]; then
 	# One package at a time: on 2 cores the conformance suite's parallel Pods
 	# would slow the kubelet's log relay under the end-to-end tests' requests.
-	go test -tags k8s -count=1 -p 1 -timeout 25m ./internal/k8srt/... ./test/k8s/...
+	go test -tags k8s -count=1 -p 1 -timeout 20m ./internal/k8srt/... ./test/k8s/e2e/...
+	# Verbose: the rolling update and the kill of a replica print what
+	# they cost.
+	go test -tags k8s -count=1 -v -timeout 20m ./test/k8s/replicas
 fi
 if [ "${SCFD_K8S_BENCH:-1}" != 0 ] || [ "${1:-}" = --bench ]; then
 	go test -tags k8s -count=1 -run '^$' -bench . -benchtime 3x -timeout 10m ./internal/k8srt

@@ -106,13 +106,18 @@ func BenchmarkReplicas(b *testing.B) {
 	}
 	ownP50, fwdP50 := median(own), median(fwd)
 
-	three := benchThroughput(b, hc, d.gateway(), names)
+	coldBefore := d.coldStarts(ctx, b)
+	three, threeP50, threeP99 := benchThroughput(b, hc, d.gateway(), names)
+	coldThree := d.coldStarts(ctx, b) - coldBefore
 	scale(ctx, b, d, 1)
-	one := benchThroughput(b, hc, d.gateway(), names)
+	coldBefore = d.coldStarts(ctx, b)
+	one, oneP50, oneP99 := benchThroughput(b, hc, d.gateway(), names)
+	coldOne := d.coldStarts(ctx, b) - coldBefore
 
-	fmt.Printf("gateway requests through the Service, %d clients, %d web functions, %s each:\n", benchWorkers, benchFunctions, benchFor)
-	fmt.Printf("  3 replicas  %7.0f req/s\n", three)
-	fmt.Printf("  1 replica   %7.0f req/s   3 replicas/1 replica = %.2f\n", one, three/one)
+	fmt.Printf("gateway requests through the Service, %d clients, %d web functions, %s each after a warm-up:\n", benchWorkers, benchFunctions, benchFor)
+	fmt.Printf("  3 replicas  %7.0f req/s   p50 %6.1f ms, p99 %6.1f ms, cold starts %d\n", three, ms(threeP50), ms(threeP99), coldThree)
+	fmt.Printf("  1 replica   %7.0f req/s   p50 %6.1f ms, p99 %6.1f ms, cold starts %d   3 replicas/1 replica = %.2f\n",
+		one, ms(oneP50), ms(oneP99), coldOne, three/one)
 	fmt.Printf("one request at a time, median of %d, by Pod IP:\n", benchSerial)
 	fmt.Printf("  to the function's owner           %7.0f µs\n", float64(ownP50.Microseconds()))
 	fmt.Printf("  to another replica, forwarded     %7.0f µs   forwarded/direct = %.2f, added %d µs\n",
@@ -140,8 +145,9 @@ func benchRequest(hc *http.Client, url string) (time.Duration, error) {
 
 // benchThroughput starts an instance of each function, runs benchWorkers
 // clients against the gateway at base for benchWarmUp, then counts their
-// answers for benchFor.
-func benchThroughput(b *testing.B, hc *http.Client, base string, names []string) float64 {
+// answers for benchFor. It returns the rate and the median and 99th
+// percentile latencies of the answers counted.
+func benchThroughput(b *testing.B, hc *http.Client, base string, names []string) (rate float64, p50, p99 time.Duration) {
 	// An instance of each function on its owner before the warm-up.
 	for _, name := range names {
 		if _, err := benchRequest(hc, base+"/default/"+name+"/event-invoke"); err != nil {
@@ -150,6 +156,8 @@ func benchThroughput(b *testing.B, hc *http.Client, base string, names []string)
 	}
 	var counting atomic.Bool
 	var answered, failed atomic.Int64
+	var mu sync.Mutex
+	var took []time.Duration
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range benchWorkers {
@@ -160,13 +168,16 @@ func benchThroughput(b *testing.B, hc *http.Client, base string, names []string)
 					return
 				default:
 				}
-				_, err := benchRequest(hc, base+"/default/"+names[i%len(names)]+"/event-invoke")
+				d, err := benchRequest(hc, base+"/default/"+names[i%len(names)]+"/event-invoke")
 				switch {
 				case !counting.Load():
 				case err != nil:
 					failed.Add(1)
 				default:
 					answered.Add(1)
+					mu.Lock()
+					took = append(took, d)
+					mu.Unlock()
 				}
 			}
 		})
@@ -182,8 +193,34 @@ func benchThroughput(b *testing.B, hc *http.Client, base string, names []string)
 	if failed.Load() > 0 {
 		b.Errorf("%d requests failed", failed.Load())
 	}
-	return float64(answered.Load()) / elapsed.Seconds()
+	if len(took) == 0 {
+		b.Fatal("no request answered")
+	}
+	slices.Sort(took)
+	return float64(answered.Load()) / elapsed.Seconds(), took[len(took)/2], took[len(took)*99/100]
 }
+
+// coldStarts sums scfd_cold_starts_total over the running replicas.
+func (d *deployment) coldStarts(ctx context.Context, b *testing.B) int {
+	n := 0.0
+	for _, p := range d.pods(ctx, b) {
+		metrics, err := httpGet("http://" + net.JoinHostPort(p.Status.PodIP, "9100") + "/metrics")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, line := range strings.Split(metrics, "\n") {
+			if rest, ok := strings.CutPrefix(line, "scfd_cold_starts_total{"); ok {
+				var v float64
+				if _, err := fmt.Sscan(rest[strings.LastIndexByte(rest, ' ')+1:], &v); err == nil {
+					n += v
+				}
+			}
+		}
+	}
+	return int(n)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // scale sets the Deployment's replicas to n and waits until n Pods run,
 // each seeing n replicas.
