@@ -16,13 +16,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/scfd/scfd/internal/api"
 	"github.com/scfd/scfd/internal/client"
@@ -37,7 +38,7 @@ const (
 	syncWorkers  = 2                      // Invoke, synchronous
 	webWorkers   = 2                      // gateway requests of web functions
 	asyncWorkers = 1                      // Invoke with InvocationType Event
-	syncEvery    = 50 * time.Millisecond  // the pace of each sync or web worker
+	syncEvery    = 100 * time.Millisecond // the pace of each sync or web worker
 	asyncEvery   = 500 * time.Millisecond // the pace of each async worker
 	tickEvery    = 2 * time.Second        // the timer's schedule
 )
@@ -60,7 +61,7 @@ func (d *deployment) newWorkload(ctx context.Context, t *testing.T) *workload {
 	hc := &http.Client{Transport: &http.Transport{
 		DisableKeepAlives: true,
 		DialContext:       (&net.Dialer{Timeout: time.Second}).DialContext,
-	}, Timeout: 60 * time.Second}
+	}, Timeout: 2 * time.Minute}
 	w := &workload{d: d, http: hc,
 		api: client.New(d.api(), tc3.Credential{SecretID: secretID, SecretKey: secretKey}, client.WithHTTPClient(hc))}
 	w.events = []string{"ev-0", "ev-1", "ev-2", "ev-3"}
@@ -280,7 +281,7 @@ func (w *workload) verdict(ctx context.Context, t *testing.T, phase string, outs
 		case o.err != nil:
 			k.failed++
 			if !allowed(o) {
-				k.errs = append(k.errs, fmt.Sprintf("%s %s at +%.1fs: %v", o.kind, o.fn, o.start.Sub(from).Seconds(), o.err))
+				k.errs = append(k.errs, fmt.Sprintf("%s %s at +%.1fs, after %.1fs: %v", o.kind, o.fn, o.start.Sub(from).Seconds(), o.end.Sub(o.start).Seconds(), o.err))
 			}
 		}
 	}
@@ -423,11 +424,7 @@ func (d *deployment) killUnderLoad(ctx context.Context, t *testing.T, w *workloa
 	// kubectl delete pod --grace-period=0 --force lets the kubelet stop
 	// the container with a signal it could drain on: the process is
 	// killed first, as a crash would.
-	pid := containerPID(t, container)
-	killAt := time.Now()
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatalf("killing replica %s: %v", victim.Name, err)
-	}
+	killAt, deadAt := kill(t, containerPID(t, container))
 	zero := int64(0)
 	if err := d.client.CoreV1().Pods("scfd-system").Delete(ctx, victim.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
 		t.Fatalf("deleting the Pod of replica %s: %v", victim.Name, err)
@@ -503,7 +500,7 @@ func (d *deployment) killUnderLoad(ctx context.Context, t *testing.T, w *workloa
 		t.Errorf("the hand-over took %v, more than 5 s", handover)
 	}
 	w.verdict(ctx, t, phase, outs, func(o outcome) bool {
-		return o.start.Before(killAt) && o.end.After(killAt)
+		return o.start.Before(deadAt) && o.end.After(killAt)
 	}, from, to)
 }
 
@@ -580,4 +577,31 @@ func containerPID(t *testing.T, id string) int {
 	}
 	t.Fatalf("no scfd process in the cgroup of container %s", id)
 	return 0
+}
+
+// kill kills the process pid and waits until it has exited. It returns
+// when it sent the signal and when the process was gone: requests in
+// flight in between were in flight at the kill.
+func kill(t *testing.T, pid int) (killAt, deadAt time.Time) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		t.Fatalf("pidfd of %d: %v", pid, err)
+	}
+	defer unix.Close(fd)
+	killAt = time.Now()
+	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil {
+		t.Fatalf("killing %d: %v", pid, err)
+	}
+	// A pidfd is readable once its process has exited.
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 10_000)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			t.Fatalf("waiting for %d to exit: %v", pid, err)
+		}
+		return killAt, time.Now()
+	}
 }
