@@ -330,17 +330,7 @@ func deploy(tb testing.TB) *deployment {
 // the SDK tests of the Kubernetes backend against its Service, then rolls
 // the Deployment under load, then kills a replica under load.
 func TestInCluster(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is needed for the SDK tests (make deps-test installs it): %v", err)
-	}
-	if _, err := os.Stat("../../e2e/node_modules/tencentcloud-sdk-nodejs-scf"); err != nil {
-		npm := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-		npm.Dir = "../../e2e"
-		if out, err := npm.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci: %v\n%s", err, out)
-		}
-	}
+	node := testenv.NodeSDK(t, "../../e2e")
 	d := deploy(t)
 	ctx := context.Background()
 
