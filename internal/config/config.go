@@ -52,7 +52,8 @@ type Config struct {
 	LogLevel           string        // SCFD_LOG_LEVEL: debug, info, warn, error
 	Prices             Prices        // SCFD_PRICE_*, SCFD_FREE_TIER: what usage costs
 	ShutdownGrace      time.Duration // SCFD_SHUTDOWN_GRACE: how long in-flight requests may finish after SIGTERM
-	DebugAddr          string        // SCFD_DEBUG_ADDR: the net/http/pprof listener; empty = off
+	DebugAddr          string        // SCFD_DEBUG_ADDR: the net/http/pprof listener, which serves /metrics too; empty = off
+	MetricsToken       string        // SCFD_METRICS_TOKEN: a bearer token that may read /metrics on the API listener; empty = only the administrator's key may
 	ReplicaID          string        // SCFD_REPLICA_ID: this replica's name among those sharing the database; empty = kept in the data directory
 	TLS                TLS           // SCFD_TLS, SCFD_TLS_CERT, SCFD_TLS_KEY: HTTPS on the API, gateway and registry
 	Cluster            Cluster       // SCFD_CLUSTER_*: replicas sharing the work
@@ -117,6 +118,10 @@ const (
 	DefaultShutdownGrace = 30 * time.Second
 )
 
+// MinMetricsToken is the shortest SCFD_METRICS_TOKEN accepted: a short
+// one could be guessed.
+const MinMetricsToken = 16
+
 // The backends: where instances run.
 const (
 	BackendLocal      = "local"      // runc containers on this host
@@ -169,7 +174,8 @@ var settings = []setting{
 	{"price-outbound-gb", "SCFD_PRICE_OUTBOUND_GB", "0.1203", "price in USD of one GB of outbound traffic"},
 	{"free-tier", "SCFD_FREE_TIER", "true", "deduct SCF's monthly free package from the cost (true or false)"},
 	{"shutdown-grace", "SCFD_SHUTDOWN_GRACE", DefaultShutdownGrace.String(), "how long in-flight requests may take to finish after SIGTERM (0: none)"},
-	{"debug-addr", "SCFD_DEBUG_ADDR", "", "listen address of net/http/pprof's /debug/pprof/ (empty or off: none)"},
+	{"debug-addr", "SCFD_DEBUG_ADDR", "", "listen address of net/http/pprof's /debug/pprof/ and of /metrics without credentials (empty or off: none)"},
+	{"metrics-token", "SCFD_METRICS_TOKEN", "", "bearer token, at least 16 characters, that may read /metrics on the API listener (Authorization: Bearer TOKEN); the administrator's SecretId and SecretKey as Basic credentials always may (default: no token)"},
 	{"replica-id", "SCFD_REPLICA_ID", "", "this server's name among the replicas sharing its database, unique among those running; a server restarted under its name runs again at once the async events it was running (default: a name made at the first start and kept in the data directory)"},
 	{"tls", "SCFD_TLS", "", "HTTPS on the API, gateway and registry: self-signed (a certificate generated into the data dir), or off (default: on with --tls-cert and --tls-key)"},
 	{"tls-cert", "SCFD_TLS_CERT", "", "PEM file of the listeners' TLS certificate (and its chain)"},
@@ -216,6 +222,7 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 		LogFormat:    get("log-format"),
 		LogLevel:     get("log-level"),
 		DebugAddr:    get("debug-addr"),
+		MetricsToken: get("metrics-token"),
 		ReplicaID:    get("replica-id"),
 	}
 	if c.DataDir == "" {
@@ -247,6 +254,9 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 		if err := checkAddr(c.DebugAddr); err != nil {
 			return nil, fmt.Errorf("invalid SCFD_DEBUG_ADDR %q: %w", c.DebugAddr, err)
 		}
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < MinMetricsToken {
+		return nil, fmt.Errorf("invalid SCFD_METRICS_TOKEN: want at least %d characters", MinMetricsToken)
 	}
 	cluster, err := loadCluster(get("cluster-addr"), get("cluster-advertise"), get("cluster-secret"))
 	if err != nil {

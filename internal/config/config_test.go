@@ -25,7 +25,7 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.APIAddr != DefaultAPIAddr || c.GatewayAddr != DefaultGatewayAddr || c.Region != DefaultRegion ||
 		c.IdleTimeout != DefaultIdleTimeout || c.OCIRuntime != "runc" || c.ImageCacheMax != 0 ||
-		c.ShutdownGrace != DefaultShutdownGrace || c.DebugAddr != "" ||
+		c.ShutdownGrace != DefaultShutdownGrace || c.DebugAddr != "" || c.MetricsToken != "" ||
 		c.PreparedMaxMemory <= 0 || c.PreparedMaxMemory != totalMemory()/20 {
 		t.Errorf("defaults: %+v", c)
 	}
@@ -40,6 +40,7 @@ func TestEnvironmentAndFlags(t *testing.T) {
 		"SCFD_SHUTDOWN_GRACE":        "5s",
 		"SCFD_DEBUG_ADDR":            "127.0.0.1:6060",
 		"SCFD_PREPARED_MAX_MEMORY":   "512M",
+		"SCFD_METRICS_TOKEN":         "a scrape token of some length",
 	}
 	c, err := load(t, env, "--api-addr", "127.0.0.1:4321")
 	if err != nil {
@@ -56,6 +57,9 @@ func TestEnvironmentAndFlags(t *testing.T) {
 	}
 	if c.ShutdownGrace != 5*time.Second || c.DebugAddr != "127.0.0.1:6060" {
 		t.Errorf("ShutdownGrace %v, DebugAddr %q", c.ShutdownGrace, c.DebugAddr)
+	}
+	if c.MetricsToken != "a scrape token of some length" {
+		t.Errorf("MetricsToken %q", c.MetricsToken)
 	}
 }
 
@@ -76,6 +80,7 @@ func TestInvalidNamesTheSetting(t *testing.T) {
 		"SCFD_PRICE_OUTBOUND_GB":     "-1",
 		"SCFD_FREE_TIER":             "sometimes",
 		"SCFD_REGISTRY_ADDR":         "registry.example:9300",
+		"SCFD_METRICS_TOKEN":         "short",
 	} {
 		_, err := load(t, map[string]string{env: val})
 		if err == nil {

@@ -52,13 +52,7 @@ func TestReplicasShareTheWork(t *testing.T) {
 	// Each sees the other after its first heartbeat.
 	for _, r := range []*running{a, b} {
 		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) { // polling the heartbeats
-			res, err := http.Get("http://" + r.addrs["SCF API"] + "/metrics")
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if strings.Contains(string(body), "\nscfd_cluster_replicas 2\n") {
+			if strings.Contains(scrape(t, r.addrs["SCF API"]), "\nscfd_cluster_replicas 2\n") {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -94,14 +88,9 @@ func TestReplicasShareTheWork(t *testing.T) {
 	}
 	// Each names who it sees.
 	for _, r := range []*running{a, b} {
-		res, err := http.Get("http://" + r.addrs["SCF API"] + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
+		body := scrape(t, r.addrs["SCF API"])
 		for _, m := range members {
-			if line := fmt.Sprintf("\nscfd_cluster_replica{replica=%q} 1\n", m.ID); !strings.Contains(string(body), line) {
+			if line := fmt.Sprintf("\nscfd_cluster_replica{replica=%q} 1\n", m.ID); !strings.Contains(body, line) {
 				t.Errorf("the metrics of %s lack %q", r.addrs["cluster"], line)
 			}
 		}

@@ -375,7 +375,7 @@ func (d *daemon) openAPI(ctx context.Context) error {
 	d.servers = append(d.servers, &server{
 		name:    apiServerName,
 		addr:    c.APIAddr,
-		handler: withConsole(d.api, apiMux(d.toOwner(d.api), d.met, d.readiness), d.keys, gatewayURL(d.c.GatewayAddr, d.tls != nil), d.reg, d.log, d.tls != nil),
+		handler: withConsole(d.api, apiMux(d.toOwner(d.api), d.met, d.scrapers(), d.readiness), d.keys, gatewayURL(d.c.GatewayAddr, d.tls != nil), d.reg, d.log, d.tls != nil),
 		refuse:  api.ShuttingDown(RetryAfter),
 	})
 	return nil
@@ -398,6 +398,14 @@ func (d *daemon) openGateway(ctx context.Context) error {
 // requests come once both are open).
 func (d *daemon) authorizeSigned(r *http.Request, body []byte, namespace string) error {
 	return d.api.AuthorizeInvoke(r, body, namespace)
+}
+
+// scrapers may read the metrics on the API listener: the holder of
+// SCFD_METRICS_TOKEN, and the administrator, with its SecretId and
+// SecretKey as Basic credentials (as the registry takes keys). Tenant keys
+// may not: the series name every tenant's functions.
+func (d *daemon) scrapers() metrics.Scrapers {
+	return metrics.Scrapers{Token: d.c.MetricsToken, User: d.admin.SecretID, Password: d.admin.SecretKey}
 }
 
 // adminKeys lets the administrator's key act on everything.

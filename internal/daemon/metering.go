@@ -132,11 +132,11 @@ func provisionedIdle(p *pool.Pool, st *store.Store) func() []meter.ProvisionedId
 	}
 }
 
-// apiMux serves the SCF API at /, the metrics at /metrics and the
-// readiness at /healthz/ready.
-func apiMux(apiSrv http.Handler, m *metrics.Metrics, ready http.HandlerFunc) http.Handler {
+// apiMux serves the SCF API at /, the metrics at /metrics (to the
+// scrapers allowed) and the readiness at /healthz/ready (to anyone).
+func apiMux(apiSrv http.Handler, m *metrics.Metrics, scrapers metrics.Scrapers, ready http.HandlerFunc) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("GET /metrics", metrics.Guard(m.Handler(), scrapers))
 	mux.Handle("GET /healthz/ready", ready)
 	mux.Handle("/", apiSrv)
 	return mux

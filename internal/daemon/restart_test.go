@@ -55,7 +55,7 @@ func startProcess(t *testing.T, bin string, env []string, apiAddr string) *proce
 		}
 	})
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) { // polling a process starting
-		if res, err := http.Get("http://" + apiAddr + "/metrics"); err == nil {
+		if res, err := http.Get("http://" + apiAddr + "/healthz/ready"); err == nil {
 			res.Body.Close()
 			return p
 		}

@@ -54,7 +54,7 @@ type server struct {
 func (d *daemon) listen(ctx context.Context) error {
 	d.servers = append(d.servers, d.reg.servers()...)
 	if d.c.DebugAddr != "" {
-		d.servers = append(d.servers, &server{name: "debug", addr: d.c.DebugAddr, handler: debugHandler(), plain: true})
+		d.servers = append(d.servers, &server{name: "debug", addr: d.c.DebugAddr, handler: debugHandler(d.met.Handler()), plain: true})
 	}
 	d.drain = newDrain()
 	for _, s := range d.servers {
@@ -151,9 +151,12 @@ func closeListeners(servers []*server) {
 	}
 }
 
-// debugHandler serves net/http/pprof under /debug/pprof/.
-func debugHandler() http.Handler {
+// debugHandler serves net/http/pprof under /debug/pprof/ and metrics at
+// /metrics, without credentials: the debug listener is the operator's,
+// on loopback.
+func debugHandler(metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -32,7 +32,7 @@ func TestTLSFromFiles(t *testing.T) {
 	}
 	trusting := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	for _, tc := range []struct{ listener, path, want string }{
-		{"SCF API", "/metrics", "scfd_"},
+		{"SCF API", "/healthz/ready", "ready"},
 		{"gateway", "/default/nothing/", "not found"},
 		{"registry", "/v2/", "UNAUTHORIZED"},
 	} {
@@ -55,7 +55,7 @@ func TestTLSFromFiles(t *testing.T) {
 		}
 	}
 	untrusting := &http.Client{Transport: &http.Transport{}}
-	if _, err := untrusting.Get("https://" + s.Addrs["SCF API"] + "/metrics"); err == nil {
+	if _, err := untrusting.Get("https://" + s.Addrs["SCF API"] + "/healthz/ready"); err == nil {
 		t.Error("a client without the authority trusted the API")
 	}
 

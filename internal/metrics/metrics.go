@@ -1,7 +1,8 @@
 // Package metrics exports what an operator watches, in the Prometheus text
 // format through client_golang: invocations and their durations, cold
 // starts by phase, instances by state, image pulls, the async queue and
-// GB-seconds, plus the Go runtime and process collectors.
+// GB-seconds, plus the Go runtime and process collectors. Guard keeps
+// them to the operator: their labels name every tenant's functions.
 //
 // Labels stay bounded: namespaces, functions, qualifiers, results from a
 // fixed set, phases and states; never request ids.

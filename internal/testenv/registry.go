@@ -1,7 +1,8 @@
 // Package testenv holds helpers for scfd's tests: a real Docker registry
 // with htpasswd authentication, started from the Debian docker-registry
 // binary, and builders of function images (from files, from a Go main
-// package). It is imported only by _test.go files.
+// package), and the Node.js SDK the end-to-end tests drive scfd with
+// (NodeSDK). It is imported only by _test.go files.
 package testenv
 
 import (

@@ -24,16 +24,7 @@ func TestNodeSDK(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end tests are not short")
 	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is needed for the SDK tests (make deps-test installs it): %v", err)
-	}
-	if _, err := os.Stat("node_modules/tencentcloud-sdk-nodejs-scf"); err != nil {
-		npm := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-		if out, err := npm.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci: %v\n%s", err, out)
-		}
-	}
+	node := testenv.NodeSDK(t, ".")
 	bin := buildScfd(t)
 
 	reg := testenv.StartRegistry(t)

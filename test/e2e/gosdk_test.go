@@ -232,7 +232,7 @@ func startServe(t *testing.T, reg *testenv.Registry) string {
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if resp, err := http.Get("http://" + apiAddr + "/metrics"); err == nil {
+		if resp, err := http.Get("http://" + apiAddr + "/healthz/ready"); err == nil {
 			resp.Body.Close()
 			return apiAddr
 		}

@@ -1,11 +1,14 @@
 // Metering through the official SDK: GetUsage (an action of scfd's own,
 // sent with the SDK's generic request), its durability across a restart,
-// provisioned instances metered while idle, and the Prometheus metrics.
+// provisioned instances metered while idle, and the Prometheus metrics,
+// which only the operator reads: with the scrape token or the
+// administrator's key, never with a tenant key.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Server, image, waitFor } from "./harness.mjs";
+import { SECRET_ID, SECRET_KEY, Server, image, waitFor } from "./harness.mjs";
 
-const server = new Server();
+const METRICS_TOKEN = "the e2e scrape token";
+const server = new Server({ env: { SCFD_METRICS_TOKEN: METRICS_TOKEN } });
 let scf;
 
 before(async () => {
@@ -36,11 +39,20 @@ async function active(FunctionName, extra = {}) {
 
 const usage = (req = {}) => scf.request("GetUsage", req);
 
+const basic = (id, key) => "Basic " + Buffer.from(`${id}:${key}`).toString("base64");
+
+// get fetches path on the API listener with the Authorization header auth.
+async function get(path, auth) {
+  const res = await fetch(`http://${server.endpoint()}${path}`, { headers: auth ? { Authorization: auth } : {} });
+  return { status: res.status, challenge: res.headers.get("www-authenticate"), type: res.headers.get("content-type"), body: await res.text() };
+}
+
+// metrics scrapes as the administrator.
 async function metrics() {
-  const res = await fetch(`http://${server.endpoint()}/metrics`);
-  assert.equal(res.status, 200);
-  assert.match(res.headers.get("content-type"), /^text\/plain/);
-  return res.text();
+  const res = await get("/metrics", basic(SECRET_ID, SECRET_KEY));
+  assert.equal(res.status, 200, res.body);
+  assert.match(res.type, /^text\/plain/);
+  return res.body;
 }
 
 function metric(text, name, labels) {
@@ -99,6 +111,37 @@ describe("metering", () => {
     for (const line of text.split("\n")) {
       assert.match(line, /^(#.*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? -?[0-9.e+-]+|[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? (NaN|\+Inf)|)$/, `not Prometheus text: ${line}`);
     }
+  });
+
+  test("/metrics answers the scrape token and the administrator's key; a tenant key or none gets 401 and no series", async () => {
+    const { Key: tenant } = await scf.request("CreateKey", { Namespaces: ["default"], Role: "FullControl" });
+    // The tenant key works on the API, for the very function the series name.
+    const tenantScf = server.client({ secretId: tenant.SecretId, secretKey: tenant.SecretKey });
+    const { Functions } = await tenantScf.ListFunctions({});
+    assert.ok(Functions.some((f) => f.FunctionName === "metered"));
+
+    for (const [who, auth] of [
+      ["no credentials", undefined],
+      ["a tenant key as Basic credentials", basic(tenant.SecretId, tenant.SecretKey)],
+      ["a tenant's SecretKey as a token", `Bearer ${tenant.SecretKey}`],
+      ["the administrator's SecretKey as a token", `Bearer ${SECRET_KEY}`],
+      ["the administrator's SecretId with a tenant's SecretKey", basic(SECRET_ID, tenant.SecretKey)],
+      ["another token", `Bearer ${METRICS_TOKEN}x`],
+    ]) {
+      const res = await get("/metrics", auth);
+      assert.equal(res.status, 401, `${who}: ${res.status} ${res.body.slice(0, 200)}`);
+      assert.match(res.challenge ?? "", /Basic realm=/, who);
+      assert.doesNotMatch(res.body, /metered|scfd_/, `${who}: the 401 shows metrics`);
+    }
+
+    const byToken = await get("/metrics", `Bearer ${METRICS_TOKEN}`);
+    assert.equal(byToken.status, 200);
+    assert.ok(metric(byToken.body, "scfd_invocations_total", { function: "metered", result: "success" }) > 0);
+    assert.ok(metric(await metrics(), "scfd_invocations_total", { function: "metered", result: "success" }) > 0);
+
+    const ready = await get("/healthz/ready");
+    assert.equal(ready.status, 200);
+    assert.equal(ready.body, "ready\n");
   });
 
   const world = process.env.SCFD_E2E_WORLD;

@@ -28,17 +28,7 @@ func TestKubernetesBackend(t *testing.T) {
 	if kubeconfig == "" || hostsDir == "" || os.Getenv("SCFD_K8S_BIN") == "" {
 		t.Skip("no cluster: run test/k8s/up.sh (make test-k8s) and source its environment")
 	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is needed for the SDK tests (make deps-test installs it): %v", err)
-	}
-	if _, err := os.Stat("../../e2e/node_modules/tencentcloud-sdk-nodejs-scf"); err != nil {
-		npm := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-		npm.Dir = "../../e2e"
-		if out, err := npm.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci: %v\n%s", err, out)
-		}
-	}
+	node := testenv.NodeSDK(t, "../../e2e")
 	bin := filepath.Join(t.TempDir(), "scfd")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../../cmd/scfd").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

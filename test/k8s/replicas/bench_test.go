@@ -204,7 +204,7 @@ func benchThroughput(b *testing.B, hc *http.Client, base string, names []string)
 func (d *deployment) coldStarts(ctx context.Context, b *testing.B) int {
 	n := 0.0
 	for _, p := range d.pods(ctx, b) {
-		metrics, err := httpGet("http://" + net.JoinHostPort(p.Status.PodIP, "9100") + "/metrics")
+		metrics, err := scrape("http://" + net.JoinHostPort(p.Status.PodIP, "9100"))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -436,7 +436,7 @@ func (d *deployment) killUnderLoad(ctx context.Context, t *testing.T, w *workloa
 	for _, p := range survivors {
 		base := "http://" + net.JoinHostPort(p.Status.PodIP, "9100")
 		for {
-			metrics, err := httpGet(base + "/metrics")
+			metrics, err := scrape(base)
 			if err == nil && !strings.Contains(metrics, gone) {
 				break
 			}
@@ -468,7 +468,7 @@ func (d *deployment) killUnderLoad(ctx context.Context, t *testing.T, w *workloa
 	to := time.Now()
 	// Out of every view for good.
 	for _, p := range d.pods(ctx, t) {
-		if metrics, err := httpGet("http://" + net.JoinHostPort(p.Status.PodIP, "9100") + "/metrics"); err != nil || strings.Contains(metrics, gone) {
+		if metrics, err := scrape("http://" + net.JoinHostPort(p.Status.PodIP, "9100")); err != nil || strings.Contains(metrics, gone) {
 			t.Errorf("replica %s sees the killed %s at the end (%v)", p.Name, victim.Name, err)
 		}
 	}

@@ -49,10 +49,13 @@ import (
 // image is the tag of the scfd image the test imports.
 const image = "scfd-k8s.local/scfd:test"
 
-// The test's admin key, as the SDK harness (test/e2e/harness.mjs) has it.
+// The test's admin key, as the SDK harness (test/e2e/harness.mjs) has it,
+// and the token that scrapes the replicas' metrics (the Secret scfd-keys'
+// metrics-token, as scfd.yaml says).
 const (
-	secretID  = "AKIDscfde2etestkey000000000000000"
-	secretKey = "scfde2esecretkey0000000000000000"
+	secretID     = "AKIDscfde2etestkey000000000000000"
+	secretKey    = "scfde2esecretkey0000000000000000"
+	metricsToken = "scfd-k8s-test-metrics-token"
 )
 
 type cluster struct {
@@ -308,6 +311,7 @@ func deploy(tb testing.TB) *deployment {
 					"secret-id":      []byte(secretID),
 					"secret-key":     []byte(secretKey),
 					"cluster-secret": []byte(fmt.Sprintf("scfd-k8s-test-cluster-secret-%d", os.Getpid())),
+					"metrics-token":  []byte(metricsToken),
 				},
 			} {
 				c.create(ctx, tb, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "scfd-system"}, Data: data})
@@ -326,17 +330,7 @@ func deploy(tb testing.TB) *deployment {
 // the SDK tests of the Kubernetes backend against its Service, then rolls
 // the Deployment under load, then kills a replica under load.
 func TestInCluster(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is needed for the SDK tests (make deps-test installs it): %v", err)
-	}
-	if _, err := os.Stat("../../e2e/node_modules/tencentcloud-sdk-nodejs-scf"); err != nil {
-		npm := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-		npm.Dir = "../../e2e"
-		if out, err := npm.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci: %v\n%s", err, out)
-		}
-	}
+	node := testenv.NodeSDK(t, "../../e2e")
 	d := deploy(t)
 	ctx := context.Background()
 
@@ -429,7 +423,7 @@ func (c *cluster) checkReplicas(ctx context.Context, t testing.TB) {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			ready, _ := httpGet(base + "/healthz/ready")
-			metrics, _ := httpGet(base + "/metrics")
+			metrics, _ := scrape(base)
 			if strings.HasPrefix(ready, "ready") && strings.Contains(metrics, metric) {
 				break
 			}
@@ -448,5 +442,26 @@ func httpGet(url string) (string, error) {
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
+	return string(b), err
+}
+
+// scrape reads the metrics of the replica whose API is at base with the
+// scrape token; an answer but 200 is an error (a 401 has no series, and
+// a series missing must not pass for one gone).
+func scrape(base string) (string, error) {
+	req, err := http.NewRequest("GET", base+"/metrics", nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+metricsToken)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err == nil && res.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s/metrics: %s: %.200s", base, res.Status, b)
+	}
 	return string(b), err
 }
