@@ -47,7 +47,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -58,6 +57,7 @@ import (
 	"github.com/scfd/scfd/internal/errdefs"
 	"github.com/scfd/scfd/internal/invocation"
 	"github.com/scfd/scfd/internal/scf"
+	"github.com/scfd/scfd/internal/upstream"
 )
 
 // DefaultFunctionCacheTTL is how long a function's configuration is
@@ -96,9 +96,8 @@ type Options struct {
 	// another replica owns to it, before anything else is done with
 	// it. Nil: every request is served here.
 	Forwarder Forwarder
-	// Transport reaches the instances. Nil means a keep-alive transport
-	// without proxies or compression, keeping up to 256 idle connections
-	// per instance.
+	// Transport reaches the instances. Nil means an upstream.Transport
+	// with its defaults.
 	Transport http.RoundTripper
 	// FunctionCacheTTL: see DefaultFunctionCacheTTL. Zero means the
 	// default; negative disables the cache.
@@ -130,14 +129,7 @@ func New(opts Options) *Gateway {
 		opts.FunctionCacheTTL = DefaultFunctionCacheTTL
 	}
 	if opts.Transport == nil {
-		opts.Transport = &http.Transport{
-			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        4096,
-			MaxIdleConnsPerHost: 256,
-			IdleConnTimeout:     90 * time.Second,
-			DisableCompression:  true,
-		}
+		opts.Transport = upstream.New(upstream.Options{})
 	}
 	g := &Gateway{opts: opts, now: opts.Now, log: opts.Logger}
 	g.cache = fnCache{ttl: opts.FunctionCacheTTL, now: opts.Now, m: map[fnKey]fnEntry{}}

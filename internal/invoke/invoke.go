@@ -61,7 +61,6 @@ import (
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"time"
 
@@ -72,6 +71,7 @@ import (
 	"github.com/scfd/scfd/internal/pool"
 	"github.com/scfd/scfd/internal/sandbox"
 	"github.com/scfd/scfd/internal/scf"
+	"github.com/scfd/scfd/internal/upstream"
 )
 
 // DefaultExitGrace is how long an invocation waits, after the connection
@@ -126,8 +126,8 @@ type Options struct {
 	Credentials Credentials // nil: no X-Scf-Secret-* headers are sent
 	// Account fills X-Scf-Region, X-Scf-Appid and X-Scf-Uin.
 	Account sandbox.Account
-	// Transport reaches the instances for events. Nil means a transport
-	// that keeps connections alive, without proxies or compression.
+	// Transport reaches the instances for events. Nil means an
+	// upstream.Transport with its defaults.
 	Transport http.RoundTripper
 	// ExitGrace: see DefaultExitGrace. Zero means the default.
 	ExitGrace time.Duration
@@ -159,13 +159,7 @@ func New(opts Options) *Invoker {
 		opts.ExitGrace = DefaultExitGrace
 	}
 	if opts.Transport == nil {
-		opts.Transport = &http.Transport{
-			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: 64,
-			IdleConnTimeout:     90 * time.Second,
-			DisableCompression:  true,
-		}
+		opts.Transport = upstream.New(upstream.Options{})
 	}
 	return &Invoker{
 		opts:   opts,

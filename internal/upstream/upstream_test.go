@@ -1,0 +1,335 @@
+package upstream
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// server is an httptest server that counts the connections it accepted
+// and reports those it closed.
+type server struct {
+	*httptest.Server
+	accepted atomic.Int64
+	closed   chan struct{}
+}
+
+func newServer(t *testing.T, h http.HandlerFunc) *server {
+	t.Helper()
+	s := &server{closed: make(chan struct{}, 1024)}
+	s.Server = httptest.NewUnstartedServer(h)
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			s.accepted.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			s.closed <- struct{}{}
+		}
+	}
+	s.Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+func newTransport(t *testing.T, opts Options) *Transport {
+	tr := New(opts)
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr
+}
+
+func do(t *testing.T, c *http.Client, req *http.Request) string {
+	t.Helper()
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Status + " " + string(b)
+}
+
+func get(t *testing.T, url string) *http.Request {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// TestKeepsConnectionsAlive: sequential requests share one connection,
+// bodies and headers pass both ways, and HEAD and 204 answers leave it
+// usable too.
+func TestKeepsConnectionsAlive(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/empty" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-Seen", r.Header.Get("X-Sent"))
+		fmt.Fprintf(w, "%s %s %d %s", r.Method, r.URL.RequestURI(), r.ContentLength, b)
+	})
+	c := &http.Client{Transport: newTransport(t, Options{})}
+	for i := range 50 {
+		req, _ := http.NewRequest("POST", s.URL+"/p?q=1", strings.NewReader(fmt.Sprint("body", i)))
+		req.Header.Set("X-Sent", "h")
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if want := fmt.Sprintf("POST /p?q=1 %d body%d", len(fmt.Sprint("body", i)), i); string(b) != want || res.Header.Get("X-Seen") != "h" {
+			t.Fatalf("answer %q (X-Seen %q), want %q", b, res.Header.Get("X-Seen"), want)
+		}
+		if got := do(t, c, get(t, s.URL+"/empty")); got != "204 No Content " {
+			t.Fatalf("empty answer: %q", got)
+		}
+		head, _ := http.NewRequest("HEAD", s.URL+"/h", nil)
+		if got := do(t, c, head); got != "200 OK " {
+			t.Fatalf("HEAD: %q", got)
+		}
+	}
+	if n := s.accepted.Load(); n != 1 {
+		t.Errorf("150 sequential requests used %d connections, want 1", n)
+	}
+}
+
+// TestSendsAgainOnAClosedConnection: a kept-alive connection that the
+// server closed without a word fails before any answer, and the request
+// goes again on a new connection, body included.
+func TestSendsAgainOnAClosedConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() {
+				// One exchange, then the connection is closed although
+				// the answer promised nothing of the kind.
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				b, _ := io.ReadAll(req.Body)
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(b), b)
+			}()
+		}
+	}()
+	c := &http.Client{Transport: newTransport(t, Options{})}
+	for i := range 3 {
+		req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/", strings.NewReader(fmt.Sprint("n", i)))
+		if got, want := do(t, c, req), fmt.Sprintf("200 OK n%d", i); got != want {
+			t.Fatalf("answer %q, want %q", got, want)
+		}
+	}
+	if n := accepted.Load(); n != 3 {
+		t.Errorf("%d connections, want 3", n)
+	}
+}
+
+// TestContextEndsTheExchange: a request whose context ends while the
+// server is silent fails with the context's error, and its connection is
+// not used again.
+func TestContextEndsTheExchange(t *testing.T) {
+	release := make(chan struct{})
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wait" {
+			select {
+			case <-release:
+			case <-r.Context().Done(): // the connection closed
+			}
+		}
+		io.WriteString(w, "ok")
+	})
+	defer close(release)
+	c := &http.Client{Transport: newTransport(t, Options{})}
+	do(t, c, get(t, s.URL+"/"))
+	ctx, cancel := context.WithCancel(context.Background())
+	req := get(t, s.URL+"/wait").WithContext(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		res, err := c.Do(req)
+		if err == nil {
+			res.Body.Close()
+		}
+		errc <- err
+	}()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	<-s.closed // the connection that carried it
+	do(t, c, get(t, s.URL+"/"))
+	if n := s.accepted.Load(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
+	}
+}
+
+// TestBodyClosedEarly: an endless answer closed before its end closes
+// its connection at once; the next request gets a new one.
+func TestBodyClosedEarly(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/endless" {
+			io.WriteString(w, "ok")
+			return
+		}
+		for {
+			if _, err := io.WriteString(w, "data: x\n\n"); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	})
+	c := &http.Client{Transport: newTransport(t, Options{})}
+	res, err := c.Do(get(t, s.URL+"/endless"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(res.Body, make([]byte, 20)); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	<-s.closed
+	if got := do(t, c, get(t, s.URL+"/")); got != "200 OK ok" {
+		t.Fatalf("answer %q", got)
+	}
+	if n := s.accepted.Load(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
+	}
+}
+
+// TestOutOfStepConnectionIsNotKept: bytes after an answer that no
+// request asked for make its connection unusable.
+func TestOutOfStepConnectionIsNotKept(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra")
+				}
+			}()
+		}
+	}()
+	tr := newTransport(t, Options{})
+	c := &http.Client{Transport: tr}
+	for range 2 {
+		if got := do(t, c, get(t, "http://"+ln.Addr().String()+"/")); got != "200 OK ok" {
+			t.Fatalf("answer %q", got)
+		}
+	}
+	// Both answers left in one write, so the extra one was read with
+	// the first: its connection was not kept.
+	if n := accepted.Load(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
+	}
+}
+
+// TestUpgradesAndStreamsGoToTheFallback: a protocol upgrade gets a
+// writable body, and a request body of unknown length streams.
+func TestUpgradesAndStreamsGoToTheFallback(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") == "echo" {
+			c, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+			brw.Flush()
+			io.Copy(c, brw)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%d %s", r.ContentLength, b)
+	})
+	c := &http.Client{Transport: newTransport(t, Options{})}
+
+	req := get(t, s.URL+"/")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "echo")
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw, ok := res.Body.(io.ReadWriteCloser)
+	if res.StatusCode != http.StatusSwitchingProtocols || !ok {
+		t.Fatalf("status %d, writable body %v", res.StatusCode, ok)
+	}
+	io.WriteString(rw, "ping")
+	b := make([]byte, 4)
+	if _, err := io.ReadFull(rw, b); err != nil || string(b) != "ping" {
+		t.Fatalf("echo %q, %v", b, err)
+	}
+	rw.Close()
+
+	pr, pw := io.Pipe()
+	go func() {
+		io.WriteString(pw, "streamed")
+		pw.Close()
+	}()
+	req, _ = http.NewRequest("POST", s.URL+"/", pr)
+	if got := do(t, c, req); got != "200 OK -1 streamed" {
+		t.Fatalf("streamed body: %q", got)
+	}
+	big := strings.Repeat("x", MaxDirectBody+1)
+	req, _ = http.NewRequest("POST", s.URL+"/", strings.NewReader(big))
+	if got := do(t, c, req); got != fmt.Sprintf("200 OK %d %s", len(big), big) {
+		t.Fatalf("large body: answer of %d bytes", len(got))
+	}
+}
+
+// TestIdleConnectionsAreClosed: connections idle for IdleTimeout are
+// closed without a request to their address.
+func TestIdleConnectionsAreClosed(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	c := &http.Client{Transport: newTransport(t, Options{IdleTimeout: 20 * time.Millisecond})}
+	do(t, c, get(t, s.URL+"/"))
+	select {
+	case <-s.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the idle connection is still open")
+	}
+}
