@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"bufio"
 	"bytes"
 	"io"
 	"os"
@@ -48,48 +47,56 @@ const (
 // and the count rides on the next delivered line. It also remembers the
 // last lines, for start-up errors.
 type LogPump struct {
-	instance string
-	sink     func(LogLine)
-	now      func() time.Time
-	queue    chan LogLine
-	readers  sync.WaitGroup
-	done     chan struct{}
-	// closeOnce guards the close of queue.
+	instance  string
+	sink      func(LogLine)
+	now       func() time.Time
+	readers   sync.WaitGroup
+	done      chan struct{}
 	closeOnce sync.Once
+	wake      chan struct{} // tells the delivering goroutine lines wait
 
 	mu      sync.Mutex
 	dropped uint64 // not yet reported
 	total   uint64 // ever dropped
 	last    []string
+	queue   []LogLine // lines for the sink
+	closed  bool      // no line comes any more
+	streams []*pumpStream
 
-	// For Sync: the readers and whether each waits in Read, and whether
-	// the sink is handling a line.
-	streams []*pumpReader
-	pending atomic.Int64 // lines queued or being delivered
+	// delivering is held while lines go to the sink, so that they go in
+	// order whoever hands them over.
+	delivering sync.Mutex
 }
 
-// pumpReader wraps one stream and says whether it waits for more bytes.
-// For a pipe read through the poller (os.Pipe), waiting turns false before
-// each read and true only when a read found the pipe empty: so when it is
-// true, every byte read before has been split into lines and emitted.
-// Other readers set it around a blocking Read, which Sync can only
-// approximate.
-type pumpReader struct {
-	r       io.ReadCloser
-	raw     syscall.RawConn // nil unless r is a pollable file
-	waiting atomic.Bool
-	reads   atomic.Uint64
+// pumpStream is one stream of an instance. A pipe read through the poller
+// (os.Pipe) is read under mu, until the pipe is empty, by its goroutine
+// when the pipe is readable and by Sync whenever it is called: so Sync
+// reads the last lines itself instead of waiting for the goroutine to
+// wake. Other readers are read by their goroutine alone, which says when
+// it waits in Read; Sync can only approximate for them.
+type pumpStream struct {
+	name Stream
+	raw  syscall.RawConn // nil unless the stream is a pollable file
+
+	mu      sync.Mutex
+	buf     []byte
+	partial []byte // a line not yet complete
+	eof     bool
+
+	waiting atomic.Bool   // a blocking reader waits in Read
+	reads   atomic.Uint64 // reads of a blocking reader
 }
 
-func newPumpReader(r io.ReadCloser) *pumpReader {
-	pr := &pumpReader{r: r}
-	if f, ok := r.(*os.File); ok {
-		if raw, err := f.SyscallConn(); err == nil && pollable(raw) {
-			pr.raw = raw
-		}
-	}
-	return pr
-}
+// drain's answers.
+const (
+	drained  = iota // the pipe is empty
+	more            // the budget ran out with bytes left
+	finished        // end of the stream or an error
+)
+
+// drainBudget is how many reads drain does before it lets Sync or the
+// goroutine in: a flood of output does not hold a stream for long.
+const drainBudget = 16
 
 // pollable reports whether raw's descriptor is non-blocking, as the
 // runtime poller needs.
@@ -101,61 +108,14 @@ func pollable(raw syscall.RawConn) bool {
 	return flags&unix.O_NONBLOCK != 0
 }
 
-func (r *pumpReader) Read(b []byte) (int, error) {
-	defer r.reads.Add(1)
-	if r.raw == nil {
-		r.waiting.Store(true)
-		n, err := r.r.Read(b)
-		r.waiting.Store(false)
-		return n, err
-	}
-	var n int
-	var rerr error
-	err := r.raw.Read(func(fd uintptr) bool {
-		r.waiting.Store(false)
-		for {
-			n, rerr = unix.Read(int(fd), b)
-			if rerr != unix.EINTR {
-				break
-			}
-		}
-		if rerr == unix.EAGAIN {
-			r.waiting.Store(true)
-			return false
-		}
-		return true
-	})
-	if err != nil {
-		return 0, err
-	}
-	if rerr != nil {
-		return 0, rerr
-	}
-	if n == 0 {
-		return 0, io.EOF
-	}
-	return n, nil
-}
-
-// unread says how many bytes wait in the stream's pipe, when it is one.
-func (r *pumpReader) unread() int {
-	if r.raw == nil {
-		return 0
-	}
-	n := 0
-	r.raw.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }) // TIOCINQ is FIONREAD
-	return n
-}
-
 // NewLogPump returns a pump for instance delivering to sink (nil
 // discards). now stamps the lines; nil means time.Now.
 func NewLogPump(instance string, sink func(LogLine), now func() time.Time) *LogPump {
 	if now == nil {
 		now = time.Now
 	}
-	p := &LogPump{instance: instance, sink: sink, now: now, done: make(chan struct{})}
+	p := &LogPump{instance: instance, sink: sink, now: now, done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	if sink != nil {
-		p.queue = make(chan LogLine, LogQueueLines)
 		go p.deliver()
 	} else {
 		close(p.done)
@@ -166,89 +126,182 @@ func NewLogPump(instance string, sink func(LogLine), now func() time.Time) *LogP
 // Read consumes r as stream until EOF and closes r. Call it once per
 // stream, each in its own goroutine, before Wait.
 func (p *LogPump) Read(stream Stream, r io.ReadCloser) {
-	pr := newPumpReader(r)
+	s := &pumpStream{name: stream, buf: make([]byte, readBufferSize)}
+	if f, ok := r.(*os.File); ok {
+		if raw, err := f.SyscallConn(); err == nil && pollable(raw) {
+			s.raw = raw
+		}
+	}
 	p.mu.Lock()
-	p.streams = append(p.streams, pr)
+	p.streams = append(p.streams, s)
 	p.mu.Unlock()
 	p.readers.Add(1)
 	go func() {
 		defer p.readers.Done()
 		defer r.Close()
-		defer pr.waiting.Store(true) // at EOF nothing more comes
-		br := bufio.NewReaderSize(pr, readBufferSize)
-		var partial []byte
-		for {
-			chunk, err := br.ReadSlice('\n')
-			if len(chunk) > 0 {
-				complete := chunk[len(chunk)-1] == '\n'
-				if complete {
-					chunk = chunk[:len(chunk)-1]
-				}
-				partial = append(partial, chunk...)
-				for len(partial) >= MaxLineBytes {
-					p.emit(stream, string(partial[:MaxLineBytes]))
-					partial = partial[MaxLineBytes:]
-				}
-				if complete {
-					p.emit(stream, string(bytes.TrimSuffix(partial, []byte{'\r'})))
-					partial = partial[:0]
-				}
-			}
-			if err == bufio.ErrBufferFull {
-				continue
-			}
-			if err != nil {
-				if len(partial) > 0 {
-					p.emit(stream, string(partial))
-				}
-				return
-			}
+		if s.raw != nil {
+			p.readPipe(s)
+		} else {
+			p.readBlocking(s, r)
 		}
+		s.mu.Lock()
+		s.eof = true
+		if len(s.partial) > 0 {
+			p.emit(s.name, string(s.partial))
+			s.partial = nil
+		}
+		s.mu.Unlock()
 	}()
+}
+
+// readPipe reads a polled pipe whenever it is readable, until its end.
+func (p *LogPump) readPipe(s *pumpStream) {
+	for {
+		state := finished
+		err := s.raw.Read(func(fd uintptr) bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			state = p.drain(s, int(fd))
+			return state != drained
+		})
+		if err != nil || state == finished {
+			return
+		}
+	}
+}
+
+// readBlocking reads r, saying when it waits in Read.
+func (p *LogPump) readBlocking(s *pumpStream, r io.Reader) {
+	defer s.waiting.Store(true) // at EOF nothing more comes
+	for {
+		s.waiting.Store(true)
+		n, err := r.Read(s.buf)
+		s.waiting.Store(false)
+		s.mu.Lock()
+		p.split(s, s.buf[:n])
+		s.mu.Unlock()
+		s.reads.Add(1)
+		if err != nil {
+			return
+		}
+	}
+}
+
+// drain reads s's pipe, with s.mu held, until it is empty, it ends or the
+// budget runs out, and emits the lines read.
+func (p *LogPump) drain(s *pumpStream, fd int) int {
+	if s.eof {
+		return finished
+	}
+	for range drainBudget {
+		n, err := unix.Read(fd, s.buf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return drained
+		case err != nil || n == 0:
+			s.eof = true
+			return finished
+		}
+		p.split(s, s.buf[:n])
+	}
+	return more
+}
+
+// split emits the complete lines of s's partial line followed by b, and
+// keeps the rest; a line reaching MaxLineBytes is emitted in pieces.
+func (p *LogPump) split(s *pumpStream, b []byte) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		chunk := b
+		if i >= 0 {
+			chunk, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		s.partial = append(s.partial, chunk...)
+		for len(s.partial) >= MaxLineBytes {
+			p.emit(s.name, string(s.partial[:MaxLineBytes]))
+			s.partial = s.partial[MaxLineBytes:]
+		}
+		if i >= 0 {
+			p.emit(s.name, string(bytes.TrimSuffix(s.partial, []byte{'\r'})))
+			s.partial = s.partial[:0]
+		}
+	}
 }
 
 func (p *LogPump) emit(stream Stream, text string) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if len(p.last) == lastLinesKept {
 		copy(p.last, p.last[1:])
 		p.last = p.last[:lastLinesKept-1]
 	}
 	p.last = append(p.last, text)
-	if p.queue == nil {
-		p.mu.Unlock()
+	if p.sink == nil || p.closed {
 		return
 	}
-	l := LogLine{Instance: p.instance, Stream: stream, Time: p.now(), Text: text, Dropped: p.dropped}
-	p.pending.Add(1)
-	select {
-	case p.queue <- l:
-		p.dropped = 0
-	default:
-		p.pending.Add(-1)
+	if len(p.queue) >= LogQueueLines {
 		p.dropped++
 		p.total++
+		return
 	}
-	p.mu.Unlock()
+	p.queue = append(p.queue, LogLine{Instance: p.instance, Stream: stream, Time: p.now(), Text: text, Dropped: p.dropped})
+	p.dropped = 0
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Sync waits, at most max, until every byte the process wrote to its
-// streams before the call has been read and its lines handed to the sink:
-// each reader waits for more with its pipe empty, and no line is queued
-// or being delivered. An invocation calls it when the function answered,
-// so that lines printed just before the answer are not lost to the next.
+// streams before the call has been read and its lines handed to the sink.
+// It reads what waits in a polled pipe itself and hands the lines over
+// itself, so that it rarely waits at all. An invocation calls it when the
+// function answered, so that lines printed just before the answer are not
+// lost to the next.
 func (p *LogPump) Sync(max time.Duration) {
 	deadline := time.Now().Add(max)
-	for time.Now().Before(deadline) {
-		reads, ok, exact := p.idle()
-		if ok && exact {
+	p.mu.Lock()
+	streams := p.streams
+	p.mu.Unlock()
+	for _, s := range streams {
+		if s.raw != nil {
+			p.drainNow(s, deadline)
+		} else {
+			waitBlocking(s, deadline)
+		}
+	}
+	p.flush()
+}
+
+// drainNow reads s's pipe until it is empty, or until deadline under a
+// flood.
+func (p *LogPump) drainNow(s *pumpStream, deadline time.Time) {
+	for {
+		state := finished
+		s.mu.Lock()
+		if !s.eof {
+			s.raw.Control(func(fd uintptr) { state = p.drain(s, int(fd)) })
+		}
+		s.mu.Unlock()
+		if state != more || !time.Now().Before(deadline) {
 			return
 		}
-		if ok {
-			// A blocking reader may have taken bytes from its stream and
-			// not yet said so: idle must hold twice, with no read in
-			// between.
+	}
+}
+
+// waitBlocking waits, until deadline, for a blocking reader to wait in
+// Read twice with no read in between: it may have taken bytes from its
+// stream and not yet said so.
+func waitBlocking(s *pumpStream, deadline time.Time) {
+	for time.Now().Before(deadline) {
+		reads := s.reads.Load()
+		if s.waiting.Load() {
 			spin(syncRecheck)
-			if again, ok, _ := p.idle(); ok && again == reads {
+			if s.waiting.Load() && s.reads.Load() == reads {
 				return
 			}
 			continue
@@ -257,9 +310,9 @@ func (p *LogPump) Sync(max time.Duration) {
 	}
 }
 
-// syncRecheck is how long Sync pauses between its looks. The pause is
-// spun, not slept: a sleep lasts a timer tick, far longer than the few
-// microseconds a reader needs.
+// syncRecheck is how long Sync pauses between its looks at a blocking
+// reader. The pause is spun, not slept: a sleep lasts a timer tick, far
+// longer than the few microseconds a reader needs.
 const syncRecheck = 20 * time.Microsecond
 
 // spin lets other goroutines run for d without parking on a timer.
@@ -269,34 +322,33 @@ func spin(d time.Duration) {
 	}
 }
 
-// idle reports whether every reader waits with its pipe empty and no line
-// is queued or being delivered, with the number of reads done so far.
-// exact says every reader is a polled pipe, for which one look is proof.
-// The order of the looks matters: a pipe seen empty and then its reader
-// seen waiting means the reader emitted every line it read; the lines
-// emitted before are counted in pending, which is looked at last.
-func (p *LogPump) idle() (reads uint64, ok, exact bool) {
-	p.mu.Lock()
-	streams := p.streams
-	p.mu.Unlock()
-	ok, exact = true, true
-	for _, r := range streams {
-		reads += r.reads.Load()
-		if r.unread() > 0 || !r.waiting.Load() {
-			ok = false
-		}
-		exact = exact && r.raw != nil
+// flush hands every queued line to the sink, in order.
+func (p *LogPump) flush() {
+	if p.sink == nil {
+		return
 	}
-	ok = ok && p.pending.Load() == 0
-	return reads, ok, exact
+	p.delivering.Lock()
+	defer p.delivering.Unlock()
+	for {
+		p.mu.Lock()
+		lines := p.queue
+		p.queue = nil
+		p.mu.Unlock()
+		if len(lines) == 0 {
+			return
+		}
+		for _, l := range lines {
+			p.sink(l)
+		}
+	}
 }
 
 func (p *LogPump) deliver() {
 	defer close(p.done)
-	for l := range p.queue {
-		p.sink(l)
-		p.pending.Add(-1)
+	for range p.wake {
+		p.flush()
 	}
+	p.flush()
 }
 
 // Wait returns once every stream reached EOF and every queued line was
@@ -310,21 +362,17 @@ func (p *LogPump) Wait() {
 }
 
 func (p *LogPump) closeQueue() {
-	if p.queue != nil {
-		p.mu.Lock()
-		if p.dropped > 0 {
-			// The reader is gone, so this may block on a slow sink; that no
-			// longer holds up the function.
-			l := LogLine{Instance: p.instance, Stream: Stderr, Time: p.now(), Dropped: p.dropped}
-			p.dropped = 0
-			p.mu.Unlock()
-			p.pending.Add(1)
-			p.queue <- l
-		} else {
-			p.mu.Unlock()
-		}
-		close(p.queue)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	if p.sink == nil {
+		return
 	}
+	if p.dropped > 0 {
+		p.queue = append(p.queue, LogLine{Instance: p.instance, Stream: Stderr, Time: p.now(), Dropped: p.dropped})
+		p.dropped = 0
+	}
+	close(p.wake)
 }
 
 // Dropped returns how many lines were dropped in all.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,5 +127,48 @@ func TestSyncDeliversWhatWasWritten(t *testing.T) {
 		if n != round+1 || last != want {
 			t.Fatalf("after Sync of round %d: %d lines, last %q", round, n, last)
 		}
+	}
+}
+
+// Sync returns by its bound while a process floods its output, and the
+// pump still reaches the end of the stream afterwards.
+func TestSyncUnderAFlood(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines atomic.Int64
+	p := NewLogPump("i", func(LogLine) { lines.Add(1) }, nil)
+	p.Read(Stdout, r)
+	stop := make(chan struct{})
+	started := make(chan struct{})
+	flooded := make(chan struct{})
+	go func() {
+		defer close(flooded)
+		defer w.Close()
+		line := strings.Repeat("x", 100) + "\n"
+		for i := 0; ; i++ {
+			if i == 2000 {
+				close(started)
+			}
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			io.WriteString(w, line)
+		}
+	}()
+	<-started
+	begin := time.Now()
+	p.Sync(50 * time.Millisecond)
+	if d := time.Since(begin); d > 5*time.Second {
+		t.Errorf("Sync(50ms) under a flood took %s", d)
+	}
+	close(stop)
+	<-flooded
+	p.Wait()
+	if lines.Load() == 0 {
+		t.Error("no line delivered")
 	}
 }
