@@ -20,8 +20,9 @@ const (
 	DefaultWriterBatch = 4096
 	// DefaultWriterDelay is how long the writer lets records gather
 	// after the first one of a batch arrived, so that a steady stream of
-	// records commits in few transactions.
-	DefaultWriterDelay = 5 * time.Millisecond
+	// records commits in few transactions. Sync cuts it short: a reader
+	// that needs the records does not wait for it.
+	DefaultWriterDelay = 50 * time.Millisecond
 )
 
 // A Record is a change that the Writer applies inside one of its
@@ -122,6 +123,7 @@ type Writer struct {
 	log   *slog.Logger
 	queue chan Record
 	done  chan struct{}
+	kick  chan struct{} // Sync's request to commit what gathered now
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
@@ -157,7 +159,7 @@ func newWriter(db *sql.DB, opts WriterOptions, lock string) *Writer {
 	}
 	w := &Writer{
 		db: db, opts: opts, log: opts.Logger, lock: lock,
-		queue: make(chan Record, opts.Queue), done: make(chan struct{}),
+		queue: make(chan Record, opts.Queue), done: make(chan struct{}), kick: make(chan struct{}, 1),
 		stmts: map[string]*sql.Stmt{}, progress: make(chan struct{}),
 	}
 	go w.run()
@@ -235,10 +237,16 @@ func (w *Writer) enqueue(r Record) bool {
 }
 
 // Sync waits until every record queued before it was committed (or
-// failed).
+// failed), ending the current gathering at once.
 func (w *Writer) Sync(ctx context.Context) error {
 	w.mu.Lock()
 	target := w.queued
+	if w.written < target {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
 	for w.written < target {
 		ch := w.progress
 		w.mu.Unlock()
@@ -318,6 +326,8 @@ func (w *Writer) run() {
 					}
 					batch = append(batch, r)
 				case <-timer.C:
+					break gather
+				case <-w.kick:
 					break gather
 				}
 			}
