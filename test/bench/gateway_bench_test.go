@@ -21,7 +21,8 @@ import (
 // proxying to the same instance. It prints throughputs with wrk -t2 -c16,
 // then the latency each adds at half of nginx's rate, and the bytes the
 // database grew by per request. One run whatever b.N.
-// SCFD_BENCH_CPUPROFILE=file writes a CPU profile of the gateway run.
+// SCFD_BENCH_CPUPROFILE=file writes a CPU profile of the gateway run;
+// SCFD_BENCH_PERF=file records the whole machine with perf during it.
 func BenchmarkGatewayAgainstNginx(b *testing.B) {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		b.Skip("wrk is not installed")
@@ -56,6 +57,18 @@ func BenchmarkGatewayAgainstNginx(b *testing.B) {
 		gwr = runWrk(b, gw+"/line", conns, d)
 		pprof.StopCPUProfile()
 		f.Close()
+	} else if path := os.Getenv("SCFD_BENCH_PERF"); path != "" {
+		rec := exec.Command("perf", "record", "-a", "-g", "-q", "-o", path, "--", "sleep", fmt.Sprint(d.Seconds()))
+		if os.Getenv("SCFD_BENCH_TRACE") != "" {
+			rec = exec.Command("timeout", "-s", "INT", fmt.Sprint(d.Seconds()), "perf", "trace", "-s", "-a", "-o", path)
+		}
+		if err := rec.Start(); err != nil {
+			b.Fatal(err)
+		}
+		gwr = runWrk(b, gw+"/line", conns, d)
+		if err := rec.Wait(); err != nil {
+			b.Fatal(err)
+		}
 	} else {
 		gwr = runWrk(b, gw+"/line", conns, d)
 	}
