@@ -47,7 +47,7 @@ func BenchmarkColdStart(b *testing.B) {
 	}
 	bundle := baselineBundle(b)
 	n := max(b.N, 11)
-	var zero, deployed, created, base []time.Duration
+	var zero, deployed, created, base, host []time.Duration
 	var zeroPhases, createdPhases []ColdStart
 	ctx := context.Background()
 	e := newRealEnv(b, func(o *Options) { o.IdleTimeout = 5 * time.Minute })
@@ -125,17 +125,23 @@ func BenchmarkColdStart(b *testing.B) {
 			b.Fatal(err)
 		}
 		base = append(base, d)
+		if d, err = hostRun(); err != nil {
+			b.Fatal(err)
+		}
+		host = append(host, d)
 		e.clock.Advance(6 * time.Minute) // scale everything to zero
 	}
 	zm, zp := quantiles(zero)
 	dm, dp := quantiles(deployed)
 	cm, cp := quantiles(created)
 	bm, bp := quantiles(base)
+	hm, hp := quantiles(host)
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	b.ReportMetric(ms(zm), "zero-ms-p50")
 	b.ReportMetric(ms(dm), "deployed-ms-p50")
 	b.ReportMetric(ms(cm), "created-ms-p50")
 	b.ReportMetric(ms(bm), "runc-ms-p50")
+	b.ReportMetric(ms(hm), "host-ms-p50")
 	fmt.Printf("cold invocation to first answer, %d runs each (%d CPUs):\n", n, runtime.NumCPU())
 	row := func(name string, p50, p95 time.Duration) {
 		fmt.Printf("  %-44s p50 %7.1f ms  p95 %7.1f ms   p50 vs not prepared %.2f, vs runc run %.2f\n",
@@ -145,6 +151,8 @@ func BenchmarkColdStart(b *testing.B) {
 	row("first call after deploy (prepared)", dm, dp)
 	row("first start, not prepared (create)", cm, cp)
 	row("runc run -d, host network (same layer)", bm, bp)
+	row("its server run on the host, no container", hm, hp)
+	fmt.Printf("  scaled to zero against the server run on the host: %.2f (+%.1f ms)\n", float64(zm)/float64(hm), ms(zm-hm))
 	am, _ := quantiles(acquired)
 	fmt.Printf("  of a prepared cold invocation: Acquire (start and hand-over) p50 %.1f ms, the first request the rest\n", ms(am))
 	for _, c := range []struct {
@@ -352,6 +360,22 @@ func baselineBundle(b *testing.B) string {
 	return dir
 }
 
+// hostRun starts the layer's server as a plain process on the host, and
+// returns the time until it answered an event: the floor of any start,
+// what the function's own process takes to begin serving here.
+func hostRun() (time.Duration, error) {
+	t0 := time.Now()
+	cmd := exec.Command(filepath.Join(testLayer, "server"))
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("the server on the host: %v", err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	return firstAnswer(t0)
+}
+
 // runcRun runs the bundle detached and returns the time until the server
 // answered an event; the container is deleted afterwards.
 func runcRun(bundle, id string) (time.Duration, error) {
@@ -364,6 +388,12 @@ func runcRun(bundle, id string) (time.Duration, error) {
 		return 0, fmt.Errorf("runc run: %v", err)
 	}
 	defer exec.Command("runc", "--root", root, "delete", "-f", id).Run()
+	return firstAnswer(t0)
+}
+
+// firstAnswer waits for a server on 127.0.0.1:9000 and returns the time
+// from t0 until it answered an event.
+func firstAnswer(t0 time.Time) (time.Duration, error) {
 	deadline := t0.Add(10 * time.Second)
 	for {
 		c, err := net.Dial("tcp", "127.0.0.1:9000")
@@ -372,7 +402,7 @@ func runcRun(bundle, id string) (time.Duration, error) {
 			break
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("runc baseline never listened: %v", err)
+			return 0, fmt.Errorf("the baseline never listened: %v", err)
 		}
 		time.Sleep(time.Millisecond)
 	}
