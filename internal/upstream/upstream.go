@@ -35,6 +35,12 @@ const (
 	// goroutine; it is read whole first, so that a request on a
 	// connection the instance had closed can be sent again.
 	MaxDirectBody = 1 << 20
+	// MaxHeaderBytes bounds an answer's head, as net/http's Transport
+	// bounds it by default: an instance cannot grow scfd's memory with a
+	// head that never ends.
+	MaxHeaderBytes = 10 << 20
+	// max1xx bounds the informational answers before the real one.
+	max1xx = 5
 )
 
 // Options configure a Transport. The zero value takes every default.
@@ -86,9 +92,34 @@ func New(opts Options) *Transport {
 type conn struct {
 	net.Conn
 	addr  string
+	lr    *limitedReader // under br: bounds the bytes of a head
 	br    *bufio.Reader
 	bw    *bufio.Writer
 	since time.Time // idle since
+}
+
+// limitedReader reads from its connection until n bytes were read, then
+// fails; n < 0 means no limit.
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+// errHeadTooLarge is the error of an answer whose head passed
+// MaxHeaderBytes.
+var errHeadTooLarge = errors.New("upstream: the answer's head is larger than 10 MiB")
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n < 0 {
+		return l.r.Read(p)
+	}
+	if l.n == 0 {
+		return 0, errHeadTooLarge
+	}
+	p = p[:min(int64(len(p)), l.n)]
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
 }
 
 // RoundTrip sends req and returns the answer, whose body must be read to
@@ -185,7 +216,8 @@ func (t *Transport) get(ctx context.Context, addr string) (c *conn, reused bool,
 	if err != nil {
 		return nil, false, err
 	}
-	return &conn{Conn: nc, addr: addr, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 4096)}, false, nil
+	lr := &limitedReader{r: nc, n: -1}
+	return &conn{Conn: nc, addr: addr, lr: lr, br: bufio.NewReaderSize(lr, 4096), bw: bufio.NewWriterSize(nc, 4096)}, false, nil
 }
 
 // put keeps c for the next request to its address, or closes it.
@@ -271,21 +303,31 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, bo
 		return fail(false, err)
 	}
 	var res *http.Response
-	for {
+	for n1xx := 0; ; n1xx++ {
 		// Nothing read before an error means nothing was answered: a
 		// kept-alive connection closed by the instance meanwhile.
 		if _, err := c.br.Peek(1); err != nil {
 			return fail(false, err)
 		}
+		c.lr.n = MaxHeaderBytes - int64(c.br.Buffered())
 		var err error
-		if res, err = http.ReadResponse(c.br, req); err != nil {
+		res, err = http.ReadResponse(c.br, req)
+		exhausted := c.lr.n == 0
+		c.lr.n = -1
+		if err != nil {
+			if exhausted {
+				err = errHeadTooLarge
+			}
 			return fail(true, err)
 		}
 		if res.StatusCode >= 200 || res.StatusCode == http.StatusSwitchingProtocols {
 			break
 		}
-		// 1xx informational answers precede the real one.
+		// 1xx informational answers precede the real one, a few at most.
 		res.Body.Close()
+		if n1xx == max1xx {
+			return fail(true, errors.New("upstream: too many informational answers"))
+		}
 	}
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		res.Body.Close()

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -331,5 +332,84 @@ func TestIdleConnectionsAreClosed(t *testing.T) {
 	case <-s.closed:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the idle connection is still open")
+	}
+}
+
+// rawServer answers the first request of each connection with what
+// answer writes.
+func rawServer(t *testing.T, answer func(w io.Writer) error) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				answer(c)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/"
+}
+
+// TestHostileAnswers: a head that never ends and an endless run of
+// informational answers fail the request with a clear error once the
+// bound is reached.
+func TestHostileAnswers(t *testing.T) {
+	c := &http.Client{Transport: newTransport(t, Options{})}
+	for _, tc := range []struct {
+		name   string
+		answer func(w io.Writer) error
+		want   string
+	}{
+		{"endless head", func(w io.Writer) error {
+			if _, err := io.WriteString(w, "HTTP/1.1 200 OK\r\nX-Long: "); err != nil {
+				return err
+			}
+			chunk := []byte(strings.Repeat("a", 64<<10))
+			for {
+				if _, err := w.Write(chunk); err != nil {
+					return err
+				}
+			}
+		}, "larger than 10 MiB"},
+		{"endless 1xx", func(w io.Writer) error {
+			for {
+				if _, err := io.WriteString(w, "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"); err != nil {
+					return err
+				}
+			}
+		}, "too many informational answers"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := rawServer(t, tc.answer)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			res, err := c.Do(get(t, url))
+			if err == nil {
+				res.Body.Close()
+				t.Fatalf("answered %s, want an error", res.Status)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q, want it to say %q", err, tc.want)
+			}
+			runtime.ReadMemStats(&after)
+			// The head's line is gathered by doubling: a few times the
+			// bound in all, where the stream never ends.
+			if grown := int64(after.TotalAlloc) - int64(before.TotalAlloc); grown > 16*MaxHeaderBytes {
+				t.Errorf("reading the answer allocated %d MB", grown>>20)
+			}
+		})
 	}
 }
