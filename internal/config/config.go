@@ -251,7 +251,7 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 		c.DebugAddr = ""
 	}
 	if c.DebugAddr != "" {
-		if err := checkAddr(c.DebugAddr); err != nil {
+		if err := checkLoopback(c.DebugAddr); err != nil {
 			return nil, fmt.Errorf("invalid SCFD_DEBUG_ADDR %q: %w", c.DebugAddr, err)
 		}
 	}
@@ -428,6 +428,20 @@ func checkAddr(addr string) error {
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 		return fmt.Errorf("port must be a number from 0 to 65535")
+	}
+	return nil
+}
+
+// checkLoopback is checkAddr for a listener that must stay on the machine
+// (its pages show every tenant's functions and scfd's memory): its host is
+// a loopback address or localhost, never all interfaces.
+func checkLoopback(addr string) error {
+	if err := checkAddr(addr); err != nil {
+		return err
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("host must be a loopback address (127.0.0.1, ::1 or localhost): the listener serves the profiler and every tenant's metrics without credentials")
 	}
 	return nil
 }

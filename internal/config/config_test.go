@@ -280,3 +280,19 @@ func TestCluster(t *testing.T) {
 		})
 	}
 }
+
+// The debug listener serves the profiler and every tenant's metrics
+// without credentials: it stays on loopback.
+func TestDebugAddrStaysOnLoopback(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:6060", "[::1]:6060", "localhost:6060", "127.0.0.2:0"} {
+		if c, err := load(t, map[string]string{"SCFD_DEBUG_ADDR": addr}); err != nil || c.DebugAddr != addr {
+			t.Errorf("SCFD_DEBUG_ADDR=%q: %v", addr, err)
+		}
+	}
+	for _, addr := range []string{":6060", "0.0.0.0:6060", "[::]:6060", "10.0.0.5:6060"} {
+		_, err := load(t, map[string]string{"SCFD_DEBUG_ADDR": addr})
+		if err == nil || !strings.Contains(err.Error(), "loopback") {
+			t.Errorf("SCFD_DEBUG_ADDR=%q: error %v, want it refused as not loopback", addr, err)
+		}
+	}
+}
