@@ -21,7 +21,10 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Defaults of Options.
@@ -92,7 +95,8 @@ func New(opts Options) *Transport {
 type conn struct {
 	net.Conn
 	addr  string
-	lr    *limitedReader // under br: bounds the bytes of a head
+	raw   syscall.RawConn // nil when the connection has no descriptor
+	lr    *limitedReader  // under br: bounds the bytes of a head
 	br    *bufio.Reader
 	bw    *bufio.Writer
 	since time.Time // idle since
@@ -143,12 +147,24 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return res, nil
 		}
 		c.Close()
-		// A kept-alive connection the instance closed meanwhile fails
-		// before any answer: the request goes again on a new one.
-		if !reused || sent || retried || ctx.Err() != nil {
+		// A kept-alive connection the instance closed just as it was
+		// taken fails before any answer: the request goes again on a new
+		// one if the instance cannot have run it, or if running it twice
+		// is harmless, as net/http's Transport does.
+		if !reused || retried || ctx.Err() != nil || sent && !replayable(req) {
 			return nil, err
 		}
 	}
+}
+
+// replayable says whether req may run twice: an idempotent method
+// without a body.
+func replayable(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return req.Body == nil || req.Body == http.NoBody
+	}
+	return false
 }
 
 // CloseIdleConnections closes every idle connection.
@@ -195,12 +211,13 @@ func (t *Transport) get(ctx context.Context, addr string) (c *conn, reused bool,
 	now := time.Now()
 	t.mu.Lock()
 	cs := t.idle[addr]
+	var stale []*conn
 	for len(cs) > 0 {
 		c, cs = cs[len(cs)-1], cs[:len(cs)-1]
 		if now.Sub(c.since) < t.opts.IdleTimeout {
 			break
 		}
-		c.Close()
+		stale = append(stale, c)
 		c = nil
 	}
 	if len(cs) == 0 {
@@ -209,15 +226,44 @@ func (t *Transport) get(ctx context.Context, addr string) (c *conn, reused bool,
 		t.idle[addr] = cs
 	}
 	t.mu.Unlock()
+	for _, s := range stale {
+		s.Close()
+	}
 	if c != nil {
-		return c, true, nil
+		if c.open() {
+			return c, true, nil
+		}
+		// Closed by the instance while idle (its server's idle timeout):
+		// the next idle one, or a new one.
+		c.Close()
+		return t.get(ctx, addr)
 	}
 	nc, err := t.opts.Dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, false, err
 	}
 	lr := &limitedReader{r: nc, n: -1}
-	return &conn{Conn: nc, addr: addr, lr: lr, br: bufio.NewReaderSize(lr, 4096), bw: bufio.NewWriterSize(nc, 4096)}, false, nil
+	c = &conn{Conn: nc, addr: addr, lr: lr, br: bufio.NewReaderSize(lr, 4096), bw: bufio.NewWriterSize(nc, 4096)}
+	if sc, ok := nc.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
+	return c, false, nil
+}
+
+// open says whether an idle connection is still open: the instance did
+// not close it, and sent nothing on it, since its last answer. One
+// non-blocking look at the socket.
+func (c *conn) open() bool {
+	if c.raw == nil {
+		return true
+	}
+	open := true
+	err := c.raw.Control(func(fd uintptr) {
+		var b [1]byte
+		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		open = err == unix.EAGAIN
+	})
+	return err == nil && open
 }
 
 // put keeps c for the next request to its address, or closes it.
@@ -280,8 +326,8 @@ func (t *Transport) closeStale() {
 var longAgo = time.Unix(1, 0)
 
 // exchange writes req with body on c and reads the answer's head. sent
-// says whether the instance may have seen the request: it answered
-// something, so it must not be sent again.
+// says whether the instance may have seen the request: it was written
+// whole.
 func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, body []byte) (*http.Response, bool, error) {
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(longAgo) })
 	fail := func(sent bool, err error) (*http.Response, bool, error) {
@@ -304,10 +350,8 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, bo
 	}
 	var res *http.Response
 	for n1xx := 0; ; n1xx++ {
-		// Nothing read before an error means nothing was answered: a
-		// kept-alive connection closed by the instance meanwhile.
 		if _, err := c.br.Peek(1); err != nil {
-			return fail(false, err)
+			return fail(true, err)
 		}
 		c.lr.n = MaxHeaderBytes - int64(c.br.Buffered())
 		var err error

@@ -108,16 +108,17 @@ func TestKeepsConnectionsAlive(t *testing.T) {
 	}
 }
 
-// TestSendsAgainOnAClosedConnection: a kept-alive connection that the
-// server closed without a word fails before any answer, and the request
-// goes again on a new connection, body included.
-func TestSendsAgainOnAClosedConnection(t *testing.T) {
+// TestClosedIdleConnectionIsNotUsed: a kept-alive connection that the
+// server closed without a word while it was idle is not used again: the
+// request goes on a new one, body included.
+func TestClosedIdleConnectionIsNotUsed(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	var accepted atomic.Int64
+	closed := make(chan struct{}, 16)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -128,6 +129,7 @@ func TestSendsAgainOnAClosedConnection(t *testing.T) {
 			go func() {
 				// One exchange, then the connection is closed although
 				// the answer promised nothing of the kind.
+				defer func() { closed <- struct{}{} }()
 				defer c.Close()
 				req, err := http.ReadRequest(bufio.NewReader(c))
 				if err != nil {
@@ -144,9 +146,75 @@ func TestSendsAgainOnAClosedConnection(t *testing.T) {
 		if got, want := do(t, c, req), fmt.Sprintf("200 OK n%d", i); got != want {
 			t.Fatalf("answer %q, want %q", got, want)
 		}
+		<-closed
 	}
 	if n := accepted.Load(); n != 3 {
 		t.Errorf("%d connections, want 3", n)
+	}
+}
+
+// TestNotSentTwice: a request that reached the instance, whose
+// connection then broke without an answer, is sent again only when
+// running it twice is harmless (GET), never a POST.
+func TestNotSentTwice(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var seen atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				// The first request of a connection is answered, the
+				// second is read and the connection broken, as a server
+				// whose handler crashed does.
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for i := 0; ; i++ {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.ReadAll(req.Body)
+					if req.URL.Path == "/count" {
+						seen.Add(1)
+					}
+					if i == 1 {
+						return
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+			}()
+		}
+	}()
+	url := "http://" + ln.Addr().String()
+	for _, tc := range []struct {
+		method string
+		ok     bool  // answered, after going again on a new connection
+		seen   int64 // times the server read it
+	}{{"POST", false, 1}, {"GET", true, 2}} {
+		t.Run(tc.method, func(t *testing.T) {
+			c := &http.Client{Transport: newTransport(t, Options{})}
+			do(t, c, get(t, url+"/warm")) // the connection is kept
+			seen.Store(0)
+			var body io.Reader
+			if tc.method == "POST" {
+				body = strings.NewReader("event")
+			}
+			req, _ := http.NewRequest(tc.method, url+"/count", body)
+			res, err := c.Do(req)
+			if err == nil {
+				res.Body.Close()
+			}
+			if (err == nil) != tc.ok || seen.Load() != tc.seen {
+				t.Errorf("error %v, the server read it %d times; want answered %v, read %d times", err, seen.Load(), tc.ok, tc.seen)
+			}
+		})
 	}
 }
 
