@@ -112,37 +112,22 @@ func TestKeepsConnectionsAlive(t *testing.T) {
 // server closed without a word while it was idle is not used again: the
 // request goes on a new one, body included.
 func TestClosedIdleConnectionIsNotUsed(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var accepted atomic.Int64
 	closed := make(chan struct{}, 16)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			go func() {
-				// One exchange, then the connection is closed although
-				// the answer promised nothing of the kind.
-				defer func() { closed <- struct{}{} }()
-				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				b, _ := io.ReadAll(req.Body)
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(b), b)
-			}()
+	url, accepted := rawServer(t, func(c net.Conn) {
+		// One exchange, then the connection is closed although the
+		// answer promised nothing of the kind.
+		defer func() { closed <- struct{}{} }()
+		defer c.Close()
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
 		}
-	}()
+		b, _ := io.ReadAll(req.Body)
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(b), b)
+	})
 	c := &http.Client{Transport: newTransport(t, Options{})}
 	for i := range 3 {
-		req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/", strings.NewReader(fmt.Sprint("n", i)))
+		req, _ := http.NewRequest("POST", url+"/", strings.NewReader(fmt.Sprint("n", i)))
 		if got, want := do(t, c, req), fmt.Sprintf("200 OK n%d", i); got != want {
 			t.Fatalf("answer %q, want %q", got, want)
 		}
@@ -157,42 +142,27 @@ func TestClosedIdleConnectionIsNotUsed(t *testing.T) {
 // connection then broke without an answer, is sent again only when
 // running it twice is harmless (GET), never a POST.
 func TestNotSentTwice(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	var seen atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
+	url, _ := rawServer(t, func(c net.Conn) {
+		// The first request of a connection is answered, the second is
+		// read and the connection broken, as a server whose handler
+		// crashed does.
+		br := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			go func() {
-				// The first request of a connection is answered, the
-				// second is read and the connection broken, as a server
-				// whose handler crashed does.
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for i := 0; ; i++ {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.ReadAll(req.Body)
-					if req.URL.Path == "/count" {
-						seen.Add(1)
-					}
-					if i == 1 {
-						return
-					}
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				}
-			}()
+			io.ReadAll(req.Body)
+			if req.URL.Path == "/count" {
+				seen.Add(1)
+			}
+			if i == 1 {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
-	}()
-	url := "http://" + ln.Addr().String()
+	})
 	for _, tc := range []struct {
 		method string
 		ok     bool  // answered, after going again on a new connection
@@ -297,35 +267,18 @@ func TestBodyClosedEarly(t *testing.T) {
 // TestOutOfStepConnectionIsNotKept: bytes after an answer that no
 // request asked for make its connection unusable.
 func TestOutOfStepConnectionIsNotKept(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var accepted atomic.Int64
-	go func() {
+	url, accepted := rawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := http.ReadRequest(br); err != nil {
 				return
 			}
-			accepted.Add(1)
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					if _, err := http.ReadRequest(br); err != nil {
-						return
-					}
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra")
-				}
-			}()
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra")
 		}
-	}()
-	tr := newTransport(t, Options{})
-	c := &http.Client{Transport: tr}
+	})
+	c := &http.Client{Transport: newTransport(t, Options{})}
 	for range 2 {
-		if got := do(t, c, get(t, "http://"+ln.Addr().String()+"/")); got != "200 OK ok" {
+		if got := do(t, c, get(t, url+"/")); got != "200 OK ok" {
 			t.Fatalf("answer %q", got)
 		}
 	}
@@ -403,31 +356,31 @@ func TestIdleConnectionsAreClosed(t *testing.T) {
 	}
 }
 
-// rawServer answers the first request of each connection with what
-// answer writes.
-func rawServer(t *testing.T, answer func(w io.Writer) error) string {
+// rawServer serves each connection it accepts with serve, in a goroutine
+// of its own, and closes it after; it counts the connections. It returns
+// its URL.
+func rawServer(t *testing.T, serve func(c net.Conn)) (string, *atomic.Int64) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	accepted := new(atomic.Int64)
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
+			accepted.Add(1)
 			go func() {
 				defer c.Close()
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-					return
-				}
-				answer(c)
+				serve(c)
 			}()
 		}
 	}()
-	return "http://" + ln.Addr().String() + "/"
+	return "http://" + ln.Addr().String(), accepted
 }
 
 // TestHostileAnswers: a head that never ends and an endless run of
@@ -460,7 +413,11 @@ func TestHostileAnswers(t *testing.T) {
 		}, "too many informational answers"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			url := rawServer(t, tc.answer)
+			url, _ := rawServer(t, func(c net.Conn) {
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					tc.answer(c)
+				}
+			})
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
